@@ -1,0 +1,301 @@
+/**
+ * The validated, normalised configuration every other part of the gateway
+ * consumes. The file on disk follows the ELBv2 API's PascalCase shapes (see
+ * `schema.ts`); `load.ts` turns it into this model once, so that rules,
+ * actions, targets and listeners never deal with the API's alternative forms
+ * (`Values` vs `PathPatternConfig`, names vs ARNs, string-typed attributes).
+ *
+ * Everything here is plain data: no sockets, no timers, no compiled regexes.
+ */
+
+/** Load-balancer-wide settings (ELBv2 `LoadBalancer` plus its attributes). */
+export interface LoadBalancerModel {
+  readonly name: string
+  readonly region: string
+  readonly accountId: string
+  /** The ARN used as the `signer` of identity tokens. */
+  readonly arn: string
+  readonly attributes: LoadBalancerAttributes
+}
+
+export interface LoadBalancerAttributes {
+  /** `idle_timeout.timeout_seconds`, default 60. */
+  readonly idleTimeoutSeconds: number
+  /** `routing.http.xff_header_processing.mode`, default `append`. */
+  readonly xffMode: 'append' | 'preserve' | 'remove'
+  /** `routing.http.xff_client_port.enabled`, default false. */
+  readonly xffClientPort: boolean
+  /** `routing.http.drop_invalid_header_fields.enabled`, default false. */
+  readonly dropInvalidHeaderFields: boolean
+  /** `routing.http2.enabled`, default true. */
+  readonly http2: boolean
+  /** `client_keep_alive.seconds`, default 3600. */
+  readonly clientKeepAliveSeconds: number
+  /** Every attribute as given, for the ones Portcullis accepts but does not act on. */
+  readonly raw: Readonly<Record<string, string>>
+}
+
+export interface CertificateModel {
+  /** Absolute path of the PEM certificate chain. */
+  readonly certificateFile: string
+  /** Absolute path of the PEM private key. */
+  readonly privateKeyFile: string
+  /** True for the listener's default certificate (the first one). */
+  readonly isDefault: boolean
+}
+
+export interface ListenerModel {
+  /** Stable identifier, `listener/{port}` style; used in logs and metrics. */
+  readonly id: string
+  readonly arn: string
+  readonly port: number
+  /** Address to bind; default `0.0.0.0` (Portcullis extension `Address`). */
+  readonly address: string
+  readonly protocol: 'HTTP' | 'HTTPS'
+  readonly certificates: readonly CertificateModel[]
+  /** `SslPolicy` name as given; Portcullis always enforces TLS 1.2+. */
+  readonly sslPolicy: string | undefined
+  /**
+   * Rules in evaluation order: ascending priority, the default rule
+   * (built from `DefaultActions`) last.
+   */
+  readonly rules: readonly RuleModel[]
+}
+
+export interface RuleModel {
+  readonly arn: string
+  /** 1..50000, or `default` for the listener's default rule. */
+  readonly priority: number | 'default'
+  readonly conditions: readonly ConditionModel[]
+  readonly transforms: readonly TransformModel[]
+  /** Sorted by `Order`; zero or more authenticate/jwt actions, then exactly one final action. */
+  readonly actions: readonly ActionModel[]
+}
+
+// ---------------------------------------------------------------- conditions
+
+export type ConditionModel =
+  | HostHeaderCondition
+  | PathPatternCondition
+  | HttpHeaderCondition
+  | HttpRequestMethodCondition
+  | QueryStringCondition
+  | SourceIpCondition
+
+export interface HostHeaderCondition {
+  readonly field: 'host-header'
+  /** Wildcard patterns (`*`, `?`), matched case-insensitively. */
+  readonly values: readonly string[]
+  /** Regular expressions (`RegexValues`). */
+  readonly regexValues: readonly string[]
+}
+
+export interface PathPatternCondition {
+  readonly field: 'path-pattern'
+  /** Wildcard patterns (`*`, `?`), matched case-sensitively against the path only. */
+  readonly values: readonly string[]
+  readonly regexValues: readonly string[]
+}
+
+export interface HttpHeaderCondition {
+  readonly field: 'http-header'
+  /** Header name as configured (compared case-insensitively). */
+  readonly headerName: string
+  readonly values: readonly string[]
+  readonly regexValues: readonly string[]
+}
+
+export interface HttpRequestMethodCondition {
+  readonly field: 'http-request-method'
+  /** Exact, case-sensitive method names. */
+  readonly values: readonly string[]
+}
+
+export interface QueryStringCondition {
+  readonly field: 'query-string'
+  /** `Key` absent means "any key". Wildcards and `\` escapes as in ALB. */
+  readonly values: readonly { readonly key: string | undefined; readonly value: string }[]
+}
+
+export interface SourceIpCondition {
+  readonly field: 'source-ip'
+  /** CIDR blocks, IPv4 or IPv6. */
+  readonly values: readonly string[]
+}
+
+// ---------------------------------------------------------------- transforms
+
+export type TransformModel =
+  | { readonly type: 'host-header-rewrite'; readonly regex: string; readonly replace: string }
+  | { readonly type: 'url-rewrite'; readonly regex: string; readonly replace: string }
+
+// ------------------------------------------------------------------- actions
+
+export type ActionModel =
+  | ForwardAction
+  | RedirectAction
+  | FixedResponseAction
+  | AuthenticateOidcAction
+  | AuthenticateCognitoAction
+  | JwtValidationAction
+
+export type FinalAction = ForwardAction | RedirectAction | FixedResponseAction
+export type AuthenticateAction = AuthenticateOidcAction | AuthenticateCognitoAction | JwtValidationAction
+
+export interface ForwardAction {
+  readonly type: 'forward'
+  readonly order: number
+  /** One entry for a plain `TargetGroupArn`; several for a weighted `ForwardConfig`. */
+  readonly targetGroups: readonly { readonly targetGroupArn: string; readonly weight: number }[]
+  /** Target-group stickiness (`AWSALBTG`); undefined when disabled. */
+  readonly stickiness: { readonly durationSeconds: number } | undefined
+}
+
+export interface RedirectAction {
+  readonly type: 'redirect'
+  readonly order: number
+  /** Each field keeps ALB's placeholders (`#{host}` …); defaults are the placeholders themselves. */
+  readonly protocol: string
+  readonly host: string
+  readonly port: string
+  readonly path: string
+  readonly query: string
+  readonly statusCode: 301 | 302
+}
+
+export interface FixedResponseAction {
+  readonly type: 'fixed-response'
+  readonly order: number
+  readonly statusCode: number
+  readonly contentType: string | undefined
+  readonly messageBody: string | undefined
+}
+
+export type OnUnauthenticatedRequest = 'authenticate' | 'allow' | 'deny'
+
+/** Settings shared by authenticate-oidc and authenticate-cognito once endpoints are resolved. */
+export interface AuthenticateCommon {
+  readonly order: number
+  readonly issuer: string
+  readonly authorizationEndpoint: string
+  readonly tokenEndpoint: string
+  readonly userInfoEndpoint: string
+  readonly clientId: string
+  readonly clientSecret: string | undefined
+  readonly sessionCookieName: string
+  readonly scope: string
+  readonly sessionTimeoutSeconds: number
+  readonly authenticationRequestExtraParams: Readonly<Record<string, string>>
+  readonly onUnauthenticatedRequest: OnUnauthenticatedRequest
+  /** Portcullis extensions (under `Portcullis` inside the action config). */
+  readonly pkce: boolean
+  readonly nonce: boolean
+  readonly tokenEndpointAuthMethod: 'client_secret_basic' | 'client_secret_post'
+  /** JWKS for ID-token signatures; from discovery when undefined and the issuer publishes one. */
+  readonly jwksUri: string | undefined
+  /** Lifetime of each `x-amzn-oidc-data` token, default 120. */
+  readonly identityTokenLifetimeSeconds: number
+}
+
+export interface AuthenticateOidcAction extends AuthenticateCommon {
+  readonly type: 'authenticate-oidc'
+}
+
+export interface AuthenticateCognitoAction extends AuthenticateCommon {
+  readonly type: 'authenticate-cognito'
+  readonly userPoolArn: string
+  readonly userPoolDomain: string
+}
+
+export interface JwtValidationAction {
+  readonly type: 'jwt-validation'
+  readonly order: number
+  readonly jwksEndpoint: string
+  readonly issuer: string
+  readonly additionalClaims: readonly {
+    readonly name: string
+    readonly format: 'single-string' | 'string-array' | 'space-separated-values'
+    readonly values: readonly string[]
+  }[]
+  /** Accepted algorithms: `['RS256']`, plus `ES256` when opted in. */
+  readonly algorithms: readonly ('RS256' | 'ES256')[]
+}
+
+// ------------------------------------------------------------- target groups
+
+export type LoadBalancingAlgorithm = 'round_robin' | 'least_outstanding_requests' | 'weighted_random'
+
+export interface TargetModel {
+  /** IP address or host name. */
+  readonly id: string
+  readonly port: number
+}
+
+export interface HealthCheckModel {
+  readonly enabled: boolean
+  readonly protocol: 'HTTP' | 'HTTPS'
+  /** `traffic-port` resolves to each target's own port (undefined here). */
+  readonly port: number | undefined
+  readonly path: string
+  readonly intervalSeconds: number
+  readonly timeoutSeconds: number
+  readonly healthyThresholdCount: number
+  readonly unhealthyThresholdCount: number
+  /** Matcher `HttpCode` as given, e.g. `200`, `200,202`, `200-299`. */
+  readonly matcher: string
+}
+
+export interface StickinessModel {
+  readonly type: 'lb_cookie' | 'app_cookie'
+  /** `stickiness.lb_cookie.duration_seconds` or `stickiness.app_cookie.duration_seconds`, default 86400. */
+  readonly durationSeconds: number
+  /** `stickiness.app_cookie.cookie_name`, for app_cookie. */
+  readonly appCookieName: string | undefined
+}
+
+export interface TargetGroupModel {
+  readonly name: string
+  readonly arn: string
+  readonly protocol: 'HTTP' | 'HTTPS'
+  /** Default port for targets registered without one. */
+  readonly port: number | undefined
+  readonly targets: readonly TargetModel[]
+  readonly healthCheck: HealthCheckModel
+  readonly algorithm: LoadBalancingAlgorithm
+  /** undefined when `stickiness.enabled` is false. */
+  readonly stickiness: StickinessModel | undefined
+  /** `deregistration_delay.timeout_seconds`, default 300; used as the drain deadline on reload. */
+  readonly deregistrationDelaySeconds: number
+  /** `slow_start.duration_seconds`, default 0. */
+  readonly slowStartSeconds: number
+  /** Portcullis: PEM CA file for HTTPS targets (absolute path), undefined for the system store. */
+  readonly caFile: string | undefined
+  /** Portcullis: per-request timeout to the target (504 after), default the idle timeout. */
+  readonly targetTimeoutSeconds: number | undefined
+  readonly raw: Readonly<Record<string, string>>
+}
+
+// ----------------------------------------------------- Portcullis extensions
+
+export interface PortcullisModel {
+  /** Absolute path; keys, session secrets and generated certificates live here. */
+  readonly stateDirectory: string
+  readonly admin: { readonly address: string; readonly port: number } | undefined
+  /**
+   * Development opt-in: allows authenticate actions on HTTP listeners bound
+   * to loopback addresses only. Logged as a warning on every start.
+   */
+  readonly allowInsecureHttpAuthentication: boolean
+  /** Extra CA file (PEM) trusted for outbound TLS to IdPs and JWKS endpoints. */
+  readonly caFile: string | undefined
+  readonly accessLog: { readonly format: 'json' | 'alb'; readonly path: string | undefined }
+}
+
+export interface GatewayConfig {
+  /** Absolute path of the file this was loaded from, undefined when built in code. */
+  readonly source: string | undefined
+  readonly loadBalancer: LoadBalancerModel
+  readonly listeners: readonly ListenerModel[]
+  readonly targetGroups: readonly TargetGroupModel[]
+  readonly portcullis: PortcullisModel
+}
