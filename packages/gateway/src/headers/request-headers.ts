@@ -1,0 +1,129 @@
+import type { OutgoingHttpHeaders } from 'node:http'
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still see.
+ * `upgrade` is re-added by the WebSocket path itself.
+ */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/** Headers the load balancer owns: whatever the client sent is replaced. */
+const LB_OWNED = new Set(['x-forwarded-proto', 'x-forwarded-port', 'x-amzn-trace-id'])
+
+/**
+ * True for a client-sent header that could be mistaken for one of the
+ * identity headers: `x-amzn-oidc-*` compared case-insensitively with `_`
+ * treated as `-` (some servers, and CGI-style frameworks, fold the two).
+ * `name` must already be lower-case.
+ */
+export function isIdentityHeaderName(name: string): boolean {
+  if (name.length < 12) return false
+  // A cheap first-character gate keeps the common case (no `x-`) allocation-free.
+  if (name.charCodeAt(0) !== 0x78 /* x */) return false
+  return name.replaceAll('_', '-').startsWith('x-amzn-oidc-')
+}
+
+export interface UpstreamHeaderResult {
+  /** Headers to send to the target, lower-case names; duplicates as arrays. */
+  headers: OutgoingHttpHeaders
+  /** The client's `X-Amzn-Trace-Id`, if any (the caller decides how to extend it). */
+  clientTraceId: string | undefined
+  /** The client's `X-Forwarded-For`, if any (joined when sent several times). */
+  clientForwardedFor: string | undefined
+  /** Number of identity headers the client tried to send (for logs and tests). */
+  strippedIdentityHeaders: number
+}
+
+/**
+ * Builds the target-bound header set from `rawHeaders` in one pass: drops
+ * hop-by-hop headers (and every header named in `Connection`), drops every
+ * client-sent identity header, and drops the headers the load balancer sets
+ * itself. This is the first thing that looks at a request, so nothing later —
+ * rules, actions, targets — can ever see a spoofed identity header.
+ */
+export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHeaderResult {
+  const headers: OutgoingHttpHeaders = Object.create(null)
+  let connectionTokens: Set<string> | undefined
+  let clientTraceId: string | undefined
+  let clientForwardedFor: string | undefined
+  let stripped = 0
+
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase()
+    const value = rawHeaders[i + 1]!
+    if (name === 'connection') {
+      for (const token of value.split(',')) {
+        const t = token.trim().toLowerCase()
+        if (t !== '') (connectionTokens ??= new Set()).add(t)
+      }
+      continue
+    }
+    if (HOP_BY_HOP.has(name)) continue
+    if (isIdentityHeaderName(name)) {
+      stripped++
+      continue
+    }
+    if (name === 'x-forwarded-for') {
+      clientForwardedFor = clientForwardedFor === undefined ? value : `${clientForwardedFor}, ${value}`
+      continue
+    }
+    if (LB_OWNED.has(name)) {
+      if (name === 'x-amzn-trace-id' && clientTraceId === undefined) clientTraceId = value
+      continue
+    }
+    const existing = headers[name]
+    if (existing === undefined) headers[name] = value
+    else if (Array.isArray(existing)) existing.push(value)
+    else headers[name] = [existing as string, value]
+  }
+
+  if (connectionTokens !== undefined) {
+    for (const token of connectionTokens) {
+      // A client must not be able to make us drop the headers we add ourselves.
+      if (token !== 'host') delete headers[token]
+    }
+  }
+  return { headers, clientTraceId, clientForwardedFor, strippedIdentityHeaders: stripped }
+}
+
+export type XffMode = 'append' | 'preserve' | 'remove'
+
+/**
+ * Applies ALB's `routing.http.xff_header_processing.mode`: `append` adds the
+ * peer address (with `:port` when `xff_client_port` is on), `preserve` passes
+ * the client's value through, `remove` sends none.
+ */
+export function applyForwardedFor(
+  headers: OutgoingHttpHeaders,
+  mode: XffMode,
+  clientValue: string | undefined,
+  peerAddress: string,
+  peerPort: number | undefined,
+): void {
+  if (mode === 'remove') return
+  if (mode === 'preserve') {
+    if (clientValue !== undefined) headers['x-forwarded-for'] = clientValue
+    return
+  }
+  const peer = peerPort === undefined ? peerAddress : formatHostPort(peerAddress, peerPort)
+  headers['x-forwarded-for'] = clientValue === undefined ? peer : `${clientValue}, ${peer}`
+}
+
+function formatHostPort(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+}
+
+/** IPv4-mapped IPv6 peers (`::ffff:1.2.3.4`, from dual-stack sockets) are reported as IPv4, as ALB does. */
+export function normalizePeerAddress(address: string | undefined): string {
+  if (address === undefined) return ''
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address
+}

@@ -1,0 +1,207 @@
+import { type IncomingMessage, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import type { AuthRuntime } from '../auth/index.js'
+import { applyForwardedFor, buildUpstreamHeaders, normalizePeerAddress } from '../headers/request-headers.js'
+import { traceIdFor } from '../headers/trace-id.js'
+import type { AccessLog } from '../observability/access-log.js'
+import { channels } from '../observability/diagnostics.js'
+import type { GatewayMetrics } from '../observability/metrics.js'
+import type { CompiledGateway, CompiledListener, CompiledRule } from '../server/compile.js'
+import { GatewayRequestContext } from './request-context.js'
+import { sendError } from './responses.js'
+
+/** ALB's limits: 16 KB for the request line or any one header (64 KB in all is the server's `maxHeaderSize`). */
+export const MAX_REQUEST_LINE_BYTES = 16 * 1024
+export const MAX_HEADER_BYTES = 16 * 1024
+export const MAX_HEADERS_TOTAL_BYTES = 64 * 1024
+
+/** The generation of configuration a request runs against; swapped atomically on reload. */
+export interface Generation {
+  readonly compiled: CompiledGateway
+  readonly auth: AuthRuntime | undefined
+  /** Requests still running on this generation; the old one is torn down at zero. */
+  inflight: number
+  onIdle: (() => void) | undefined
+}
+
+export interface PipelineDependencies {
+  readonly logger: Logger
+  readonly metrics: GatewayMetrics
+  readonly accessLog: AccessLog | undefined
+  current(): Generation
+}
+
+const CALLBACK_PATH = '/oauth2/idpresponse'
+
+/**
+ * Handles one request (or upgrade) on a listener: the order of steps is the
+ * security argument. Identity headers sent by the client are dropped while the
+ * upstream header set is built — the very first look at the request — so that
+ * nothing after it (rules, authenticate actions, targets) can see one.
+ */
+export async function handleRequest(
+  deps: PipelineDependencies,
+  listenerId: string,
+  req: IncomingMessage,
+  res: ServerResponse,
+  upgrade?: { socket: Socket; head: Buffer },
+): Promise<void> {
+  const startedAt = Date.now()
+  const generation = deps.current()
+  const listener = generation.compiled.listeners.get(listenerId)
+  if (listener === undefined) {
+    // The listener was removed by a reload while this connection was open.
+    sendError(res, 503, undefined)
+    return
+  }
+  generation.inflight++
+  const protocol = listener.model.protocol === 'HTTPS' ? 'https' : 'http'
+  const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
+  const url = req.url ?? ''
+
+  const upstream = buildUpstreamHeaders(req.rawHeaders)
+  const traceId = traceIdFor(upstream.clientTraceId, startedAt)
+  const headers = upstream.headers
+  headers['x-amzn-trace-id'] = traceId
+
+  const ctx = new GatewayRequestContext({
+    req,
+    res,
+    listener: listener.model,
+    rule: listener.defaultRule.model,
+    protocol,
+    sourceIp,
+    host: undefined,
+    path: '/',
+    query: '',
+    upstreamHeaders: headers,
+    traceId,
+    upgrade,
+  })
+  let compiledRule: CompiledRule = listener.defaultRule
+
+  res.once('close', () => {
+    finish(deps, generation, ctx, compiledRule, res, startedAt)
+  })
+
+  const invalid = checkRequestShape(req, url)
+  if (invalid !== undefined) {
+    ctx.record.errorReason = invalid.reason
+    sendError(res, invalid.status, ctx)
+    return
+  }
+
+  const attrs = generation.compiled.config.loadBalancer.attributes
+  applyForwardedFor(headers, attrs.xffMode, upstream.clientForwardedFor, sourceIp, attrs.xffClientPort ? req.socket.remotePort : undefined)
+  headers['x-forwarded-proto'] = protocol
+  headers['x-forwarded-port'] = String(listener.model.port)
+
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  const query = q === -1 ? '' : url.slice(q + 1)
+  const host = hostWithoutPort(req.headers.host)
+
+  try {
+    if (path === CALLBACK_PATH && listener.servesAuthCallback && generation.auth !== undefined) {
+      ctx.host = host
+      ctx.path = path
+      ctx.query = query
+      ctx.record.actionsExecuted.push('authenticate')
+      await generation.auth.handleCallback(ctx)
+      return
+    }
+
+    const matched = listener.ruleSet.match({ method: req.method ?? 'GET', host, path, query, headers: req.headers, sourceIp })
+    compiledRule = listener.rules[matched.index]!
+    ctx.rule = compiledRule.model
+    ctx.host = matched.host
+    ctx.path = matched.path
+    ctx.query = matched.query
+    if (matched.host !== host && matched.host !== undefined) {
+      headers.host = matched.host
+    }
+    ctx.record.matchedRulePriority = compiledRule.model.priority
+    if (channels.requestMatched.hasSubscribers) channels.requestMatched.publish({ ctx })
+
+    await runActions(ctx, compiledRule)
+  } catch (error) {
+    // An exception here is Portcullis's bug, never the client's: log it with
+    // its stack for us, answer a plain 500 without details for them.
+    deps.logger.error({ err: error, traceId }, 'unhandled error while handling a request')
+    ctx.record.errorReason ??= 'InternalError'
+    if (!res.headersSent) sendError(res, 500, ctx)
+    else res.destroy()
+  }
+}
+
+async function runActions(ctx: GatewayRequestContext, rule: CompiledRule): Promise<void> {
+  const { actions, actionNames } = rule
+  for (let i = 0; i < actions.length; i++) {
+    ctx.record.actionsExecuted.push(actionNames[i]!)
+    const outcome = await actions[i]!.run(ctx)
+    if (outcome === 'responded') return
+  }
+  // Config validation guarantees a final action; reaching here is a bug.
+  throw new Error(`rule ${String(rule.model.priority)} ended without a response`)
+}
+
+function checkRequestShape(req: IncomingMessage, url: string): { status: number; reason: string } | undefined {
+  if (url.length > MAX_REQUEST_LINE_BYTES) return { status: 414, reason: 'RequestLineTooLong' }
+  // Origin-form only: absolute-form and `*` are for proxies and OPTIONS, which
+  // a load balancer in front of an application does not serve.
+  if (url.charCodeAt(0) !== 0x2f /* / */) return { status: 400, reason: 'InvalidRequestTarget' }
+  const raw = req.rawHeaders
+  for (let i = 1; i < raw.length; i += 2) {
+    if (raw[i]!.length + raw[i - 1]!.length > MAX_HEADER_BYTES) return { status: 431, reason: 'HeaderTooLarge' }
+  }
+  return undefined
+}
+
+/** Lower-cased host without port; IPv6 literals keep their brackets. */
+export function hostWithoutPort(hostHeader: string | undefined): string | undefined {
+  if (hostHeader === undefined || hostHeader === '') return undefined
+  let end = hostHeader.length
+  if (hostHeader.charCodeAt(0) === 0x5b /* [ */) {
+    const close = hostHeader.indexOf(']')
+    end = close === -1 ? end : close + 1
+  } else {
+    const colon = hostHeader.lastIndexOf(':')
+    if (colon !== -1) end = colon
+  }
+  return hostHeader.slice(0, end).toLowerCase()
+}
+
+function finish(
+  deps: PipelineDependencies,
+  generation: Generation,
+  ctx: GatewayRequestContext,
+  rule: CompiledRule,
+  res: ServerResponse,
+  startedAt: number,
+): void {
+  const status = res.statusCode
+  const { metrics, accessLog } = deps
+  const record = ctx.record
+  metrics.requestCount.inc({ listener: rule.labels.listener, rule: rule.labels.rule, target_group: rule.targetGroupName })
+  if (record.targetStatusCode !== undefined && record.targetStatusCode === status) {
+    metrics.countTargetResponse(status, rule.targetGroupName)
+    if (record.targetProcessingTime >= 0) metrics.targetResponseTime.observe({ target_group: rule.targetGroupName }, record.targetProcessingTime)
+  } else if (status >= 300) {
+    metrics.countElbResponse(status, rule.labels)
+  }
+  if (accessLog !== undefined) accessLog.write(accessLog.entry(ctx, status, startedAt, Date.now()))
+  if (channels.requestFinished.hasSubscribers) channels.requestFinished.publish({ ctx, statusCode: status })
+  if (--generation.inflight === 0) generation.onIdle?.()
+}
+
+/** A response bound to an upgrade request's socket, so actions can answer it like any request. */
+export function responseForUpgrade(req: IncomingMessage, socket: Socket): ServerResponse {
+  const res = new ServerResponse(req)
+  res.shouldKeepAlive = false
+  res.assignSocket(socket)
+  res.once('finish', () => {
+    socket.end()
+  })
+  return res
+}

@@ -1,0 +1,70 @@
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
+import type { Socket } from 'node:net'
+import type { RequestContext, RequestRecord } from '../actions/types.js'
+import type { ListenerModel, RuleModel } from '../config/model.js'
+import { parseCookieHeader } from '../headers/cookies.js'
+
+/** The concrete per-request context the listener hands to actions. */
+export class GatewayRequestContext implements RequestContext {
+  readonly req: IncomingMessage
+  readonly res: ServerResponse
+  readonly listener: ListenerModel
+  rule: RuleModel
+  readonly protocol: 'http' | 'https'
+  readonly sourceIp: string
+  host: string | undefined
+  path: string
+  query: string
+  readonly upstreamHeaders: OutgoingHttpHeaders
+  readonly responseCookies: string[] = []
+  readonly record: RequestRecord
+  readonly upgrade: { readonly socket: Socket; readonly head: Buffer } | undefined
+  #cookies: Map<string, string> | undefined
+
+  constructor(init: {
+    req: IncomingMessage
+    res: ServerResponse
+    listener: ListenerModel
+    rule: RuleModel
+    protocol: 'http' | 'https'
+    sourceIp: string
+    host: string | undefined
+    path: string
+    query: string
+    upstreamHeaders: OutgoingHttpHeaders
+    traceId: string
+    upgrade: { socket: Socket; head: Buffer } | undefined
+  }) {
+    this.req = init.req
+    this.res = init.res
+    this.listener = init.listener
+    this.rule = init.rule
+    this.protocol = init.protocol
+    this.sourceIp = init.sourceIp
+    this.host = init.host
+    this.path = init.path
+    this.query = init.query
+    this.upstreamHeaders = init.upstreamHeaders
+    this.upgrade = init.upgrade
+    this.record = {
+      traceId: init.traceId,
+      matchedRulePriority: undefined,
+      target: undefined,
+      targetGroupArn: undefined,
+      targetStatusCode: undefined,
+      requestProcessingTime: -1,
+      targetProcessingTime: -1,
+      errorReason: undefined,
+      actionsExecuted: [],
+      redirectUrl: undefined,
+    }
+  }
+
+  get cookies(): ReadonlyMap<string, string> {
+    if (this.#cookies === undefined) {
+      const header = this.req.headers.cookie
+      this.#cookies = parseCookieHeader(header)
+    }
+    return this.#cookies
+  }
+}

@@ -1,0 +1,68 @@
+import { X509Certificate } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import { type SecureContext, createSecureContext } from 'node:tls'
+import type { CertificateModel } from '../config/model.js'
+
+export interface ListenerTls {
+  /** The default certificate's context, used when SNI names no known host (as ALB does). */
+  readonly defaultContext: SecureContext
+  /** The default certificate's PEM material, for `server.setSecureContext` on reload. */
+  readonly defaultOptions: { readonly cert: Buffer; readonly key: Buffer }
+  /** `SNICallback` choosing among the listener's certificates by server name. */
+  readonly sniCallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
+}
+
+interface Entry {
+  readonly names: readonly string[]
+  readonly context: SecureContext
+  readonly cert: Buffer
+  readonly key: Buffer
+}
+
+/**
+ * Loads a listener's certificates and builds SNI selection over them: an
+ * exact DNS name wins over a wildcard (`*.example.com` covers one label only),
+ * and an unknown name gets the default certificate. TLS 1.2 is the floor for
+ * every context.
+ */
+export function loadListenerTls(certificates: readonly CertificateModel[]): ListenerTls {
+  const entries: Entry[] = certificates.map((c) => {
+    const cert = readFileSync(c.certificateFile)
+    const key = readFileSync(c.privateKeyFile)
+    const context = createSecureContext({ cert, key, minVersion: 'TLSv1.2' })
+    return { names: certificateNames(new X509Certificate(cert)), context, cert, key }
+  })
+  const exact = new Map<string, SecureContext>()
+  const wildcard = new Map<string, SecureContext>()
+  for (const entry of entries) {
+    for (const name of entry.names) {
+      if (name.startsWith('*.')) {
+        if (!wildcard.has(name.slice(2))) wildcard.set(name.slice(2), entry.context)
+      } else if (!exact.has(name)) exact.set(name, entry.context)
+    }
+  }
+  const defaultContext = entries[0]!.context
+  return {
+    defaultContext,
+    defaultOptions: { cert: entries[0]!.cert, key: entries[0]!.key },
+    sniCallback(servername, cb) {
+      const name = servername.toLowerCase()
+      const dot = name.indexOf('.')
+      cb(null, exact.get(name) ?? (dot === -1 ? undefined : wildcard.get(name.slice(dot + 1))) ?? defaultContext)
+    },
+  }
+}
+
+/** DNS names a certificate is valid for: its SANs, or its CN when it has none. */
+export function certificateNames(cert: X509Certificate): string[] {
+  const names: string[] = []
+  for (const part of (cert.subjectAltName ?? '').split(',')) {
+    const entry = part.trim()
+    if (entry.startsWith('DNS:')) names.push(entry.slice(4).toLowerCase())
+  }
+  if (names.length === 0) {
+    const cn = /(?:^|\n)CN=([^\n]+)/.exec(cert.subject)?.[1]
+    if (cn !== undefined) names.push(cn.toLowerCase())
+  }
+  return names
+}

@@ -1,0 +1,27 @@
+import diagnosticsChannel from 'node:diagnostics_channel'
+import type { RequestContext } from '../actions/types.js'
+
+/**
+ * Named diagnostics channels, in the style of undici's: subscribers (APM
+ * agents, tests) observe the gateway without it knowing about them, and a
+ * channel without subscribers costs one boolean check.
+ */
+export const channels = {
+  /** A request has been matched to a rule; message `{ ctx }`. */
+  requestMatched: diagnosticsChannel.channel('portcullis:request:matched'),
+  /** The response to a request has finished; message `{ ctx, statusCode }`. */
+  requestFinished: diagnosticsChannel.channel('portcullis:request:finished'),
+  /** The configuration was (re)loaded; message `{ source, generation }`. */
+  configLoaded: diagnosticsChannel.channel('portcullis:config:loaded'),
+  /** A reload was refused; message `{ error }`. */
+  configRejected: diagnosticsChannel.channel('portcullis:config:rejected'),
+} as const
+
+export interface RequestMatchedMessage {
+  readonly ctx: RequestContext
+}
+
+export interface RequestFinishedMessage {
+  readonly ctx: RequestContext
+  readonly statusCode: number
+}

@@ -1,0 +1,59 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Registry } from 'prom-client'
+import type { Generation } from '../listeners/pipeline.js'
+
+export interface AdminDependencies {
+  /** Where `/metrics` is read from: this process's registry, or the cluster aggregate in the primary. */
+  readonly metrics: { readonly registry: Pick<Registry, 'metrics' | 'contentType'> } | { clusterMetrics(): Promise<string>; readonly contentType: string }
+  current(): Generation | undefined
+}
+
+const KEYS_PREFIX = '/keys/'
+
+/**
+ * The admin listener: `/healthz` (liveness, with the configuration
+ * generation), `/metrics` (Prometheus text), and `/keys/{kid}` (the identity
+ * token signing keys, the endpoint targets point their verifier's
+ * `keyEndpoint` at). Meant for a private address: it is bound to 127.0.0.1 by
+ * default.
+ */
+export function createAdminHandler(deps: AdminDependencies): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    const url = req.url ?? '/'
+    const path = url.split('?', 1)[0]!
+    if (path.startsWith(KEYS_PREFIX)) {
+      const auth = deps.current()?.auth
+      if (auth === undefined) return text(res, 404, 'no signing keys: no rule authenticates users\n')
+      req.url = url.slice(KEYS_PREFIX.length - 1)
+      auth.keysHandler(req, res)
+      return
+    }
+    if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'method not allowed\n')
+    if (path === '/healthz') {
+      const generation = deps.current()
+      const body = JSON.stringify({ status: 'ok', generation: generation?.compiled.generation ?? null })
+      res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
+      res.end(body)
+      return
+    }
+    if (path === '/metrics') {
+      const m = deps.metrics
+      const render = 'registry' in m ? m.registry.metrics() : m.clusterMetrics()
+      const contentType = 'registry' in m ? m.registry.contentType : m.contentType
+      render.then(
+        (body) => {
+          res.writeHead(200, { 'content-type': contentType })
+          res.end(body)
+        },
+        () => text(res, 500, 'metrics unavailable\n'),
+      )
+      return
+    }
+    text(res, 404, 'not found\n')
+  }
+}
+
+function text(res: ServerResponse, status: number, body: string): void {
+  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'cache-control': 'no-store' })
+  res.end(body)
+}

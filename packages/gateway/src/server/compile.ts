@@ -1,0 +1,111 @@
+import type { ActionHandler } from '../actions/types.js'
+import { createFixedResponseAction } from '../actions/fixed-response.js'
+import { createForwardAction } from '../actions/forward.js'
+import { createRedirectAction } from '../actions/redirect.js'
+import type { AuthRuntime } from '../auth/index.js'
+import type { ActionModel, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
+import type { RuleLabels } from '../observability/metrics.js'
+import { type CompiledRuleSet, compileRules } from '../rules/match.js'
+import type { TargetGroupRegistry } from '../targets/target-group.js'
+
+/** A rule with its actions built, ready for the hot path. */
+export interface CompiledRule {
+  readonly model: RuleModel
+  readonly actions: readonly ActionHandler[]
+  /** Action types for the access log's `actions_executed`, in order. */
+  readonly actionNames: readonly string[]
+  readonly labels: RuleLabels
+  /** Name of the (first) target group of the final forward action, for metrics. */
+  readonly targetGroupName: string
+}
+
+export interface CompiledListener {
+  readonly model: ListenerModel
+  readonly ruleSet: CompiledRuleSet
+  readonly rules: readonly CompiledRule[]
+  /** The default rule (last), used for requests handled before rule matching. */
+  readonly defaultRule: CompiledRule
+  /** Whether `/oauth2/idpresponse` belongs to the load balancer on this listener. */
+  readonly servesAuthCallback: boolean
+}
+
+/** Everything one configuration generation needs at request time. */
+export interface CompiledGateway {
+  readonly config: GatewayConfig
+  readonly generation: number
+  readonly listeners: ReadonlyMap<string, CompiledListener>
+}
+
+export interface CompileDependencies {
+  readonly registry: TargetGroupRegistry
+  readonly auth: AuthRuntime | undefined
+  readonly stickinessSecret: Buffer
+}
+
+const ACTION_LOG_NAMES: Record<ActionModel['type'], string> = {
+  forward: 'forward',
+  redirect: 'redirect',
+  'fixed-response': 'fixed-response',
+  'authenticate-oidc': 'authenticate',
+  'authenticate-cognito': 'authenticate',
+  'jwt-validation': 'jwt-validation',
+}
+
+/** True when some rule of the configuration authenticates users (and so needs the auth runtime). */
+export function needsAuth(config: GatewayConfig): boolean {
+  return config.listeners.some((l) => l.rules.some((r) => r.actions.some((a) => a.type !== 'forward' && a.type !== 'redirect' && a.type !== 'fixed-response')))
+}
+
+/**
+ * Builds every rule's conditions and actions once per configuration load, so
+ * that a request does no compilation, lookup by name or allocation of
+ * matchers.
+ */
+export function compileGateway(config: GatewayConfig, generation: number, deps: CompileDependencies): CompiledGateway {
+  const groupNames = new Map(config.targetGroups.map((g) => [g.arn, g.name]))
+  const listeners = new Map<string, CompiledListener>()
+  for (const listener of config.listeners) {
+    const rules = listener.rules.map((rule) => compileRule(listener, rule, deps, groupNames))
+    const servesAuthCallback = listener.protocol === 'HTTPS' || config.portcullis.allowInsecureHttpAuthentication
+    listeners.set(listener.id, {
+      model: listener,
+      ruleSet: compileRules(listener.rules),
+      rules,
+      defaultRule: rules[rules.length - 1]!,
+      servesAuthCallback: servesAuthCallback && deps.auth !== undefined,
+    })
+  }
+  return { config, generation, listeners }
+}
+
+function compileRule(
+  listener: ListenerModel,
+  rule: RuleModel,
+  deps: CompileDependencies,
+  groupNames: ReadonlyMap<string, string>,
+): CompiledRule {
+  let targetGroupName = '-'
+  const actions = rule.actions.map((action): ActionHandler => {
+    switch (action.type) {
+      case 'forward':
+        targetGroupName = groupNames.get(action.targetGroups[0]?.targetGroupArn ?? '') ?? '-'
+        return createForwardAction(action, deps.registry, { stickinessSecret: deps.stickinessSecret })
+      case 'redirect':
+        return createRedirectAction(action)
+      case 'fixed-response':
+        return createFixedResponseAction(action)
+      case 'authenticate-oidc':
+      case 'authenticate-cognito':
+      case 'jwt-validation':
+        if (deps.auth === undefined) throw new Error('authenticate actions need the auth runtime')
+        return deps.auth.createAction(rule, action, listener)
+    }
+  })
+  return {
+    model: rule,
+    actions,
+    actionNames: rule.actions.map((a) => ACTION_LOG_NAMES[a.type]),
+    labels: { listener: listener.id, rule: String(rule.priority) },
+    targetGroupName,
+  }
+}

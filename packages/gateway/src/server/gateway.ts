@@ -1,0 +1,358 @@
+import { once } from 'node:events'
+import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { Socket } from 'node:net'
+import type { Logger } from 'pino'
+import { type AuthRuntime, createAuthRuntime } from '../auth/index.js'
+import type { GatewayConfig, ListenerModel } from '../config/model.js'
+import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
+import { loadListenerTls } from '../listeners/tls.js'
+import { AccessLog } from '../observability/access-log.js'
+import { channels } from '../observability/diagnostics.js'
+import { GatewayMetrics } from '../observability/metrics.js'
+import { TargetGroupRegistry } from '../targets/target-group.js'
+import { createAdminHandler } from './admin.js'
+import { compileGateway, needsAuth } from './compile.js'
+import { ensureSecret } from './state-directory.js'
+
+export interface StartGatewayOptions {
+  readonly logger: Logger
+  /** Shared across reloads; one is created when absent. */
+  readonly metrics?: GatewayMetrics
+  /** Serve the admin listener from this process (cluster workers leave it to the primary). Default true. */
+  readonly admin?: boolean
+  /** Write the access log (default true). */
+  readonly accessLog?: boolean
+}
+
+export interface RunningListener {
+  readonly id: string
+  readonly protocol: 'HTTP' | 'HTTPS'
+  readonly address: string
+  readonly port: number
+  /** `http://127.0.0.1:8080/` style, with `localhost` for wildcard binds. */
+  readonly url: string
+}
+
+export interface RunningGateway {
+  readonly listeners: readonly RunningListener[]
+  readonly adminUrl: string | undefined
+  /** Increases by one on every successful reload. */
+  readonly generation: number
+  readonly metrics: GatewayMetrics
+  /**
+   * Switches to a new configuration without dropping connections: listeners
+   * that stay keep their sockets, new ones open, removed ones drain. Rejects
+   * (and keeps serving the old configuration) if the new one cannot start.
+   */
+  reload(config: GatewayConfig): Promise<void>
+  /** Stops accepting, lets in-flight requests finish up to the deadline, then closes everything. */
+  close(options?: { deadlineMs?: number }): Promise<void>
+}
+
+interface ListenerServer {
+  readonly key: string
+  readonly server: Server
+  listenerId: string
+  model: ListenerModel
+  readonly sockets: Set<Socket>
+  tls: ReturnType<typeof loadListenerTls> | undefined
+}
+
+/**
+ * Starts a gateway in this process: listeners, target groups with health
+ * checks, the authentication runtime when a rule needs it, and the admin
+ * listener. `portcullis start` runs one of these per worker.
+ *
+ * @example
+ * ```ts
+ * const { config } = await loadConfig('portcullis.yaml')
+ * const gateway = await startGateway(config, { logger: createLogger('info') })
+ * console.log(gateway.listeners.map((l) => l.url))
+ * await gateway.close()
+ * ```
+ */
+export async function startGateway(config: GatewayConfig, options: StartGatewayOptions): Promise<RunningGateway> {
+  const logger = options.logger
+  const metrics = options.metrics ?? new GatewayMetrics()
+  const stickinessSecret = await ensureSecret(config.portcullis.stateDirectory, 'stickiness.key')
+  const accessLog =
+    options.accessLog === false
+      ? undefined
+      : new AccessLog({
+          format: config.portcullis.accessLog.format,
+          path: config.portcullis.accessLog.path,
+          elb: config.loadBalancer.arn.split(':loadbalancer/')[1] ?? config.loadBalancer.name,
+        })
+
+  let generationNumber = 0
+  let current = await buildGeneration(config, ++generationNumber, undefined)
+  const servers = new Map<string, ListenerServer>()
+  let admin: { server: Server; url: string } | undefined
+  let closing = false
+
+  async function buildGeneration(cfg: GatewayConfig, number: number, previous: Generation | undefined): Promise<Generation & { registry: TargetGroupRegistry }> {
+    const registry = TargetGroupRegistry.create(cfg.targetGroups, {
+      previous: (previous as (Generation & { registry: TargetGroupRegistry }) | undefined)?.registry,
+      stickinessSecret,
+      logger,
+    })
+    let auth: AuthRuntime | undefined
+    try {
+      auth = needsAuth(cfg) ? await createAuthRuntime(cfg, { logger, metrics: authMetrics(metrics) }) : undefined
+      const compiled = compileGateway(cfg, number, { registry, auth, stickinessSecret })
+      registry.start()
+      return { compiled, auth, registry, inflight: 0, onIdle: undefined }
+    } catch (error) {
+      await registry.close()
+      await auth?.close()
+      throw error
+    }
+  }
+
+  metrics.hostCounts = function* () {
+    for (const group of current.compiled.config.targetGroups) {
+      const runtime = current.registry.get(group.arn)
+      if (runtime !== undefined) yield { targetGroup: group.name, healthy: runtime.healthyCount, unhealthy: runtime.unhealthyCount }
+    }
+  }
+
+  const pipeline = { logger, metrics, accessLog, current: () => current }
+
+  function listenerKey(l: ListenerModel): string {
+    return `${l.protocol}|${l.address}|${l.port}`
+  }
+
+  async function openListener(model: ListenerModel): Promise<ListenerServer> {
+    const sockets = new Set<Socket>()
+    const tls = model.protocol === 'HTTPS' ? loadListenerTls(model.certificates) : undefined
+    const serverOptions = {
+      maxHeaderSize: MAX_HEADERS_TOTAL_BYTES,
+      requestTimeout: 0,
+      headersTimeout: 60_000,
+      keepAliveTimeout: config.loadBalancer.attributes.idleTimeoutSeconds * 1000,
+    }
+    const entry: ListenerServer = {
+      key: listenerKey(model),
+      listenerId: model.id,
+      model,
+      sockets,
+      tls,
+      server: undefined as unknown as Server,
+    }
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      void handleRequest(pipeline, entry.listenerId, req, res)
+    }
+    const server: Server =
+      tls === undefined
+        ? createHttpServer(serverOptions, onRequest)
+        : createHttpsServer(
+            {
+              ...serverOptions,
+              minVersion: 'TLSv1.2',
+              SNICallback: (name, cb) => entry.tls!.sniCallback(name, cb),
+              // The default context covers clients that send no SNI at all.
+              secureContext: tls.defaultContext,
+            } as Parameters<typeof createHttpsServer>[0],
+            onRequest,
+          )
+    ;(entry as { server: Server }).server = server
+    server.timeout = config.loadBalancer.attributes.idleTimeoutSeconds * 1000
+    server.on('connection', (socket: Socket) => {
+      sockets.add(socket)
+      metrics.activeConnectionCount.inc()
+      metrics.newConnectionCount.inc({ listener: entry.listenerId })
+      socket.once('close', () => {
+        sockets.delete(socket)
+        metrics.activeConnectionCount.dec()
+        metrics.processedBytes.inc({ listener: entry.listenerId }, socket.bytesRead + socket.bytesWritten)
+      })
+    })
+    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      void handleRequest(pipeline, entry.listenerId, req, responseForUpgrade(req, socket), { socket, head })
+    })
+    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+      metrics.rejectedConnectionCount.inc({ listener: entry.listenerId })
+      if (!socket.writable || (error.code === 'ECONNRESET' && socket.bytesRead === 0)) {
+        socket.destroy()
+        return
+      }
+      const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
+      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+    })
+    server.on('tlsClientError', () => {
+      metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
+    })
+    server.listen(model.port, model.address)
+    await once(server, 'listening')
+    return entry
+  }
+
+  async function closeListener(entry: ListenerServer, deadlineMs: number): Promise<void> {
+    const closed = new Promise<void>((resolve) => entry.server.close(() => resolve()))
+    entry.server.closeIdleConnections()
+    const timer = setTimeout(() => {
+      entry.server.closeAllConnections()
+      for (const socket of entry.sockets) socket.destroy()
+    }, deadlineMs)
+    await closed
+    clearTimeout(timer)
+  }
+
+  async function syncListeners(cfg: GatewayConfig): Promise<ListenerServer[]> {
+    const wanted = new Map(cfg.listeners.map((l) => [listenerKey(l), l]))
+    const opened: ListenerServer[] = []
+    try {
+      for (const [key, model] of wanted) {
+        const existing = servers.get(key)
+        if (existing === undefined) opened.push(await openListener(model))
+      }
+    } catch (error) {
+      await Promise.all(opened.map((l) => closeListener(l, 0)))
+      throw error
+    }
+    return opened
+  }
+
+  try {
+    for (const entry of await syncListeners(config)) servers.set(entry.key, entry)
+    if (options.admin !== false && config.portcullis.admin !== undefined) {
+      const adminHandler = createAdminHandler({ metrics, current: () => current })
+      const server = createHttpServer({ requestTimeout: 10_000 }, adminHandler)
+      server.listen(config.portcullis.admin.port, config.portcullis.admin.address)
+      await once(server, 'listening')
+      admin = { server, url: urlFor('http', config.portcullis.admin.address, addressPort(server)) }
+    }
+  } catch (error) {
+    await Promise.all([...servers.values()].map((l) => closeListener(l, 0)))
+    await current.registry.close()
+    await current.auth?.close()
+    accessLog?.close()
+    throw error
+  }
+  if (channels.configLoaded.hasSubscribers) channels.configLoaded.publish({ source: config.source, generation: 1 })
+
+  async function retire(old: Generation & { registry: TargetGroupRegistry }, deadlineMs: number): Promise<void> {
+    if (old.inflight > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, deadlineMs)
+        timer.unref()
+        old.onIdle = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+    }
+    await old.registry.close()
+    await old.auth?.close()
+  }
+
+  const gateway: RunningGateway = {
+    get listeners() {
+      return [...servers.values()].map((entry) => {
+        const protocol = entry.model.protocol
+        const port = addressPort(entry.server)
+        return {
+          id: entry.listenerId,
+          protocol,
+          address: entry.model.address,
+          port,
+          url: urlFor(protocol === 'HTTPS' ? 'https' : 'http', entry.model.address, port),
+        }
+      })
+    },
+    get adminUrl() {
+      return admin?.url
+    },
+    get generation() {
+      return current.compiled.generation
+    },
+    metrics,
+
+    async reload(next: GatewayConfig): Promise<void> {
+      if (closing) throw new Error('the gateway is shutting down')
+      const nextGeneration = await buildGeneration(next, generationNumber + 1, current)
+      let opened: ListenerServer[]
+      const refreshedTls = new Map<ListenerServer, ReturnType<typeof loadListenerTls>>()
+      try {
+        for (const model of next.listeners) {
+          const existing = servers.get(listenerKey(model))
+          if (existing !== undefined && model.protocol === 'HTTPS') refreshedTls.set(existing, loadListenerTls(model.certificates))
+        }
+        opened = await syncListeners(next)
+      } catch (error) {
+        await nextGeneration.registry.close()
+        await nextGeneration.auth?.close()
+        throw error
+      }
+      generationNumber++
+      const previous = current
+      current = nextGeneration
+      for (const entry of opened) servers.set(entry.key, entry)
+      const wanted = new Set(next.listeners.map(listenerKey))
+      for (const model of next.listeners) {
+        const entry = servers.get(listenerKey(model))!
+        entry.listenerId = model.id
+        entry.model = model
+        const tls = refreshedTls.get(entry)
+        if (tls !== undefined) {
+          entry.tls = tls
+          ;(entry.server as unknown as { setSecureContext(o: object): void }).setSecureContext({
+            ...tls.defaultOptions,
+            minVersion: 'TLSv1.2',
+          })
+        }
+      }
+      const removed = [...servers.values()].filter((s) => !wanted.has(s.key))
+      for (const entry of removed) servers.delete(entry.key)
+      const drainMs = maxDeregistrationDelayMs(previous.compiled.config)
+      void Promise.all([...removed.map((l) => closeListener(l, drainMs)), retire(previous, drainMs)]).catch((error: unknown) => {
+        logger.warn({ err: error }, 'error while retiring the previous configuration')
+      })
+      if (channels.configLoaded.hasSubscribers) channels.configLoaded.publish({ source: next.source, generation: generationNumber })
+    },
+
+    async close({ deadlineMs = 30_000 } = {}): Promise<void> {
+      if (closing) return
+      closing = true
+      const listeners = [...servers.values()]
+      servers.clear()
+      await Promise.all(listeners.map((l) => closeListener(l, deadlineMs)))
+      await retire(current, 0)
+      if (admin !== undefined) {
+        admin.server.closeAllConnections()
+        await new Promise<void>((resolve) => admin!.server.close(() => resolve()))
+      }
+      metrics.hostCounts = undefined
+      accessLog?.close()
+    },
+  }
+  return gateway
+}
+
+function maxDeregistrationDelayMs(config: GatewayConfig): number {
+  let max = 0
+  for (const group of config.targetGroups) max = Math.max(max, group.deregistrationDelaySeconds)
+  return max * 1000
+}
+
+function addressPort(server: Server): number {
+  const address = server.address()
+  return typeof address === 'object' && address !== null ? address.port : 0
+}
+
+function urlFor(scheme: 'http' | 'https', address: string, port: number): string {
+  const host = address === '0.0.0.0' || address === '::' ? 'localhost' : address.includes(':') ? `[${address}]` : address
+  return `${scheme}://${host}:${port}/`
+}
+
+function authMetrics(metrics: GatewayMetrics) {
+  return {
+    authSuccess: () => metrics.authSuccess.inc(),
+    authFailure: (reason: string) => metrics.authFailure.inc({ reason }),
+    authError: (reason: string) => metrics.authError.inc({ reason }),
+    authLatency: (seconds: number) => metrics.authLatency.observe(seconds),
+    refreshSuccess: () => metrics.authRefreshTokenSuccess.inc(),
+    claimsSizeExceeded: () => metrics.authUserClaimsSizeExceeded.inc(),
+  }
+}
