@@ -1,0 +1,10 @@
+/**
+ * `@portcullis/verify/mint`: the signing side of ALB's identity-token contract.
+ * Create real tokens and a real key server for tests and local development
+ * instead of faking `x-amzn-oidc-*` headers.
+ *
+ * @packageDocumentation
+ */
+export { createKeyHandler } from './key-handler.js'
+export { type AlbSigningKey, generateSigningKey, importSigningKey, publicKeyPem } from './keys.js'
+export { type SignAlbTokenOptions, signAlbToken } from './sign.js'

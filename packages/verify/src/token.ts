@@ -1,0 +1,134 @@
+import { isStrictBase64url } from './base64url.js'
+import { AlbVerifyError } from './errors.js'
+
+/** Tokens longer than this are rejected before any decoding (ALB's own tokens stay far below). */
+export const MAX_TOKEN_LENGTH = 16 * 1024
+
+/** The header of an ALB token after the format checks of {@link parseAlbToken}. */
+export interface AlbTokenHeader {
+  readonly typ?: string
+  readonly kid: string
+  readonly alg: 'ES256'
+  readonly iss?: string
+  readonly client?: string
+  readonly signer?: string
+  readonly exp?: number
+  readonly [field: string]: unknown
+}
+
+/** A token split and decoded by {@link parseAlbToken}. Nothing in it is verified yet. */
+export interface ParsedAlbToken {
+  readonly header: AlbTokenHeader
+  readonly payload: Record<string, unknown>
+  /** The ASCII bytes of `header.payload` exactly as received: what the signature covers. */
+  readonly signingInput: Buffer
+  /** The raw 64-byte `R || S` signature. */
+  readonly signature: Buffer
+  /** The effective expiry in seconds since the epoch: the earlier of header and payload `exp`. */
+  readonly expiresAt: number
+}
+
+// Case-insensitive 8-4-4-4-12 hex, as ALB key ids are. Compiled once.
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+
+function malformed(message: string, cause?: unknown): AlbVerifyError {
+  return new AlbVerifyError('ERR_MALFORMED', message, cause === undefined ? undefined : { cause })
+}
+
+function decodeJsonObject(token: string, start: number, end: number, what: string): Record<string, unknown> {
+  let value: unknown
+  try {
+    value = JSON.parse(Buffer.from(token.slice(start, end), 'base64url').toString('utf8'))
+  } catch (err) {
+    throw malformed(`token ${what} is not valid JSON`, err)
+  }
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw malformed(`token ${what} is not a JSON object`)
+  }
+  return value as Record<string, unknown>
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value)
+}
+
+function checkOptional(object: Record<string, unknown>, field: string, type: 'string' | 'number', what: string) {
+  const value = object[field]
+  if (value === undefined) return
+  if (type === 'number' ? !isFiniteNumber(value) : typeof value !== 'string') {
+    throw malformed(`token ${what} field "${field}" must be a ${type}`)
+  }
+}
+
+/**
+ * Splits and decodes an ALB token and enforces its wire format, WITHOUT
+ * verifying the signature, the signer or the expiry — use
+ * {@link createAlbVerifier} for that. Useful to inspect a token (e.g. its
+ * `kid` or `signer`) in logs and tooling.
+ *
+ * Checks, in order: length ≤ 16 KiB; three segments; strict base64url (padding
+ * only as correct trailing padding); header is a JSON object whose known
+ * fields have the right types; `typ` absent or `JWT`; `alg` exactly `ES256`;
+ * `kid` a UUID; signature exactly 64 bytes; payload a JSON object with
+ * well-typed `exp`, `nbf`, `iat`, `iss`, `sub`; `exp` in header or payload.
+ *
+ * @throws {AlbVerifyError} `ERR_TOO_LARGE`, `ERR_MALFORMED`, `ERR_ALG`, `ERR_KID` or `ERR_SIGNATURE`.
+ * @example
+ * ```ts
+ * const { header } = parseAlbToken(req.headers['x-amzn-oidc-data'])
+ * console.log(header.kid, header.signer)
+ * ```
+ */
+export function parseAlbToken(token: string): ParsedAlbToken {
+  if (typeof token !== 'string') throw malformed('token is not a string')
+  if (token.length > MAX_TOKEN_LENGTH) {
+    throw new AlbVerifyError('ERR_TOO_LARGE', `token is longer than ${MAX_TOKEN_LENGTH} characters`)
+  }
+  const dot1 = token.indexOf('.')
+  const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1)
+  if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) throw malformed('token does not have exactly three segments')
+  if (
+    !isStrictBase64url(token, 0, dot1) ||
+    !isStrictBase64url(token, dot1 + 1, dot2) ||
+    !isStrictBase64url(token, dot2 + 1, token.length)
+  ) {
+    throw malformed('token segment is not strict base64url')
+  }
+
+  const header = decodeJsonObject(token, 0, dot1, 'header')
+  for (const field of ['typ', 'kid', 'alg', 'iss', 'client', 'signer'] as const) {
+    checkOptional(header, field, 'string', 'header')
+  }
+  checkOptional(header, 'exp', 'number', 'header')
+  // ALB always sends typ "JWT"; anything else is some other kind of token.
+  if (header['typ'] !== undefined && header['typ'] !== 'JWT') throw malformed('token header "typ" is not "JWT"')
+  if (header['alg'] !== 'ES256') throw new AlbVerifyError('ERR_ALG', 'token "alg" is not ES256')
+  const kid = header['kid']
+  if (typeof kid !== 'string' || !UUID.test(kid)) throw new AlbVerifyError('ERR_KID', 'token "kid" is not a UUID')
+
+  const signature = Buffer.from(token.slice(dot2 + 1), 'base64url')
+  if (signature.length !== 64) {
+    throw new AlbVerifyError('ERR_SIGNATURE', 'token signature is not a raw 64-byte ES256 signature')
+  }
+
+  const payload = decodeJsonObject(token, dot1 + 1, dot2, 'payload')
+  for (const field of ['exp', 'nbf', 'iat'] as const) checkOptional(payload, field, 'number', 'payload')
+  for (const field of ['iss', 'sub'] as const) checkOptional(payload, field, 'string', 'payload')
+  const headerExp = header['exp'] as number | undefined
+  const payloadExp = payload['exp'] as number | undefined
+  let expiresAt: number
+  if (headerExp === undefined) {
+    if (payloadExp === undefined) throw malformed('token has no "exp" in header or payload')
+    expiresAt = payloadExp
+  } else {
+    expiresAt = payloadExp === undefined || headerExp < payloadExp ? headerExp : payloadExp
+  }
+
+  return {
+    header: header as AlbTokenHeader,
+    payload,
+    signingInput: Buffer.from(token.slice(0, dot2), 'latin1'),
+    signature,
+    expiresAt,
+  }
+}
