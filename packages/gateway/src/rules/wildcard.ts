@@ -1,0 +1,160 @@
+/**
+ * ALB wildcard patterns (`*` = any run of characters, including none; `?` =
+ * exactly one character), compiled once into a matcher.
+ *
+ * Why not a RegExp: a pattern such as `*a*a*a*a*b` translated to `^.*a.*a.*a.*a.*b$`
+ * backtracks polynomially (here O(n^5)) on an input of `a`s, and the input is
+ * a client-controlled path or header of up to 16 KB. This matcher splits the
+ * pattern at its stars into fixed-length segments (literals with `?` holes) and
+ * places each middle segment at its leftmost possible position, which is
+ * always safe because every segment has a fixed length: the first segment must
+ * be a prefix, the last a suffix, and the rest are found in order. Worst case
+ * O(n·m) character comparisons (n input length, m pattern length ≤ 128 in ALB),
+ * with no backtracking across segments and no allocation per test.
+ *
+ * Case-insensitive matching folds ASCII letters only, as DNS names and HTTP
+ * tokens are ASCII; other characters compare exactly.
+ */
+
+/** Options for {@link compileWildcard}. */
+export interface WildcardOptions {
+  /** Fold ASCII letters (host-header, http-header, query-string); false for path-pattern. */
+  readonly caseInsensitive: boolean
+  /**
+   * Honour `\` escapes (query-string only): `\*` and `\?` are literal, `\\` is
+   * one backslash; a backslash before anything else is kept as is.
+   */
+  readonly escapes?: boolean
+}
+
+/** A compiled wildcard pattern. */
+export interface WildcardMatcher {
+  /** The pattern as configured. */
+  readonly pattern: string
+  /** True when the whole of `input` matches the pattern. */
+  test(input: string): boolean
+}
+
+/** A run of pattern characters between two stars; `holes[i] === 1` where the pattern had `?`. */
+interface Segment {
+  /** Pattern characters, ASCII-folded when matching case-insensitively. */
+  readonly codes: Uint16Array
+  /** 1 at positions that match any one character; undefined when there are none. */
+  readonly holes: Uint8Array | undefined
+}
+
+const STAR = -1
+const ANY = -2
+
+/** Lower-cases an ASCII upper-case letter's code; every other code is returned unchanged. */
+function foldAscii(code: number): number {
+  return code >= 65 && code <= 90 ? code + 32 : code
+}
+
+/** Splits a pattern into tokens: character codes, {@link STAR} and {@link ANY}. */
+function tokenize(pattern: string, escapes: boolean): number[] {
+  const tokens: number[] = []
+  for (let i = 0; i < pattern.length; i++) {
+    const code = pattern.charCodeAt(i)
+    if (code === 42 /* * */) tokens.push(STAR)
+    else if (code === 63 /* ? */) tokens.push(ANY)
+    else if (escapes && code === 92 /* \ */ && i + 1 < pattern.length) {
+      const next = pattern.charCodeAt(i + 1)
+      if (next === 42 || next === 63 || next === 92) {
+        tokens.push(next)
+        i++
+      } else tokens.push(code)
+    } else tokens.push(code)
+  }
+  return tokens
+}
+
+function toSegment(tokens: readonly number[], fold: boolean): Segment {
+  const codes = new Uint16Array(tokens.length)
+  let holes: Uint8Array | undefined
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!
+    if (token === ANY) {
+      holes ??= new Uint8Array(tokens.length)
+      holes[i] = 1
+    } else codes[i] = fold ? foldAscii(token) : token
+  }
+  return { codes, holes }
+}
+
+/** True when `segment` matches `input` starting at `at` (the caller guarantees it fits). */
+function segmentAt(input: string, at: number, segment: Segment, fold: boolean): boolean {
+  const { codes, holes } = segment
+  for (let i = 0; i < codes.length; i++) {
+    if (holes !== undefined && holes[i] === 1) continue
+    const code = input.charCodeAt(at + i)
+    if ((fold ? foldAscii(code) : code) !== codes[i]) return false
+  }
+  return true
+}
+
+/** Leftmost position in [from, end - length] where `segment` matches, or -1. */
+function findSegment(input: string, from: number, end: number, segment: Segment, fold: boolean): number {
+  const last = end - segment.codes.length
+  for (let at = from; at <= last; at++) {
+    if (segmentAt(input, at, segment, fold)) return at
+  }
+  return -1
+}
+
+/**
+ * Compiles an ALB wildcard pattern.
+ *
+ * @example
+ * ```ts
+ * const host = compileWildcard('*.example.com', { caseInsensitive: true })
+ * host.test('api.EXAMPLE.com') // true
+ * host.test('example.com')     // false: the dot is required
+ * ```
+ */
+export function compileWildcard(pattern: string, options: WildcardOptions): WildcardMatcher {
+  const fold = options.caseInsensitive
+  const tokens = tokenize(pattern, options.escapes === true)
+  const segments: Segment[] = []
+  let current: number[] = []
+  let starred = false
+  for (const token of tokens) {
+    if (token === STAR) {
+      segments.push(toSegment(current, fold))
+      current = []
+      starred = true
+    } else current.push(token)
+  }
+  segments.push(toSegment(current, fold))
+
+  if (!starred) {
+    const only = segments[0]!
+    return {
+      pattern,
+      test: (input) => input.length === only.codes.length && segmentAt(input, 0, only, fold),
+    }
+  }
+
+  const first = segments[0]!
+  const last = segments[segments.length - 1]!
+  // Empty middle segments (from `**`) always match and are dropped.
+  const middle = segments.slice(1, -1).filter((s) => s.codes.length > 0)
+  const fixed = first.codes.length + last.codes.length
+  return {
+    pattern,
+    test(input) {
+      if (input.length < fixed) return false
+      if (!segmentAt(input, 0, first, fold)) return false
+      const end = input.length - last.codes.length
+      if (!segmentAt(input, end, last, fold)) return false
+      let at = first.codes.length
+      for (let i = 0; i < middle.length; i++) {
+        const segment = middle[i]!
+        const found = findSegment(input, at, end, segment, fold)
+        if (found < 0) return false
+        at = found + segment.codes.length
+      }
+      return true
+    },
+  }
+}
