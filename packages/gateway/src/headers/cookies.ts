@@ -4,7 +4,10 @@
  * decoding would let two spellings of one value exist. Hand-written because it
  * sits on the per-request path and needs no more than this.
  */
-export function parseCookieHeader(header: string | undefined, into: Map<string, string> = new Map()): Map<string, string> {
+export function parseCookieHeader(
+  header: string | undefined,
+  into: Map<string, string> = new Map(),
+): Map<string, string> {
   if (header === undefined || header === '') return into
   let start = 0
   const length = header.length

@@ -63,7 +63,9 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHea
     if (name === 'connection') {
       for (const token of value.split(',')) {
         const t = token.trim().toLowerCase()
-        if (t !== '') (connectionTokens ??= new Set()).add(t)
+        if (t === '') continue
+        connectionTokens ??= new Set()
+        connectionTokens.add(t)
       }
       continue
     }

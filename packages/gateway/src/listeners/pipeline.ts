@@ -7,7 +7,7 @@ import { traceIdFor } from '../headers/trace-id.js'
 import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
-import type { CompiledGateway, CompiledListener, CompiledRule } from '../server/compile.js'
+import type { CompiledGateway, CompiledRule } from '../server/compile.js'
 import { GatewayRequestContext } from './request-context.js'
 import { sendError } from './responses.js'
 
@@ -93,7 +93,13 @@ export async function handleRequest(
   }
 
   const attrs = generation.compiled.config.loadBalancer.attributes
-  applyForwardedFor(headers, attrs.xffMode, upstream.clientForwardedFor, sourceIp, attrs.xffClientPort ? req.socket.remotePort : undefined)
+  applyForwardedFor(
+    headers,
+    attrs.xffMode,
+    upstream.clientForwardedFor,
+    sourceIp,
+    attrs.xffClientPort ? req.socket.remotePort : undefined,
+  )
   headers['x-forwarded-proto'] = protocol
   headers['x-forwarded-port'] = String(listener.model.port)
 
@@ -112,7 +118,14 @@ export async function handleRequest(
       return
     }
 
-    const matched = listener.ruleSet.match({ method: req.method ?? 'GET', host, path, query, headers: req.headers, sourceIp })
+    const matched = listener.ruleSet.match({
+      method: req.method ?? 'GET',
+      host,
+      path,
+      query,
+      headers: req.headers,
+      sourceIp,
+    })
     compiledRule = listener.rules[matched.index]!
     ctx.rule = compiledRule.model
     ctx.host = matched.host
@@ -183,10 +196,15 @@ function finish(
   const status = res.statusCode
   const { metrics, accessLog } = deps
   const record = ctx.record
-  metrics.requestCount.inc({ listener: rule.labels.listener, rule: rule.labels.rule, target_group: rule.targetGroupName })
+  metrics.requestCount.inc({
+    listener: rule.labels.listener,
+    rule: rule.labels.rule,
+    target_group: rule.targetGroupName,
+  })
   if (record.targetStatusCode !== undefined && record.targetStatusCode === status) {
     metrics.countTargetResponse(status, rule.targetGroupName)
-    if (record.targetProcessingTime >= 0) metrics.targetResponseTime.observe({ target_group: rule.targetGroupName }, record.targetProcessingTime)
+    if (record.targetProcessingTime >= 0)
+      metrics.targetResponseTime.observe({ target_group: rule.targetGroupName }, record.targetProcessingTime)
   } else if (status >= 300) {
     metrics.countElbResponse(status, rule.labels)
   }

@@ -1,4 +1,4 @@
-import { STATUS_CODES, type ServerResponse } from 'node:http'
+import { type ServerResponse, STATUS_CODES } from 'node:http'
 import type { RequestContext } from '../actions/types.js'
 
 const bodies = new Map<number, Buffer>()
@@ -8,7 +8,9 @@ function errorBody(status: number): Buffer {
   let body = bodies.get(status)
   if (body === undefined) {
     const text = `${status} ${STATUS_CODES[status] ?? 'Error'}`
-    body = Buffer.from(`<html>\r\n<head><title>${text}</title></head>\r\n<body>\r\n<center><h1>${text}</h1></center>\r\n</body>\r\n</html>\r\n`)
+    body = Buffer.from(
+      `<html>\r\n<head><title>${text}</title></head>\r\n<body>\r\n<center><h1>${text}</h1></center>\r\n</body>\r\n</html>\r\n`,
+    )
     bodies.set(status, body)
   }
   return body

@@ -1,6 +1,6 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { type SecureContext, createSecureContext } from 'node:tls'
+import { createSecureContext, type SecureContext } from 'node:tls'
 import type { CertificateModel } from '../config/model.js'
 
 export interface ListenerTls {

@@ -1,6 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { TLSSocket } from 'node:tls'
-import { pino, type DestinationStream } from 'pino'
+import { type DestinationStream, pino } from 'pino'
 import type { RequestContext } from '../actions/types.js'
 
 /**
@@ -88,7 +88,10 @@ export class AccessLog {
       target_group_arn: record.targetGroupArn ?? '-',
       trace_id: record.traceId,
       domain_name: tls ? ((tls as TLSSocket & { servername?: string }).servername ?? '-') : '-',
-      matched_rule_priority: record.matchedRulePriority === undefined ? '-' : String(record.matchedRulePriority === 'default' ? 0 : record.matchedRulePriority),
+      matched_rule_priority:
+        record.matchedRulePriority === undefined
+          ? '-'
+          : String(record.matchedRulePriority === 'default' ? 0 : record.matchedRulePriority),
       request_creation_time: new Date(startedAt).toISOString(),
       actions_executed: record.actionsExecuted.length === 0 ? '-' : record.actionsExecuted.join(','),
       redirect_url: record.redirectUrl ?? '-',

@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client'
 
 /** Label values of one matched rule, bound once per configuration load. */
 export interface RuleLabels {
@@ -44,7 +44,8 @@ export class GatewayMetrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     const metrics = this
-    const registers = [(this.registry = new Registry())]
+    this.registry = new Registry()
+    const registers = [this.registry]
     if (options.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: 'portcullis_' })
     this.requestCount = new Counter({
       name: 'RequestCount',

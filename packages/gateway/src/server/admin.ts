@@ -4,7 +4,9 @@ import type { Generation } from '../listeners/pipeline.js'
 
 export interface AdminDependencies {
   /** Where `/metrics` is read from: this process's registry, or the cluster aggregate in the primary. */
-  readonly metrics: { readonly registry: Pick<Registry, 'metrics' | 'contentType'> } | { clusterMetrics(): Promise<string>; readonly contentType: string }
+  readonly metrics:
+    | { readonly registry: Pick<Registry, 'metrics' | 'contentType'> }
+    | { clusterMetrics(): Promise<string>; readonly contentType: string }
   current(): Generation | undefined
 }
 

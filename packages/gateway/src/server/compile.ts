@@ -1,7 +1,7 @@
-import type { ActionHandler } from '../actions/types.js'
 import { createFixedResponseAction } from '../actions/fixed-response.js'
 import { createForwardAction } from '../actions/forward.js'
 import { createRedirectAction } from '../actions/redirect.js'
+import type { ActionHandler } from '../actions/types.js'
 import type { AuthRuntime } from '../auth/index.js'
 import type { ActionModel, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
 import type { RuleLabels } from '../observability/metrics.js'
@@ -53,7 +53,11 @@ const ACTION_LOG_NAMES: Record<ActionModel['type'], string> = {
 
 /** True when some rule of the configuration authenticates users (and so needs the auth runtime). */
 export function needsAuth(config: GatewayConfig): boolean {
-  return config.listeners.some((l) => l.rules.some((r) => r.actions.some((a) => a.type !== 'forward' && a.type !== 'redirect' && a.type !== 'fixed-response')))
+  return config.listeners.some((l) =>
+    l.rules.some((r) =>
+      r.actions.some((a) => a.type !== 'forward' && a.type !== 'redirect' && a.type !== 'fixed-response'),
+    ),
+  )
 }
 
 /**
@@ -94,9 +98,7 @@ function compileRule(
         return createRedirectAction(action)
       case 'fixed-response':
         return createFixedResponseAction(action)
-      case 'authenticate-oidc':
-      case 'authenticate-cognito':
-      case 'jwt-validation':
+      default:
         if (deps.auth === undefined) throw new Error('authenticate actions need the auth runtime')
         return deps.auth.createAction(rule, action, listener)
     }

@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { type IncomingMessage, type Server, type ServerResponse, createServer as createHttpServer } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
@@ -91,7 +91,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   let admin: { server: Server; url: string } | undefined
   let closing = false
 
-  async function buildGeneration(cfg: GatewayConfig, number: number, previous: Generation | undefined): Promise<Generation & { registry: TargetGroupRegistry }> {
+  async function buildGeneration(
+    cfg: GatewayConfig,
+    number: number,
+    previous: Generation | undefined,
+  ): Promise<Generation & { registry: TargetGroupRegistry }> {
     const registry = TargetGroupRegistry.create(cfg.targetGroups, {
       previous: (previous as (Generation & { registry: TargetGroupRegistry }) | undefined)?.registry,
       stickinessSecret,
@@ -113,7 +117,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   metrics.hostCounts = function* () {
     for (const group of current.compiled.config.targetGroups) {
       const runtime = current.registry.get(group.arn)
-      if (runtime !== undefined) yield { targetGroup: group.name, healthy: runtime.healthyCount, unhealthy: runtime.unhealthyCount }
+      if (runtime !== undefined)
+        yield { targetGroup: group.name, healthy: runtime.healthyCount, unhealthy: runtime.unhealthyCount }
     }
   }
 
@@ -277,7 +282,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       try {
         for (const model of next.listeners) {
           const existing = servers.get(listenerKey(model))
-          if (existing !== undefined && model.protocol === 'HTTPS') refreshedTls.set(existing, loadListenerTls(model.certificates))
+          if (existing !== undefined && model.protocol === 'HTTPS')
+            refreshedTls.set(existing, loadListenerTls(model.certificates))
         }
         opened = await syncListeners(next)
       } catch (error) {
@@ -306,10 +312,13 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       const removed = [...servers.values()].filter((s) => !wanted.has(s.key))
       for (const entry of removed) servers.delete(entry.key)
       const drainMs = maxDeregistrationDelayMs(previous.compiled.config)
-      void Promise.all([...removed.map((l) => closeListener(l, drainMs)), retire(previous, drainMs)]).catch((error: unknown) => {
-        logger.warn({ err: error }, 'error while retiring the previous configuration')
-      })
-      if (channels.configLoaded.hasSubscribers) channels.configLoaded.publish({ source: next.source, generation: generationNumber })
+      void Promise.all([...removed.map((l) => closeListener(l, drainMs)), retire(previous, drainMs)]).catch(
+        (error: unknown) => {
+          logger.warn({ err: error }, 'error while retiring the previous configuration')
+        },
+      )
+      if (channels.configLoaded.hasSubscribers)
+        channels.configLoaded.publish({ source: next.source, generation: generationNumber })
     },
 
     async close({ deadlineMs = 30_000 } = {}): Promise<void> {
@@ -342,7 +351,8 @@ function addressPort(server: Server): number {
 }
 
 function urlFor(scheme: 'http' | 'https', address: string, port: number): string {
-  const host = address === '0.0.0.0' || address === '::' ? 'localhost' : address.includes(':') ? `[${address}]` : address
+  const host =
+    address === '0.0.0.0' || address === '::' ? 'localhost' : address.includes(':') ? `[${address}]` : address
   return `${scheme}://${host}:${port}/`
 }
 

@@ -1,0 +1,63 @@
+import { availableParallelism } from 'node:os'
+import type { Writable } from 'node:stream'
+import type { LevelWithSilent } from 'pino'
+import { ConfigError } from '../../config/errors.js'
+import { createLogger } from '../../observability/logger.js'
+import { serve } from '../../server/cluster.js'
+
+export interface StartOptions {
+  readonly config: string
+  readonly workers?: number
+  readonly watch?: boolean
+  readonly logLevel?: LevelWithSilent
+  readonly shutdownDeadlineSeconds?: number
+}
+
+/**
+ * `portcullis start`: runs the gateway until SIGTERM/SIGINT. Prints each
+ * listener's URL, the signer ARN targets must pin, and the admin URL.
+ * Returns the exit code: 0 after a clean stop, 2 for an invalid configuration.
+ */
+export async function startCommand(options: StartOptions, io: { stdout: Writable; stderr: Writable }): Promise<number> {
+  const logger = createLogger(options.logLevel ?? 'info')
+  try {
+    await serve({
+      configPath: options.config,
+      workers: options.workers ?? availableParallelism(),
+      watch: options.watch ?? false,
+      logger,
+      shutdownDeadlineMs: (options.shutdownDeadlineSeconds ?? 30) * 1000,
+      onReady({ listeners, adminUrl, config }) {
+        const lines = ['Portcullis is running.', '']
+        for (const l of listeners) lines.push(`  listener  ${l.protocol.padEnd(5)} ${l.url}`)
+        lines.push(`  signer    ${config.loadBalancer.arn}`)
+        if (adminUrl !== undefined) {
+          lines.push(`  admin     ${adminUrl}  (/healthz, /metrics, /keys/{kid})`)
+          lines.push(
+            '',
+            `Targets verify x-amzn-oidc-data with keyEndpoint ${adminUrl}keys and signer ${config.loadBalancer.arn}.`,
+          )
+        }
+        lines.push('', 'SIGHUP reloads the configuration; SIGTERM or Ctrl-C drains and stops.', '')
+        io.stdout.write(lines.join('\n'))
+      },
+    })
+    return 0
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      io.stderr.write(`${error.format()}\n`)
+      return 2
+    }
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'EADDRINUSE' || code === 'EACCES') {
+      const e = error as NodeJS.ErrnoException & { address?: string; port?: number }
+      io.stderr.write(
+        `portcullis: cannot listen on ${e.address ?? ''}:${e.port ?? ''}: ${code === 'EADDRINUSE' ? 'the port is in use' : 'permission denied'}\n`,
+      )
+      return 1
+    }
+    throw error
+  } finally {
+    logger.flush()
+  }
+}
