@@ -1,0 +1,244 @@
+import type { ServerResponse } from 'node:http'
+import type { Dispatcher } from 'undici'
+import type { RequestContext } from '../actions/types.js'
+import type { Target, TargetGroupRuntime } from '../targets/target-group.js'
+import { type GatewayErrorStatus, sendGatewayError } from './errors.js'
+
+/*
+ * Why undici's Pool with a raw dispatch handler: it is the leanest path Node
+ * offers to an HTTP/1.1 upstream. The handler receives the target's response
+ * head and body chunks directly from llhttp and writes them to the client's
+ * ServerResponse — no intermediate Readable, no promise per request — and
+ * undici's `resume` callback gives exact backpressure (we return false from
+ * onData when the client socket is full and resume on 'drain'). node:http's
+ * Agent would add an IncomingMessage stream and a pipe per request.
+ */
+
+/** Response headers that describe the target connection, not the message (RFC 9110 §7.6.1). */
+const HOP_BY_HOP_RESPONSE = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+/** Tokens of a `Connection` header that name no other header. */
+const CONNECTION_OPTIONS = new Set(['keep-alive', 'close'])
+
+/** Error thrown into undici when the client went away, so the upstream request is aborted. */
+class ClientClosedError extends Error {
+  override readonly name = 'ClientClosedError'
+}
+
+/**
+ * ALB's mapping of a failed forward to a status and `error_reason`:
+ * cannot connect (refused, unreachable, DNS, TLS) → 502 `TargetConnectionError`;
+ * connect or response-head timeout → 504 `TargetTimeout`; anything the target
+ * did wrong after the connection was up (reset, premature close, malformed
+ * response) → 502 `TargetResponseError`.
+ */
+export function classifyTargetError(err: unknown): { status: GatewayErrorStatus; reason: string } {
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') {
+    switch (code) {
+      case 'UND_ERR_HEADERS_TIMEOUT':
+      case 'UND_ERR_BODY_TIMEOUT':
+      case 'UND_ERR_CONNECT_TIMEOUT':
+      case 'ETIMEDOUT':
+        return { status: 504, reason: 'TargetTimeout' }
+      case 'ECONNREFUSED':
+      case 'EHOSTUNREACH':
+      case 'ENETUNREACH':
+      case 'EADDRNOTAVAIL':
+      case 'ENOTFOUND':
+      case 'EAI_AGAIN':
+        return { status: 502, reason: 'TargetConnectionError' }
+    }
+    if (code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || code.includes('CERT')) {
+      return { status: 502, reason: 'TargetConnectionError' }
+    }
+  }
+  return { status: 502, reason: 'TargetResponseError' }
+}
+
+/**
+ * One proxied request: a legacy-style undici dispatch handler (the interface
+ * undici's HTTP/1.1 client calls natively, so no adapter sits in between).
+ */
+class ForwardHandler implements Dispatcher.DispatchHandler {
+  readonly #ctx: RequestContext
+  readonly #target: Target
+  readonly #group: TargetGroupRuntime
+  readonly #sentAt: number
+  #abort: ((err?: Error) => void) | undefined
+  #clientGone = false
+  #done = false
+
+  constructor(ctx: RequestContext, target: Target, group: TargetGroupRuntime, sentAt: number) {
+    this.#ctx = ctx
+    this.#target = target
+    this.#group = group
+    this.#sentAt = sentAt
+  }
+
+  /** The client closed its connection before the response was complete. */
+  clientClosed(): void {
+    if (this.#done) return
+    this.#clientGone = true
+    this.#abort?.(new ClientClosedError('client closed the connection'))
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    if (this.#clientGone) abort(new ClientClosedError('client closed the connection'))
+    else this.#abort = abort
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    // 1xx interim responses other than 101 are not relayed (HTTP/1.1 clients must tolerate their absence).
+    if (statusCode < 200) return true
+    const ctx = this.#ctx
+    const res = ctx.res
+    const record = ctx.record
+    record.targetStatusCode = statusCode
+    record.targetProcessingTime = (performance.now() - this.#sentAt) / 1000
+
+    const headers: string[] = []
+    let connection: string | undefined
+    let appCookieSet = false
+    const appPrefix = this.#group.appCookiePrefix
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toString('latin1')
+      const value = rawHeaders[i + 1]!.toString('latin1')
+      const lower = name.toLowerCase()
+      if (HOP_BY_HOP_RESPONSE.has(lower)) {
+        if (lower === 'connection') connection = connection === undefined ? value : `${connection},${value}`
+        continue
+      }
+      if (appPrefix !== undefined && lower === 'set-cookie' && value.startsWith(appPrefix)) appCookieSet = true
+      headers.push(name, value)
+    }
+    const out = connection === undefined ? headers : withoutConnectionOptions(headers, connection)
+    const cookies = ctx.responseCookies
+    for (let i = 0; i < cookies.length; i++) out.push('set-cookie', cookies[i]!)
+    if (appCookieSet) {
+      const extra: string[] = []
+      this.#group.appendAppStickiness(extra, this.#target)
+      for (const c of extra) out.push('set-cookie', c)
+    }
+    try {
+      res.writeHead(statusCode, out)
+    } catch {
+      // A header node refuses to send (invalid characters): the target's response is unusable.
+      record.targetStatusCode = undefined
+      record.errorReason = 'TargetResponseError'
+      this.#abort?.(new Error('invalid response header from target'))
+      return false
+    }
+    res.on('drain', resume)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#ctx.res.write(chunk)
+  }
+
+  onComplete(): void {
+    this.#finish()
+    this.#ctx.res.end()
+  }
+
+  onError(err: Error): void {
+    this.#finish()
+    if (this.#clientGone) return
+    const ctx = this.#ctx
+    const res = ctx.res
+    if (res.headersSent) {
+      // The target failed mid-response: the only honest signal left is to cut the client connection.
+      ctx.record.errorReason ??= 'TargetResponseError'
+      res.destroy()
+      return
+    }
+    const { status, reason } = classifyTargetError(err)
+    ctx.record.errorReason = reason
+    sendGatewayError(res, status, ctx.responseCookies)
+  }
+
+  #finish(): void {
+    if (this.#done) return
+    this.#done = true
+    this.#target.outstanding--
+  }
+}
+
+/**
+ * Removes the headers named in the target's `Connection` header (they were
+ * meant for the hop between the target and us). Rare: only runs when the
+ * target sent `Connection`.
+ */
+function withoutConnectionOptions(headers: string[], connection: string): string[] {
+  let named: Set<string> | undefined
+  for (const token of connection.split(',')) {
+    const t = token.trim().toLowerCase()
+    if (t === '' || CONNECTION_OPTIONS.has(t)) continue
+    named ??= new Set()
+    named.add(t)
+  }
+  if (named === undefined) return headers
+  const out: string[] = []
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!named.has(headers[i]!.toLowerCase())) out.push(headers[i]!, headers[i + 1]!)
+  }
+  return out
+}
+
+/** True when the client's request carries a body (RFC 9112 §6.3). */
+function hasBody(res: ServerResponse): boolean {
+  const h = res.req.headers
+  return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
+}
+
+/**
+ * Forwards `ctx`'s request to `target` and streams the response back,
+ * both bodies streamed with backpressure and never buffered whole. The
+ * request goes to `ctx.path` + `ctx.query` (after rewrites) with
+ * `ctx.upstreamHeaders` (which carry `Host`). Fills `ctx.record`
+ * (target, status, timing, `error_reason`); answers 502/504 itself when the
+ * target fails before its response head, and destroys the client connection
+ * when it fails after. A client that disconnects aborts the upstream request.
+ *
+ * @example
+ * const target = group.select(ctx)
+ * if (target) proxyRequest(ctx, target, group)
+ */
+export function proxyRequest(ctx: RequestContext, target: Target, group: TargetGroupRuntime): void {
+  const res = ctx.res
+  const headers = ctx.upstreamHeaders
+  // undici refuses `expect`; node already answered `100-continue` to the client.
+  if (headers.expect !== undefined) delete headers.expect
+  ctx.record.target = target.address
+  target.outstanding++
+  const sentAt = performance.now()
+  const handler = new ForwardHandler(ctx, target, group, sentAt)
+  res.once('close', () => {
+    if (!res.writableFinished) handler.clientClosed()
+  })
+  const timeout = group.targetTimeoutMs
+  // dispatch never throws: undici reports invalid options through handler.onError.
+  target.dispatcher.dispatch(
+    {
+      path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
+      method: ctx.req.method as Dispatcher.HttpMethod,
+      // Numbers (content-length set by an action) are stringified by undici.
+      headers: headers as Dispatcher.DispatchOptions['headers'],
+      body: hasBody(res) ? ctx.req : null,
+      headersTimeout: timeout,
+      bodyTimeout: timeout,
+    },
+    handler,
+  )
+}

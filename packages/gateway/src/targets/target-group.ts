@@ -1,0 +1,389 @@
+import { readFileSync } from 'node:fs'
+import type { Logger } from 'pino'
+import { Pool } from 'undici'
+import type { StickinessModel, TargetGroupModel } from '../config/model.js'
+import { type Balanced, type Balancer, createBalancer, type RandomSource } from './balancing.js'
+import {
+  type HealthCheckedTarget,
+  HealthChecker,
+  type HealthCheckOverrides,
+  type HealthCheckSettings,
+  healthCheckSettings,
+  hostForAuthority,
+  TargetHealth,
+  type TargetHealthReason,
+  type TargetHealthState,
+} from './health.js'
+import {
+  APP_COOKIE_SHARDS,
+  appendAppCookies,
+  LB_COOKIE,
+  LB_COOKIE_CORS,
+  StickyCookieWriter,
+  stickyCookieOf,
+  stickyValue,
+} from './stickiness.js'
+
+/**
+ * One registered target at run time: its address, health, in-flight request
+ * count and keep-alive connection pool.
+ */
+export class Target implements Balanced, HealthCheckedTarget {
+  /** IP address or host name, as registered. */
+  readonly id: string
+  readonly port: number
+  /** `host:port` as in ALB's access log (`[v6]:port` for IPv6). */
+  readonly address: string
+  /** Connection pool to this target (HTTP/1.1, keep-alive). */
+  readonly dispatcher: Pool
+  readonly health: TargetHealth
+  /** Opaque `AWSALB` value naming this target. */
+  readonly lbCookieValue: string
+  /** Opaque `AWSALBAPP-0` value naming this target. */
+  readonly appCookieValue: string
+  /** Requests sent and not yet completed. */
+  outstanding = 0
+
+  constructor(
+    id: string,
+    port: number,
+    dispatcher: Pool,
+    health: TargetHealth,
+    lbCookieValue: string,
+    appCookieValue: string,
+  ) {
+    this.id = id
+    this.port = port
+    this.address = `${hostForAuthority(id)}:${port}`
+    this.dispatcher = dispatcher
+    this.health = health
+    this.lbCookieValue = lbCookieValue
+    this.appCookieValue = appCookieValue
+  }
+}
+
+/** A target's health changed; for logs and metrics. */
+export interface TargetHealthChange {
+  readonly targetGroupArn: string
+  readonly targetGroupName: string
+  /** `host:port`. */
+  readonly target: string
+  readonly from: TargetHealthState
+  readonly to: TargetHealthState
+  readonly reason: TargetHealthReason | undefined
+}
+
+/** The part of the request context target selection reads and writes. */
+export interface StickinessContext {
+  readonly cookies: ReadonlyMap<string, string>
+  readonly responseCookies: string[]
+}
+
+export interface TargetGroupOptions {
+  /**
+   * Key for the stickiness cookie values; must be the same in every worker
+   * and stable across restarts (keep it in the state directory), ≥ 16 bytes.
+   */
+  readonly stickinessSecret: Buffer
+  /** LB `idle_timeout.timeout_seconds`: the target timeout when the group sets none. Default 60. */
+  readonly idleTimeoutSeconds?: number
+  /** The same group in the configuration being replaced: unchanged targets keep their health. */
+  readonly previous?: TargetGroupRuntime | undefined
+  /** Called on every target health transition. */
+  readonly onHealthChange?: (change: TargetHealthChange) => void
+  /** Test-only: health-check intervals below ALB's minimum. */
+  readonly healthCheckOverrides?: HealthCheckOverrides
+  /** Test-only: random source for `weighted_random`. */
+  readonly random?: RandomSource
+}
+
+/** Key under which a target's health is carried across reloads. */
+function targetKey(id: string, port: number): string {
+  return `${id}\0${port}`
+}
+
+/**
+ * A target group at run time (one per `TargetGroupModel`): picks a target for
+ * each request honouring stickiness, the load-balancing algorithm and target
+ * health, and owns the health checker and the connection pools.
+ *
+ * Routing set: the healthy targets (or every target when health checks are
+ * disabled). When none is healthy — every target `unhealthy` or still
+ * `initial`, e.g. right after start — ALB fails open and so does this: all
+ * registered targets are routable. New targets do not receive traffic while
+ * `initial` if others are healthy (ALB routes only to healthy targets); the
+ * first check runs immediately so that wait is short.
+ *
+ * @example
+ * const group = new TargetGroupRuntime(model, { stickinessSecret })
+ * group.start()
+ * const target = group.select(ctx) // undefined only when the group has no targets
+ */
+export class TargetGroupRuntime {
+  readonly model: TargetGroupModel
+  readonly arn: string
+  readonly name: string
+  readonly protocol: 'HTTP' | 'HTTPS'
+  readonly targets: readonly Target[]
+  /** Per-request timeout towards the target (504 after it). */
+  readonly targetTimeoutMs: number
+  /** PEM CA used for HTTPS connections and checks; undefined = system store. */
+  readonly ca: Buffer | undefined
+  readonly stickiness: StickinessModel | undefined
+  /**
+   * `name=` of the application cookie for `app_cookie` stickiness: when a
+   * target's `Set-Cookie` starts with it, the gateway sets `AWSALBAPP-*`.
+   */
+  readonly appCookiePrefix: string | undefined
+  readonly healthCheck: HealthCheckSettings
+
+  readonly #balancer: Balancer
+  readonly #checker: HealthChecker<Target>
+  readonly #cookieWriter: StickyCookieWriter | undefined
+  readonly #byStickyValue: Map<string, Target> | undefined
+  readonly #onHealthChange: ((change: TargetHealthChange) => void) | undefined
+  #routable: readonly Target[] = []
+  #allHealthy = false
+
+  constructor(model: TargetGroupModel, options: TargetGroupOptions) {
+    this.model = model
+    this.arn = model.arn
+    this.name = model.name
+    this.protocol = model.protocol
+    this.stickiness = model.stickiness
+    this.ca = model.caFile === undefined ? undefined : readFileSync(model.caFile)
+    this.targetTimeoutMs = (model.targetTimeoutSeconds ?? options.idleTimeoutSeconds ?? 60) * 1000
+    this.healthCheck = healthCheckSettings(model.healthCheck, this.ca, options.healthCheckOverrides)
+    this.#balancer = createBalancer(model.algorithm, options.random)
+    this.#onHealthChange = options.onHealthChange
+
+    const secret = options.stickinessSecret
+    const previous = new Map<string, TargetHealth>()
+    for (const t of options.previous?.targets ?? []) previous.set(targetKey(t.id, t.port), t.health)
+    const scheme = model.protocol === 'HTTPS' ? 'https' : 'http'
+    const seen = new Set<string>()
+    const targets: Target[] = []
+    for (const tm of model.targets) {
+      const key = targetKey(tm.id, tm.port)
+      // Registering the same target twice does not make it count twice in ALB.
+      if (seen.has(key)) continue
+      seen.add(key)
+      const carried = previous.get(key)
+      const health = !model.healthCheck.enabled
+        ? new TargetHealth('unavailable', 'Target.HealthCheckDisabled')
+        : carried !== undefined && carried.state !== 'unavailable'
+          ? TargetHealth.from(carried)
+          : new TargetHealth()
+      const pool = new Pool(`${scheme}://${hostForAuthority(tm.id)}:${tm.port}`, {
+        connect: this.ca === undefined ? {} : { ca: this.ca },
+      })
+      targets.push(
+        new Target(
+          tm.id,
+          tm.port,
+          pool,
+          health,
+          stickyValue(secret, 'lb_cookie', model.arn, key),
+          stickyValue(secret, 'app_cookie', model.arn, key),
+        ),
+      )
+    }
+    this.targets = targets
+
+    const st = model.stickiness
+    if (st !== undefined) {
+      this.#cookieWriter =
+        st.type === 'lb_cookie'
+          ? new StickyCookieWriter(LB_COOKIE, LB_COOKIE_CORS, st.durationSeconds)
+          : new StickyCookieWriter(APP_COOKIE_SHARDS[0], undefined, st.durationSeconds)
+      this.#byStickyValue = new Map(
+        targets.map((t) => [st.type === 'lb_cookie' ? t.lbCookieValue : t.appCookieValue, t] as const),
+      )
+      if (st.type === 'app_cookie') {
+        if (st.appCookieName === undefined)
+          throw new Error(`target group ${model.name}: app_cookie needs a cookie name`)
+        this.appCookiePrefix = `${st.appCookieName}=`
+      }
+    }
+
+    this.#checker = new HealthChecker(this.healthCheck, targets, (target, from) => this.#healthChanged(target, from))
+    this.#recompute()
+  }
+
+  /** Targets in the `healthy` (or `unavailable`) state; for `HealthyHostCount`. */
+  get healthyCount(): number {
+    let n = 0
+    for (const t of this.targets) if (t.health.state === 'healthy' || t.health.state === 'unavailable') n++
+    return n
+  }
+
+  /** Targets in the `unhealthy` state; for `UnHealthyHostCount`. */
+  get unhealthyCount(): number {
+    let n = 0
+    for (const t of this.targets) if (t.health.state === 'unhealthy') n++
+    return n
+  }
+
+  /** The targets requests are currently balanced over (healthy ones, or all when failing open). */
+  get routable(): readonly Target[] {
+    return this.#routable
+  }
+
+  /**
+   * Picks the target for a request, or undefined when the group has no
+   * registered targets (the caller answers 503). Honours stickiness: a valid
+   * sticky cookie naming a routable target wins; a tampered, foreign or stale
+   * one is ignored and the target is chosen afresh. With `lb_cookie`
+   * stickiness the `AWSALB`/`AWSALBCORS` cookies are (re)set in
+   * `ctx.responseCookies` on every request.
+   */
+  select(ctx: StickinessContext): Target | undefined {
+    const routable = this.#routable
+    if (routable.length === 0) return undefined
+    const st = this.stickiness
+    if (st === undefined) return this.#balancer.pick(routable)
+
+    let target: Target | undefined
+    if (st.type === 'lb_cookie') {
+      const value = stickyCookieOf(ctx.cookies, LB_COOKIE, LB_COOKIE_CORS)
+      if (value !== undefined) target = this.#routableSticky(value)
+      target ??= this.#balancer.pick(routable)!
+      this.#cookieWriter!.append(ctx.responseCookies, target.lbCookieValue)
+      return target
+    }
+    const value = ctx.cookies.get(APP_COOKIE_SHARDS[0])
+    if (value === undefined) return this.#balancer.pick(routable)
+    target = this.#routableSticky(value)
+    if (target !== undefined) return target
+    // The sticky target is gone or unhealthy: move the client to a new one.
+    target = this.#balancer.pick(routable)!
+    if (this.#byStickyValue!.has(value)) this.appendAppStickiness(ctx.responseCookies, target)
+    return target
+  }
+
+  /** Appends the `AWSALBAPP-*` cookies naming `target` (app_cookie stickiness). */
+  appendAppStickiness(out: string[], target: Target): void {
+    appendAppCookies(out, this.#cookieWriter!, target.appCookieValue)
+  }
+
+  /** Starts health checks. */
+  start(): void {
+    this.#checker.start()
+  }
+
+  /** Stops health checks and closes the pools once their in-flight requests are done. */
+  async close(): Promise<void> {
+    this.#checker.stop()
+    await Promise.all(this.targets.map((t) => t.dispatcher.close()))
+  }
+
+  /** Stops health checks and aborts every connection to the targets now. */
+  async destroy(): Promise<void> {
+    this.#checker.stop()
+    await Promise.all(this.targets.map((t) => t.dispatcher.destroy()))
+  }
+
+  /** Runs one health check of every target now (tests, and `start` callers that want to wait). */
+  async checkAll(): Promise<void> {
+    if (!this.healthCheck.enabled) return
+    await Promise.all(this.targets.map((t) => this.#checker.checkNow(t)))
+  }
+
+  #routableSticky(value: string): Target | undefined {
+    const t = this.#byStickyValue!.get(value)
+    if (t === undefined) return undefined
+    return this.#allHealthy || t.health.state === 'healthy' || t.health.state === 'unavailable' ? t : undefined
+  }
+
+  #healthChanged(target: Target, from: TargetHealthState): void {
+    this.#recompute()
+    this.#onHealthChange?.({
+      targetGroupArn: this.arn,
+      targetGroupName: this.name,
+      target: target.address,
+      from,
+      to: target.health.state,
+      reason: target.health.reason,
+    })
+  }
+
+  #recompute(): void {
+    const healthy = this.targets.filter((t) => t.health.state === 'healthy' || t.health.state === 'unavailable')
+    this.#allHealthy = healthy.length === 0
+    this.#routable = healthy.length === 0 ? this.targets : healthy
+  }
+}
+
+export interface TargetGroupRegistryOptions extends Omit<TargetGroupOptions, 'previous'> {
+  /** The registry of the configuration being replaced (health is carried over, by ARN and target). */
+  readonly previous?: TargetGroupRegistry | undefined
+  /** Logs health transitions (`info`, `warn` when a target turns unhealthy). */
+  readonly logger?: Pick<Logger, 'info' | 'warn'>
+}
+
+/**
+ * Every target group of one configuration, by ARN.
+ *
+ * On reload, build the new registry with `previous` set to the old one so
+ * that unchanged targets keep their health (no flapping to `initial`), then
+ * `start()` the new one and `close()` the old one once the new configuration
+ * serves (close lets in-flight requests finish).
+ *
+ * @example
+ * const registry = TargetGroupRegistry.create(config.targetGroups, { stickinessSecret, logger })
+ * registry.start()
+ * registry.get(arn)?.select(ctx)
+ */
+export class TargetGroupRegistry {
+  readonly #groups: Map<string, TargetGroupRuntime>
+
+  private constructor(groups: Map<string, TargetGroupRuntime>) {
+    this.#groups = groups
+  }
+
+  /** Builds the run-time target groups (no health check runs before `start()`). */
+  static create(models: readonly TargetGroupModel[], options: TargetGroupRegistryOptions): TargetGroupRegistry {
+    const { previous, logger, onHealthChange, ...rest } = options
+    const notify = (change: TargetHealthChange): void => {
+      if (logger !== undefined) {
+        const fields = { ...change, event: 'target_health' }
+        if (change.to === 'unhealthy') logger.warn(fields, 'target is unhealthy')
+        else logger.info(fields, `target is ${change.to}`)
+      }
+      onHealthChange?.(change)
+    }
+    const groups = new Map<string, TargetGroupRuntime>()
+    for (const model of models) {
+      groups.set(
+        model.arn,
+        new TargetGroupRuntime(model, { ...rest, previous: previous?.get(model.arn), onHealthChange: notify }),
+      )
+    }
+    return new TargetGroupRegistry(groups)
+  }
+
+  /** The group with this ARN. */
+  get(arn: string): TargetGroupRuntime | undefined {
+    return this.#groups.get(arn)
+  }
+
+  /** All groups, in configuration order. */
+  get groups(): readonly TargetGroupRuntime[] {
+    return [...this.#groups.values()]
+  }
+
+  /** Starts every group's health checks. */
+  start(): void {
+    for (const g of this.#groups.values()) g.start()
+  }
+
+  /** Stops health checks and closes pools gracefully (in-flight requests complete). */
+  async close(): Promise<void> {
+    await Promise.all([...this.#groups.values()].map((g) => g.close()))
+  }
+
+  /** Stops health checks and drops every target connection now. */
+  async destroy(): Promise<void> {
+    await Promise.all([...this.#groups.values()].map((g) => g.destroy()))
+  }
+}

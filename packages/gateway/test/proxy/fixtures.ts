@@ -1,0 +1,210 @@
+import { randomBytes } from 'node:crypto'
+import http, {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type OutgoingHttpHeaders,
+  ServerResponse,
+} from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import type { ActionOutcome, RequestContext, RequestRecord } from '../../src/actions/types.js'
+import type { ListenerModel, RuleModel, TargetGroupModel } from '../../src/config/model.js'
+
+/** A stickiness secret for tests (the gateway keeps the real one in its state directory). */
+export const secret = randomBytes(32)
+
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+])
+
+const listener = { id: 'listener/test', port: 0, protocol: 'HTTP', rules: [] } as unknown as ListenerModel
+const rule = {
+  arn: 'rule/test',
+  priority: 'default',
+  conditions: [],
+  transforms: [],
+  actions: [],
+} as unknown as RuleModel
+
+function parseCookies(header: string | undefined): Map<string, string> {
+  const cookies = new Map<string, string>()
+  if (header === undefined) return cookies
+  for (const part of header.split(';')) {
+    const eq = part.indexOf('=')
+    if (eq > 0) cookies.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim())
+  }
+  return cookies
+}
+
+/**
+ * The request context the listener would build: hop-by-hop headers removed,
+ * `Host` kept, the path and query split, cookies parsed.
+ */
+export function buildContext(
+  req: IncomingMessage,
+  res: ServerResponse,
+  upgrade?: { socket: Socket; head: Buffer },
+): RequestContext {
+  const upstreamHeaders: OutgoingHttpHeaders = {}
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (!HOP_BY_HOP.has(name) && value !== undefined) upstreamHeaders[name] = value
+  }
+  const url = req.url ?? '/'
+  const q = url.indexOf('?')
+  const record: RequestRecord = {
+    traceId: 'Root=1-00000000-000000000000000000000000',
+    matchedRulePriority: 'default',
+    target: undefined,
+    targetGroupArn: undefined,
+    targetStatusCode: undefined,
+    requestProcessingTime: -1,
+    targetProcessingTime: -1,
+    errorReason: undefined,
+    actionsExecuted: [],
+    redirectUrl: undefined,
+  }
+  return {
+    req,
+    res,
+    listener,
+    rule,
+    protocol: 'http',
+    sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+    host: req.headers.host?.split(':')[0],
+    path: q === -1 ? url : url.slice(0, q),
+    query: q === -1 ? '' : url.slice(q + 1),
+    upstreamHeaders,
+    cookies: parseCookies(req.headers.cookie),
+    responseCookies: [],
+    record,
+    upgrade,
+  }
+}
+
+export interface TestServer {
+  readonly server: http.Server
+  readonly port: number
+  readonly url: string
+  close(): Promise<void>
+}
+
+async function listen(server: http.Server): Promise<TestServer> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections()
+        server.close(() => resolve())
+      }),
+  }
+}
+
+/** A real upstream (target) server on 127.0.0.1. */
+export function startUpstream(handler: http.RequestListener): Promise<TestServer> {
+  return listen(http.createServer(handler))
+}
+
+/**
+ * A front server standing in for the listener: builds a context from each
+ * real request (and upgrade) and runs `action`. `contexts` collects every
+ * context built, for assertions on `record`.
+ */
+export async function startFront(
+  action: (ctx: RequestContext) => ActionOutcome | Promise<ActionOutcome>,
+): Promise<TestServer & { contexts: RequestContext[] }> {
+  const contexts: RequestContext[] = []
+  const server = http.createServer((req, res) => {
+    const ctx = buildContext(req, res)
+    contexts.push(ctx)
+    void action(ctx)
+  })
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    const res = new ServerResponse(req)
+    res.assignSocket(socket)
+    const ctx = buildContext(req, res, { socket, head })
+    contexts.push(ctx)
+    void action(ctx)
+  })
+  const s = await listen(server)
+  return { ...s, contexts }
+}
+
+export interface TestResponse {
+  readonly status: number
+  readonly headers: IncomingHttpHeaders
+  readonly body: string
+}
+
+/** One request on a fresh connection; resolves with the whole (small) response. */
+export function request(
+  url: string,
+  options: { method?: string; headers?: OutgoingHttpHeaders; body?: string | Buffer } = {},
+): Promise<TestResponse> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      url,
+      { method: options.method ?? 'GET', headers: options.headers, agent: false },
+      (res) => {
+        const chunks: Buffer[] = []
+        res.on('data', (c: Buffer) => chunks.push(c))
+        res.on('end', () =>
+          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
+        )
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(options.body)
+  })
+}
+
+/** `name=value` pairs of a response's `Set-Cookie` headers, as a `Cookie` request header. */
+export function cookieHeader(headers: IncomingHttpHeaders, names?: readonly string[]): string {
+  return (headers['set-cookie'] ?? [])
+    .map((c) => c.split(';')[0]!)
+    .filter((pair) => names === undefined || names.includes(pair.split('=')[0]!))
+    .join('; ')
+}
+
+let groupCounter = 0
+
+/** A target group model with ALB's defaults, overridable. */
+export function groupModel(overrides: Partial<TargetGroupModel> = {}): TargetGroupModel {
+  const name = overrides.name ?? `tg-${++groupCounter}`
+  return {
+    name,
+    arn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/${name}/0123456789abcdef`,
+    protocol: 'HTTP',
+    port: undefined,
+    targets: [],
+    healthCheck: {
+      enabled: true,
+      protocol: 'HTTP',
+      port: undefined,
+      path: '/',
+      intervalSeconds: 30,
+      timeoutSeconds: 5,
+      healthyThresholdCount: 5,
+      unhealthyThresholdCount: 2,
+      matcher: '200',
+    },
+    algorithm: 'round_robin',
+    stickiness: undefined,
+    deregistrationDelaySeconds: 300,
+    slowStartSeconds: 0,
+    caFile: undefined,
+    targetTimeoutSeconds: undefined,
+    raw: {},
+    ...overrides,
+  }
+}
