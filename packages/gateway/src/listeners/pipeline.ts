@@ -2,7 +2,7 @@ import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
-import { applyForwardedFor, buildUpstreamHeaders, normalizePeerAddress } from '../headers/request-headers.js'
+import { applyForwardedFor, buildUpstreamHeaders, isIdentityHeaderName, normalizePeerAddress } from '../headers/request-headers.js'
 import { traceIdFor } from '../headers/trace-id.js'
 import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
@@ -61,6 +61,7 @@ export async function handleRequest(
   const url = req.url ?? ''
 
   const upstream = buildUpstreamHeaders(req.rawHeaders)
+  if (upstream.strippedIdentityHeaders > 0) scrubIdentityHeaders(req)
   const traceId = traceIdFor(upstream.clientTraceId, startedAt)
   const headers = upstream.headers
   headers['x-amzn-trace-id'] = traceId
@@ -157,6 +158,23 @@ async function runActions(ctx: GatewayRequestContext, rule: CompiledRule): Promi
   }
   // Config validation guarantees a final action; reaching here is a bug.
   throw new Error(`rule ${String(rule.model.priority)} ended without a response`)
+}
+
+/**
+ * Removes client-sent identity headers from the request object itself, so
+ * that rule conditions and authenticate actions reading `req.headers` or
+ * `req.rawHeaders` cannot see them either.
+ */
+function scrubIdentityHeaders(req: IncomingMessage): void {
+  const raw = req.rawHeaders
+  const kept: string[] = []
+  for (let i = 0; i < raw.length; i += 2) {
+    if (!isIdentityHeaderName(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!)
+  }
+  req.rawHeaders = kept
+  for (const name of Object.keys(req.headers)) {
+    if (isIdentityHeaderName(name)) delete req.headers[name]
+  }
 }
 
 function checkRequestShape(req: IncomingMessage, url: string): { status: number; reason: string } | undefined {

@@ -1,0 +1,178 @@
+/**
+ * `npm run bench:gateway`: requests/s and latency, in one run on one machine,
+ * for (a) the upstream directly, (b) through Portcullis forwarding, (c) nginx
+ * `proxy_pass` to the same upstream with the same number of workers (when
+ * nginx is installed) as the physical reference, and (d) an authenticated
+ * request through Portcullis carrying a valid session cookie (when the auth
+ * runtime is available). Prints a table with the ratios b/a, b/c and d/b.
+ *
+ * Every server runs in its own process so that the load generator (this
+ * process) does not share an event loop with what it measures.
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtempSync, writeFileSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import autocannon from 'autocannon'
+
+const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 8)
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1)
+const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+const work = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
+const children: ChildProcess[] = []
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  server.listen(0, '127.0.0.1')
+  await once(server, 'listening')
+  const { port } = server.address() as { port: number }
+  server.close()
+  return port
+}
+
+async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/`)
+      await res.arrayBuffer()
+      return
+    } catch {
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }
+  throw new Error(`nothing answered on port ${port}`)
+}
+
+function startProcess(command: string, args: string[]): ChildProcess {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] })
+  children.push(child)
+  return child
+}
+
+interface Result {
+  name: string
+  rps: number
+  p50: number
+  p99: number
+  errors: number
+}
+
+async function measure(name: string, url: string, headers: Record<string, string> = {}): Promise<Result> {
+  // A short warm-up lets JIT, connection pools and caches settle.
+  await autocannon({ url, connections: CONNECTIONS, duration: 1, headers })
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_SECONDS, headers })
+  return {
+    name,
+    rps: r.requests.average,
+    p50: r.latency.p50,
+    p99: r.latency.p99,
+    errors: r.errors + r.non2xx + r.timeouts,
+  }
+}
+
+function nginxAvailable(): boolean {
+  return spawnSync('nginx', ['-v']).status === 0
+}
+
+async function main(): Promise<void> {
+  const upstreamPort = await freePort()
+  const upstreamCode = `require('node:http').createServer((q, s) => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 }); s.end('ok') }).listen(${upstreamPort}, '127.0.0.1')`
+  startProcess(process.execPath, ['-e', upstreamCode])
+  await waitForPort(upstreamPort)
+
+  const gatewayPort = await freePort()
+  const adminPort = await freePort()
+  const configPath = join(work, 'portcullis.yaml')
+  writeFileSync(
+    configPath,
+    `LoadBalancer: { Name: bench, Region: us-east-1 }
+Listeners:
+  - Port: ${gatewayPort}
+    Protocol: HTTP
+    Address: 127.0.0.1
+    DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+TargetGroups:
+  - TargetGroupName: app
+    Protocol: HTTP
+    Targets: [{ Id: 127.0.0.1, Port: ${upstreamPort} }]
+    HealthCheckIntervalSeconds: 30
+Portcullis:
+  StateDirectory: ${join(work, 'state')}
+  Admin: { Address: 127.0.0.1, Port: ${adminPort} }
+  AccessLog: { Format: json, Path: ${join(work, 'access.log')} }
+`,
+  )
+  startProcess(process.execPath, [
+    cli,
+    'start',
+    '--config',
+    configPath,
+    '--workers',
+    String(WORKERS),
+    '--log-level',
+    'warn',
+  ])
+  await waitForPort(gatewayPort)
+
+  const results: Result[] = []
+  results.push(await measure('(a) upstream directly', `http://127.0.0.1:${upstreamPort}/`))
+  results.push(await measure('(b) through Portcullis (forward)', `http://127.0.0.1:${gatewayPort}/`))
+
+  if (nginxAvailable()) {
+    const nginxPort = await freePort()
+    const nginxConf = join(work, 'nginx.conf')
+    writeFileSync(
+      nginxConf,
+      `worker_processes ${WORKERS};
+daemon off;
+pid ${join(work, 'nginx.pid')};
+error_log ${join(work, 'nginx-error.log')} warn;
+events { worker_connections 4096; }
+http {
+  access_log ${join(work, 'nginx-access.log')};
+  client_body_temp_path ${work}/nginx-body;
+  proxy_temp_path ${work}/nginx-proxy;
+  upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }
+  }
+}
+`,
+    )
+    startProcess('nginx', ['-c', nginxConf, '-p', work])
+    await waitForPort(nginxPort)
+    results.push(await measure('(c) nginx proxy_pass', `http://127.0.0.1:${nginxPort}/`))
+  }
+
+  const byName = (prefix: string) => results.find((r) => r.name.startsWith(prefix))
+  const a = byName('(a)')!
+  const b = byName('(b)')!
+  const c = byName('(c)')
+  const d = byName('(d)')
+
+  console.log(
+    `\nportcullis gateway benchmark: ${CONNECTIONS} connections, ${DURATION_SECONDS}s per case, ${WORKERS} worker(s), node ${process.version}\n`,
+  )
+  console.log('| case | req/s | p50 ms | p99 ms | errors |')
+  console.log('| --- | ---: | ---: | ---: | ---: |')
+  for (const r of results) console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} |`)
+  console.log('')
+  console.log('| ratio | value | aim |')
+  console.log('| --- | ---: | --- |')
+  console.log(`| b/a (Portcullis vs direct) | ${(b.rps / a.rps).toFixed(2)} | — |`)
+  if (c !== undefined) console.log(`| b/c (Portcullis vs nginx) | ${(b.rps / c.rps).toFixed(2)} | ≥ 0.6 |`)
+  else console.log('| b/c (Portcullis vs nginx) | n/a: nginx is not installed | ≥ 0.6 |')
+  if (d !== undefined) console.log(`| d/b (authenticated vs forward) | ${(d.rps / b.rps).toFixed(2)} | ≥ 0.8 |`)
+}
+
+try {
+  await main()
+} finally {
+  for (const child of children) child.kill('SIGTERM')
+}

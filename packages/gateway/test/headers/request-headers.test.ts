@@ -1,0 +1,133 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import {
+  applyForwardedFor,
+  buildUpstreamHeaders,
+  isIdentityHeaderName,
+  normalizePeerAddress,
+} from '../../src/headers/request-headers.js'
+
+describe('isIdentityHeaderName', () => {
+  test('matches every spelling of the identity headers', () => {
+    for (const name of [
+      'x-amzn-oidc-data',
+      'x-amzn-oidc-identity',
+      'x-amzn-oidc-accesstoken',
+      'x_amzn_oidc_data',
+      'x-amzn_oidc-anything',
+      'x-amzn-oidc-',
+    ]) {
+      assert.equal(isIdentityHeaderName(name), true, name)
+    }
+  })
+  test('leaves other headers alone', () => {
+    for (const name of [
+      'x-amzn-trace-id',
+      'x-amzn-oidc',
+      'authorization',
+      'xamzn-oidc-data',
+      'a-amzn-oidc-data',
+      'x',
+    ]) {
+      assert.equal(isIdentityHeaderName(name), false, name)
+    }
+  })
+})
+
+describe('buildUpstreamHeaders', () => {
+  test('drops client identity headers in any case, with underscores, and repeated', () => {
+    const result = buildUpstreamHeaders([
+      'Host',
+      'app.example.com',
+      'X-Amzn-Oidc-Data',
+      'forged',
+      'x_amzn_oidc_identity',
+      'admin',
+      'X-AMZN-OIDC-ACCESSTOKEN',
+      'token',
+      'x-amzn-oidc-data',
+      'second',
+      'Accept',
+      'text/html',
+    ])
+    assert.deepEqual(Object.keys(result.headers).sort(), ['accept', 'host'])
+    assert.equal(result.strippedIdentityHeaders, 4)
+  })
+
+  test('drops hop-by-hop headers and those named in Connection, but never Host', () => {
+    const result = buildUpstreamHeaders([
+      'Host',
+      'h',
+      'Connection',
+      'keep-alive, X-Secret, host',
+      'Keep-Alive',
+      'timeout=5',
+      'Transfer-Encoding',
+      'chunked',
+      'TE',
+      'trailers',
+      'Upgrade',
+      'h2c',
+      'Proxy-Authorization',
+      'Basic x',
+      'X-Secret',
+      'drop me',
+      'X-Kept',
+      'yes',
+    ])
+    assert.deepEqual(result.headers, Object.assign(Object.create(null), { host: 'h', 'x-kept': 'yes' }))
+  })
+
+  test('keeps repeated end-to-end headers as arrays in order', () => {
+    const result = buildUpstreamHeaders(['Accept', 'a', 'accept', 'b', 'Set-Thing', 'x'])
+    assert.deepEqual(result.headers.accept, ['a', 'b'])
+  })
+
+  test('takes out the headers the load balancer owns and reports the client values', () => {
+    const result = buildUpstreamHeaders([
+      'X-Forwarded-For',
+      '10.0.0.1',
+      'x-forwarded-for',
+      '10.0.0.2',
+      'X-Forwarded-Proto',
+      'https',
+      'X-Forwarded-Port',
+      '1',
+      'X-Amzn-Trace-Id',
+      'Root=1-5759e988-bd862e3fe1be46a994272793',
+    ])
+    assert.deepEqual(Object.keys(result.headers), [])
+    assert.equal(result.clientForwardedFor, '10.0.0.1, 10.0.0.2')
+    assert.equal(result.clientTraceId, 'Root=1-5759e988-bd862e3fe1be46a994272793')
+  })
+})
+
+describe('applyForwardedFor', () => {
+  test('append adds the peer to the client value, or starts the list', () => {
+    const h: Record<string, string> = {}
+    applyForwardedFor(h, 'append', '1.2.3.4', '10.0.0.9', undefined)
+    assert.equal(h['x-forwarded-for'], '1.2.3.4, 10.0.0.9')
+    const fresh: Record<string, string> = {}
+    applyForwardedFor(fresh, 'append', undefined, '::1', 5000)
+    assert.equal(fresh['x-forwarded-for'], '[::1]:5000')
+  })
+  test('preserve passes the client value through unchanged, and adds nothing without one', () => {
+    const h: Record<string, string> = {}
+    applyForwardedFor(h, 'preserve', '1.2.3.4', '10.0.0.9', undefined)
+    assert.equal(h['x-forwarded-for'], '1.2.3.4')
+    const none: Record<string, string> = {}
+    applyForwardedFor(none, 'preserve', undefined, '10.0.0.9', undefined)
+    assert.equal(none['x-forwarded-for'], undefined)
+  })
+  test('remove sends no X-Forwarded-For at all', () => {
+    const h: Record<string, string> = {}
+    applyForwardedFor(h, 'remove', '1.2.3.4', '10.0.0.9', 1)
+    assert.equal(h['x-forwarded-for'], undefined)
+  })
+})
+
+test('normalizePeerAddress reports IPv4-mapped peers as IPv4', () => {
+  assert.equal(normalizePeerAddress('::ffff:127.0.0.1'), '127.0.0.1')
+  assert.equal(normalizePeerAddress('::1'), '::1')
+  assert.equal(normalizePeerAddress(undefined), '')
+})
