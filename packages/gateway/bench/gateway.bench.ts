@@ -94,7 +94,7 @@ async function main(): Promise<void> {
 Listeners:
   - Port: ${gatewayPort}
     Protocol: HTTP
-    Address: 127.0.0.1
+    Portcullis: { Address: 127.0.0.1 }
     DefaultActions: [{ Type: forward, TargetGroupArn: app }]
 TargetGroups:
   - TargetGroupName: app

@@ -4,7 +4,7 @@ import { watch } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { Logger } from 'pino'
 import { AggregatorRegistry } from 'prom-client'
-import { type AuthRuntime, createAuthRuntime } from '../auth/index.js'
+import type { AuthRuntime } from '../auth/index.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
@@ -127,7 +127,7 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
   const aggregator = new AggregatorRegistry()
   let current = config
   // The primary serves /keys from the same state directory the workers sign with.
-  let auth: AuthRuntime | undefined = needsAuth(config) ? await createAuthRuntime(config, { logger }) : undefined
+  let auth = await keysRuntime(config, logger)
   let admin: Server | undefined
   let adminUrl: string | undefined
   if (config.portcullis.admin !== undefined) {
@@ -177,7 +177,7 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
     void reloadConfig(options).then(async (next) => {
       if (next === undefined) return
       current = next
-      const nextAuth = needsAuth(next) ? await createAuthRuntime(next, { logger }) : undefined
+      const nextAuth = await keysRuntime(next, logger)
       const previousAuth = auth
       auth = nextAuth
       await previousAuth?.close()
@@ -196,6 +196,13 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
   await auth?.close()
   if (admin !== undefined) await new Promise<void>((resolve) => admin!.close(() => resolve()))
   logger.info({ generation: current.source }, 'stopped')
+}
+
+/** The primary's auth runtime, used only to serve `/keys` from the shared state directory. */
+async function keysRuntime(config: GatewayConfig, logger: Logger): Promise<AuthRuntime | undefined> {
+  if (!needsAuth(config)) return undefined
+  const { createAuthRuntime } = await import('../auth/index.js')
+  return createAuthRuntime(config, { logger })
 }
 
 /**

@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import { type AuthRuntime, createAuthRuntime } from '../auth/index.js'
+import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel } from '../config/model.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
 import { loadListenerTls } from '../listeners/tls.js'
@@ -99,11 +99,16 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     const registry = TargetGroupRegistry.create(cfg.targetGroups, {
       previous: (previous as (Generation & { registry: TargetGroupRegistry }) | undefined)?.registry,
       stickinessSecret,
+      idleTimeoutSeconds: cfg.loadBalancer.attributes.idleTimeoutSeconds,
       logger,
     })
     let auth: AuthRuntime | undefined
     try {
-      auth = needsAuth(cfg) ? await createAuthRuntime(cfg, { logger, metrics: authMetrics(metrics) }) : undefined
+      if (needsAuth(cfg)) {
+        // Loaded on demand: a gateway without authenticate rules never pulls in the OIDC stack.
+        const { createAuthRuntime } = await import('../auth/index.js')
+        auth = await createAuthRuntime(cfg, { logger, metrics: authMetrics(metrics) })
+      }
       const compiled = compileGateway(cfg, number, { registry, auth, stickinessSecret })
       registry.start()
       return { compiled, auth, registry, inflight: 0, onIdle: undefined }

@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict'
+import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
+import { once } from 'node:events'
+import { writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { echoHandler, freePort, send, startUpstream, stateDirectory } from '../fixtures/servers.js'
+
+const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+
+function portcullis(args: string[], cwd: string): ChildProcessWithoutNullStreams {
+  return spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } })
+}
+
+async function run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const child = portcullis(args, cwd)
+  let stdout = ''
+  let stderr = ''
+  child.stdout.on('data', (c: Buffer) => {
+    stdout += c.toString()
+  })
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString()
+  })
+  const [code] = (await once(child, 'exit')) as [number | null]
+  return { code, stdout, stderr }
+}
+
+async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    if (await predicate()) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`timed out waiting for ${what}`)
+}
+
+function config(port: number, adminPort: number, upstreamPort: number, body: string): string {
+  return `
+LoadBalancer: { Name: cli-alb, Region: us-east-1, AccountId: "123456789012" }
+Listeners:
+  - Port: ${port}
+    Protocol: HTTP
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200", ContentType: text/plain, MessageBody: ${body} } }]
+    Rules:
+      - Priority: 1
+        Conditions: [{ Field: path-pattern, Values: ["/app/*"] }]
+        Actions: [{ Type: forward, TargetGroupArn: app }]
+TargetGroups:
+  - TargetGroupName: app
+    Targets: [{ Id: 127.0.0.1, Port: ${upstreamPort} }]
+Portcullis:
+  Admin: { Address: 127.0.0.1, Port: ${adminPort} }
+  AccessLog: { Format: alb, Path: ./access.log }
+`
+}
+
+describe('portcullis CLI', () => {
+  test('validate: a broken file exits 2 with file:line:column and no stack trace', async () => {
+    const dir = stateDirectory()
+    writeFileSync(join(dir, 'bad.yaml'), 'LoadBalancer: { Name: x, Region: us-east-1 }\nListeners:\n  - Port: 99999\n    Protocol: HTTP\n')
+    const { code, stderr } = await run(['validate', '--config', 'bad.yaml'], dir)
+    assert.equal(code, 2)
+    assert.match(stderr, /bad\.yaml:\d+:\d+/)
+    assert.doesNotMatch(stderr, /\n\s+at /)
+  })
+
+  test('start: a missing file exits 2 with a clear message', async () => {
+    const dir = stateDirectory()
+    const { code, stderr } = await run(['start', '--config', 'nope.yaml', '--workers', '1'], dir)
+    assert.equal(code, 2)
+    assert.match(stderr, /nope\.yaml/)
+    assert.doesNotMatch(stderr, /\n\s+at /)
+  })
+
+  test('start with 2 workers: prints URLs, serves, reloads on SIGHUP, refuses a bad reload, drains on SIGTERM', async () => {
+    const dir = stateDirectory()
+    const upstream = await startUpstream(echoHandler)
+    const port = await freePort()
+    const adminPort = await freePort()
+    const file = join(dir, 'portcullis.yaml')
+    writeFileSync(file, config(port, adminPort, upstream.port, 'first'))
+    const child = portcullis(['start', '--config', 'portcullis.yaml', '--workers', '2', '--log-level', 'warn'], dir)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString()
+    })
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString()
+    })
+    try {
+      await waitFor(() => stdout.includes('SIGHUP'), 'the start banner')
+      assert.match(stdout, new RegExp(`http://127\\.0\\.0\\.1:${port}/`))
+      assert.match(stdout, /arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer\/app\/cli-alb\/[0-9a-f]{16}/)
+      assert.match(stdout, new RegExp(`http://127\\.0\\.0\\.1:${adminPort}/`))
+
+      assert.equal((await send(`http://127.0.0.1:${port}/`)).body, 'first')
+      assert.equal(JSON.parse((await send(`http://127.0.0.1:${port}/app/x`)).body).url, '/app/x')
+
+      writeFileSync(file, config(port, adminPort, upstream.port, 'second'))
+      child.kill('SIGHUP')
+      await waitFor(async () => (await send(`http://127.0.0.1:${port}/`)).body === 'second', 'the reloaded rule')
+      // Both workers must have switched: several fresh connections all see it.
+      for (let i = 0; i < 6; i++) assert.equal((await send(`http://127.0.0.1:${port}/`)).body, 'second')
+
+      writeFileSync(file, 'Listeners: [ this is not valid')
+      child.kill('SIGHUP')
+      await waitFor(() => stderr.includes('configuration rejected'), 'the rejection log line')
+      assert.equal((await send(`http://127.0.0.1:${port}/`)).body, 'second')
+
+      const metrics = await send(`http://127.0.0.1:${adminPort}/metrics`)
+      assert.equal(metrics.status, 200)
+      assert.match(metrics.body, /^RequestCount\{/m)
+      assert.match(metrics.body, /^HTTPCode_Target_2XX_Count\{target_group="app"\} [1-9]/m)
+
+      child.kill('SIGTERM')
+      const [code] = (await once(child, 'exit')) as [number | null]
+      assert.equal(code, 0)
+      await assert.rejects(send(`http://127.0.0.1:${port}/`), { code: 'ECONNREFUSED' })
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+      await upstream.close()
+    }
+  })
+})
