@@ -1,0 +1,137 @@
+import { readFileSync } from 'node:fs'
+import * as tls from 'node:tls'
+import { Agent, fetch as undiciFetch } from 'undici'
+
+/**
+ * Outbound HTTP(S) to identity providers and JWKS endpoints: every call is
+ * bounded in time (connect + headers + body under one deadline) and in size,
+ * never follows redirects, and verifies TLS against the system trust store
+ * plus `NODE_EXTRA_CA_CERTS` plus the optional `Portcullis.CaFile`.
+ */
+
+/** Why an outbound call failed before an HTTP answer could be judged. */
+export type OutboundFailure = 'timeout' | 'network' | 'too-large'
+
+/** Raised by {@link Outbound.fetch}; callers map `kind` to ALB's `error_reason`. */
+export class OutboundError extends Error {
+  constructor(
+    readonly kind: OutboundFailure,
+    readonly url: string,
+    options?: { cause?: unknown },
+  ) {
+    super(`outbound request ${kind}`, options)
+    this.name = 'OutboundError'
+  }
+}
+
+/** Per-call bounds. */
+export interface OutboundLimits {
+  readonly timeoutMs: number
+  readonly maxBytes: number
+}
+
+/** A bounded fetch bound to one trust configuration. */
+export interface Outbound {
+  /** Fetches `url` and buffers the body; the answer is a standard `Response` whatever its status. */
+  fetch(
+    url: string,
+    init: { method?: string; headers?: Record<string, string>; body?: string | URLSearchParams },
+    limits: OutboundLimits,
+  ): Promise<Response>
+  close(): Promise<void>
+}
+
+// tls.getCACertificates('system') exists from Node 22.15/23.5; on older Nodes
+// the bundled roots (which also carry NODE_EXTRA_CA_CERTS) are what fetch uses.
+function systemCertificates(): readonly string[] {
+  const get = (tls as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates
+  if (typeof get !== 'function') return []
+  try {
+    return get('system')
+  } catch {
+    return []
+  }
+}
+
+function extraCertificates(): string[] {
+  const file = process.env['NODE_EXTRA_CA_CERTS']
+  if (file === undefined || file === '') return []
+  try {
+    return [readFileSync(file, 'utf8')]
+  } catch {
+    return []
+  }
+}
+
+/**
+ * Builds the outbound client. With neither a CA file nor a system store to
+ * add, Node's defaults (bundled roots + `NODE_EXTRA_CA_CERTS`) apply as is.
+ *
+ * @example
+ * ```ts
+ * const outbound = createOutbound({ caFile: '/etc/portcullis/idp-ca.pem' })
+ * const res = await outbound.fetch('https://idp.example/jwks', {}, { timeoutMs: 5000, maxBytes: 150 * 1024 })
+ * ```
+ */
+export function createOutbound(options: { caFile: string | undefined }): Outbound {
+  const system = systemCertificates()
+  const ca =
+    options.caFile === undefined && system.length === 0
+      ? undefined
+      : [
+          ...tls.rootCertificates,
+          ...system,
+          ...extraCertificates(),
+          ...(options.caFile === undefined ? [] : [readFileSync(options.caFile, 'utf8')]),
+        ]
+  const dispatcher = new Agent({
+    connect: { ...(ca === undefined ? {} : { ca }), timeout: 5000 },
+    keepAliveTimeout: 10_000,
+  })
+
+  return {
+    async fetch(url, init, limits) {
+      const controller = new AbortController()
+      const timer = setTimeout(() => controller.abort(), limits.timeoutMs)
+      try {
+        const res = await undiciFetch(url, {
+          method: init.method ?? 'GET',
+          headers: init.headers,
+          body: init.body,
+          redirect: 'manual',
+          signal: controller.signal,
+          dispatcher,
+        })
+        const declared = Number(res.headers.get('content-length') ?? '0')
+        if (declared > limits.maxBytes) {
+          await res.body?.cancel().catch(() => undefined)
+          throw new OutboundError('too-large', url)
+        }
+        const chunks: Uint8Array[] = []
+        let size = 0
+        if (res.body !== null) {
+          for await (const chunk of res.body) {
+            size += chunk.byteLength
+            if (size > limits.maxBytes) {
+              controller.abort()
+              throw new OutboundError('too-large', url)
+            }
+            chunks.push(chunk)
+          }
+        }
+        const nullBody = res.status === 204 || res.status === 304
+        return new Response(nullBody ? null : Buffer.concat(chunks), {
+          status: res.status,
+          statusText: res.statusText,
+          headers: Object.fromEntries(res.headers),
+        })
+      } catch (err) {
+        if (err instanceof OutboundError) throw err
+        throw new OutboundError(controller.signal.aborted ? 'timeout' : 'network', url, { cause: err })
+      } finally {
+        clearTimeout(timer)
+      }
+    },
+    close: () => dispatcher.close(),
+  }
+}

@@ -1,0 +1,249 @@
+import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } from './state-files.js'
+
+/**
+ * The secret key ring behind the session cookies and the `state` parameter,
+ * stored in `{stateDirectory}/session-keys.json` (0600). Every instance that
+ * shares the state directory seals and opens with the same keys. Rotation
+ * adds a new active key; older keys stay for opening until they retire
+ * (after the longest a cookie can live), so rotating never logs anyone out.
+ *
+ * Sealed format (then base64url): `0x01 | key id (4) | iv (12) | AES-256-GCM ciphertext | tag (16)`.
+ * Each purpose (session cookie, state) uses its own HKDF-derived key, and the
+ * caller's associated data (e.g. the cookie name) is authenticated with it.
+ */
+
+/** File name of the ring inside the state directory. */
+export const SESSION_KEYS_FILE = 'session-keys.json'
+
+/** Retired keys keep opening cookies this long: the 7-day cookie lifetime plus a day. */
+const RETIRED_KEY_LIFETIME_SECONDS = 8 * 24 * 3600
+
+const VERSION = 0x01
+const KEY_ID_BYTES = 4
+const IV_BYTES = 12
+const TAG_BYTES = 16
+const HEADER_BYTES = 1 + KEY_ID_BYTES + IV_BYTES
+
+/** What a sealed value is for; each purpose has its own derived key. */
+export type SealPurpose = 'session' | 'state'
+
+interface StoredKey {
+  readonly id: string
+  readonly secret: string
+  readonly createdAt: number
+  /** When set, the key no longer seals and is dropped after this time (seconds since the epoch). */
+  readonly retiresAt?: number
+}
+
+interface StoredRing {
+  readonly version: 1
+  readonly active: string
+  readonly keys: readonly StoredKey[]
+}
+
+interface DerivedKey {
+  readonly id: Buffer
+  readonly session: Buffer
+  readonly state: Buffer
+}
+
+const KEY_ID = /^[0-9a-f]{8}$/
+const SECRET = /^[A-Za-z0-9_-]{43}$/
+
+function parseRing(text: string, path: string): StoredRing {
+  const value = JSON.parse(text) as StoredRing
+  const ok =
+    value !== null &&
+    typeof value === 'object' &&
+    value.version === 1 &&
+    Array.isArray(value.keys) &&
+    value.keys.length > 0 &&
+    value.keys.every(
+      (k) =>
+        typeof k === 'object' &&
+        k !== null &&
+        typeof k.id === 'string' &&
+        KEY_ID.test(k.id) &&
+        typeof k.secret === 'string' &&
+        SECRET.test(k.secret) &&
+        typeof k.createdAt === 'number' &&
+        (k.retiresAt === undefined || typeof k.retiresAt === 'number'),
+    ) &&
+    value.keys.some((k) => k.id === value.active)
+  if (!ok) throw new Error(`${path} is not a valid Portcullis session key ring`)
+  return value
+}
+
+function newKey(): StoredKey {
+  return {
+    id: randomBytes(KEY_ID_BYTES).toString('hex'),
+    secret: randomBytes(32).toString('base64url'),
+    createdAt: Math.floor(Date.now() / 1000),
+  }
+}
+
+function derive(key: StoredKey): DerivedKey {
+  const secret = Buffer.from(key.secret, 'base64url')
+  const sub = (info: string) => Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `portcullis ${info} v1`, 32))
+  return { id: Buffer.from(key.id, 'hex'), session: sub('session-cookie'), state: sub('state') }
+}
+
+/** Reads the ring, creating it atomically when absent (safe when several processes start at once). */
+async function loadOrCreateRing(stateDirectory: string): Promise<StoredRing> {
+  const path = join(stateDirectory, SESSION_KEYS_FILE)
+  try {
+    return parseRing(await readFile(path, 'utf8'), path)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  await ensurePrivateDirectory(stateDirectory)
+  const key = newKey()
+  const ring: StoredRing = { version: 1, active: key.id, keys: [key] }
+  await createExclusive(path, `${JSON.stringify(ring, null, 2)}\n`)
+  // Whoever won the race, everyone uses what is on disk now.
+  return parseRing(await readFile(path, 'utf8'), path)
+}
+
+/**
+ * Adds a new active session/state key; the previous ones keep opening values
+ * for 8 days, and keys past that are removed.
+ *
+ * @example
+ * ```ts
+ * const { id } = await rotateSessionKeys('/var/lib/portcullis')
+ * ```
+ */
+export async function rotateSessionKeys(stateDirectory: string): Promise<{ id: string }> {
+  await loadOrCreateRing(stateDirectory)
+  return withLock(stateDirectory, 'session-keys', async () => {
+    const path = join(stateDirectory, SESSION_KEYS_FILE)
+    const ring = parseRing(await readFile(path, 'utf8'), path)
+    const now = Math.floor(Date.now() / 1000)
+    const key = newKey()
+    const kept = ring.keys
+      .filter((k) => k.retiresAt === undefined || k.retiresAt > now)
+      .map((k) => (k.retiresAt === undefined ? { ...k, retiresAt: now + RETIRED_KEY_LIFETIME_SECONDS } : k))
+    const next: StoredRing = { version: 1, active: key.id, keys: [key, ...kept] }
+    await replaceAtomically(path, `${JSON.stringify(next, null, 2)}\n`)
+    return { id: key.id }
+  })
+}
+
+/** Lists the ring's key ids (never the secrets), newest first. */
+export async function listSessionKeys(
+  stateDirectory: string,
+): Promise<{ id: string; active: boolean; createdAt: number; retiresAt: number | undefined }[]> {
+  const ring = await loadOrCreateRing(stateDirectory)
+  return ring.keys.map((k) => ({
+    id: k.id,
+    active: k.id === ring.active,
+    createdAt: k.createdAt,
+    retiresAt: k.retiresAt,
+  }))
+}
+
+/**
+ * The loaded ring: seals with the active key and opens with any key still in
+ * the ring. A value sealed under a key this process does not know triggers a
+ * (rate-limited) re-read of the file, so a rotation done by another instance
+ * is picked up without a reload.
+ */
+export class SecretRing {
+  #active: DerivedKey
+  #byId: Map<number, DerivedKey>
+  #lastReload = 0
+  #reloading: Promise<void> | undefined
+
+  private constructor(
+    private readonly stateDirectory: string,
+    ring: StoredRing,
+  ) {
+    this.#active = derive(ring.keys.find((k) => k.id === ring.active)!)
+    this.#byId = SecretRing.#index(ring)
+  }
+
+  static #index(ring: StoredRing): Map<number, DerivedKey> {
+    const now = Math.floor(Date.now() / 1000)
+    const map = new Map<number, DerivedKey>()
+    for (const key of ring.keys) {
+      if (key.retiresAt !== undefined && key.retiresAt <= now) continue
+      const derived = derive(key)
+      map.set(derived.id.readUInt32BE(0), derived)
+    }
+    return map
+  }
+
+  /** Loads (or creates) the ring of `stateDirectory`. */
+  static async load(stateDirectory: string): Promise<SecretRing> {
+    return new SecretRing(stateDirectory, await loadOrCreateRing(stateDirectory))
+  }
+
+  /** Re-reads the file (at most once a second, single-flight). */
+  reload(): Promise<void> {
+    if (this.#reloading !== undefined) return this.#reloading
+    if (Date.now() - this.#lastReload < 1000) return Promise.resolve()
+    this.#lastReload = Date.now()
+    this.#reloading = loadOrCreateRing(this.stateDirectory)
+      .then((ring) => {
+        this.#active = derive(ring.keys.find((k) => k.id === ring.active)!)
+        this.#byId = SecretRing.#index(ring)
+      })
+      .finally(() => {
+        this.#reloading = undefined
+      })
+    return this.#reloading
+  }
+
+  /** {@link open}, re-reading the ring once when the key id is unknown (a rotation by another instance). */
+  async openFresh(purpose: SealPurpose, sealed: string, aad: Buffer): Promise<Buffer | undefined> {
+    let opened = this.open(purpose, sealed, aad)
+    if (opened === 'unknown-key') {
+      await this.reload()
+      opened = this.open(purpose, sealed, aad)
+    }
+    return opened === 'unknown-key' ? undefined : opened
+  }
+
+  /** Encrypts and authenticates `plaintext` (with `aad`) under the active key; returns base64url. */
+  seal(purpose: SealPurpose, plaintext: Buffer, aad: Buffer): string {
+    const key = this.#active
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv('aes-256-gcm', key[purpose], iv)
+    cipher.setAAD(aad)
+    const out = Buffer.concat([
+      Buffer.of(VERSION),
+      key.id,
+      iv,
+      cipher.update(plaintext),
+      cipher.final(),
+      cipher.getAuthTag(),
+    ])
+    return out.toString('base64url')
+  }
+
+  /**
+   * Opens a sealed value. Returns `undefined` for anything malformed, tampered,
+   * sealed for another purpose/`aad`, or under a key no longer in the ring;
+   * `'unknown-key'` when the key id is not known (the caller may `reload()`).
+   */
+  open(purpose: SealPurpose, sealed: string, aad: Buffer): Buffer | undefined | 'unknown-key' {
+    const raw = Buffer.from(sealed, 'base64url')
+    // Buffer.from ignores invalid characters; a round-trip check rejects them.
+    if (raw.length < HEADER_BYTES + TAG_BYTES || raw[0] !== VERSION || raw.toString('base64url') !== sealed) {
+      return undefined
+    }
+    const key = this.#byId.get(raw.readUInt32BE(1))
+    if (key === undefined) return 'unknown-key'
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', key[purpose], raw.subarray(1 + KEY_ID_BYTES, HEADER_BYTES))
+      decipher.setAAD(aad)
+      decipher.setAuthTag(raw.subarray(raw.length - TAG_BYTES))
+      return Buffer.concat([decipher.update(raw.subarray(HEADER_BYTES, raw.length - TAG_BYTES)), decipher.final()])
+    } catch {
+      return undefined
+    }
+  }
+}

@@ -1,0 +1,123 @@
+import type { SessionData } from './types.js'
+
+/**
+ * Session-cookie encoding: the sealed session value is split into shards
+ * `NAME-0` … `NAME-3` (as ALB does), each at most {@link SHARD_SIZE}
+ * characters so that name and value stay under browsers' 4096-byte limit.
+ * The sealed value is base64url, so it is never URL-encoded.
+ */
+
+/** Maximum number of shards (16 KB in all, as ALB). */
+export const MAX_SHARDS = 4
+/** Characters of sealed value per shard. */
+export const SHARD_SIZE = 4000
+/** The cookie itself lives 7 days whatever the session timeout (ALB). */
+export const COOKIE_LIFETIME_SECONDS = 7 * 24 * 3600
+
+/** Cookie attributes that depend on the listener and the request. */
+export interface CookieAttributes {
+  /** False only on the development opt-in HTTP loopback listener. */
+  readonly secure: boolean
+  /** `SameSite=None` for CORS requests (needs `Secure`), `Lax` otherwise. */
+  readonly sameSite: 'Lax' | 'None'
+}
+
+/** The shard names of a session cookie, computed once per action. */
+export function shardNames(cookieName: string): readonly string[] {
+  return Array.from({ length: MAX_SHARDS }, (_, i) => `${cookieName}-${i}`)
+}
+
+/**
+ * Joins the shards present in the request, in order from `-0`. A gap ends the
+ * value (a missing middle shard then fails authentication when opened).
+ * Returns `undefined` when there is no `-0` shard.
+ */
+export function readShards(cookies: ReadonlyMap<string, string>, names: readonly string[]): string | undefined {
+  const first = cookies.get(names[0]!)
+  if (first === undefined) return undefined
+  let value = first
+  for (let i = 1; i < names.length; i++) {
+    const shard = cookies.get(names[i]!)
+    if (shard === undefined) break
+    value += shard
+  }
+  return value
+}
+
+/** True when any shard of this cookie is present in the request. */
+export function hasAnyShard(cookies: ReadonlyMap<string, string>, names: readonly string[]): boolean {
+  for (const name of names) if (cookies.has(name)) return true
+  return false
+}
+
+function attributes(attrs: CookieAttributes): string {
+  return `${attrs.secure ? '; Secure' : ''}; HttpOnly; Path=/; SameSite=${attrs.sameSite}`
+}
+
+/**
+ * `Set-Cookie` values for a sealed session, plus `Max-Age=0` for any
+ * higher-numbered shard the request still carries (left from a larger
+ * earlier session). Returns `undefined` when the value needs more than
+ * {@link MAX_SHARDS} shards.
+ */
+export function setSessionCookies(
+  sealed: string,
+  names: readonly string[],
+  present: ReadonlyMap<string, string>,
+  attrs: CookieAttributes,
+  now: number,
+): string[] | undefined {
+  const count = Math.ceil(sealed.length / SHARD_SIZE)
+  if (count > names.length) return undefined
+  const expires = new Date((now + COOKIE_LIFETIME_SECONDS) * 1000).toUTCString()
+  const tail = `; Expires=${expires}${attributes(attrs)}`
+  const out: string[] = []
+  for (let i = 0; i < count; i++) {
+    out.push(`${names[i]}=${sealed.slice(i * SHARD_SIZE, (i + 1) * SHARD_SIZE)}${tail}`)
+  }
+  for (let i = count; i < names.length; i++) {
+    if (present.has(names[i]!)) out.push(clearCookie(names[i]!, attrs))
+  }
+  return out
+}
+
+/** A `Set-Cookie` value expiring `name` now. */
+export function clearCookie(name: string, attrs: CookieAttributes): string {
+  return `${name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${attributes(attrs)}`
+}
+
+/** `Set-Cookie` values expiring every shard of the session that the request carries. */
+export function clearSessionCookies(
+  names: readonly string[],
+  present: ReadonlyMap<string, string>,
+  attrs: CookieAttributes,
+): string[] {
+  const out: string[] = []
+  for (const name of names) if (present.has(name)) out.push(clearCookie(name, attrs))
+  return out
+}
+
+/** Checks the shape of opened session JSON; anything else counts as no session. */
+export function parseSessionData(json: Buffer): SessionData | undefined {
+  let value: unknown
+  try {
+    value = JSON.parse(json.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  if (value === null || typeof value !== 'object') return undefined
+  const s = value as Record<string, unknown>
+  if (
+    s['v'] !== 1 ||
+    s['c'] === null ||
+    typeof s['c'] !== 'object' ||
+    Array.isArray(s['c']) ||
+    typeof s['at'] !== 'string' ||
+    typeof s['se'] !== 'number' ||
+    (s['rt'] !== undefined && typeof s['rt'] !== 'string') ||
+    (s['ae'] !== undefined && typeof s['ae'] !== 'number')
+  ) {
+    return undefined
+  }
+  return value as SessionData
+}

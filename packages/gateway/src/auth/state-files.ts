@@ -1,0 +1,89 @@
+import { randomBytes } from 'node:crypto'
+import { link, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+
+/**
+ * Small helpers for files in the state directory that several worker
+ * processes may create at the same moment. Secrets are written 0600 into a
+ * temporary file and then published atomically, so a reader never sees a
+ * half-written file and two racing writers never both win.
+ */
+
+/** Creates `dir` (and parents) readable only by the owner. */
+export async function ensurePrivateDirectory(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 })
+}
+
+async function writeTemporary(path: string, content: string): Promise<string> {
+  const tmp = join(dirname(path), `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
+  const handle = await open(tmp, 'wx', 0o600)
+  try {
+    await handle.writeFile(content)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+  return tmp
+}
+
+/**
+ * Publishes `content` at `path` only if nothing is there yet (hard link of a
+ * complete temporary file: atomic and exclusive). Returns false when another
+ * process got there first.
+ */
+export async function createExclusive(path: string, content: string): Promise<boolean> {
+  const tmp = await writeTemporary(path, content)
+  try {
+    await link(tmp, path)
+    return true
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false
+    throw err
+  } finally {
+    await unlink(tmp).catch(() => undefined)
+  }
+}
+
+/** Replaces `path` atomically with `content` (rename of a complete temporary file). */
+export async function replaceAtomically(path: string, content: string): Promise<void> {
+  const tmp = await writeTemporary(path, content)
+  try {
+    await rename(tmp, path)
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined)
+    throw err
+  }
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException | undefined)?.code === code
+}
+
+/**
+ * Runs `fn` while holding `{dir}/{name}.lock` (an exclusively created
+ * directory). Waits briefly for another holder; a lock older than
+ * `staleMs` is considered abandoned by a crashed process and broken.
+ */
+export async function withLock<T>(dir: string, name: string, fn: () => Promise<T>, staleMs = 10_000): Promise<T> {
+  const lockPath = join(dir, `${name}.lock`)
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await mkdir(lockPath, { mode: 0o700 })
+      break
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err
+      const info = await stat(lockPath).catch(() => undefined)
+      if (info !== undefined && Date.now() - info.mtimeMs > staleMs) {
+        await rmdir(lockPath).catch(() => undefined)
+        continue
+      }
+      if (attempt > 200) throw new Error(`timed out waiting for ${lockPath}`)
+      await new Promise((resolve) => setTimeout(resolve, 25))
+    }
+  }
+  try {
+    return await fn()
+  } finally {
+    await rmdir(lockPath).catch(() => undefined)
+  }
+}

@@ -1,0 +1,74 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { ActionHandler, RequestContext } from '../actions/types.js'
+import type { AuthenticateAction, ListenerModel, RuleModel } from '../config/model.js'
+
+/**
+ * Counters and histograms the authentication module reports, named after
+ * ALB's CloudWatch metrics (`ELBAuthSuccess`, `ELBAuthFailure`,
+ * `ELBAuthError`, `ELBAuthLatency`, `ELBAuthRefreshTokenSuccess`,
+ * `ELBAuthUserClaimsSizeExceeded`). The lead backs them with prom-client.
+ */
+export interface AuthMetrics {
+  /** A login completed (the callback set a session). */
+  authSuccess(): void
+  /** A login was refused because of the client or the IdP's answer (4xx/561); `reason` is the `error_reason`. */
+  authFailure(reason: string): void
+  /** A login failed because of a fault (5xx); `reason` is the `error_reason`. */
+  authError(reason: string): void
+  /** Seconds spent at the IdP (token + userinfo) during one callback. */
+  authLatency(seconds: number): void
+  /** An expired access token was refreshed. */
+  refreshSuccess(): void
+  /** User claims plus access token exceeded 11 KB. */
+  claimsSizeExceeded(): void
+}
+
+/** The authentication runtime built for one configuration load. */
+export interface AuthRuntime {
+  /**
+   * GET /oauth2/idpresponse — the listener routes it here (before rule
+   * evaluation) on every HTTPS listener (and opted-in HTTP ones). The rule
+   * comes from the sealed `state`, never from `ctx.rule`.
+   */
+  handleCallback(ctx: RequestContext): Promise<void>
+  /** Compiled once per config load for each authenticate-oidc/-cognito/jwt-validation action of a rule. */
+  createAction(rule: RuleModel, action: AuthenticateAction, listener: ListenerModel): ActionHandler
+  /** node:http handler serving the signing public keys (`GET /{kid}` → PEM); mounted at the admin listener's `/keys/`. */
+  readonly keysHandler: (req: IncomingMessage, res: ServerResponse) => void
+  /** Stops timers and closes outbound connection pools. */
+  close(): Promise<void>
+}
+
+/** What the sealed session cookie carries (short keys keep the cookie small). */
+export interface SessionData {
+  /** Format version. */
+  readonly v: 1
+  /** User claims as the userinfo endpoint returned them. */
+  readonly c: Record<string, unknown>
+  /** Access token. */
+  readonly at: string
+  /** Refresh token, when the IdP issued one. */
+  readonly rt?: string
+  /** Access-token expiry, seconds since the epoch; absent when the IdP gave no `expires_in`. */
+  readonly ae?: number
+  /** Session end (issue time + SessionTimeout), seconds since the epoch: a hard stop. */
+  readonly se: number
+}
+
+/** What the sealed `state` parameter carries between the redirect and the callback. */
+export interface StateData {
+  readonly v: 1
+  /** Must equal the `AWSALBAuthNonce` cookie. */
+  readonly n: string
+  /** Original path and query (`/a/b?c=d`). */
+  readonly u: string
+  /** Rule ARN and action order: which authenticate action started the login. */
+  readonly r: string
+  readonly o: number
+  /** Issue time, seconds since the epoch (the 15-minute window). */
+  readonly t: number
+  /** PKCE code verifier, when PKCE is on. */
+  readonly p?: string
+  /** OIDC nonce, when the nonce is on. */
+  readonly on?: string
+}
