@@ -1,0 +1,268 @@
+/**
+ * Turns configuration text (YAML or JSON) into plain data while keeping a way
+ * back from a field path to its line and column, so every later error can
+ * point into the file.
+ */
+import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import type { ConfigIssue } from './errors.js'
+
+/** A field path as arrays of keys and indices, e.g. `['Listeners', 0, 'Rules', 2]`. */
+export type FieldPath = readonly (string | number)[]
+
+/** 1-based position in the file. */
+export interface Position {
+  readonly line: number
+  readonly column: number
+}
+
+/** The parsed file: its plain value and a locator for field paths. */
+export interface ParsedDocument {
+  readonly value: unknown
+  /**
+   * Position of the node at `path`; of the deepest existing ancestor when the
+   * path does not exist (a missing required field points at its parent).
+   * With `key`, the position of that key inside the mapping at `path`.
+   */
+  locate(path: FieldPath, key?: string): Position | undefined
+}
+
+/** The outcome of parsing: a document, or syntax issues with positions. */
+export type ParseOutcome = { ok: true; document: ParsedDocument } | { ok: false; issues: ConfigIssue[] }
+
+/** Aliases may expand at most this many times (bounds "billion laughs" documents). */
+const MAX_ALIAS_COUNT = 1000
+
+/**
+ * Formats a path the way users read it: `Listeners[0].Rules[2].Actions[0].Type`.
+ *
+ * @example
+ * ```ts
+ * formatPath(['Listeners', 0, 'Rules', 2]) // 'Listeners[0].Rules[2]'
+ * ```
+ */
+export function formatPath(path: FieldPath): string {
+  let out = ''
+  for (const segment of path) {
+    if (typeof segment === 'number') out += `[${segment}]`
+    else out += out ? `.${segment}` : segment
+  }
+  return out
+}
+
+/**
+ * Parses YAML (1.2 core schema, unique keys, bounded alias expansion) or
+ * strict JSON. JSON is checked with `JSON.parse` semantics and then read
+ * through the YAML parser, which is a superset, to keep source positions.
+ */
+export function parseText(text: string, format: 'yaml' | 'json'): ParseOutcome {
+  if (format === 'json') {
+    const syntax = findJsonSyntaxError(text)
+    if (syntax) {
+      const position = offsetToPosition(text, syntax.offset)
+      return { ok: false, issues: [{ path: '', ...position, message: syntax.message, severity: 'error' }] }
+    }
+  }
+  const lineCounter = new LineCounter()
+  const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: '1.2' })
+  const issues: ConfigIssue[] = []
+  for (const error of doc.errors) {
+    const pos = lineCounter.linePos(error.pos[0])
+    issues.push({
+      path: '',
+      line: pos.line,
+      column: pos.col,
+      message: `${format === 'json' ? 'JSON' : 'YAML'} syntax: ${error.message.split('\n')[0]}`,
+      severity: 'error',
+    })
+  }
+  if (issues.length > 0) return { ok: false, issues }
+  if (doc.contents === null) {
+    return { ok: false, issues: [{ path: '', line: 1, column: 1, message: 'the file is empty', severity: 'error' }] }
+  }
+  let value: unknown
+  try {
+    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+  } catch (err) {
+    // The yaml package throws on excessive alias expansion and unresolved anchors.
+    return {
+      ok: false,
+      issues: [{ path: '', line: 1, column: 1, message: `YAML: ${(err as Error).message}`, severity: 'error' }],
+    }
+  }
+  const root = doc.contents as Node
+  const locate = (path: FieldPath, key?: string): Position | undefined => {
+    let node: unknown = root
+    for (const segment of path) {
+      const child = childOf(node, segment)
+      if (child === undefined) break
+      node = child
+    }
+    if (key !== undefined && isMap(node)) {
+      const pair = node.items.find((p) => scalarKey(p.key) === key)
+      if (pair && isScalar(pair.key) && pair.key.range) return toPosition(lineCounter, pair.key.range[0])
+    }
+    const range = (node as Node | null)?.range
+    return range ? toPosition(lineCounter, range[0]) : undefined
+  }
+  return { ok: true, document: { value, locate } }
+}
+
+function childOf(node: unknown, segment: string | number): unknown {
+  if (isMap(node)) {
+    const pair = node.items.find((p) => scalarKey(p.key) === String(segment))
+    if (!pair) return undefined
+    // `Key:` with no value has a null scalar without a range; point at the key then.
+    const value = pair.value as Node | null
+    return value?.range ? value : pair.key
+  }
+  if (isSeq(node) && typeof segment === 'number') return node.items[segment] ?? undefined
+  return undefined
+}
+
+function scalarKey(key: unknown): string | undefined {
+  return isScalar(key) ? String(key.value) : undefined
+}
+
+function toPosition(lineCounter: LineCounter, offset: number): Position {
+  const pos = lineCounter.linePos(offset)
+  return { line: pos.line, column: pos.col }
+}
+
+function offsetToPosition(text: string, offset: number): Position {
+  let line = 1
+  let lineStart = 0
+  for (let i = 0; i < offset && i < text.length; i++) {
+    if (text.charCodeAt(i) === 10) {
+      line++
+      lineStart = i + 1
+    }
+  }
+  return { line, column: offset - lineStart + 1 }
+}
+
+/**
+ * Finds the first JSON syntax error and its offset. `JSON.parse` reports
+ * positions differently across Node versions (and sometimes not at all), so a
+ * small scanner gives every user the same line:column.
+ */
+export function findJsonSyntaxError(text: string): { offset: number; message: string } | undefined {
+  try {
+    JSON.parse(text)
+    return undefined
+  } catch {
+    // Fall through to locate the error precisely.
+  }
+  let i = 0
+  const fail = (message: string): never => {
+    throw { offset: i, message }
+  }
+  const ws = () => {
+    while (i < text.length && ' \t\n\r'.includes(text[i]!)) i++
+  }
+  const describe = () => (i >= text.length ? 'end of input' : `'${text[i]}'`)
+  const literal = (word: string) => {
+    if (text.startsWith(word, i)) i += word.length
+    else fail(`invalid JSON: unexpected ${describe()}`)
+  }
+  const string = () => {
+    i++
+    while (i < text.length) {
+      const c = text.charCodeAt(i)
+      if (c === 34) {
+        i++
+        return
+      }
+      if (c < 0x20) fail('invalid JSON: control character in string')
+      if (c === 92) {
+        const e = text[i + 1]
+        if (e === 'u') {
+          if (!/^[0-9a-fA-F]{4}$/.test(text.slice(i + 2, i + 6))) fail('invalid JSON: bad \\u escape')
+          i += 6
+          continue
+        }
+        if (e === undefined || !'"\\/bfnrt'.includes(e)) fail('invalid JSON: bad escape in string')
+        i += 2
+        continue
+      }
+      i++
+    }
+    fail('invalid JSON: unterminated string')
+  }
+  const value = (): void => {
+    ws()
+    const c = text[i]
+    if (c === '{') {
+      i++
+      ws()
+      if (text[i] === '}') {
+        i++
+        return
+      }
+      for (;;) {
+        ws()
+        if (text[i] !== '"') fail(`invalid JSON: expected a property name in double quotes, found ${describe()}`)
+        string()
+        ws()
+        if (text[i] !== ':') fail(`invalid JSON: expected ':' after a property name, found ${describe()}`)
+        i++
+        value()
+        ws()
+        if (text[i] === ',') {
+          i++
+          continue
+        }
+        if (text[i] === '}') {
+          i++
+          return
+        }
+        fail(`invalid JSON: expected ',' or '}', found ${describe()}`)
+      }
+    }
+    if (c === '[') {
+      i++
+      ws()
+      if (text[i] === ']') {
+        i++
+        return
+      }
+      for (;;) {
+        value()
+        ws()
+        if (text[i] === ',') {
+          i++
+          continue
+        }
+        if (text[i] === ']') {
+          i++
+          return
+        }
+        fail(`invalid JSON: expected ',' or ']', found ${describe()}`)
+      }
+    }
+    if (c === '"') {
+      string()
+      return
+    }
+    const word = c === 't' ? 'true' : c === 'f' ? 'false' : c === 'n' ? 'null' : undefined
+    if (word !== undefined) {
+      literal(word)
+      return
+    }
+    const m = /^-?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)?/.exec(text.slice(i, i + 400))
+    if (m && m[0].length > 0) {
+      i += m[0].length
+      return
+    }
+    fail(`invalid JSON: unexpected ${describe()}`)
+  }
+  try {
+    value()
+    ws()
+    if (i < text.length) fail(`invalid JSON: unexpected ${describe()} after the end of the document`)
+  } catch (err) {
+    if (err instanceof Error) return { offset: 0, message: 'invalid JSON: nested too deeply' }
+    return err as { offset: number; message: string }
+  }
+  // JSON.parse refused what the scanner accepts (should not happen): report at the start.
+  return { offset: 0, message: 'invalid JSON' }
+}

@@ -1,0 +1,95 @@
+/**
+ * Configuration problems, reported the way a compiler reports them: the file,
+ * the line and column, the field path in ELBv2 vocabulary, and what was
+ * expected. Nothing here carries a stack trace to the user.
+ */
+
+/** How bad a {@link ConfigIssue} is: errors refuse the file, warnings do not. */
+export type ConfigIssueSeverity = 'error' | 'warning'
+
+/**
+ * One problem found in a configuration file.
+ *
+ * @example
+ * ```ts
+ * const issue: ConfigIssue = {
+ *   path: 'Listeners[0].Rules[1].Priority',
+ *   line: 12,
+ *   column: 9,
+ *   message: 'priority 10 is already used by Listeners[0].Rules[0]',
+ *   severity: 'error',
+ * }
+ * ```
+ */
+export interface ConfigIssue {
+  /** Field path such as `Listeners[0].Rules[2].Actions[0].FixedResponseConfig.MessageBody`; empty for the whole file. */
+  readonly path: string
+  /** 1-based line of the offending node in the file, when known. */
+  readonly line?: number
+  /** 1-based column of the offending node in the file, when known. */
+  readonly column?: number
+  readonly message: string
+  readonly severity: ConfigIssueSeverity
+}
+
+/**
+ * Formats one issue as a single human-readable line:
+ * `portcullis.yaml:12:9 Listeners[0].Rules[1].Priority: priority 10 is already used by Listeners[0].Rules[0]`.
+ * Warnings carry a `warning:` marker after the location.
+ *
+ * @param issue The issue to format.
+ * @param source File name shown in front of the location; omitted when undefined.
+ */
+export function formatIssue(issue: ConfigIssue, source: string | undefined): string {
+  let location = source ?? ''
+  if (issue.line !== undefined) {
+    location += `${location ? ':' : ''}${issue.line}:${issue.column ?? 1}`
+  }
+  const marker = issue.severity === 'warning' ? 'warning: ' : ''
+  const subject = issue.path ? `${issue.path}: ` : ''
+  return `${location ? `${location} ` : ''}${marker}${subject}${issue.message}`
+}
+
+/** Orders issues by position in the file, issues without a position first. */
+export function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
+}
+
+/**
+ * Thrown when a configuration file cannot be used: missing, unreadable, not
+ * YAML/JSON, of the wrong shape, or violating one of ELBv2's constraints.
+ * `issues` holds every error found (and the warnings seen along the way), so
+ * a user fixes them all in one pass.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await loadConfig('portcullis.yaml')
+ * } catch (err) {
+ *   if (err instanceof ConfigError) process.stderr.write(err.format() + '\n')
+ *   else throw err
+ * }
+ * ```
+ */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError'
+  /** Every problem found, errors and warnings, in file order. */
+  readonly issues: readonly ConfigIssue[]
+  /** The file name as the user gave it, used as the prefix of formatted lines. */
+  readonly source: string | undefined
+
+  constructor(issues: readonly ConfigIssue[], source: string | undefined) {
+    const sorted = sortIssues(issues)
+    const errors = sorted.filter((i) => i.severity === 'error')
+    const first = errors[0] ?? sorted[0]
+    const summary = first ? formatIssue(first, source) : 'invalid configuration'
+    super(errors.length > 1 ? `${summary} (and ${errors.length - 1} more)` : summary)
+    this.issues = sorted
+    this.source = source
+  }
+
+  /** Every issue on its own line, in file order; never includes a stack trace. */
+  format(): string {
+    return this.issues.map((issue) => formatIssue(issue, this.source)).join('\n')
+  }
+}

@@ -1,0 +1,274 @@
+/**
+ * Loading `portcullis.yaml` / `.json`: read, parse with source positions,
+ * check the shape (zod), normalise and validate (ELBv2's constraints), and
+ * for `loadConfig` also check that the files it references are usable.
+ */
+import { createPrivateKey, X509Certificate } from 'node:crypto'
+import { readFile, stat } from 'node:fs/promises'
+import { dirname, extname, resolve } from 'node:path'
+import type { z } from 'zod'
+import { type FieldPath, formatPath, type ParsedDocument, parseText } from './document.js'
+import { ConfigError, type ConfigIssue, type ConfigIssueSeverity, sortIssues } from './errors.js'
+import type { GatewayConfig } from './model.js'
+import { normalise } from './normalise.js'
+import { PortcullisFileSchema } from './schema.js'
+
+/** A loaded configuration and the warnings found while loading it. */
+export interface LoadedConfig {
+  readonly config: GatewayConfig
+  /** Quota warnings and accepted-but-inert settings, in file order; never errors. */
+  readonly warnings: readonly ConfigIssue[]
+}
+
+/** Options of {@link parseConfig}. */
+export interface ParseConfigOptions {
+  /** File name shown in messages (and resolved into `GatewayConfig.source`); omitted from messages when undefined. */
+  readonly source?: string
+  /** `yaml` (default) or `json`. */
+  readonly format?: 'yaml' | 'json'
+  /** Directory relative paths in the file are resolved against; default the source's directory, else the working directory. */
+  readonly baseDir?: string
+}
+
+/** Configuration files larger than this are refused before parsing. */
+export const MAX_CONFIG_BYTES = 4 * 1024 * 1024
+
+/**
+ * Parses and validates configuration text. Pure apart from path resolution:
+ * it reads no files (use {@link loadConfig} for that).
+ *
+ * @throws {ConfigError} with every error (and warning) found, each with a field path, line and column.
+ * @example
+ * ```ts
+ * const { config, warnings } = parseConfig(
+ *   'Listeners: [{ Port: 8080, Protocol: HTTP, DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200" } }] }]',
+ *   { source: 'inline.yaml', baseDir: process.cwd() },
+ * )
+ * config.listeners[0].rules[0].priority // 'default'
+ * ```
+ */
+export function parseConfig(text: string, options: ParseConfigOptions = {}): LoadedConfig {
+  return parseInternal(text, options).loaded
+}
+
+/**
+ * Reads, parses and validates a configuration file, and checks that the
+ * certificate, key and CA files it names exist and are valid PEM (and that
+ * each private key matches its certificate). YAML unless the name ends in `.json`.
+ *
+ * @throws {ConfigError} when the file is missing, unreadable or invalid.
+ * @example
+ * ```ts
+ * const { config, warnings } = await loadConfig('portcullis.yaml')
+ * for (const w of warnings) console.warn(formatIssue(w, 'portcullis.yaml'))
+ * ```
+ */
+export async function loadConfig(path: string): Promise<LoadedConfig> {
+  const absolute = resolve(path)
+  let text: string
+  try {
+    const info = await stat(absolute)
+    if (!info.isFile()) throw new ConfigError([fileIssue(`${path} is not a file`)], path)
+    if (info.size > MAX_CONFIG_BYTES) {
+      throw new ConfigError([fileIssue(`the file is larger than ${MAX_CONFIG_BYTES} bytes`)], path)
+    }
+    text = await readFile(absolute, 'utf8')
+  } catch (err) {
+    if (err instanceof ConfigError) throw err
+    const code = (err as NodeJS.ErrnoException).code
+    const reason =
+      code === 'ENOENT'
+        ? `configuration file not found: ${absolute}`
+        : code === 'EACCES'
+          ? `permission denied reading ${absolute}`
+          : `cannot read ${absolute}: ${(err as Error).message}`
+    throw new ConfigError([fileIssue(reason)], path)
+  }
+  const format = extname(path).toLowerCase() === '.json' ? 'json' : 'yaml'
+  const { loaded, document } = parseInternal(text, { source: path, format, baseDir: dirname(absolute) })
+  const issues = await checkReferencedFiles(loaded.config, document)
+  if (issues.some((i) => i.severity === 'error')) {
+    throw new ConfigError([...loaded.warnings, ...issues], path)
+  }
+  return { config: loaded.config, warnings: sortIssues([...loaded.warnings, ...issues]) }
+}
+
+function fileIssue(message: string): ConfigIssue {
+  return { path: '', message, severity: 'error' }
+}
+
+function parseInternal(text: string, options: ParseConfigOptions): { loaded: LoadedConfig; document: ParsedDocument } {
+  const source = options.source
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError([fileIssue(`the configuration is larger than ${MAX_CONFIG_BYTES} bytes`)], source)
+  }
+  const parsed = parseText(text, options.format ?? 'yaml')
+  if (!parsed.ok) throw new ConfigError(parsed.issues, source)
+  const document = parsed.document
+  const shape = PortcullisFileSchema.safeParse(document.value)
+  if (!shape.success) {
+    throw new ConfigError(
+      shape.error.issues.flatMap((issue) => zodIssues(issue, document)),
+      source,
+    )
+  }
+  const issues: ConfigIssue[] = []
+  const add = (severity: ConfigIssueSeverity) => (path: FieldPath, message: string, key?: string) => {
+    issues.push({ path: formatPath(path), ...document.locate(path, key), message, severity })
+  }
+  const absoluteSource = source === undefined ? undefined : resolve(options.baseDir ?? process.cwd(), source)
+  const baseDir = options.baseDir ?? (absoluteSource ? dirname(absoluteSource) : process.cwd())
+  const config = normalise(
+    shape.data,
+    { baseDir, source: absoluteSource },
+    { error: add('error'), warn: add('warning') },
+  )
+  if (issues.some((i) => i.severity === 'error')) throw new ConfigError(issues, source)
+  return { loaded: { config, warnings: sortIssues(issues) }, document }
+}
+
+/** Turns one zod issue into located config issues (one per unknown key). */
+function zodIssues(issue: z.core.$ZodIssue, document: ParsedDocument): ConfigIssue[] {
+  const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol')
+  if (issue.code === 'unrecognized_keys') {
+    let known: string[] = []
+    try {
+      known = JSON.parse(issue.message) as string[]
+    } catch {
+      // Objects built without the strict() helper carry zod's own message.
+    }
+    return issue.keys.map((key) => {
+      const suggestion = closest(key, known)
+      return {
+        path: formatPath([...path, key]),
+        ...document.locate(path, key),
+        message: `unknown field${suggestion ? `; did you mean ${suggestion}?` : known.length ? ` (expected one of ${known.join(', ')})` : ''}`,
+        severity: 'error' as const,
+      }
+    })
+  }
+  let message = issue.message
+  if (issue.code === 'invalid_type') {
+    const actual = valueAt(document.value, path)
+    message =
+      actual === undefined
+        ? 'required field is missing'
+        : `expected ${article(issue.expected)}, got ${describeValue(actual)}`
+  } else if (issue.code === 'invalid_value') {
+    const actual = valueAt(document.value, path)
+    message = `expected one of ${issue.values.map((v) => String(v)).join(', ')}; got ${describeValue(actual)}`
+  } else if (issue.code === 'invalid_format' && issue.format === 'regex') {
+    message = `invalid value ${describeValue(valueAt(document.value, path))}`
+  }
+  return [{ path: formatPath(path), ...document.locate(path), message, severity: 'error' }]
+}
+
+function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
+  let node = root
+  for (const segment of path) {
+    if (node === null || typeof node !== 'object') return undefined
+    node = (node as Record<string | number, unknown>)[segment]
+  }
+  return node
+}
+
+function article(expected: string): string {
+  return /^[aeiou]/.test(expected) ? `an ${expected}` : `a ${expected}`
+}
+
+function describeValue(value: unknown): string {
+  if (value === null) return 'null (an empty value)'
+  if (Array.isArray(value)) return 'a list'
+  if (typeof value === 'object') return 'a mapping'
+  if (typeof value === 'string') return `"${value.length > 60 ? `${value.slice(0, 60)}…` : value}"`
+  return `${typeof value} ${String(value)}`
+}
+
+/** The known field closest to a misspelt one (case-insensitive, small edit distance), if any. */
+function closest(key: string, known: readonly string[]): string | undefined {
+  let best: string | undefined
+  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1
+  for (const candidate of known) {
+    const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
+    if (d < bestDistance) {
+      best = candidate
+      bestDistance = d
+    }
+  }
+  return best
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 8) return 99
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
+
+/** Certificates, keys and CA bundles must exist and parse; keys must match their certificates. */
+async function checkReferencedFiles(config: GatewayConfig, document: ParsedDocument): Promise<ConfigIssue[]> {
+  const issues: ConfigIssue[] = []
+  const issue = (path: FieldPath, message: string, severity: ConfigIssueSeverity = 'error') =>
+    issues.push({ path: formatPath(path), ...document.locate(path), message, severity })
+  const read = async (file: string, path: FieldPath): Promise<string | undefined> => {
+    try {
+      return await readFile(file, 'utf8')
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      issue(path, code === 'ENOENT' ? `file not found: ${file}` : `cannot read ${file}: ${(err as Error).message}`)
+      return undefined
+    }
+  }
+  for (const [i, listener] of config.listeners.entries()) {
+    for (const [j, certificate] of listener.certificates.entries()) {
+      const base: FieldPath = ['Listeners', i, 'Certificates', j]
+      const [certPem, keyPem] = await Promise.all([
+        read(certificate.certificateFile, [...base, 'CertificateFile']),
+        read(certificate.privateKeyFile, [...base, 'PrivateKeyFile']),
+      ])
+      let cert: X509Certificate | undefined
+      if (certPem !== undefined) {
+        try {
+          cert = new X509Certificate(certPem)
+        } catch {
+          issue([...base, 'CertificateFile'], `${certificate.certificateFile} is not a PEM certificate`)
+        }
+      }
+      let key: ReturnType<typeof createPrivateKey> | undefined
+      if (keyPem !== undefined) {
+        try {
+          key = createPrivateKey(keyPem)
+        } catch {
+          issue([...base, 'PrivateKeyFile'], `${certificate.privateKeyFile} is not an unencrypted PEM private key`)
+        }
+      }
+      if (cert && key && !cert.checkPrivateKey(key)) {
+        issue(
+          [...base, 'PrivateKeyFile'],
+          `the private key does not match the certificate ${certificate.certificateFile}`,
+        )
+      }
+      if (cert && Date.parse(cert.validTo) < Date.now()) {
+        issue([...base, 'CertificateFile'], `the certificate expired on ${cert.validTo}`, 'warning')
+      }
+    }
+  }
+  const caFiles: { file: string; path: FieldPath }[] = []
+  if (config.portcullis.caFile) caFiles.push({ file: config.portcullis.caFile, path: ['Portcullis', 'CaFile'] })
+  config.targetGroups.forEach((tg, i) => {
+    if (tg.caFile) caFiles.push({ file: tg.caFile, path: ['TargetGroups', i, 'Portcullis', 'CaFile'] })
+  })
+  for (const { file, path } of caFiles) {
+    const pem = await read(file, path)
+    if (pem !== undefined && !pem.includes('-----BEGIN CERTIFICATE-----')) {
+      issue(path, `${file} contains no PEM certificate`)
+    }
+  }
+  return issues
+}

@@ -1,0 +1,335 @@
+/**
+ * The shape of `portcullis.yaml` (or `.json`): ELBv2 API field names and value
+ * forms, so that `aws elbv2 describe-*` output pastes in, plus the
+ * Portcullis-only settings under `Portcullis` keys.
+ *
+ * These schemas check *shape* only (types, required fields, unknown keys).
+ * Ranges, cross-references and ALB's own rules are checked in `normalise.ts`,
+ * which can name the conflicting field in its message. Keeping transforms out
+ * of here lets `z.toJSONSchema()` publish exactly this file format for editors.
+ */
+import { z } from 'zod'
+
+/**
+ * Builds a strict object (unknown keys are errors) that also accepts, and
+ * ignores, fields that `describe-*` output contains but Portcullis has no use
+ * for. The unknown-key message carries the known field names as JSON so that
+ * the loader can suggest the closest one for a typo.
+ */
+function strict<T extends z.core.$ZodLooseShape, K extends string = never>(
+  shape: T,
+  ignoredDescribeFields: readonly K[] = [],
+) {
+  const ignored = {} as Record<K, z.ZodOptional<z.ZodUnknown>>
+  for (const key of ignoredDescribeFields) {
+    ignored[key] = z.unknown().optional().describe('Present in `aws elbv2 describe-*` output; accepted and ignored.')
+  }
+  const known = JSON.stringify(Object.keys(shape))
+  return z.strictObject({ ...shape, ...ignored } as T & Record<K, z.ZodOptional<z.ZodUnknown>>, {
+    error: (issue) => (issue.code === 'unrecognized_keys' ? known : undefined),
+  })
+}
+
+/** An integer written as a number or, as the ELBv2 API does, as a string of digits. */
+const integerLike = z.union([z.number().int(), z.string().regex(/^-?\d+$/)], {
+  error: 'expected an integer (a number, or a string of digits as the ELBv2 API writes it)',
+})
+
+/** A TCP port as a number or a string of digits (range checked later). */
+const port = integerLike.describe('TCP port, 1..65535.')
+
+const nonEmpty = z.string().min(1, { error: 'must not be empty' })
+const stringList = z.array(z.string())
+
+/** `{ Key, Value }` attribute as in `describe-*-attributes`; the API writes every value as a string. */
+export const AttributeSchema = strict({
+  Key: nonEmpty,
+  Value: z.union([z.string(), z.number(), z.boolean()], {
+    error: 'expected a string (numbers and booleans are accepted and converted)',
+  }),
+})
+
+export const LoadBalancerSchema = strict(
+  {
+    Name: z
+      .string()
+      .optional()
+      .describe('Load balancer name (1..32 letters, digits and hyphens). Default `portcullis`.'),
+    LoadBalancerName: z.string().optional().describe('Alias of `Name`, as `describe-load-balancers` writes it.'),
+    Region: z
+      .string()
+      .optional()
+      .describe('AWS region used in derived ARNs and Cognito endpoints. Default `us-east-1`.'),
+    AccountId: z.string().optional().describe('12-digit account id used in derived ARNs. Default `000000000000`.'),
+    Arn: z
+      .string()
+      .optional()
+      .describe(
+        'The load balancer ARN, the `signer` of identity tokens. Derived from Name/Region/AccountId when absent.',
+      ),
+    LoadBalancerArn: z.string().optional().describe('Alias of `Arn`, as `describe-load-balancers` writes it.'),
+    Attributes: z
+      .array(AttributeSchema)
+      .optional()
+      .describe('Load balancer attributes (`idle_timeout.timeout_seconds` …).'),
+  },
+  [
+    'DNSName',
+    'CanonicalHostedZoneId',
+    'CreatedTime',
+    'Scheme',
+    'VpcId',
+    'State',
+    'Type',
+    'AvailabilityZones',
+    'SecurityGroups',
+    'IpAddressType',
+    'CustomerOwnedIpv4Pool',
+    'EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic',
+  ],
+)
+
+export const CertificateSchema = strict(
+  {
+    CertificateArn: z.string().optional().describe('Accepted for pasted output; Portcullis needs CertificateFile.'),
+    CertificateFile: z.string().optional().describe('PEM certificate chain, relative to the config file.'),
+    PrivateKeyFile: z.string().optional().describe('PEM private key, relative to the config file.'),
+  },
+  ['IsDefault'],
+)
+
+const valuesConfig = strict({ Values: stringList.optional(), RegexValues: stringList.optional() })
+
+export const ConditionSchema = strict({
+  Field: z.enum(['host-header', 'path-pattern', 'http-header', 'http-request-method', 'query-string', 'source-ip']),
+  Values: stringList.optional().describe('Legacy form for host-header and path-pattern.'),
+  RegexValues: stringList.optional().describe('Regular expressions, for host-header, path-pattern and http-header.'),
+  HostHeaderConfig: valuesConfig.optional(),
+  PathPatternConfig: valuesConfig.optional(),
+  HttpHeaderConfig: strict({
+    HttpHeaderName: nonEmpty,
+    Values: stringList.optional(),
+    RegexValues: stringList.optional(),
+  }).optional(),
+  QueryStringConfig: strict({
+    Values: z.array(strict({ Key: z.string().optional(), Value: z.string() })),
+  }).optional(),
+  HttpRequestMethodConfig: strict({ Values: stringList }).optional(),
+  SourceIpConfig: strict({ Values: stringList }).optional(),
+})
+
+const rewritesConfig = strict({
+  Rewrites: z.array(strict({ Regex: z.string(), Replace: z.string() })),
+})
+
+export const TransformSchema = strict({
+  Type: z.enum(['host-header-rewrite', 'url-rewrite']),
+  HostHeaderRewriteConfig: rewritesConfig.optional(),
+  UrlRewriteConfig: rewritesConfig.optional(),
+})
+
+/** Portcullis-only settings of one authenticate-oidc / authenticate-cognito action. */
+const authenticateExtension = {
+  Pkce: z.boolean().optional().describe('Send a PKCE S256 challenge. Default true.'),
+  Nonce: z.boolean().optional().describe('Send and check an OIDC nonce. Default true.'),
+  TokenEndpointAuthMethod: z
+    .enum(['client_secret_basic', 'client_secret_post'])
+    .optional()
+    .describe('How the client authenticates at the token endpoint. Default client_secret_basic.'),
+  JwksUri: z.string().optional().describe('JWKS for ID-token signatures; from discovery when absent.'),
+  IdentityTokenLifetimeSeconds: integerLike.optional().describe('Lifetime of x-amzn-oidc-data tokens. Default 120.'),
+}
+
+const authenticateCommon = {
+  SessionCookieName: z.string().optional().describe('Default `AWSELBAuthSessionCookie`.'),
+  Scope: z.string().optional().describe('Default `openid`.'),
+  SessionTimeout: integerLike.optional().describe('Seconds, 1..604800. Default 604800.'),
+  AuthenticationRequestExtraParams: z.record(z.string(), z.string()).optional().describe('At most 10.'),
+  OnUnauthenticatedRequest: z.enum(['authenticate', 'allow', 'deny']).optional().describe('Default `authenticate`.'),
+}
+
+export const AuthenticateOidcConfigSchema = strict({
+  Issuer: nonEmpty,
+  AuthorizationEndpoint: nonEmpty,
+  TokenEndpoint: nonEmpty,
+  UserInfoEndpoint: nonEmpty,
+  ClientId: nonEmpty,
+  ClientSecret: z.string().optional().describe('Required unless UseExistingClientSecret is true.'),
+  UseExistingClientSecret: z.boolean().optional(),
+  ...authenticateCommon,
+  Portcullis: strict(authenticateExtension).optional(),
+})
+
+export const AuthenticateCognitoConfigSchema = strict({
+  UserPoolArn: nonEmpty,
+  UserPoolClientId: nonEmpty,
+  UserPoolDomain: nonEmpty.describe('A domain prefix, or a full custom domain.'),
+  ...authenticateCommon,
+  Portcullis: strict({
+    ...authenticateExtension,
+    ClientSecret: z
+      .string()
+      .optional()
+      .describe('The app client secret (ALB fetches it from Cognito; Portcullis cannot). Absent for a public client.'),
+  }).optional(),
+})
+
+export const JwtValidationConfigSchema = strict({
+  JwksEndpoint: nonEmpty,
+  Issuer: nonEmpty,
+  AdditionalClaims: z
+    .array(
+      strict({
+        Name: nonEmpty,
+        Format: z.enum(['single-string', 'string-array', 'space-separated-values']),
+        Values: stringList,
+      }),
+    )
+    .optional(),
+  Portcullis: strict({
+    AllowEs256: z
+      .boolean()
+      .optional()
+      .describe('Also accept ES256 signatures (ALB accepts RS256 only). Default false.'),
+  }).optional(),
+})
+
+export const ActionSchema = strict({
+  Type: z.enum([
+    'forward',
+    'redirect',
+    'fixed-response',
+    'authenticate-oidc',
+    'authenticate-cognito',
+    'jwt-validation',
+  ]),
+  Order: integerLike.optional().describe('1..50000; defaults to the position in the list.'),
+  TargetGroupArn: z.string().optional().describe('A target group ARN or TargetGroupName.'),
+  ForwardConfig: strict({
+    TargetGroups: z.array(
+      strict({
+        TargetGroupArn: nonEmpty.describe('A target group ARN or TargetGroupName.'),
+        Weight: integerLike.optional(),
+      }),
+    ),
+    TargetGroupStickinessConfig: strict({
+      Enabled: z.boolean().optional(),
+      DurationSeconds: integerLike.optional(),
+    }).optional(),
+  }).optional(),
+  RedirectConfig: strict({
+    Protocol: z.string().optional(),
+    Port: z.union([z.string(), z.number()]).optional(),
+    Host: z.string().optional(),
+    Path: z.string().optional(),
+    Query: z.string().optional(),
+    StatusCode: z.enum(['HTTP_301', 'HTTP_302']),
+  }).optional(),
+  FixedResponseConfig: strict({
+    StatusCode: integerLike,
+    ContentType: z.string().optional(),
+    MessageBody: z.string().optional(),
+  }).optional(),
+  AuthenticateOidcConfig: AuthenticateOidcConfigSchema.optional(),
+  AuthenticateCognitoConfig: AuthenticateCognitoConfigSchema.optional(),
+  JwtValidationConfig: JwtValidationConfigSchema.optional(),
+})
+
+export const RuleSchema = strict({
+  Priority: z
+    .union([z.number().int(), z.string().regex(/^(\d+|default)$/)], {
+      error: 'expected a priority 1..50000 (number or string) or "default"',
+    })
+    .describe('1..50000, or "default" for the default rule as describe-rules writes it.'),
+  Conditions: z.array(ConditionSchema).optional(),
+  Transforms: z.array(TransformSchema).optional(),
+  Actions: z.array(ActionSchema),
+  IsDefault: z.boolean().optional(),
+  RuleArn: z.string().optional(),
+})
+
+export const ListenerSchema = strict(
+  {
+    Port: port,
+    Protocol: z.enum(['HTTP', 'HTTPS']),
+    Certificates: z.array(CertificateSchema).optional().describe('Several certificates are selected by SNI.'),
+    SslPolicy: z.string().optional().describe('Accepted for compatibility; Portcullis always enforces TLS 1.2+.'),
+    DefaultActions: z.array(ActionSchema).optional(),
+    Rules: z.array(RuleSchema).optional(),
+    Portcullis: strict({
+      Address: z.string().optional().describe('Address to bind. Default 0.0.0.0.'),
+    }).optional(),
+  },
+  ['ListenerArn', 'LoadBalancerArn', 'AlpnPolicy', 'MutualAuthentication'],
+)
+
+export const TargetSchema = strict({ Id: nonEmpty.describe('IP address or host name.'), Port: port.optional() }, [
+  'AvailabilityZone',
+])
+
+export const TargetGroupSchema = strict(
+  {
+    TargetGroupName: nonEmpty,
+    TargetGroupArn: z.string().optional().describe('Derived from the name when absent.'),
+    Protocol: z.enum(['HTTP', 'HTTPS']),
+    Port: port.optional().describe('Default port of targets registered without one.'),
+    Targets: z.array(TargetSchema).optional(),
+    HealthCheckEnabled: z.boolean().optional(),
+    HealthCheckProtocol: z.enum(['HTTP', 'HTTPS']).optional(),
+    HealthCheckPort: z
+      .union([z.literal('traffic-port'), z.string().regex(/^\d+$/), z.number().int()], {
+        error: 'expected "traffic-port" or a port number',
+      })
+      .optional(),
+    HealthCheckPath: z.string().optional(),
+    HealthCheckIntervalSeconds: integerLike.optional(),
+    HealthCheckTimeoutSeconds: integerLike.optional(),
+    HealthyThresholdCount: integerLike.optional(),
+    UnhealthyThresholdCount: integerLike.optional(),
+    Matcher: strict({ HttpCode: z.union([z.string(), z.number().int()]) }, ['GrpcCode']).optional(),
+    Attributes: z.array(AttributeSchema).optional(),
+    Portcullis: strict({
+      CaFile: z.string().optional().describe('PEM CA bundle trusted for HTTPS targets.'),
+      TargetTimeoutSeconds: z.number().positive().optional().describe('Per-request timeout to the target (504 after).'),
+    }).optional(),
+  },
+  ['VpcId', 'TargetType', 'IpAddressType', 'LoadBalancerArns', 'ProtocolVersion'],
+)
+
+export const PortcullisSettingsSchema = strict({
+  StateDirectory: z.string().optional().describe('Keys and generated certificates. Default ./.portcullis.'),
+  Admin: z
+    .union([z.literal(false), strict({ Address: z.string().optional(), Port: port.optional() })], {
+      error: 'expected { Address, Port } or false',
+    })
+    .optional()
+    .describe('Admin listener (/healthz, /metrics, /keys). Default 127.0.0.1:9800; false disables it.'),
+  AllowInsecureHttpAuthentication: z
+    .boolean()
+    .optional()
+    .describe('Development only: allow authentication on HTTP listeners bound to loopback addresses.'),
+  CaFile: z.string().optional().describe('Extra PEM CA trusted for IdP and JWKS connections.'),
+  AccessLog: strict({
+    Format: z.enum(['json', 'alb']).optional(),
+    Path: z.string().optional().describe('File to append to; standard output when absent.'),
+  }).optional(),
+})
+
+/** The whole configuration file. */
+export const PortcullisFileSchema = strict({
+  $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
+  LoadBalancer: LoadBalancerSchema.optional(),
+  Listeners: z.array(ListenerSchema),
+  TargetGroups: z.array(TargetGroupSchema).optional(),
+  Portcullis: PortcullisSettingsSchema.optional(),
+})
+
+/** A configuration file as parsed (shape-checked, not yet normalised). */
+export type PortcullisFile = z.infer<typeof PortcullisFileSchema>
+export type ListenerFile = z.infer<typeof ListenerSchema>
+export type RuleFile = z.infer<typeof RuleSchema>
+export type ConditionFile = z.infer<typeof ConditionSchema>
+export type TransformFile = z.infer<typeof TransformSchema>
+export type ActionFile = z.infer<typeof ActionSchema>
+export type TargetGroupFile = z.infer<typeof TargetGroupSchema>
+export type AttributeFile = z.infer<typeof AttributeSchema>
