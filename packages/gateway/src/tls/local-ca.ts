@@ -61,7 +61,7 @@ const DNS_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?'
 const DNS_NAME = new RegExp(`^(?:\\*\\.)?${DNS_LABEL}(?:\\.${DNS_LABEL})*$`)
 const ALL_DIGIT_LAST_LABEL = /(?:^|\.)\d+$/
 
-x509.cryptoProvider.set(webcrypto as unknown as Crypto)
+x509.cryptoProvider.set(webcrypto as unknown as webcrypto.Crypto)
 
 /** One creation at a time per file within this process (two listeners asking at once get one CA). */
 const inFlight = new Map<string, Promise<unknown>>()
@@ -104,14 +104,14 @@ function randomSerialNumber(): string {
   return serial.toString('hex')
 }
 
-async function exportPrivateKeyPem(key: CryptoKey): Promise<string> {
+async function exportPrivateKeyPem(key: webcrypto.CryptoKey): Promise<string> {
   const der = await webcrypto.subtle.exportKey('pkcs8', key)
   return x509.PemConverter.encode(der, 'PRIVATE KEY')
 }
 
-async function importSigningKey(pem: string): Promise<CryptoKey> {
+async function importSigningKey(pem: string): Promise<webcrypto.CryptoKey> {
   const der = createPrivateKey(pem).export({ format: 'der', type: 'pkcs8' })
-  return (await webcrypto.subtle.importKey('pkcs8', der, ECDSA_P256, false, ['sign'])) as CryptoKey
+  return (await webcrypto.subtle.importKey('pkcs8', der, ECDSA_P256, false, ['sign'])) as webcrypto.CryptoKey
 }
 
 function expiresWithin(cert: NodeX509Certificate, days: number): boolean {
@@ -131,7 +131,7 @@ function usableCa(certPem: string | undefined, keyPem: string | undefined): Node
 }
 
 async function createCa(): Promise<{ certPem: string; keyPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair
+  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
   const now = Date.now()
   // A distinct subject per CA: browsers confuse two trusted CAs that share a name but not a key.
   const id = randomBytes(4).toString('hex')
@@ -245,7 +245,7 @@ async function createLeaf(
   caCert: NodeX509Certificate,
   names: readonly string[],
 ): Promise<{ certPem: string; keyPem: string }> {
-  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as CryptoKeyPair
+  const keys = (await webcrypto.subtle.generateKey(ECDSA_P256, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair
   const issuer = new x509.X509Certificate(ca.caCertPem)
   const caKey = await importSigningKey(await readFile(ca.caKeyPath, 'utf8'))
   const now = Date.now()
@@ -264,7 +264,7 @@ async function createLeaf(
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
       new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth], false),
       new x509.SubjectAlternativeNameExtension(
-        names.map((name) => ({ type: isIP(name) === 0 ? 'dns' : 'ip', value: name })),
+        names.map((name) => ({ type: isIP(name) === 0 ? ('dns' as const) : ('ip' as const), value: name })),
         false,
       ),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),

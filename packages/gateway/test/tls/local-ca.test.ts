@@ -81,7 +81,7 @@ describe('local CA', () => {
       const original = await ensureLocalCa(own)
       const stray = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
         'sign',
-      ])) as CryptoKeyPair
+      ])) as webcrypto.CryptoKeyPair
       const der = await webcrypto.subtle.exportKey('pkcs8', stray.privateKey)
       await writeFile(original.caKeyPath, x509.PemConverter.encode(der, 'PRIVATE KEY'))
       const replaced = await ensureLocalCa(own)
@@ -165,11 +165,11 @@ describe('local CA', () => {
     const caKeyDer = createPrivateKey(await readFile(ca.caKeyPath, 'utf8')).export({ format: 'der', type: 'pkcs8' })
     const caKey = (await webcrypto.subtle.importKey('pkcs8', caKeyDer, { name: 'ECDSA', namedCurve: 'P-256' }, false, [
       'sign',
-    ])) as CryptoKey
+    ])) as webcrypto.CryptoKey
     const keys = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, [
       'sign',
       'verify',
-    ])) as CryptoKeyPair
+    ])) as webcrypto.CryptoKeyPair
     const expiring = await x509.X509CertificateGenerator.create({
       subject: 'CN=soon.example.test',
       issuer: issuer.subject,
