@@ -46,6 +46,8 @@ export interface AuthShared {
   readonly signer: string
   readonly allowInsecureHttp: boolean
   readonly outbound: Outbound
+  /** Bound on every call to an IdP, in milliseconds. */
+  readonly idpTimeoutMs: number
   /** The key that signs identity tokens now (changes on rotation). */
   signingKey(): SigningKey
   /** Compiled OIDC actions by `{rule ARN}#{order}`, for the callback. */
@@ -149,6 +151,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     this.#idp = new IdpClient(action, shared.outbound, {
       allowInsecureHttp: shared.allowInsecureHttp,
       logger: this.#log,
+      timeoutMs: shared.idpTimeoutMs,
     })
     this.#names = shardNames(action.sessionCookieName)
     // The cookie name is authenticated with the value: a cookie of one rule

@@ -129,14 +129,20 @@ export class IdpClient {
   readonly #outbound: Outbound
   readonly #insecure: boolean
   readonly #logger: Logger
+  readonly #timeoutMs: number
   /** For the authorization URL: needs no JWKS. */
   readonly #base: oidc.Configuration
   #verifying: oidc.Configuration | undefined
   #discovery: Promise<oidc.Configuration> | undefined
   #discoveryFailedAt = 0
 
-  constructor(action: OidcAction, outbound: Outbound, options: { allowInsecureHttp: boolean; logger: Logger }) {
+  constructor(
+    action: OidcAction,
+    outbound: Outbound,
+    options: { allowInsecureHttp: boolean; logger: Logger; timeoutMs?: number },
+  ) {
     this.#action = action
+    this.#timeoutMs = options.timeoutMs ?? IDP_TIMEOUT_MS
     this.#outbound = outbound
     this.#logger = options.logger
     const endpoints = [action.authorizationEndpoint, action.tokenEndpoint, action.userInfoEndpoint]
@@ -176,7 +182,7 @@ export class IdpClient {
       secret === undefined ? {} : { client_secret: secret },
       auth,
     )
-    config.timeout = IDP_TIMEOUT_MS / 1000
+    config.timeout = Math.ceil(this.#timeoutMs / 1000)
     config[oidc.customFetch] = (url, options) => {
       const maxBytes =
         url === a.userInfoEndpoint ? USERINFO_MAX_BYTES : url === server.jwks_uri ? JWKS_MAX_BYTES : TOKEN_MAX_BYTES
@@ -187,7 +193,7 @@ export class IdpClient {
           headers: options.headers,
           body: options.body as string | URLSearchParams | undefined,
         },
-        { timeoutMs: IDP_TIMEOUT_MS, maxBytes },
+        { timeoutMs: this.#timeoutMs, maxBytes },
       )
     }
     if (this.#insecure) oidc.allowInsecureRequests(config)
@@ -213,7 +219,7 @@ export class IdpClient {
       const res = await this.#outbound.fetch(
         url,
         { headers: { accept: 'application/json' } },
-        { timeoutMs: IDP_TIMEOUT_MS, maxBytes: DISCOVERY_MAX_BYTES },
+        { timeoutMs: this.#timeoutMs, maxBytes: DISCOVERY_MAX_BYTES },
       )
       if (res.status === 404) {
         this.#logger.info(

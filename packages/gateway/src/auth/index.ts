@@ -15,6 +15,7 @@ import type { Logger } from 'pino'
 import type { ActionHandler, RequestContext } from '../actions/types.js'
 import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
 import { type AuthShared, handleCallback, OidcAuthenticateAction } from './authenticate.js'
+import { IDP_TIMEOUT_MS } from './idp-client.js'
 import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
 import { Lru } from './lru.js'
 import { createOutbound } from './outbound.js'
@@ -50,7 +51,12 @@ const KEY_RELOAD_INTERVAL_MS = 60_000
  */
 export async function createAuthRuntime(
   config: GatewayConfig,
-  deps: { logger: Logger; metrics?: AuthMetrics },
+  deps: {
+    logger: Logger
+    metrics?: AuthMetrics
+    /** Bound on each call to an IdP or JWKS endpoint; default 5000 ms. Tests shorten it. */
+    idpTimeoutMs?: number
+  },
 ): Promise<AuthRuntime> {
   const stateDirectory = config.portcullis.stateDirectory
   const logger = deps.logger.child({ component: 'auth' })
@@ -66,6 +72,7 @@ export async function createAuthRuntime(
     signer: config.loadBalancer.arn,
     allowInsecureHttp: config.portcullis.allowInsecureHttpAuthentication,
     outbound,
+    idpTimeoutMs: deps.idpTimeoutMs ?? IDP_TIMEOUT_MS,
     signingKey: () => signing.active,
     oidcActions: new Map(),
     usedStates: new Lru(100_000),
@@ -100,7 +107,7 @@ export async function createAuthRuntime(
       if (action.type === 'jwt-validation') {
         let cache = jwksCaches.get(action.jwksEndpoint)
         if (cache === undefined) {
-          cache = new JwksCache(action.jwksEndpoint, outbound, logger)
+          cache = new JwksCache(action.jwksEndpoint, outbound, logger, shared.idpTimeoutMs)
           jwksCaches.set(action.jwksEndpoint, cache)
         }
         return new JwtValidationHandler(action, cache, { allowInsecureHttp: shared.allowInsecureHttp })

@@ -57,9 +57,11 @@ export class JwksCache {
   #fetchedAt = 0
   #attemptedAt = 0
   #inflight: Promise<KeySet | undefined> | undefined
+  readonly #timeoutMs: number
 
-  constructor(url: string, outbound: Outbound, logger: Logger) {
+  constructor(url: string, outbound: Outbound, logger: Logger, timeoutMs = JWKS_TIMEOUT_MS) {
     this.#url = url
+    this.#timeoutMs = timeoutMs
     this.#outbound = outbound
     this.#logger = logger
   }
@@ -90,7 +92,7 @@ export class JwksCache {
       const res = await this.#outbound.fetch(
         this.#url,
         { headers: { accept: 'application/json' } },
-        { timeoutMs: JWKS_TIMEOUT_MS, maxBytes: JWKS_MAX_BYTES },
+        { timeoutMs: this.#timeoutMs, maxBytes: JWKS_MAX_BYTES },
       )
       if (res.status !== 200) throw new Error(`JWKS endpoint answered ${res.status}`)
       const body = (await res.json()) as JSONWebKeySet
