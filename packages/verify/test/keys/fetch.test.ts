@@ -1,6 +1,6 @@
 // Key server faults, each produced by a real node:http server.
 import assert from 'node:assert/strict'
-import { generateKeyPairSync } from 'node:crypto'
+import { generateKeyPairSync, type KeyObject } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { AlbVerifyError, type AlbVerifyErrorCode } from '../../src/index.js'
 import { generateSigningKey, publicKeyPem } from '../../src/mint/index.js'
@@ -106,15 +106,12 @@ describe('key fetch faults', () => {
   })
 
   test('keys that are not P-256 SPKI PEM: P-384, RSA, Ed25519, a private key, garbage, non-UTF-8', async () => {
-    const pemOf = (type: 'ec' | 'rsa' | 'ed25519', extra: object) =>
-      (generateKeyPairSync(type as 'ec', extra as never) as { publicKey: import('node:crypto').KeyObject }).publicKey
-        .export({ type: 'spki', format: 'pem' })
-        .toString()
+    const spki = (publicKey: KeyObject) => publicKey.export({ type: 'spki', format: 'pem' }).toString()
     const bodies: Array<string | Buffer> = [
-      pemOf('ec', { namedCurve: 'secp384r1' }),
-      pemOf('ec', { namedCurve: 'secp256k1' }),
-      pemOf('rsa', { modulusLength: 2048 }),
-      pemOf('ed25519', {}),
+      spki(generateKeyPairSync('ec', { namedCurve: 'secp384r1' }).publicKey),
+      spki(generateKeyPairSync('ec', { namedCurve: 'secp256k1' }).publicKey),
+      spki(generateKeyPairSync('rsa', { modulusLength: 2048 }).publicKey),
+      spki(generateKeyPairSync('ed25519').publicKey),
       key.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
       'hello',
       '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n',
