@@ -38,13 +38,18 @@ export function sendGatewayError(
   closeConnection = false,
 ): void {
   if (res.headersSent || res.destroyed) return
+  const socket = res.socket
   const body = BODIES.get(status)!
   const headers: OutgoingHttpHeaders = {
     'content-type': 'text/html',
     'content-length': body.length,
   }
   if (responseCookies.length > 0) headers['set-cookie'] = responseCookies as string[]
-  if (closeConnection) headers.connection = 'close'
+  if (closeConnection) {
+    headers.connection = 'close'
+    // An upgrade socket is not managed by the HTTP server: close it ourselves once the page is out.
+    res.once('finish', () => socket?.destroySoon())
+  }
   res.writeHead(status, headers)
   // Node drops the body itself for HEAD requests.
   res.end(body)

@@ -54,8 +54,11 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
       settled = true
       release()
       req.destroy()
+      client.destroy()
     }
   }
+  // The HTTP server's sockets allow half-open connections: a client FIN arrives as 'end', not 'close'.
+  client.once('end', onClientGone)
   client.once('close', onClientGone)
 
   req.on('timeout', () => req.destroy(Object.assign(new Error('target timeout'), { code: 'ETIMEDOUT' })))
@@ -67,7 +70,6 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
     const { status, reason } = classifyTargetError(err)
     record.errorReason = reason
     sendGatewayError(ctx.res, status, ctx.responseCookies, true)
-    ctx.res.once('finish', () => client.destroySoon())
   })
 
   req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
@@ -78,6 +80,7 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
     settled = true
     record.targetStatusCode = res.statusCode
     record.targetProcessingTime = (performance.now() - sentAt) / 1000
+    client.removeListener('end', onClientGone)
     client.removeListener('close', onClientGone)
     let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage || 'Switching Protocols'}\r\n`
     const raw = res.rawHeaders

@@ -237,6 +237,7 @@ export class HealthChecker<T extends HealthCheckedTarget> {
   readonly #onChange: HealthChangeListener<T>
   readonly #timers = new Set<NodeJS.Timeout>()
   #running = false
+  #stopped = false
   #abort = new AbortController()
 
   constructor(settings: HealthCheckSettings, targets: readonly T[], onChange: HealthChangeListener<T>) {
@@ -249,6 +250,7 @@ export class HealthChecker<T extends HealthCheckedTarget> {
   start(): void {
     if (this.#running || !this.#settings.enabled) return
     this.#running = true
+    this.#stopped = false
     this.#abort = new AbortController()
     for (const target of this.#targets) this.#run(target)
   }
@@ -256,15 +258,17 @@ export class HealthChecker<T extends HealthCheckedTarget> {
   /** Stops checking: clears the timers and aborts in-flight probes. */
   stop(): void {
     this.#running = false
+    this.#stopped = true
     this.#abort.abort()
     for (const t of this.#timers) clearTimeout(t)
     this.#timers.clear()
   }
 
-  /** Runs one check of `target` now and applies the result (also used by tests). */
+  /** Runs one check of `target` now and applies the result, unless stopped meanwhile. */
   async checkNow(target: T): Promise<void> {
+    if (this.#stopped) return
     const result = await probe(this.#settings, target.id, target.port, this.#abort.signal)
-    if (!this.#running) return
+    if (this.#stopped) return
     const previous = target.health.record(result, this.#settings.healthyThreshold, this.#settings.unhealthyThreshold)
     if (previous !== undefined) this.#onChange(target, previous)
   }

@@ -6,8 +6,10 @@ import http, {
   ServerResponse,
 } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
+import { createForwardAction } from '../../src/actions/forward.js'
 import type { ActionOutcome, RequestContext, RequestRecord } from '../../src/actions/types.js'
 import type { ListenerModel, RuleModel, TargetGroupModel } from '../../src/config/model.js'
+import { TargetGroupRegistry } from '../../src/targets/target-group.js'
 
 /** A stickiness secret for tests (the gateway keeps the real one in its state directory). */
 export const secret = randomBytes(32)
@@ -206,5 +208,26 @@ export function groupModel(overrides: Partial<TargetGroupModel> = {}): TargetGro
     targetTimeoutSeconds: undefined,
     raw: {},
     ...overrides,
+  }
+}
+
+/** A front server forwarding every request to `models[0]` through a fresh registry. */
+export async function startForwarding(
+  models: readonly TargetGroupModel[],
+): Promise<TestServer & { contexts: RequestContext[]; registry: TargetGroupRegistry }> {
+  const registry = TargetGroupRegistry.create(models, { stickinessSecret: secret })
+  const action = createForwardAction(
+    { type: 'forward', order: 1, targetGroups: [{ targetGroupArn: models[0]!.arn, weight: 1 }], stickiness: undefined },
+    registry,
+    { stickinessSecret: secret },
+  )
+  const front = await startFront((ctx) => action.run(ctx))
+  return {
+    ...front,
+    registry,
+    close: async () => {
+      await front.close()
+      await registry.destroy()
+    },
   }
 }

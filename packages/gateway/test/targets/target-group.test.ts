@@ -1,0 +1,279 @@
+import assert from 'node:assert/strict'
+import { after, before, describe, test } from 'node:test'
+import type { TargetGroupModel } from '../../src/config/model.js'
+import {
+  type Target,
+  TargetGroupRegistry,
+  type TargetGroupRuntime,
+  type TargetHealthChange,
+} from '../../src/targets/target-group.js'
+import { groupModel, secret, startUpstream, type TestServer } from '../proxy/fixtures.js'
+
+/** Upstreams whose `/health` answers 200 or 500 on demand. */
+const upstreams: TestServer[] = []
+const healthy = new Map<number, boolean>()
+
+before(async () => {
+  for (let i = 0; i < 3; i++) {
+    const u = await startUpstream((_req, res) => {
+      res.statusCode = healthy.get(u.port) === false ? 500 : 200
+      res.end()
+    })
+    upstreams.push(u)
+  }
+})
+after(async () => {
+  await Promise.all(upstreams.map((u) => u.close()))
+})
+
+function setHealthy(...flags: boolean[]): void {
+  for (const [i, f] of flags.entries()) healthy.set(upstreams[i]!.port, f)
+}
+
+function model(n: number, overrides: Partial<TargetGroupModel> = {}): TargetGroupModel {
+  return groupModel({
+    targets: upstreams.slice(0, n).map((u) => ({ id: '127.0.0.1', port: u.port })),
+    healthCheck: { ...groupModel().healthCheck, healthyThresholdCount: 2, unhealthyThresholdCount: 2 },
+    ...overrides,
+  })
+}
+
+const ctx = (cookies: Record<string, string> = {}) => ({
+  cookies: new Map(Object.entries(cookies)),
+  responseCookies: [] as string[],
+})
+
+async function withGroup(
+  m: TargetGroupModel,
+  fn: (g: TargetGroupRuntime, changes: TargetHealthChange[]) => Promise<void>,
+): Promise<void> {
+  const changes: TargetHealthChange[] = []
+  const registry = TargetGroupRegistry.create([m], { stickinessSecret: secret, onHealthChange: (c) => changes.push(c) })
+  try {
+    await fn(registry.get(m.arn)!, changes)
+  } finally {
+    await registry.destroy()
+  }
+}
+
+const ports = (targets: readonly Target[]) => targets.map((t) => t.port)
+
+describe('target group routing', () => {
+  test('an empty group selects nothing', async () => {
+    await withGroup(groupModel(), async (g) => {
+      assert.equal(g.select(ctx()), undefined)
+    })
+  })
+
+  test('fails open while every target is initial, then routes to healthy targets only', async () => {
+    setHealthy(true, false)
+    await withGroup(model(2), async (g, changes) => {
+      assert.deepEqual(ports(g.routable), ports(g.targets))
+      assert.equal(g.healthyCount, 0)
+      await g.checkAll()
+      // Target 0 passed once (initial → healthy); target 1 failed once (still initial).
+      assert.deepEqual(ports(g.routable), [upstreams[0]!.port])
+      for (let i = 0; i < 4; i++) assert.equal(g.select(ctx())!.port, upstreams[0]!.port)
+      assert.deepEqual(
+        changes.map((c) => [c.target, c.from, c.to]),
+        [[`127.0.0.1:${upstreams[0]!.port}`, 'initial', 'healthy']],
+      )
+      assert.equal(changes[0]!.targetGroupArn, g.arn)
+    })
+  })
+
+  test('fails open when every target is unhealthy', async () => {
+    setHealthy(false, false)
+    await withGroup(model(2), async (g) => {
+      await g.checkAll()
+      await g.checkAll()
+      assert.equal(g.unhealthyCount, 2)
+      assert.equal(g.healthyCount, 0)
+      assert.deepEqual(ports(g.routable), ports(g.targets))
+      const picked = new Set([1, 2, 3, 4].map(() => g.select(ctx())!.port))
+      assert.equal(picked.size, 2)
+    })
+  })
+
+  test('health checks disabled: every target is routable and counts as healthy', async () => {
+    setHealthy(false, false)
+    const m = model(2)
+    await withGroup({ ...m, healthCheck: { ...m.healthCheck, enabled: false } }, async (g) => {
+      await g.checkAll()
+      assert.equal(g.healthyCount, 2)
+      assert.deepEqual(
+        g.targets.map((t) => t.health.state),
+        ['unavailable', 'unavailable'],
+      )
+    })
+  })
+
+  test('a target registered twice counts once', async () => {
+    const m = model(1)
+    await withGroup({ ...m, targets: [...m.targets, ...m.targets] }, async (g) => {
+      assert.equal(g.targets.length, 1)
+    })
+  })
+
+  test('app_cookie stickiness requires a cookie name', () => {
+    assert.throws(
+      () =>
+        TargetGroupRegistry.create(
+          [model(1, { stickiness: { type: 'app_cookie', durationSeconds: 60, appCookieName: undefined } })],
+          {
+            stickinessSecret: secret,
+          },
+        ),
+      /needs a cookie name/,
+    )
+  })
+})
+
+describe('lb_cookie stickiness', () => {
+  const lb = { stickiness: { type: 'lb_cookie' as const, durationSeconds: 3600, appCookieName: undefined } }
+
+  test('sets AWSALB and AWSALBCORS and keeps the client on its target', async () => {
+    setHealthy(true, true, true)
+    await withGroup(model(3, lb), async (g) => {
+      const first = ctx()
+      const target = g.select(first)!
+      assert.equal(first.responseCookies.length, 2)
+      assert.match(first.responseCookies[0]!, /^AWSALB=[\w-]+; Expires=[^;]+ GMT; Path=\/$/)
+      assert.match(first.responseCookies[1]!, /^AWSALBCORS=[\w-]+; Expires=[^;]+ GMT; Path=\/; SameSite=None; Secure$/)
+      const value = first.responseCookies[0]!.split(';')[0]!.split('=')[1]!
+      for (let i = 0; i < 6; i++) {
+        const c = ctx({ AWSALB: value })
+        assert.equal(g.select(c), target)
+        // The expiry is refreshed on every response.
+        assert.equal(c.responseCookies.length, 2)
+      }
+      // Cross-site requests carry only the CORS cookie.
+      assert.equal(g.select(ctx({ AWSALBCORS: value })), target)
+    })
+  })
+
+  test('a tampered cookie is ignored (balanced afresh, never an error)', async () => {
+    await withGroup(model(3, lb), async (g) => {
+      const c = ctx({ AWSALB: 'forged-value' })
+      const target = g.select(c)!
+      assert.ok(target)
+      assert.ok(c.responseCookies[0]!.startsWith(`AWSALB=${target.lbCookieValue};`))
+    })
+  })
+
+  test('a sticky target that turns unhealthy loses the client, who gets a new cookie', async () => {
+    setHealthy(true, true, true)
+    await withGroup(model(3, lb), async (g) => {
+      await g.checkAll()
+      const sticky = g.targets[1]!
+      assert.equal(g.select(ctx({ AWSALB: sticky.lbCookieValue })), sticky)
+      setHealthy(true, false, true)
+      await g.checkAll()
+      await g.checkAll()
+      assert.equal(sticky.health.state, 'unhealthy')
+      const c = ctx({ AWSALB: sticky.lbCookieValue })
+      const moved = g.select(c)!
+      assert.notEqual(moved, sticky)
+      assert.ok(c.responseCookies[0]!.startsWith(`AWSALB=${moved.lbCookieValue};`))
+    })
+  })
+
+  test('cookie values survive a reload and are the same for another registry with the same secret', () => {
+    const m = model(2, lb)
+    const a = TargetGroupRegistry.create([m], { stickinessSecret: secret })
+    const b = TargetGroupRegistry.create([m], { stickinessSecret: secret })
+    assert.deepEqual(
+      a.get(m.arn)!.targets.map((t) => t.lbCookieValue),
+      b.get(m.arn)!.targets.map((t) => t.lbCookieValue),
+    )
+    void a.destroy()
+    void b.destroy()
+  })
+})
+
+describe('app_cookie stickiness', () => {
+  const app = { stickiness: { type: 'app_cookie' as const, durationSeconds: 600, appCookieName: 'SESSION' } }
+
+  test('routes by AWSALBAPP-0 and moves the client when its target is unhealthy', async () => {
+    setHealthy(true, true, true)
+    await withGroup(model(3, app), async (g) => {
+      await g.checkAll()
+      assert.equal(g.appCookiePrefix, 'SESSION=')
+      const c0 = ctx()
+      g.select(c0)
+      assert.deepEqual(c0.responseCookies, [], 'no AWSALBAPP until the application sets its cookie')
+      const sticky = g.targets[2]!
+      for (let i = 0; i < 4; i++) assert.equal(g.select(ctx({ 'AWSALBAPP-0': sticky.appCookieValue })), sticky)
+
+      setHealthy(true, true, false)
+      await g.checkAll()
+      await g.checkAll()
+      const c = ctx({ 'AWSALBAPP-0': sticky.appCookieValue })
+      const moved = g.select(c)!
+      assert.notEqual(moved, sticky)
+      assert.equal(c.responseCookies.length, 4)
+      assert.ok(c.responseCookies[0]!.startsWith(`AWSALBAPP-0=${moved.appCookieValue};`))
+    })
+  })
+
+  test('a tampered AWSALBAPP-0 is ignored and not re-set', async () => {
+    await withGroup(model(2, app), async (g) => {
+      const c = ctx({ 'AWSALBAPP-0': g.targets[0]!.lbCookieValue })
+      assert.ok(g.select(c))
+      assert.deepEqual(c.responseCookies, [])
+    })
+  })
+})
+
+describe('registry', () => {
+  test('carries health across a reload for unchanged targets; new targets start initial', async () => {
+    setHealthy(true, true, true)
+    const m1 = model(2)
+    const first = TargetGroupRegistry.create([m1], { stickinessSecret: secret })
+    await first.get(m1.arn)!.checkAll()
+    const m2 = { ...m1, targets: upstreams.map((u) => ({ id: '127.0.0.1', port: u.port })) }
+    const second = TargetGroupRegistry.create([m2], { stickinessSecret: secret, previous: first })
+    try {
+      const g = second.get(m2.arn)!
+      assert.deepEqual(
+        g.targets.map((t) => t.health.state),
+        ['healthy', 'healthy', 'initial'],
+      )
+      // The new target waits for its first check before it receives traffic.
+      assert.deepEqual(ports(g.routable), ports(g.targets.slice(0, 2)))
+      assert.notEqual(g.targets[0]!.health, first.get(m1.arn)!.targets[0]!.health)
+      assert.equal(second.groups.length, 1)
+      assert.equal(second.get('arn:unknown'), undefined)
+    } finally {
+      await first.close()
+      await second.close()
+    }
+  })
+
+  test('start runs the first checks at once; logs transitions; close stops them', async () => {
+    setHealthy(true)
+    const m = model(1)
+    const logs: { level: string; msg: string; fields: Record<string, unknown> }[] = []
+    let seen!: () => void
+    const changed = new Promise<void>((r) => (seen = r))
+    const logger = {
+      info: (fields: object, msg: string) => {
+        logs.push({ level: 'info', msg, fields: fields as Record<string, unknown> })
+        seen()
+      },
+      warn: (fields: object, msg: string) =>
+        logs.push({ level: 'warn', msg, fields: fields as Record<string, unknown> }),
+    }
+    const registry = TargetGroupRegistry.create([m], {
+      stickinessSecret: secret,
+      logger: logger as never,
+      healthCheckOverrides: { intervalMs: 60_000 },
+    })
+    registry.start()
+    await changed
+    await registry.close()
+    assert.equal(logs[0]!.msg, 'target is healthy')
+    assert.equal(logs[0]!.fields.targetGroupName, m.name)
+    assert.equal(logs[0]!.fields.to, 'healthy')
+  })
+})
