@@ -1,0 +1,130 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Writable } from 'node:stream'
+import { after, before, describe, test } from 'node:test'
+import { Agent, fetch } from 'undici'
+import { parse } from 'yaml'
+import { idpCommand } from '../../src/cli/commands/idp.js'
+import { ensureLocalCa } from '../../src/tls/local-ca.js'
+
+class Capture extends Writable {
+  text = ''
+  #waiters: { needle: string; resolve: () => void }[] = []
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString('utf8')
+    this.#waiters = this.#waiters.filter((waiter) => {
+      if (!this.text.includes(waiter.needle)) return true
+      waiter.resolve()
+      return false
+    })
+    done()
+  }
+
+  waitFor(needle: string): Promise<void> {
+    if (this.text.includes(needle)) return Promise.resolve()
+    return new Promise((resolve) => this.#waiters.push({ needle, resolve }))
+  }
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+describe('portcullis idp', () => {
+  let state: string
+  before(async () => {
+    state = await mkdtemp(join(tmpdir(), 'portcullis-idp-cmd-'))
+  })
+  after(() => rm(state, { recursive: true, force: true }))
+
+  test('serves HTTPS on the local CA and prints the endpoints, a matching action, the users', async () => {
+    const port = await freePort()
+    const stdout = new Capture()
+    const stderr = new Capture()
+    const stop = new AbortController()
+    const options = {
+      port,
+      host: '127.0.0.1',
+      stateDirectory: state,
+      clientId: 'my-app',
+      clientSecret: 'my-secret',
+      redirectUri: ['https://localhost:8443/oauth2/idpresponse'],
+      signal: stop.signal,
+    }
+    const exit = idpCommand(options, { stdout, stderr })
+    await Promise.race([stdout.waitFor('Press Ctrl-C to stop.'), exit.then(() => assert.fail(stderr.text))])
+    const issuer = `https://127.0.0.1:${port}`
+    assert.match(stdout.text, new RegExp(`Issuer: +${issuer}`))
+    assert.match(stdout.text, /alice \/ alice-password/)
+    assert.match(stdout.text, /bob \/ bob-password/)
+    assert.match(stdout.text, /NODE_EXTRA_CA_CERTS=/)
+
+    // The printed snippet is YAML a gateway configuration can take as is.
+    const start = stdout.text.indexOf("# In a rule's Actions")
+    const end = stdout.text.indexOf('The local development CA')
+    const snippet = stdout.text.slice(start, end)
+    const [action] = parse(snippet.slice(0, snippet.indexOf('# At the top level'))) as {
+      AuthenticateOidcConfig: Record<string, string>
+    }[]
+    assert.deepEqual(action!.AuthenticateOidcConfig, {
+      Issuer: issuer,
+      AuthorizationEndpoint: `${issuer}/auth`,
+      TokenEndpoint: `${issuer}/token`,
+      UserInfoEndpoint: `${issuer}/me`,
+      ClientId: 'my-app',
+      ClientSecret: 'my-secret',
+      Scope: 'openid email profile groups',
+    })
+    const topLevel = parse(snippet.slice(snippet.indexOf('# At the top level'))) as { Portcullis: { CaFile: string } }
+    assert.equal(topLevel.Portcullis.CaFile, join(state, 'tls', 'ca.pem'))
+
+    const agent = new Agent({ connect: { ca: (await ensureLocalCa(state)).caCertPem } })
+    try {
+      const discovery = await fetch(`${issuer}/.well-known/openid-configuration`, { dispatcher: agent })
+      assert.equal(((await discovery.json()) as { issuer: string }).issuer, issuer)
+    } finally {
+      await agent.close()
+    }
+    stop.abort()
+    assert.equal(await exit, 0)
+    assert.equal(stderr.text, '')
+  })
+
+  test('refuses a bad redirect URI and explains a port in use, in one line each', async () => {
+    const base = {
+      host: '127.0.0.1',
+      stateDirectory: state,
+      clientId: 'my-app',
+      clientSecret: 'my-secret',
+    }
+    const badUri = new Capture()
+    assert.equal(
+      await idpCommand({ ...base, port: 0, redirectUri: ['not a url'] }, { stdout: new Capture(), stderr: badUri }),
+      2,
+    )
+    assert.match(badUri.text, /--redirect-uri "not a url" is not an absolute URL/)
+
+    const blocker = createServer()
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    try {
+      const busy = new Capture()
+      const code = await idpCommand(
+        { ...base, port: (blocker.address() as { port: number }).port, redirectUri: ['https://localhost:8443/cb'] },
+        { stdout: new Capture(), stderr: busy },
+      )
+      assert.equal(code, 1)
+      assert.match(busy.text, /already in use.*--port/)
+      assert.equal(busy.text.trim().split('\n').length, 1)
+    } finally {
+      blocker.close()
+    }
+  })
+})
