@@ -111,9 +111,9 @@ function childOf(node: unknown, segment: string | number): unknown {
   if (isMap(node)) {
     const pair = node.items.find((p) => scalarKey(p.key) === String(segment))
     if (!pair) return undefined
-    // `Key:` with no value has a null scalar without a range; point at the key then.
+    // `Key:` with no value has an empty null scalar (or none at all); point at the key then.
     const value = pair.value as Node | null
-    return value?.range ? value : pair.key
+    return value?.range && value.range[1] > value.range[0] ? value : pair.key
   }
   if (isSeq(node) && typeof segment === 'number') return node.items[segment] ?? undefined
   return undefined

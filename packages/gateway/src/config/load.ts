@@ -147,18 +147,19 @@ function zodIssues(issue: z.core.$ZodIssue, document: ParsedDocument): ConfigIss
       }
     })
   }
+  const actual = valueAt(document.value, path)
   let message = issue.message
-  if (issue.code === 'invalid_type') {
-    const actual = valueAt(document.value, path)
-    message =
-      actual === undefined
-        ? 'required field is missing'
-        : `expected ${article(issue.expected)}, got ${describeValue(actual)}`
+  if (
+    actual === undefined &&
+    (issue.code === 'invalid_type' || issue.code === 'invalid_value' || issue.code === 'invalid_union')
+  ) {
+    message = 'required field is missing'
+  } else if (issue.code === 'invalid_type') {
+    message = `expected ${article(issue.expected)}, got ${describeValue(actual)}`
   } else if (issue.code === 'invalid_value') {
-    const actual = valueAt(document.value, path)
     message = `expected one of ${issue.values.map((v) => String(v)).join(', ')}; got ${describeValue(actual)}`
-  } else if (issue.code === 'invalid_format' && issue.format === 'regex') {
-    message = `invalid value ${describeValue(valueAt(document.value, path))}`
+  } else if (issue.code === 'invalid_format' || issue.code === 'invalid_union') {
+    message = `${issue.message}; got ${describeValue(actual)}`
   }
   return [{ path: formatPath(path), ...document.locate(path), message, severity: 'error' }]
 }

@@ -751,14 +751,16 @@ class Normaliser {
         return
       }
       const priority = this.int(rule.Priority as number | string)
-      if (!this.inRange([...rpath, 'Priority'], priority, 1, MAX_PRIORITY, 'a rule priority')) return
+      let usable = this.inRange([...rpath, 'Priority'], priority, 1, MAX_PRIORITY, 'a rule priority')
       const first = priorities.get(priority)
-      if (first) {
+      if (usable && first) {
         this.report.error([...rpath, 'Priority'], `priority ${priority} is already used by ${formatPath(first)}`)
-        return
+        usable = false
       }
-      priorities.set(priority, rpath)
-      numbered.push(this.rule(rule, rpath, listener, listenerArn, priority))
+      if (usable) priorities.set(priority, rpath)
+      // A rule with a bad priority is still checked, so one pass reports everything.
+      const model = this.rule(rule, rpath, listener, listenerArn, priority)
+      if (usable) numbered.push(model)
     })
     if (numbered.length > RULES_QUOTA) {
       this.report.warn(
@@ -1267,7 +1269,6 @@ class Normaliser {
       this.report.error(
         path,
         'a redirect must change at least one of Protocol, Host, Port or Path; this one would redirect to the same URL (a loop)',
-        'StatusCode',
       )
     }
     return {

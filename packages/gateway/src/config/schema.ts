@@ -31,8 +31,9 @@ function strict<T extends z.core.$ZodLooseShape, K extends string = never>(
 }
 
 /** An integer written as a number or, as the ELBv2 API does, as a string of digits. */
-const integerLike = z.union([z.number().int(), z.string().regex(/^-?\d+$/)], {
-  error: 'expected an integer (a number, or a string of digits as the ELBv2 API writes it)',
+const INTEGER_EXPECTED = 'expected an integer (a number, or a string of digits as the ELBv2 API writes it)'
+const integerLike = z.union([z.number().int(), z.string().regex(/^-?\d+$/, { error: INTEGER_EXPECTED })], {
+  error: INTEGER_EXPECTED,
 })
 
 /** A TCP port as a number or a string of digits (range checked later). */
@@ -237,9 +238,10 @@ export const ActionSchema = strict({
 
 export const RuleSchema = strict({
   Priority: z
-    .union([z.number().int(), z.string().regex(/^(\d+|default)$/)], {
-      error: 'expected a priority 1..50000 (number or string) or "default"',
-    })
+    .union(
+      [z.number().int(), z.string().regex(/^(\d+|default)$/, { error: 'expected a priority 1..50000 or "default"' })],
+      { error: 'expected a priority 1..50000 (number or string) or "default"' },
+    )
     .describe('1..50000, or "default" for the default rule as describe-rules writes it.'),
   Conditions: z.array(ConditionSchema).optional(),
   Transforms: z.array(TransformSchema).optional(),
@@ -277,9 +279,16 @@ export const TargetGroupSchema = strict(
     HealthCheckEnabled: z.boolean().optional(),
     HealthCheckProtocol: z.enum(['HTTP', 'HTTPS']).optional(),
     HealthCheckPort: z
-      .union([z.literal('traffic-port'), z.string().regex(/^\d+$/), z.number().int()], {
-        error: 'expected "traffic-port" or a port number',
-      })
+      .union(
+        [
+          z.literal('traffic-port'),
+          z.string().regex(/^\d+$/, { error: 'expected "traffic-port" or a port number' }),
+          z.number().int(),
+        ],
+        {
+          error: 'expected "traffic-port" or a port number',
+        },
+      )
       .optional(),
     HealthCheckPath: z.string().optional(),
     HealthCheckIntervalSeconds: integerLike.optional(),
