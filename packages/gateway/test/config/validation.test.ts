@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import type { ForwardAction, JwtValidationAction } from '../../src/config/model.js'
 import { expectError, expectWarning, https, issuesOf, load, rule, withRules } from './fixtures.js'
 
 const FORWARD = '[{ Type: forward, TargetGroupArn: app }]'
@@ -205,8 +206,7 @@ describe('actions', () => {
       )
       const { config } = load(viaArn)
       assert.equal(
-        (config.listeners[0]!.rules[0]!.actions[0] as { targetGroups: { targetGroupArn: string }[] }).targetGroups[0]!
-          .targetGroupArn,
+        (config.listeners[0]!.rules[0]!.actions[0] as ForwardAction).targetGroups[0]!.targetGroupArn,
         config.targetGroups[1]!.arn,
       )
       expectError(
@@ -779,7 +779,7 @@ describe('listeners and authentication', () => {
     })
     test('ES256 is an opt-in', () => {
       const { config } = load(jwt('', ', Portcullis: { AllowEs256: true }'))
-      assert.deepEqual((config.listeners[0]!.rules[0]!.actions[0] as { algorithms: string[] }).algorithms, [
+      assert.deepEqual((config.listeners[0]!.rules[0]!.actions[0] as JwtValidationAction).algorithms, [
         'RS256',
         'ES256',
       ])
