@@ -53,3 +53,19 @@ test('Fastify: registering the plugin in two sibling contexts shares the request
     await keys.close()
   }
 })
+
+test('Fastify: routes declared before the registration are guarded too (hooks apply to the whole context)', async () => {
+  const keys = await startKeyServer()
+  const app = Fastify()
+  app.get('/early', async (request) => describeIdentity(request.alb))
+  await app.register(albAuthPlugin, verifierOptions(keys.url))
+  const url = await app.listen({ host: '127.0.0.1', port: 0 })
+  try {
+    assert.equal((await fetch(`${url}/early`)).status, 401)
+    const response = await fetch(`${url}/early`, { headers: albHeaders(mint(keys.key)) })
+    assert.equal(((await response.json()) as { sub: string }).sub, 'user-1')
+  } finally {
+    await app.close()
+    await keys.close()
+  }
+})
