@@ -23,12 +23,12 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
   const client = upgrade.socket
   const record = ctx.record
   record.target = target.address
-  target.outstanding++
+  group.acquire(target)
   let released = false
   const release = (): void => {
     if (!released) {
       released = true
-      target.outstanding--
+      group.release(target)
     }
   }
 
@@ -57,6 +57,9 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
       client.destroy()
     }
   }
+  // Node's HTTP server detaches its own error handler from an upgraded socket;
+  // a reset from the client must not become an uncaught exception ('close' follows).
+  client.on('error', ignore)
   // The HTTP server's sockets allow half-open connections: a client FIN arrives as 'end', not 'close'.
   client.once('end', onClientGone)
   client.once('close', onClientGone)
@@ -125,6 +128,8 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
 
   req.end()
 }
+
+function ignore(): void {}
 
 /**
  * Pipes two sockets into each other. An error on either side tears down

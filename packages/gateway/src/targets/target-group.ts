@@ -261,6 +261,16 @@ export class TargetGroupRuntime {
     return target
   }
 
+  /** Counts a request sent to `target` (least outstanding requests); pair with `release`. */
+  acquire(target: Target): void {
+    target.outstanding++
+  }
+
+  /** The request counted by `acquire` has completed or failed. */
+  release(target: Target): void {
+    target.outstanding--
+  }
+
   /** Appends the `AWSALBAPP-*` cookies naming `target` (app_cookie stickiness). */
   appendAppStickiness(out: string[], target: Target): void {
     appendAppCookies(out, this.#cookieWriter!, target.appCookieValue)

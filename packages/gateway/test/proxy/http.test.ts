@@ -317,6 +317,28 @@ describe('proxy connections', () => {
     }
   })
 
+  test('closing the registry (reload) lets in-flight requests finish', async () => {
+    const held: http.ServerResponse[] = []
+    const up = await startUpstream((_req, res) => held.push(res))
+    const front = await startForwarding([groupModel({ targets: target(up.port) })])
+    try {
+      const pending = request(front.url)
+      while (held.length === 0) await new Promise((r) => setTimeout(r, 5))
+      let closed = false
+      const closing = front.registry.close().then(() => {
+        closed = true
+      })
+      await new Promise((r) => setImmediate(r))
+      assert.equal(closed, false, 'close waits for the in-flight request')
+      held[0]!.end('finished')
+      assert.equal((await pending).body, 'finished')
+      await closing
+    } finally {
+      await front.close()
+      await up.close()
+    }
+  })
+
   test('HTTPS targets are verified against the group CA', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'portcullis-proxy-'))
     const leaf = await ensureLeafCertificate(dir)

@@ -142,4 +142,34 @@ describe('WebSocket forwarding', () => {
       server.close()
     }
   })
+
+  test('a client reset during the handshake neither crashes the gateway nor leaks the upstream connection', async () => {
+    let upstreamClosed!: () => void
+    const closed = new Promise<void>((r) => (upstreamClosed = r))
+    let arrived!: () => void
+    const reqArrived = new Promise<void>((r) => (arrived = r))
+    const server = net.createServer((s) => {
+      s.on('close', () => upstreamClosed())
+      s.once('data', () => arrived())
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const front = await startForwarding([groupModel({ targets: target((server.address() as AddressInfo).port) })])
+    try {
+      const client = net.connect(front.port, '127.0.0.1')
+      client.on('error', () => {})
+      client.write(
+        'GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+          'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n',
+      )
+      await reqArrived
+      client.resetAndDestroy()
+      await closed
+      const t = front.registry.groups[0]!.targets[0]!
+      while (t.outstanding !== 0) await new Promise((r) => setImmediate(r))
+    } finally {
+      await front.close()
+      server.close()
+    }
+  })
 })
