@@ -29,7 +29,9 @@ export const JWKS_MAX_KEYS = 10
 const JWKS_TIMEOUT_MS = 5000
 /** Keys are re-fetched after this age (stale keys are kept if the refetch fails). */
 const JWKS_MAX_AGE_MS = 10 * 60_000
-/** An unknown `kid` triggers a refetch at most this often. */
+/** After a failed fetch, requests use what is cached (or fail) for this long before the next try. */
+const JWKS_FAILURE_BACKOFF_MS = 5000
+/** Unknown `kid`s trigger a refetch at most this often. */
 const JWKS_COOLDOWN_MS = 30_000
 /** Allowed clock difference with the token issuer, in seconds. */
 const CLOCK_TOLERANCE_SECONDS = 30
@@ -55,7 +57,8 @@ export class JwksCache {
   readonly #logger: Logger
   #keys: KeySet | undefined
   #fetchedAt = 0
-  #attemptedAt = 0
+  #forcedAt = 0
+  #failedAt = 0
   #inflight: Promise<KeySet | undefined> | undefined
   readonly #timeoutMs: number
 
@@ -68,14 +71,21 @@ export class JwksCache {
 
   /** The key set, fetched on first use and when older than ten minutes. */
   async get(): Promise<KeySet> {
-    if (this.#keys === undefined || Date.now() - this.#fetchedAt > JWKS_MAX_AGE_MS) await this.#refresh()
+    const due = this.#keys === undefined || Date.now() - this.#fetchedAt > JWKS_MAX_AGE_MS
+    // After a failure, wait before trying again: a down endpoint is not hit once per request.
+    if (due && Date.now() - this.#failedAt > JWKS_FAILURE_BACKOFF_MS) await this.#refresh()
     if (this.#keys === undefined) throw new JwksUnavailable()
     return this.#keys
   }
 
-  /** Re-fetches after an unknown `kid`, at most once per cooldown. Returns whether keys changed. */
+  /**
+   * Re-fetches after an unknown `kid` (the issuer rotated its keys), at most
+   * once per cooldown so that tokens with made-up key ids cannot make the
+   * gateway hammer the endpoint. Returns whether fresh keys were obtained.
+   */
   async refreshForUnknownKey(): Promise<boolean> {
-    if (Date.now() - this.#attemptedAt < JWKS_COOLDOWN_MS) return false
+    if (Date.now() - this.#forcedAt < JWKS_COOLDOWN_MS) return false
+    this.#forcedAt = Date.now()
     return (await this.#refresh()) !== undefined
   }
 
@@ -87,7 +97,6 @@ export class JwksCache {
   }
 
   async #fetch(): Promise<KeySet | undefined> {
-    this.#attemptedAt = Date.now()
     try {
       const res = await this.#outbound.fetch(
         this.#url,
@@ -106,6 +115,7 @@ export class JwksCache {
       return this.#keys
     } catch (err) {
       const reason = err instanceof OutboundError ? err.kind : err instanceof Error ? err.message : String(err)
+      this.#failedAt = Date.now()
       this.#logger.warn({ jwks: this.#url, reason }, 'JWKS fetch failed')
       return undefined
     }
