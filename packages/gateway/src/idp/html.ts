@@ -35,7 +35,7 @@ label{display:block;margin:14px 0 4px;font-weight:600}input[type=text],input[typ
 button,.button{display:inline-block;margin-top:18px;padding:9px 16px;border:0;border-radius:6px;background:var(--accent);color:#fff;font:inherit;font-weight:600;cursor:pointer;text-decoration:none}
 button.secondary{background:transparent;color:var(--accent);border:1px solid var(--line)}.error{color:var(--bad);font-weight:600}.ok{color:var(--good);font-weight:600}
 table{border-collapse:collapse;width:100%}td,th{text-align:left;vertical-align:top;padding:6px 8px;border-top:1px solid var(--line)}th{width:34%;font-weight:600}
-code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all;white-space:pre-wrap}nav a{margin-right:14px}form.inline{display:inline}
+code,pre{font:13px/1.4 ui-monospace,SFMono-Regular,Menlo,monospace;word-break:break-all;white-space:pre-wrap}pre{margin:0}nav a{margin-right:14px}form.inline{display:inline}
 `
 
 /**
@@ -55,12 +55,12 @@ export function page(title: string, body: string): string {
 }
 
 /**
- * Content-Security-Policy of these pages: no script at all, inline styles
- * only, never framed. No `form-action`, because Chrome applies it to the
+ * Content-Security-Policy of these pages: no script of their own, inline
+ * styles only, `fetch` to their own origin (the demo's API), never framed. No `form-action`, because Chrome applies it to the
  * redirects that follow a form post, and those go to the relying party.
  */
 export const PAGE_CSP =
-  "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
+  "default-src 'none'; style-src 'unsafe-inline'; connect-src 'self'; img-src data:; base-uri 'none'; frame-ancestors 'none'"
 
 /**
  * Sends a complete HTML page with no-store caching and the pages' security headers.

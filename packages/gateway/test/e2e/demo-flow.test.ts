@@ -1,0 +1,148 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { pino } from 'pino'
+import type { Browser } from 'playwright-core'
+import { type RunningDemo, startDemo } from '../../src/demo/demo.js'
+import { cookieNames, launchBrowser, newSession, submitLoginForm } from './browser.js'
+
+/**
+ * The demo as a person uses it: Chromium, the provider's real login form,
+ * the gateway's real cookies, the target's real verification.
+ */
+describe('portcullis demo in a real browser', () => {
+  let state: string
+  let demo: RunningDemo
+  let browser: Browser
+
+  before(async () => {
+    state = await mkdtemp(join(tmpdir(), 'portcullis-e2e-'))
+    demo = await startDemo({
+      logger: pino({ level: 'warn' }),
+      stateDirectory: state,
+      port: 0,
+      idpPort: 0,
+      adminPort: 0,
+    })
+    browser = await launchBrowser([await readFile(demo.config.listeners[0]!.certificates[0]!.certificateFile, 'utf8')])
+  })
+  after(async () => {
+    await browser?.close()
+    await demo?.close()
+    await rm(state, { recursive: true, force: true })
+  })
+
+  test('login through the provider form lands on the original path and query, with verified claims', async () => {
+    const { context, page, requests } = await newSession(browser)
+    try {
+      await page.goto(`${demo.url}reports/2024?team=a%20b&sort=desc`)
+      assert.ok(page.url().startsWith(`${demo.idp.issuer}/interaction/`), page.url())
+      assert.equal(await page.title(), 'Sign in · Portcullis development IdP')
+      await submitLoginForm(page, 'alice', 'alice-password', demo.idp.issuer)
+
+      assert.equal(page.url(), `${demo.url}reports/2024?team=a%20b&sort=desc`)
+      assert.ok(requests.some((url) => url.startsWith(`${demo.url}oauth2/idpresponse?`)))
+      const main = page.locator('main')
+      await assert.doesNotReject(main.getByText('x-amzn-oidc-data verified').waitFor())
+      const text = (await main.textContent()) ?? ''
+      assert.match(text, /Signed in as Alice Example/)
+      assert.match(text, /alice@example\.com/)
+      assert.match(text, /6f1c3b0e-7d2a-4c55-9e4b-2a9f1d3c8b71/)
+      assert.ok((await cookieNames(context, 'localhost')).includes('AWSELBAuthSessionCookie-0'))
+      // The nonce cookie of the login round trip is gone once it is used.
+      assert.ok(!(await cookieNames(context, 'localhost')).includes('AWSALBAuthNonce'))
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('a wrong password keeps the user on the provider form with an error', async () => {
+    const { context, page } = await newSession(browser)
+    try {
+      await page.goto(demo.url)
+      await page.locator('#username').fill('alice')
+      await page.locator('#password').fill('not-her-password')
+      await page.locator('button[type=submit]', { hasText: 'Sign in' }).click()
+      await page.getByRole('alert').waitFor()
+      assert.equal((await page.getByRole('alert').textContent()) ?? '', 'Wrong username or password.')
+      assert.ok(page.url().startsWith(demo.idp.issuer))
+      await submitLoginForm(page, 'alice', 'alice-password', demo.idp.issuer)
+      assert.equal(page.url(), demo.url)
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('deny: /api/whoami answers fetch() with 401 without a session and with claims with one', async () => {
+    const { context, page } = await newSession(browser)
+    try {
+      await page.goto(`${demo.url}public`)
+      const anonymous = await page.evaluate(async () => {
+        const response = await fetch('/api/whoami')
+        return { status: response.status, redirected: response.redirected }
+      })
+      assert.deepEqual(anonymous, { status: 401, redirected: false })
+
+      await page.goto(demo.url)
+      await submitLoginForm(page, 'bob', 'bob-password', demo.idp.issuer)
+      const signedIn = await page.evaluate(async () => {
+        const response = await fetch('/api/whoami')
+        return { status: response.status, body: (await response.json()) as { claims: { email: string } } }
+      })
+      assert.equal(signedIn.status, 200)
+      assert.equal(signedIn.body.claims.email, 'bob@example.com')
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('allow: /public is served anonymously without a session and shows the user with one', async () => {
+    const { context, page, requests } = await newSession(browser)
+    try {
+      await page.goto(`${demo.url}public`)
+      assert.equal(page.url(), `${demo.url}public`)
+      assert.match((await page.locator('main').textContent()) ?? '', /anonymous/)
+      assert.ok(!requests.some((url) => url.startsWith(demo.idp.issuer)), 'allow never redirects to the provider')
+
+      await page.goto(demo.url)
+      await submitLoginForm(page, 'alice', 'alice-password', demo.idp.issuer)
+      await page.goto(`${demo.url}public`)
+      const text = (await page.locator('main').textContent()) ?? ''
+      assert.match(text, /Signed in as Alice Example/)
+      assert.match(text, /x-amzn-oidc-data verified/)
+    } finally {
+      await context.close()
+    }
+  })
+
+  test('logout expires every shard, ends the provider session, and the next visit needs the login form', async () => {
+    const { context, page } = await newSession(browser)
+    try {
+      await page.goto(demo.url)
+      await submitLoginForm(page, 'alice', 'alice-password', demo.idp.issuer)
+      assert.ok((await cookieNames(context, 'localhost')).some((name) => name.startsWith('AWSELBAuthSessionCookie-')))
+
+      await page.getByRole('button', { name: 'Log out' }).click()
+      await page.waitForURL((url) => url.href.startsWith(`${demo.idp.issuer}/session/end`))
+      // The session cookie is gone already, before the provider's confirmation.
+      assert.deepEqual(
+        (await cookieNames(context, 'localhost')).filter((name) => name.startsWith('AWSELBAuthSessionCookie')),
+        [],
+      )
+      await Promise.all([
+        page.waitForURL(`${demo.url}public`),
+        page.getByRole('button', { name: 'Yes, sign me out' }).click(),
+      ])
+      assert.match((await page.locator('main').textContent()) ?? '', /anonymous/)
+
+      // The provider session ended too, so the next visit shows the form again instead of signing in silently.
+      await page.goto(`${demo.url}again`)
+      assert.ok(page.url().startsWith(`${demo.idp.issuer}/interaction/`), page.url())
+      await page.locator('#username').waitFor()
+    } finally {
+      await context.close()
+    }
+  })
+})
