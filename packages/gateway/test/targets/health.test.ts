@@ -106,22 +106,22 @@ describe('target health transitions', () => {
 
 describe('probe', () => {
   let status = 200
-  let delayMs = 0
+  let hang = false
   const requests: { url: string; headers: Record<string, unknown> }[] = []
   let upstream: TestServer
   before(async () => {
     upstream = await startUpstream((req, res) => {
       requests.push({ url: req.url!, headers: req.headers })
-      setTimeout(() => {
-        res.statusCode = status
-        res.end('ok')
-      }, delayMs)
+      if (hang) return
+      res.statusCode = status
+      res.end('ok')
     })
   })
   after(() => upstream.close())
 
-  const settings = (overrides: Partial<HealthCheckModel> = {}) =>
-    healthCheckSettings({ ...defaults, ...overrides }, undefined, { timeoutMs: 200 })
+  // Generous: the shared machine can be slow; only the timeout test wants a short one.
+  const settings = (overrides: Partial<HealthCheckModel> = {}, timeoutMs = 10_000) =>
+    healthCheckSettings({ ...defaults, ...overrides }, undefined, { timeoutMs })
 
   test('passes on a matching status and sends ALB-like requests', async () => {
     status = 200
@@ -142,11 +142,14 @@ describe('probe', () => {
   })
 
   test('fails with Timeout when the target is slow', async () => {
-    delayMs = 1000
+    hang = true
     try {
-      assert.deepEqual(await probe(settings(), '127.0.0.1', upstream.port), { ok: false, reason: 'Target.Timeout' })
+      assert.deepEqual(await probe(settings({}, 100), '127.0.0.1', upstream.port), {
+        ok: false,
+        reason: 'Target.Timeout',
+      })
     } finally {
-      delayMs = 0
+      hang = false
     }
   })
 
@@ -186,12 +189,12 @@ describe('HTTPS probe with the group CA', () => {
   })
 
   test('passes when the CA is trusted', async () => {
-    const s = healthCheckSettings({ ...defaults, protocol: 'HTTPS' }, caPem, { timeoutMs: 2000 })
+    const s = healthCheckSettings({ ...defaults, protocol: 'HTTPS' }, caPem, { timeoutMs: 10_000 })
     assert.deepEqual(await probe(s, '127.0.0.1', port), { ok: true })
   })
 
   test('fails against the system store (unknown CA)', async () => {
-    const s = healthCheckSettings({ ...defaults, protocol: 'HTTPS' }, undefined, { timeoutMs: 2000 })
+    const s = healthCheckSettings({ ...defaults, protocol: 'HTTPS' }, undefined, { timeoutMs: 10_000 })
     assert.deepEqual(await probe(s, '127.0.0.1', port), { ok: false, reason: 'Target.FailedHealthChecks' })
   })
 })
@@ -207,7 +210,7 @@ describe('health checker', () => {
     const changes: [TargetHealthState, TargetHealthState][] = []
     let notify: (() => void) | undefined
     const checker = new HealthChecker(
-      healthCheckSettings(defaults, undefined, { intervalMs: 20, timeoutMs: 500 }),
+      healthCheckSettings(defaults, undefined, { intervalMs: 20, timeoutMs: 10_000 }),
       [target],
       (t, from) => {
         changes.push([from, t.health.state])
