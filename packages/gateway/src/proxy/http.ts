@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage } from 'node:http'
 import type { Dispatcher } from 'undici'
 import type { RequestContext } from '../actions/types.js'
 import type { Target, TargetGroupRuntime } from '../targets/target-group.js'
@@ -101,7 +101,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    // 1xx interim responses other than 101 are not relayed (HTTP/1.1 clients must tolerate their absence).
+    // 1xx interim responses are not relayed (HTTP/1.1 clients must tolerate their absence).
     if (statusCode < 200) return true
     const ctx = this.#ctx
     const res = ctx.res
@@ -199,8 +199,8 @@ function withoutConnectionOptions(headers: string[], connection: string): string
 }
 
 /** True when the client's request carries a body (RFC 9112 §6.3). */
-function hasBody(res: ServerResponse): boolean {
-  const h = res.req.headers
+function hasBody(req: IncomingMessage): boolean {
+  const h = req.headers
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
 }
 
@@ -237,7 +237,7 @@ export function proxyRequest(ctx: RequestContext, target: Target, group: TargetG
       method: ctx.req.method as Dispatcher.HttpMethod,
       // Numbers (content-length set by an action) are stringified by undici.
       headers: headers as Dispatcher.DispatchOptions['headers'],
-      body: hasBody(res) ? ctx.req : null,
+      body: hasBody(ctx.req) ? ctx.req : null,
       headersTimeout: timeout,
       bodyTimeout: timeout,
     },
