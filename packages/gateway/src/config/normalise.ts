@@ -49,12 +49,13 @@ import type {
   TransformFile,
 } from './schema.js'
 
-/** Where `normalise` sends what it finds. `key` points the position at a mapping key instead of its value. */
+/** Where `normalise` sends what it finds; `key` points the position at that key of the mapping at `path`. */
 export interface IssueReporter {
   error(path: FieldPath, message: string, key?: string): void
   warn(path: FieldPath, message: string, key?: string): void
 }
 
+/** Context `normalise` needs beyond the file itself. */
 export interface NormaliseOptions {
   /** Directory relative paths in the file are resolved against (the config file's directory). */
   readonly baseDir: string
@@ -63,11 +64,17 @@ export interface NormaliseOptions {
 }
 
 // ALB's documented defaults and limits (contract §6, §8, §9).
+/** ALB's default `SessionCookieName`. */
 export const DEFAULT_SESSION_COOKIE_NAME = 'AWSELBAuthSessionCookie'
+/** ALB's default `Scope`. */
 export const DEFAULT_SCOPE = 'openid'
+/** ALB's default `SessionTimeout` (7 days). */
 export const DEFAULT_SESSION_TIMEOUT_SECONDS = 604800
+/** Lifetime of each `x-amzn-oidc-data` token unless `IdentityTokenLifetimeSeconds` says otherwise. */
 export const DEFAULT_IDENTITY_TOKEN_LIFETIME_SECONDS = 120
+/** The admin listener when `Portcullis.Admin` is absent. */
 export const DEFAULT_ADMIN = { address: '127.0.0.1', port: 9800 } as const
+/** `Portcullis.StateDirectory` when absent, relative to the config file. */
 export const DEFAULT_STATE_DIRECTORY = './.portcullis'
 const MAX_PRIORITY = 50000
 const MAX_ORDER = 50000

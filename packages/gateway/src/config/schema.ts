@@ -43,14 +43,14 @@ const nonEmpty = z.string().min(1, { error: 'must not be empty' })
 const stringList = z.array(z.string())
 
 /** `{ Key, Value }` attribute as in `describe-*-attributes`; the API writes every value as a string. */
-export const AttributeSchema = strict({
+const AttributeSchema = strict({
   Key: nonEmpty,
   Value: z.union([z.string(), z.number(), z.boolean()], {
     error: 'expected a string (numbers and booleans are accepted and converted)',
   }),
 })
 
-export const LoadBalancerSchema = strict(
+const LoadBalancerSchema = strict(
   {
     Name: z
       .string()
@@ -90,7 +90,7 @@ export const LoadBalancerSchema = strict(
   ],
 )
 
-export const CertificateSchema = strict(
+const CertificateSchema = strict(
   {
     CertificateArn: z.string().optional().describe('Accepted for pasted output; Portcullis needs CertificateFile.'),
     CertificateFile: z.string().optional().describe('PEM certificate chain, relative to the config file.'),
@@ -101,7 +101,7 @@ export const CertificateSchema = strict(
 
 const valuesConfig = strict({ Values: stringList.optional(), RegexValues: stringList.optional() })
 
-export const ConditionSchema = strict({
+const ConditionSchema = strict({
   Field: z.enum(['host-header', 'path-pattern', 'http-header', 'http-request-method', 'query-string', 'source-ip']),
   Values: stringList.optional().describe('Legacy form for host-header and path-pattern.'),
   RegexValues: stringList.optional().describe('Regular expressions, for host-header, path-pattern and http-header.'),
@@ -123,7 +123,7 @@ const rewritesConfig = strict({
   Rewrites: z.array(strict({ Regex: z.string(), Replace: z.string() })),
 })
 
-export const TransformSchema = strict({
+const TransformSchema = strict({
   Type: z.enum(['host-header-rewrite', 'url-rewrite']),
   HostHeaderRewriteConfig: rewritesConfig.optional(),
   UrlRewriteConfig: rewritesConfig.optional(),
@@ -149,7 +149,7 @@ const authenticateCommon = {
   OnUnauthenticatedRequest: z.enum(['authenticate', 'allow', 'deny']).optional().describe('Default `authenticate`.'),
 }
 
-export const AuthenticateOidcConfigSchema = strict({
+const AuthenticateOidcConfigSchema = strict({
   Issuer: nonEmpty,
   AuthorizationEndpoint: nonEmpty,
   TokenEndpoint: nonEmpty,
@@ -161,7 +161,7 @@ export const AuthenticateOidcConfigSchema = strict({
   Portcullis: strict(authenticateExtension).optional(),
 })
 
-export const AuthenticateCognitoConfigSchema = strict({
+const AuthenticateCognitoConfigSchema = strict({
   UserPoolArn: nonEmpty,
   UserPoolClientId: nonEmpty,
   UserPoolDomain: nonEmpty.describe('A domain prefix, or a full custom domain.'),
@@ -175,7 +175,7 @@ export const AuthenticateCognitoConfigSchema = strict({
   }).optional(),
 })
 
-export const JwtValidationConfigSchema = strict({
+const JwtValidationConfigSchema = strict({
   JwksEndpoint: nonEmpty,
   Issuer: nonEmpty,
   AdditionalClaims: z
@@ -195,7 +195,7 @@ export const JwtValidationConfigSchema = strict({
   }).optional(),
 })
 
-export const ActionSchema = strict({
+const ActionSchema = strict({
   Type: z.enum([
     'forward',
     'redirect',
@@ -236,7 +236,7 @@ export const ActionSchema = strict({
   JwtValidationConfig: JwtValidationConfigSchema.optional(),
 })
 
-export const RuleSchema = strict({
+const RuleSchema = strict({
   Priority: z
     .union(
       [z.number().int(), z.string().regex(/^(\d+|default)$/, { error: 'expected a priority 1..50000 or "default"' })],
@@ -250,7 +250,7 @@ export const RuleSchema = strict({
   RuleArn: z.string().optional(),
 })
 
-export const ListenerSchema = strict(
+const ListenerSchema = strict(
   {
     Port: port,
     Protocol: z.enum(['HTTP', 'HTTPS']),
@@ -265,11 +265,11 @@ export const ListenerSchema = strict(
   ['ListenerArn', 'LoadBalancerArn', 'AlpnPolicy', 'MutualAuthentication'],
 )
 
-export const TargetSchema = strict({ Id: nonEmpty.describe('IP address or host name.'), Port: port.optional() }, [
+const TargetSchema = strict({ Id: nonEmpty.describe('IP address or host name.'), Port: port.optional() }, [
   'AvailabilityZone',
 ])
 
-export const TargetGroupSchema = strict(
+const TargetGroupSchema = strict(
   {
     TargetGroupName: nonEmpty,
     TargetGroupArn: z.string().optional().describe('Derived from the name when absent.'),
@@ -305,7 +305,7 @@ export const TargetGroupSchema = strict(
   ['VpcId', 'TargetType', 'IpAddressType', 'LoadBalancerArns', 'ProtocolVersion'],
 )
 
-export const PortcullisSettingsSchema = strict({
+const PortcullisSettingsSchema = strict({
   StateDirectory: z.string().optional().describe('Keys and generated certificates. Default ./.portcullis.'),
   Admin: z
     .union([z.literal(false), strict({ Address: z.string().optional(), Port: port.optional() })], {
@@ -324,7 +324,16 @@ export const PortcullisSettingsSchema = strict({
   }).optional(),
 })
 
-/** The whole configuration file. */
+/**
+ * The whole configuration file: the single source of both the loader's shape
+ * check and the published JSON Schema.
+ *
+ * @example
+ * ```ts
+ * const result = PortcullisFileSchema.safeParse(parseYaml(text))
+ * if (!result.success) console.error(result.error.issues)
+ * ```
+ */
 export const PortcullisFileSchema = strict({
   $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
   LoadBalancer: LoadBalancerSchema.optional(),
@@ -335,10 +344,17 @@ export const PortcullisFileSchema = strict({
 
 /** A configuration file as parsed (shape-checked, not yet normalised). */
 export type PortcullisFile = z.infer<typeof PortcullisFileSchema>
+/** One entry of `Listeners` as written in the file. */
 export type ListenerFile = z.infer<typeof ListenerSchema>
+/** One entry of a listener's `Rules`, as written or pasted from describe-rules. */
 export type RuleFile = z.infer<typeof RuleSchema>
+/** One entry of a rule's `Conditions`, in either of ELBv2's forms. */
 export type ConditionFile = z.infer<typeof ConditionSchema>
+/** One entry of a rule's `Transforms`. */
 export type TransformFile = z.infer<typeof TransformSchema>
+/** One entry of `Actions` / `DefaultActions`. */
 export type ActionFile = z.infer<typeof ActionSchema>
+/** One entry of `TargetGroups`. */
 export type TargetGroupFile = z.infer<typeof TargetGroupSchema>
+/** A `{ Key, Value }` attribute of a load balancer or target group. */
 export type AttributeFile = z.infer<typeof AttributeSchema>
