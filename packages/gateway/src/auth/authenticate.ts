@@ -85,7 +85,7 @@ export function cookieAttributes(ctx: RequestContext): CookieAttributes {
   if (ctx.protocol !== 'https') return ATTRS.plainLax
   const origin = ctx.req.headers.origin
   if (origin === undefined) return ATTRS.secureLax
-  return origin === `https://${ctx.req.headers.host ?? ''}` ? ATTRS.secureLax : ATTRS.secureNone
+  return origin === `https://${requestHost(ctx.req) ?? ''}` ? ATTRS.secureLax : ATTRS.secureNone
 }
 
 function nowSeconds(): number {
@@ -340,6 +340,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     const params: Record<string, string> = {
       ...this.#extraParams,
       response_type: 'code',
+      client_id: action.clientId,
       redirect_uri: `${ctx.protocol}://${host}${CALLBACK_PATH}`,
       scope: action.scope,
       state: this.#shared.ring.seal('state', Buffer.from(JSON.stringify(state)), STATE_AAD),

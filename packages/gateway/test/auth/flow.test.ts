@@ -84,3 +84,112 @@ describe('authenticate-oidc: the login flow against a real OpenID provider', () 
     assert.equal(gw.metrics.counts.get('success'), 1)
   })
 })
+
+describe('authenticate actions: options of contract §6 and the Portcullis extensions', () => {
+  let idp: TestProvider
+  let postIdp: TestProvider
+  let gw: TestGateway
+
+  before(async () => {
+    const server = await listenFront()
+    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)], accessTokenTtlSeconds: 2 })
+    postIdp = await startTestProvider({
+      redirectUris: [callbackUrlOf(server)],
+      tokenEndpointAuthMethod: 'client_secret_post',
+    })
+    const base = { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }
+    gw = await startTestGateway({
+      server,
+      routes: [
+        {
+          prefix: '/extra',
+          action: oidcAction({
+            ...base,
+            sessionCookieName: 'Extra',
+            authenticationRequestExtraParams: {
+              prompt: 'login',
+              ui_locales: 'fr',
+              client_id: 'spoofed',
+              state: 'spoofed',
+            },
+          }),
+        },
+        { prefix: '/plain', action: oidcAction({ ...base, sessionCookieName: 'Plain', pkce: false, nonce: false }) },
+        {
+          prefix: '/post',
+          action: oidcAction({
+            issuer: postIdp.issuer,
+            clientId: postIdp.clientId,
+            clientSecret: postIdp.clientSecret,
+            sessionCookieName: 'Post',
+            tokenEndpointAuthMethod: 'client_secret_post',
+          }),
+        },
+        {
+          prefix: '/cognito',
+          action: {
+            ...oidcAction({ ...base, sessionCookieName: 'Cognito' }),
+            type: 'authenticate-cognito',
+            userPoolArn: 'arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_example',
+            userPoolDomain: 'example',
+          } as never,
+        },
+        { prefix: '/jwks', action: oidcAction({ ...base, sessionCookieName: 'Jwks', jwksUri: idp.endpoints.jwks }) },
+      ],
+    })
+  })
+  after(async () => {
+    await gw.close()
+    await idp.close()
+    await postIdp.close()
+  })
+
+  test('extra parameters are sent but never override the protocol’s own', async () => {
+    const res = await fetch(`${gw.url}/extra/x`, { redirect: 'manual' })
+    const url = new URL(res.headers.get('location')!)
+    assert.equal(url.searchParams.get('prompt'), 'login')
+    assert.equal(url.searchParams.get('ui_locales'), 'fr')
+    assert.equal(url.searchParams.get('client_id'), idp.clientId)
+    assert.notEqual(url.searchParams.get('state'), 'spoofed')
+    assert.equal((await new Browser().login(`${gw.url}/extra/x`)).status, 302)
+  })
+
+  test('PKCE and nonce switched off: neither is sent, and the login still works', async () => {
+    const res = await fetch(`${gw.url}/plain/x`, { redirect: 'manual' })
+    const url = new URL(res.headers.get('location')!)
+    assert.equal(url.searchParams.has('code_challenge'), false)
+    assert.equal(url.searchParams.has('nonce'), false)
+    const browser = new Browser()
+    const back = await browser.login(`${gw.url}/plain/x`)
+    assert.equal(back.status, 302)
+    assert.equal(
+      ((await (await browser.fetch(`${gw.url}/plain/x`)).json()) as EchoBody).headers['x-amzn-oidc-identity'],
+      'alice',
+    )
+  })
+
+  test('client_secret_post, authenticate-cognito and a configured JWKS URI all complete the login', async () => {
+    for (const path of ['/post/x', '/cognito/x', '/jwks/x']) {
+      const browser = new Browser()
+      const back = await browser.login(`${gw.url}${path}`)
+      assert.equal(back.status, 302, path)
+      const body = (await (await browser.fetch(`${gw.url}${path}`)).json()) as EchoBody
+      assert.equal(body.headers['x-amzn-oidc-identity'], 'alice', path)
+    }
+  })
+
+  test('a real access-token expiry at the provider is refreshed transparently', async () => {
+    const browser = new Browser()
+    await browser.login(`${gw.url}/plain/x`)
+    const first = (await (await browser.fetch(`${gw.url}/plain/x`)).json()) as EchoBody
+    const refreshes = idp.grants.refresh_token
+    // The provider issued a 2-second access token; wait it out.
+    await new Promise((resolve) => setTimeout(resolve, 3100))
+    const res = await browser.fetch(`${gw.url}/plain/x`)
+    assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('Plain-0=') && !c.includes('Max-Age=0')))
+    const second = (await res.json()) as EchoBody
+    assert.equal(idp.grants.refresh_token, refreshes + 1)
+    assert.notEqual(second.headers['x-amzn-oidc-accesstoken'], first.headers['x-amzn-oidc-accesstoken'])
+    assert.equal(second.headers['x-amzn-oidc-identity'], 'alice')
+  })
+})
