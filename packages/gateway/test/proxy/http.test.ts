@@ -421,4 +421,50 @@ describe('streaming', () => {
       await up.close()
     }
   })
+
+  test('a client that stops reading stalls the target instead of filling the gateway’s memory', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x62)
+    let written = 0
+    let waitingForDrain = false
+    const up = await startUpstream((_req, res) => {
+      const pump = (): void => {
+        while (written < 1024 * 1024 * 1024) {
+          written += chunk.length
+          if (!res.write(chunk)) {
+            waitingForDrain = true
+            res.once('drain', () => {
+              waitingForDrain = false
+              pump()
+            })
+            return
+          }
+        }
+        res.end()
+      }
+      pump()
+    })
+    const front = await startForwarding([groupModel({ targets: target(up.port) })])
+    let client: http.ClientRequest | undefined
+    try {
+      const res = await new Promise<http.IncomingMessage>((resolve) => {
+        client = http.get(front.url, { agent: false }, resolve)
+      })
+      res.pause()
+      // Wait until the target is blocked on backpressure and stays blocked.
+      let last = -1
+      while (!(waitingForDrain && written === last)) {
+        last = written
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      // Socket buffers on three hops hold a few MB at most; anything near 1 GB means buffering.
+      assert.ok(
+        written < 32 * 1024 * 1024,
+        `target wrote ${(written / 1048576).toFixed(1)} MB while the client was paused`,
+      )
+    } finally {
+      client?.destroy()
+      await front.close()
+      await up.close()
+    }
+  })
 })
