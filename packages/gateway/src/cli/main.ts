@@ -1,14 +1,11 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs'
 import { Command, InvalidArgumentError, Option } from 'commander'
+// Commands are imported when run, so that `validate` or `start` never load the
+// development IdP's dependencies.
 import type { LevelWithSilent } from 'pino'
 import { createLogger, LOG_LEVELS } from '../observability/logger.js'
 import { isGatewayWorker, runGatewayWorker } from '../server/cluster.js'
-import { demoCommand } from './commands/demo.js'
-import { idpCommand } from './commands/idp.js'
-import { keysCommand } from './commands/keys.js'
-import { startCommand } from './commands/start.js'
-import { validateCommand } from './commands/validate.js'
 
 const io = { stdout: process.stdout, stderr: process.stderr }
 const version = (
@@ -60,6 +57,7 @@ program
         await runGatewayWorker(opts.config, createLogger(opts.logLevel))
         return
       }
+      const { startCommand } = await import('./commands/start.js')
       process.exitCode = await startCommand(
         {
           config: opts.config,
@@ -78,6 +76,7 @@ program
   .description('check a configuration file and print a summary of listeners, rules and target groups')
   .addOption(configOption())
   .action(async (opts: { config: string }) => {
+    const { validateCommand } = await import('./commands/validate.js')
     process.exitCode = await validateCommand({ config: opts.config }, io)
   })
 
@@ -87,6 +86,7 @@ program
   .option('--port <port>', 'HTTPS listener port', port, 8443)
   .option('--state-dir <dir>', 'where keys and the local CA live', '.portcullis')
   .action(async (opts: { port: number; stateDir: string }) => {
+    const { demoCommand } = await import('./commands/demo.js')
     process.exitCode = await demoCommand({ port: opts.port, stateDirectory: opts.stateDir }, io)
   })
 
@@ -108,6 +108,7 @@ program
       clientSecret: string
       redirectUri: string[]
     }) => {
+      const { idpCommand } = await import('./commands/idp.js')
       process.exitCode = await idpCommand(
         {
           port: opts.port,
@@ -133,6 +134,7 @@ program
       process.exitCode = 2
       return
     }
+    const { keysCommand } = await import('./commands/keys.js')
     process.exitCode = await keysCommand({ action, stateDirectory: opts.stateDir }, io)
   })
 

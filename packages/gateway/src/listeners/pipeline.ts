@@ -2,7 +2,12 @@ import { type IncomingMessage, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
-import { applyForwardedFor, buildUpstreamHeaders, isIdentityHeaderName, normalizePeerAddress } from '../headers/request-headers.js'
+import {
+  applyForwardedFor,
+  buildUpstreamHeaders,
+  isIdentityHeaderName,
+  normalizePeerAddress,
+} from '../headers/request-headers.js'
 import { traceIdFor } from '../headers/trace-id.js'
 import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'

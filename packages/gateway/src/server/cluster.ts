@@ -214,6 +214,9 @@ export async function runGatewayWorker(configPath: string, logger: Logger): Prom
   const { config } = await loadConfig(configPath)
   const metrics = new GatewayMetrics()
   // Answer the primary's metric requests with this worker's registry.
+  // prom-client installs its worker-side message listener only when an
+  // AggregatorRegistry is constructed, hence the otherwise unused instance.
+  new AggregatorRegistry()
   AggregatorRegistry.setRegistries([metrics.registry])
   const gateway = await startGateway(config, { logger, metrics, admin: false })
   const send = (message: WorkerMessage): void => {

@@ -161,9 +161,9 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
               ...serverOptions,
               minVersion: 'TLSv1.2',
               SNICallback: (name, cb) => entry.tls!.sniCallback(name, cb),
-              // The default context covers clients that send no SNI at all.
-              secureContext: tls.defaultContext,
-            } as Parameters<typeof createHttpsServer>[0],
+              // The default certificate covers clients that send no SNI at all.
+              ...tls.defaultOptions,
+            },
             onRequest,
           )
     ;(entry as { server: Server }).server = server

@@ -8,9 +8,11 @@ import { fileURLToPath } from 'node:url'
 import { echoHandler, freePort, send, startUpstream, stateDirectory } from '../fixtures/servers.js'
 
 const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+// Resolved here because `--import` resolves bare names from the child's cwd, a temporary directory.
+const tsx = import.meta.resolve('tsx')
 
 function portcullis(args: string[], cwd: string): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--import', 'tsx', main, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } })
+  return spawn(process.execPath, ['--import', tsx, main, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } })
 }
 
 async function run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -50,6 +52,7 @@ Listeners:
         Actions: [{ Type: forward, TargetGroupArn: app }]
 TargetGroups:
   - TargetGroupName: app
+    Protocol: HTTP
     Targets: [{ Id: 127.0.0.1, Port: ${upstreamPort} }]
 Portcullis:
   Admin: { Address: 127.0.0.1, Port: ${adminPort} }
@@ -60,7 +63,10 @@ Portcullis:
 describe('portcullis CLI', () => {
   test('validate: a broken file exits 2 with file:line:column and no stack trace', async () => {
     const dir = stateDirectory()
-    writeFileSync(join(dir, 'bad.yaml'), 'LoadBalancer: { Name: x, Region: us-east-1 }\nListeners:\n  - Port: 99999\n    Protocol: HTTP\n')
+    writeFileSync(
+      join(dir, 'bad.yaml'),
+      'LoadBalancer: { Name: x, Region: us-east-1 }\nListeners:\n  - Port: 99999\n    Protocol: HTTP\n',
+    )
     const { code, stderr } = await run(['validate', '--config', 'bad.yaml'], dir)
     assert.equal(code, 2)
     assert.match(stderr, /bad\.yaml:\d+:\d+/)
@@ -94,7 +100,10 @@ describe('portcullis CLI', () => {
     try {
       await waitFor(() => stdout.includes('SIGHUP'), 'the start banner')
       assert.match(stdout, new RegExp(`http://127\\.0\\.0\\.1:${port}/`))
-      assert.match(stdout, /arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer\/app\/cli-alb\/[0-9a-f]{16}/)
+      assert.match(
+        stdout,
+        /arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer\/app\/cli-alb\/[0-9a-f]{16}/,
+      )
       assert.match(stdout, new RegExp(`http://127\\.0\\.0\\.1:${adminPort}/`))
 
       assert.equal((await send(`http://127.0.0.1:${port}/`)).body, 'first')

@@ -4,6 +4,7 @@ import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
+import { startGateway } from '../../src/server/gateway.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
 import {
   configFromYaml,
@@ -16,7 +17,6 @@ import {
   startUpstream,
   stateDirectory,
 } from '../fixtures/servers.js'
-import { startGateway } from '../../src/server/gateway.js'
 
 function forwardYaml(port: number, upstreamPort: number, extra = ''): string {
   return `
@@ -60,10 +60,16 @@ describe('gateway pipeline over real sockets', () => {
   test('client-sent identity headers never reach the target nor steer rules, in every spelling', async () => {
     const res = await send(`${url}spoof`, {
       headers: [
-        'X-Amzn-Oidc-Data', 'forged.token.here',
-        'x_amzn_oidc_identity', 'admin',
-        'X-AMZN-OIDC-ACCESSTOKEN', 'stolen',
-        'x-amzn-oidc-data', 'second copy',
+        'Host',
+        'app.example.com',
+        'X-Amzn-Oidc-Data',
+        'forged.token.here',
+        'x_amzn_oidc_identity',
+        'admin',
+        'X-AMZN-OIDC-ACCESSTOKEN',
+        'stolen',
+        'x-amzn-oidc-data',
+        'second copy',
       ],
     })
     assert.equal(res.status, 200, 'the spoofed header must not match the http-header rule')
@@ -74,14 +80,21 @@ describe('gateway pipeline over real sockets', () => {
 
   test('adds X-Forwarded-For/Proto/Port and a trace id, keeping a client Root', async () => {
     const res = await send(`${url}path?q=1`, {
-      headers: { 'x-forwarded-for': '203.0.113.7', 'x-forwarded-proto': 'https', 'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a994272793' },
+      headers: {
+        'x-forwarded-for': '203.0.113.7',
+        'x-forwarded-proto': 'https',
+        'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a994272793',
+      },
     })
     const echo = JSON.parse(res.body) as Echo
     assert.equal(echo.url, '/path?q=1')
     assert.equal(echo.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1')
     assert.equal(echo.headers['x-forwarded-proto'], 'http')
     assert.equal(echo.headers['x-forwarded-port'], String(gateway.listeners[0]!.port))
-    assert.match(String(echo.headers['x-amzn-trace-id']), /^Self=1-[0-9a-f]{8}-[0-9a-f]{24};Root=1-5759e988-bd862e3fe1be46a994272793$/)
+    assert.match(
+      String(echo.headers['x-amzn-trace-id']),
+      /^Self=1-[0-9a-f]{8}-[0-9a-f]{24};Root=1-5759e988-bd862e3fe1be46a994272793$/,
+    )
   })
 
   test('rules answer before the target: fixed-response by path', async () => {
@@ -117,6 +130,11 @@ describe('gateway pipeline over real sockets', () => {
     assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 400 /)
   })
 
+  test('an HTTP/1.1 request without Host is refused with 400', async () => {
+    const res = await send(url, { headers: ['Accept', '*/*'] })
+    assert.equal(res.status, 400)
+  })
+
   test('an absolute-form request target is refused with 400', async () => {
     const res = await send(url, { path: 'http://elsewhere.example/' })
     assert.equal(res.status, 400)
@@ -148,7 +166,14 @@ Portcullis:
       assert.deepEqual(JSON.parse(health.body), { status: 'ok', generation: 1 })
       const metrics = await send(`${gateway.adminUrl}metrics`)
       assert.equal(metrics.status, 200)
-      for (const name of ['RequestCount', 'TargetResponseTime_bucket', 'ActiveConnectionCount', 'HealthyHostCount', 'UnHealthyHostCount', 'NewConnectionCount']) {
+      for (const name of [
+        'RequestCount',
+        'TargetResponseTime_bucket',
+        'ActiveConnectionCount',
+        'HealthyHostCount',
+        'UnHealthyHostCount',
+        'NewConnectionCount',
+      ]) {
         assert.match(metrics.body, new RegExp(`^${name}`, 'm'), name)
       }
       assert.equal((await send(`${gateway.adminUrl}keys/4b6e1a7e-6b3c-4f3e-9d2a-0c7b5f1e2d3a`)).status, 404)
@@ -268,12 +293,18 @@ Listeners:
     DefaultActions: [{ Type: forward, TargetGroupArn: app }]
 TargetGroups:
   - TargetGroupName: app
+    Protocol: HTTP
     Targets: [{ Id: 127.0.0.1, Port: ${upstream.port} }]
 `
     const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, accessLog: false })
     try {
       const subjectFor = async (servername: string | undefined): Promise<string> => {
-        const socket = tlsConnect({ port, host: '127.0.0.1', ...(servername ? { servername } : {}), rejectUnauthorized: false })
+        const socket = tlsConnect({
+          port,
+          host: '127.0.0.1',
+          ...(servername ? { servername } : {}),
+          rejectUnauthorized: false,
+        })
         await once(socket, 'secureConnect')
         const names = socket.getPeerCertificate().subjectaltname ?? ''
         assert.ok(['TLSv1.2', 'TLSv1.3'].includes(socket.getProtocol() ?? ''))
@@ -287,18 +318,35 @@ TargetGroups:
       assert.match(await subjectFor(undefined), /DNS:one\.test/)
 
       const body = await new Promise<string>((resolve, reject) => {
-        const req = httpsRequest({ host: '127.0.0.1', port, path: '/tls', servername: 'one.test', ca: ca.caCertPem, headers: { host: 'one.test' } }, (res) => {
-          const chunks: Buffer[] = []
-          res.on('data', (c: Buffer) => chunks.push(c))
-          res.on('end', () => resolve(Buffer.concat(chunks).toString()))
-        })
+        const req = httpsRequest(
+          {
+            host: '127.0.0.1',
+            port,
+            path: '/tls',
+            servername: 'one.test',
+            ca: ca.caCertPem,
+            headers: { host: 'one.test' },
+          },
+          (res) => {
+            const chunks: Buffer[] = []
+            res.on('data', (c: Buffer) => chunks.push(c))
+            res.on('end', () => resolve(Buffer.concat(chunks).toString()))
+          },
+        )
         req.on('error', reject)
         req.end()
       })
       const echo = JSON.parse(body) as Echo
       assert.equal(echo.headers['x-forwarded-proto'], 'https')
 
-      const tls10 = tlsConnect({ port, host: '127.0.0.1', servername: 'one.test', rejectUnauthorized: false, maxVersion: 'TLSv1.1', minVersion: 'TLSv1' })
+      const tls10 = tlsConnect({
+        port,
+        host: '127.0.0.1',
+        servername: 'one.test',
+        rejectUnauthorized: false,
+        maxVersion: 'TLSv1.1',
+        minVersion: 'TLSv1',
+      })
       const [error] = (await once(tls10, 'error').catch((e: unknown) => [e])) as [Error]
       assert.ok(error instanceof Error, 'TLS 1.1 is refused')
     } finally {
