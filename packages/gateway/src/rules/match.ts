@@ -1,4 +1,4 @@
-import type { RuleModel } from '../config/model.js'
+import type { ConditionModel, RuleModel } from '../config/model.js'
 import { type ConditionPredicate, compileCondition, QueryScratch, type RuleRequest } from './conditions.js'
 import { RuleCompileError } from './errors.js'
 import { applyTransforms, type CompiledTransforms, compileTransforms } from './transforms.js'
@@ -35,6 +35,20 @@ interface CompiledRule {
   readonly conditions: readonly ConditionPredicate[]
   /** Undefined when the rule has no transforms, so the common case skips them entirely. */
   readonly transforms: CompiledTransforms | undefined
+}
+
+/**
+ * Conditions are ANDed and free of side effects, so they can run in any order:
+ * the cheapest and most selective first (a method or host mismatch rejects a
+ * rule before its path or query is looked at).
+ */
+const CONDITION_COST: Record<ConditionModel['field'], number> = {
+  'http-request-method': 0,
+  'host-header': 1,
+  'path-pattern': 2,
+  'source-ip': 3,
+  'http-header': 4,
+  'query-string': 5,
 }
 
 function priorityKey(rule: RuleModel): number {
@@ -75,7 +89,10 @@ export function compileRules(rules: readonly RuleModel[]): CompiledRuleSet {
       return {
         rule,
         index,
-        conditions: rule.conditions.map((c, i) => compileCondition(c, `Conditions[${i}]`)),
+        conditions: rule.conditions
+          .map((c, i) => ({ cost: CONDITION_COST[c.field], predicate: compileCondition(c, `Conditions[${i}]`) }))
+          .sort((a, b) => a.cost - b.cost)
+          .map((c) => c.predicate),
         transforms: rule.transforms.length > 0 ? compileTransforms(rule.transforms) : undefined,
       }
     } catch (error) {

@@ -41,6 +41,8 @@ interface Segment {
   readonly codes: Uint16Array
   /** 1 at positions that match any one character; undefined when there are none. */
   readonly holes: Uint8Array | undefined
+  /** The literal text, when the segment has no holes and matching is case-sensitive: searched with `indexOf`. */
+  readonly text: string | undefined
 }
 
 const STAR = -1
@@ -79,7 +81,8 @@ function toSegment(tokens: readonly number[], fold: boolean): Segment {
       holes[i] = 1
     } else codes[i] = fold ? foldAscii(token) : token
   }
-  return { codes, holes }
+  const text = holes === undefined && !fold ? String.fromCharCode(...codes) : undefined
+  return { codes, holes, text }
 }
 
 /** True when `segment` matches `input` starting at `at` (the caller guarantees it fits). */
@@ -96,7 +99,18 @@ function segmentAt(input: string, at: number, segment: Segment, fold: boolean): 
 /** Leftmost position in [from, end - length] where `segment` matches, or -1. */
 function findSegment(input: string, from: number, end: number, segment: Segment, fold: boolean): number {
   const last = end - segment.codes.length
+  if (segment.text !== undefined) {
+    // Plain case-sensitive text: the engine's native substring search.
+    const at = input.indexOf(segment.text, from)
+    return at >= 0 && at <= last ? at : -1
+  }
+  // Otherwise skip ahead on the first character before comparing the rest.
+  const first = segment.holes !== undefined && segment.holes[0] === 1 ? -1 : segment.codes[0]!
   for (let at = from; at <= last; at++) {
+    if (first >= 0) {
+      const c = input.charCodeAt(at)
+      if ((fold ? foldAscii(c) : c) !== first) continue
+    }
     if (segmentAt(input, at, segment, fold)) return at
   }
   return -1
