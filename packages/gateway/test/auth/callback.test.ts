@@ -118,7 +118,7 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
     })
     gw = await startTestGateway({
       server,
-      idpTimeoutMs: 300,
+      idpTimeoutMs: 3000,
       routes: [
         route('/app', 1, {}),
         route('/tok-refused', 2, { tokenEndpoint: `http://127.0.0.1:${refusedPort}/token` }),

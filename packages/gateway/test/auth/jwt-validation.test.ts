@@ -98,7 +98,7 @@ describe('jwt-validation against a real JWKS endpoint', () => {
     await stop(closed)
 
     gw = await startTestGateway({
-      idpTimeoutMs: 500,
+      idpTimeoutMs: 5000,
       routes: [
         { prefix: '/api', action: action(`${jwksUrl}/jwks`) },
         { prefix: '/es', action: action(`${jwksUrl}/jwks-es`, { algorithms: ['RS256', 'ES256'] }) },
