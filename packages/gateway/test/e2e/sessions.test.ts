@@ -78,7 +78,13 @@ describe('sessions in a real browser', () => {
       endSessionEndpoint: idp.endpoints.endSession,
       postLogoutRedirectUri: `https://localhost:${port}/`,
     })
-    const rule = (priority: number, path: string, cookie: string, sessionTimeout: number) => `
+    const rule = (
+      priority: number,
+      path: string,
+      cookie: string,
+      sessionTimeout: number,
+      onUnauthenticated: 'authenticate' | 'deny' = 'authenticate',
+    ) => `
       - Priority: ${priority}
         Conditions: [{ Field: path-pattern, PathPatternConfig: { Values: ["${path}"] } }]
         Actions:
@@ -93,6 +99,7 @@ describe('sessions in a real browser', () => {
               Scope: openid email profile
               SessionCookieName: ${cookie}
               SessionTimeout: ${sessionTimeout}
+              OnUnauthenticatedRequest: ${onUnauthenticated}
           - Type: forward
             TargetGroupArn: target`
     const yaml = `
@@ -102,7 +109,7 @@ Listeners:
     Protocol: HTTPS
     Certificates: [{ CertificateFile: "${leaf.certPath}", PrivateKeyFile: "${leaf.keyPath}" }]
     Portcullis: { Address: 127.0.0.1 }
-    Rules:${rule(10, '/short/*', 'ShortSession', SHORT_SESSION)}${rule(20, '/app-a/*', 'AppASession', 3600)}${rule(30, '/app-b/*', 'AppBSession', 3600)}
+    Rules:${rule(5, '/short-api/*', 'ShortSession', SHORT_SESSION, 'deny')}${rule(10, '/short/*', 'ShortSession', SHORT_SESSION)}${rule(20, '/app-a/*', 'AppASession', 3600)}${rule(30, '/app-b/*', 'AppBSession', 3600)}
     DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: 404, ContentType: text/plain, MessageBody: no such app } }]
 TargetGroups:
   - { TargetGroupName: target, Protocol: HTTP, Targets: [{ Id: 127.0.0.1, Port: ${target.port} }], HealthCheckPath: /public }
@@ -123,7 +130,7 @@ Portcullis:
     await rm(state, { recursive: true, force: true })
   })
 
-  test('an expired access token is refreshed silently; an expired session goes back to the IdP', async () => {
+  test('an expired access token is refreshed silently; an expired session goes back to the IdP, also under deny', async () => {
     const { context, page, requests } = await newSession(browser)
     try {
       await page.goto(`${url}app-a/home`)
@@ -136,6 +143,8 @@ Portcullis:
       await page.goto(`${url}short/home`)
       assert.equal(page.url(), `${url}short/home`, 'the provider session signs in to the second rule silently')
       await assertVerified(page)
+      // The same cookie under a deny rule: a valid session is forwarded.
+      assert.equal(await page.evaluate(async () => (await fetch('/short-api/me')).status), 200)
 
       // Past the access-token lifetime (and the short session's timeout).
       await sleep(Math.max(ACCESS_TOKEN_TTL, SHORT_SESSION) * 1000 + 500)
@@ -145,6 +154,13 @@ Portcullis:
       await assertVerified(page)
       assert.ok(!requests.some((request) => request.startsWith(idp.issuer)), 'refresh happens without the browser')
       assert.notEqual(await forwardedAccessToken(page), firstToken, 'the target receives the refreshed access token')
+
+      // deny with an expired session redirects to the provider (ALB documents this), it does not answer 401.
+      const expired = await page.evaluate(async () => {
+        const response = await fetch('/short-api/me', { redirect: 'manual' })
+        return response.type
+      })
+      assert.equal(expired, 'opaqueredirect')
 
       requests.length = 0
       await page.goto(`${url}short/home`)
