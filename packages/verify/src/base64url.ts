@@ -1,41 +1,79 @@
 // Strict base64url for ALB tokens. ALB keeps `=` padding on every segment and
 // signs the padded text, so padding is accepted, but only where it belongs.
+// Decoding is done here in one JavaScript pass (validate + decode) rather than
+// with Buffer.from(…, 'base64url'), which silently skips invalid characters
+// and would need a second validation pass: this sits on the per-request path.
 
-// 0 = not an alphabet character, otherwise the 6-bit value + 1.
-const ALPHABET = new Uint8Array(128)
+// -1 = not an alphabet character, otherwise the 6-bit value.
+const VALUE = new Int8Array(128).fill(-1)
 {
   const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-  for (let i = 0; i < chars.length; i++) ALPHABET[chars.charCodeAt(i)] = i + 1
+  for (let i = 0; i < chars.length; i++) VALUE[chars.charCodeAt(i)] = i
 }
 const EQ = 0x3d
 
+function sextet(text: string, index: number): number {
+  const c = text.charCodeAt(index)
+  return c < 128 ? VALUE[c]! : -1
+}
+
 /**
- * Whether `text[start, end)` is canonical base64url: alphabet characters,
- * then either no padding (length mod 4 of 0, 2 or 3) or exactly the padding
- * that completes a multiple of 4; unused trailing bits must be zero.
+ * The number of bytes `text[start, end)` decodes to if its length and padding
+ * are those of canonical base64url (no padding, or exactly the padding that
+ * completes a multiple of 4), else -1. Characters are checked by
+ * {@link decodeBase64url}.
  */
-export function isStrictBase64url(text: string, start: number, end: number): boolean {
+export function base64urlDecodedLength(text: string, start: number, end: number): number {
   let bodyEnd = end
   while (bodyEnd > start && text.charCodeAt(bodyEnd - 1) === EQ) bodyEnd--
   const pad = end - bodyEnd
-  const bodyLength = bodyEnd - start
-  const rest = bodyLength % 4
-  if (rest === 1) return false
-  if (pad !== 0 && (pad !== 4 - rest || rest === 0)) return false
-  for (let i = start; i < bodyEnd; i++) {
-    const c = text.charCodeAt(i)
-    if (c >= 128 || ALPHABET[c] === 0) return false
+  const rest = (bodyEnd - start) % 4
+  if (rest === 1 || (pad !== 0 && (rest === 0 || pad !== 4 - rest))) return -1
+  return ((bodyEnd - start) >> 2) * 3 + (rest === 0 ? 0 : rest - 1)
+}
+
+/**
+ * Decodes `text[start, end)` (validated by {@link base64urlDecodedLength} to
+ * `length` bytes) into `out` at `offset`. Returns false on a character outside
+ * the base64url alphabet or non-zero unused trailing bits (a non-canonical
+ * encoding).
+ */
+export function decodeBase64url(text: string, start: number, length: number, out: Uint8Array, offset: number): boolean {
+  let i = start
+  let o = offset
+  const whole = offset + Math.floor(length / 3) * 3
+  while (o < whole) {
+    const a = sextet(text, i)
+    const b = sextet(text, i + 1)
+    const c = sextet(text, i + 2)
+    const d = sextet(text, i + 3)
+    if ((a | b | c | d) < 0) return false
+    const n = (a << 18) | (b << 12) | (c << 6) | d
+    out[o] = n >> 16
+    out[o + 1] = (n >> 8) & 0xff
+    out[o + 2] = n & 0xff
+    o += 3
+    i += 4
   }
+  const rest = length % 3
   if (rest !== 0) {
-    // The last character carries 2 (rest 3) or 4 (rest 2) bits that must be 0.
-    const last = ALPHABET[text.charCodeAt(bodyEnd - 1)]! - 1
-    const mask = rest === 2 ? 0x0f : 0x03
-    if ((last & mask) !== 0) return false
+    const a = sextet(text, i)
+    const b = sextet(text, i + 1)
+    if ((a | b) < 0) return false
+    if (rest === 1) {
+      if ((b & 0x0f) !== 0) return false
+      out[o] = (a << 2) | (b >> 4)
+    } else {
+      const c = sextet(text, i + 2)
+      if (c < 0 || (c & 0x03) !== 0) return false
+      out[o] = (a << 2) | (b >> 4)
+      out[o + 1] = ((b & 0x0f) << 4) | (c >> 2)
+    }
   }
   return true
 }
 
-/** Encodes bytes as base64url with `=` padding, as ALB does. */
+/** Encodes bytes (or UTF-8 text) as base64url with `=` padding, as ALB does. */
 export function encodeBase64urlPadded(data: Uint8Array | string): string {
   const bytes = typeof data === 'string' ? Buffer.from(data, 'utf8') : data
   const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('base64url')

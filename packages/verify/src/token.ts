@@ -1,4 +1,4 @@
-import { isStrictBase64url } from './base64url.js'
+import { base64urlDecodedLength, decodeBase64url } from './base64url.js'
 import { AlbVerifyError } from './errors.js'
 
 /** Tokens longer than this are rejected before any decoding (ALB's own tokens stay far below). */
@@ -31,14 +31,22 @@ export interface ParsedAlbToken {
 // Case-insensitive 8-4-4-4-12 hex, as ALB key ids are. Compiled once.
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
+const HEADER_STRINGS = ['typ', 'kid', 'alg', 'iss', 'client', 'signer'] as const
+const PAYLOAD_NUMBERS = ['exp', 'nbf', 'iat'] as const
+const PAYLOAD_STRINGS = ['iss', 'sub'] as const
+
 function malformed(message: string, cause?: unknown): AlbVerifyError {
   return new AlbVerifyError('ERR_MALFORMED', message, cause === undefined ? undefined : { cause })
 }
 
-function decodeJsonObject(token: string, start: number, end: number, what: string): Record<string, unknown> {
+// Header and payload are decoded here and turned into strings at once, so one
+// buffer serves every token (16 KiB of base64 is at most 12 KiB of bytes).
+const scratch = Buffer.allocUnsafe((MAX_TOKEN_LENGTH * 3) / 4)
+
+function toJsonObject(text: string, what: string): Record<string, unknown> {
   let value: unknown
   try {
-    value = JSON.parse(Buffer.from(token.slice(start, end), 'base64url').toString('utf8'))
+    value = JSON.parse(text)
   } catch (err) {
     throw malformed(`token ${what} is not valid JSON`, err)
   }
@@ -87,18 +95,25 @@ export function parseAlbToken(token: string): ParsedAlbToken {
   const dot1 = token.indexOf('.')
   const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1)
   if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) throw malformed('token does not have exactly three segments')
+  const headerLength = base64urlDecodedLength(token, 0, dot1)
+  const payloadLength = base64urlDecodedLength(token, dot1 + 1, dot2)
+  const signatureLength = base64urlDecodedLength(token, dot2 + 1, token.length)
+  const signature = Buffer.allocUnsafe(Math.max(signatureLength, 0))
   if (
-    !isStrictBase64url(token, 0, dot1) ||
-    !isStrictBase64url(token, dot1 + 1, dot2) ||
-    !isStrictBase64url(token, dot2 + 1, token.length)
+    headerLength < 0 ||
+    payloadLength < 0 ||
+    signatureLength < 0 ||
+    !decodeBase64url(token, 0, headerLength, scratch, 0) ||
+    !decodeBase64url(token, dot1 + 1, payloadLength, scratch, headerLength) ||
+    !decodeBase64url(token, dot2 + 1, signatureLength, signature, 0)
   ) {
     throw malformed('token segment is not strict base64url')
   }
-
-  const header = decodeJsonObject(token, 0, dot1, 'header')
-  for (const field of ['typ', 'kid', 'alg', 'iss', 'client', 'signer'] as const) {
-    checkOptional(header, field, 'string', 'header')
-  }
+  // Both texts are taken out of the shared scratch buffer right away.
+  const headerText = scratch.toString('utf8', 0, headerLength)
+  const payloadText = scratch.toString('utf8', headerLength, headerLength + payloadLength)
+  const header = toJsonObject(headerText, 'header')
+  for (const field of HEADER_STRINGS) checkOptional(header, field, 'string', 'header')
   checkOptional(header, 'exp', 'number', 'header')
   // ALB always sends typ "JWT"; anything else is some other kind of token.
   if (header['typ'] !== undefined && header['typ'] !== 'JWT') throw malformed('token header "typ" is not "JWT"')
@@ -106,14 +121,13 @@ export function parseAlbToken(token: string): ParsedAlbToken {
   const kid = header['kid']
   if (typeof kid !== 'string' || !UUID.test(kid)) throw new AlbVerifyError('ERR_KID', 'token "kid" is not a UUID')
 
-  const signature = Buffer.from(token.slice(dot2 + 1), 'base64url')
   if (signature.length !== 64) {
     throw new AlbVerifyError('ERR_SIGNATURE', 'token signature is not a raw 64-byte ES256 signature')
   }
 
-  const payload = decodeJsonObject(token, dot1 + 1, dot2, 'payload')
-  for (const field of ['exp', 'nbf', 'iat'] as const) checkOptional(payload, field, 'number', 'payload')
-  for (const field of ['iss', 'sub'] as const) checkOptional(payload, field, 'string', 'payload')
+  const payload = toJsonObject(payloadText, 'payload')
+  for (const field of PAYLOAD_NUMBERS) checkOptional(payload, field, 'number', 'payload')
+  for (const field of PAYLOAD_STRINGS) checkOptional(payload, field, 'string', 'payload')
   const headerExp = header['exp'] as number | undefined
   const payloadExp = payload['exp'] as number | undefined
   let expiresAt: number
@@ -124,10 +138,13 @@ export function parseAlbToken(token: string): ParsedAlbToken {
     expiresAt = payloadExp === undefined || headerExp < payloadExp ? headerExp : payloadExp
   }
 
+  // The signed bytes are the ASCII of the first two segments, validated above.
+  const signingInput = Buffer.allocUnsafe(dot2)
+  for (let i = 0; i < dot2; i++) signingInput[i] = token.charCodeAt(i)
   return {
     header: header as AlbTokenHeader,
     payload,
-    signingInput: Buffer.from(token.slice(0, dot2), 'latin1'),
+    signingInput,
     signature,
     expiresAt,
   }

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { encodeBase64urlPadded, isStrictBase64url } from '../src/base64url.js'
+import fc from 'fast-check'
+import { base64urlDecodedLength, decodeBase64url, encodeBase64urlPadded } from '../src/base64url.js'
 
-const strict = (text: string) => isStrictBase64url(text, 0, text.length)
+/** Strict decode of a whole string, or undefined if it is not canonical base64url. */
+function strict(text: string): Buffer | undefined {
+  const length = base64urlDecodedLength(text, 0, text.length)
+  if (length < 0) return undefined
+  const out = Buffer.alloc(length)
+  return decodeBase64url(text, 0, length, out, 0) ? out : undefined
+}
 
 test('encodes with = padding to a multiple of 4', () => {
   assert.equal(encodeBase64urlPadded('a'), 'YQ==')
@@ -11,8 +18,17 @@ test('encodes with = padding to a multiple of 4', () => {
   assert.equal(encodeBase64urlPadded(Buffer.from([0xfb, 0xff])), '-_8=')
 })
 
-test('accepts canonical padded and unpadded text', () => {
-  for (const text of ['', 'YQ==', 'YQ', 'YWI=', 'YWI', 'YWJj', '-_8=', '-_8']) assert.ok(strict(text), text)
+test('decodes canonical padded and unpadded text', () => {
+  const cases: Array<[string, string]> = [
+    ['', ''],
+    ['YQ==', 'a'],
+    ['YQ', 'a'],
+    ['YWI=', 'ab'],
+    ['YWI', 'ab'],
+    ['YWJj', 'abc'],
+  ]
+  for (const [text, plain] of cases) assert.equal(strict(text)?.toString(), plain, text)
+  assert.deepEqual(strict('-_8='), Buffer.from([0xfb, 0xff]))
 })
 
 test('rejects wrong padding, foreign characters and non-canonical trailing bits', () => {
@@ -32,11 +48,28 @@ test('rejects wrong padding, foreign characters and non-canonical trailing bits'
     'YWé',
     'YR==',
     'YWJ=',
+    'YW\u0000j',
   ]) {
-    assert.ok(!strict(text), text)
+    assert.equal(strict(text), undefined, text)
   }
 })
 
-test('checks only the given range', () => {
-  assert.ok(isStrictBase64url('!!YQ==!!', 2, 6))
+test('decodes only the given range, into the given offset', () => {
+  const text = '!!YWJj!!'
+  const out = Buffer.alloc(5)
+  assert.equal(base64urlDecodedLength(text, 2, 6), 3)
+  assert.ok(decodeBase64url(text, 2, 3, out, 2))
+  assert.equal(out.subarray(2).toString(), 'abc')
+})
+
+test('agrees with Node on every byte string, padded and unpadded', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 64 }), (bytes) => {
+      const padded = encodeBase64urlPadded(bytes)
+      const unpadded = Buffer.from(bytes).toString('base64url')
+      assert.deepEqual(strict(padded), Buffer.from(bytes))
+      assert.deepEqual(strict(unpadded), Buffer.from(bytes))
+    }),
+    { numRuns: 500 },
+  )
 })
