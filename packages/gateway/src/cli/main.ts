@@ -84,11 +84,34 @@ program
   .command('demo')
   .description('run the whole thing locally: an OpenID provider, the gateway with a login rule, and a demo target')
   .option('--port <port>', 'HTTPS listener port', port, 8443)
+  .option('--idp-port <port>', 'development OpenID provider port', port, 9443)
+  .option('--admin-port <port>', 'admin listener port (/keys, /metrics, /healthz)', port, 9800)
   .option('--state-dir <dir>', 'where keys and the local CA live', '.portcullis')
-  .action(async (opts: { port: number; stateDir: string }) => {
-    const { demoCommand } = await import('./commands/demo.js')
-    process.exitCode = await demoCommand({ port: opts.port, stateDirectory: opts.stateDir }, io)
-  })
+  .option('--print-config', 'print the gateway configuration the demo runs (YAML)', false)
+  .option('--open', 'open the demo in the default browser', false)
+  .action(
+    async (opts: {
+      port: number
+      idpPort: number
+      adminPort: number
+      stateDir: string
+      printConfig: boolean
+      open: boolean
+    }) => {
+      const { demoCommand } = await import('./commands/demo.js')
+      process.exitCode = await demoCommand(
+        {
+          port: opts.port,
+          idpPort: opts.idpPort,
+          adminPort: opts.adminPort,
+          stateDirectory: opts.stateDir,
+          printConfig: opts.printConfig,
+          open: opts.open,
+        },
+        io,
+      )
+    },
+  )
 
 program
   .command('idp')
