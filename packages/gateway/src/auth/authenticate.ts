@@ -18,6 +18,7 @@ import {
   hasAnyShard,
   parseSessionData,
   readShards,
+  SHARD_SIZE,
   setSessionCookies,
   shardNames,
 } from './session-cookie.js'
@@ -115,9 +116,11 @@ function equalStrings(a: string, b: string): boolean {
 
 /** Records a refused or failed step, counts it and answers with its status. */
 function fail(shared: AuthShared, ctx: RequestContext, err: AuthError): void {
+  // ALB logs no error_reason for an IdP error (561); the metric still needs a label.
   if (err.reason !== '') ctx.record.errorReason = err.reason
-  if (err.fault) shared.metrics?.authError(err.reason)
-  else shared.metrics?.authFailure(err.reason)
+  const label = err.reason === '' ? 'IdpError' : err.reason
+  if (err.fault) shared.metrics?.authError(label)
+  else shared.metrics?.authFailure(label)
   if (err.reason === 'AuthUserClaimsSizeExceeded') shared.metrics?.claimsSizeExceeded()
   if (!ctx.res.headersSent) sendError(ctx.res, err.status, ctx)
 }
@@ -261,7 +264,7 @@ export class OidcAuthenticateAction implements ActionHandler {
         se: session.se,
       }
       const sealed = this.#seal(next)
-      if (Math.ceil(sealed.length / 4000) > this.#names.length) {
+      if (sealed.length > SHARD_SIZE * this.#names.length) {
         this.#shared.metrics?.claimsSizeExceeded()
         throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
       }

@@ -23,8 +23,9 @@ import { type Outbound, OutboundError } from './outbound.js'
  * of the configured values.
  */
 
-/** ALB's limits on a JWKS answer. */
+/** ALB's limit on the size of a JWKS answer. */
 export const JWKS_MAX_BYTES = 150 * 1024
+/** ALB's limit on the number of keys in a JWKS answer. */
 export const JWKS_MAX_KEYS = 10
 const JWKS_TIMEOUT_MS = 5000
 /** Keys are re-fetched after this age (stale keys are kept if the refetch fails). */

@@ -25,12 +25,4 @@ export class Lru<K, V> {
     this.#map.set(key, value)
     if (this.#map.size > this.#max) this.#map.delete(this.#map.keys().next().value as K)
   }
-
-  delete(key: K): void {
-    this.#map.delete(key)
-  }
-
-  get size(): number {
-    return this.#map.size
-  }
 }

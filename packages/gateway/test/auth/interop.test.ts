@@ -127,6 +127,20 @@ describe('x-amzn-oidc-data interop, key rotation, and instances sharing a state 
     }
   })
 
+  test('a running runtime picks up a rotation made elsewhere (no reload) within seconds', async () => {
+    const browser = new Browser()
+    await browser.login(`${gw.url}/x`)
+    const { kid } = await rotateSigningKey(gw.stateDirectory)
+    // The runtime checks the key ring every 5 s; poll for the new kid instead of sleeping a fixed time.
+    const deadline = Date.now() + 20_000
+    let seen = parseAlbToken(await identityToken(browser, gw)).header.kid
+    while (seen !== kid && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 250))
+      seen = parseAlbToken(await identityToken(browser, gw)).header.kid
+    }
+    assert.equal(seen, kid)
+  })
+
   test('two instances sharing the state directory: each accepts the other’s sessions and targets accept either’s tokens', async () => {
     const twin = await startTestGateway({
       stateDirectory: gw.stateDirectory,
