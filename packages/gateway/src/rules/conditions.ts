@@ -46,8 +46,11 @@ export interface RuleRequest {
 export class QueryScratch {
   /** The raw query the arrays below were filled from. */
   private source: string | undefined = undefined
+  /** Percent-decoded parameter names; only the first {@link QueryScratch.count} entries are current. */
   readonly keys: string[] = []
+  /** Percent-decoded parameter values, parallel to `keys` (empty for a parameter without `=`). */
   readonly values: string[] = []
+  /** Number of parameters of the current query. */
   count = 0
 
   /** Forgets the previous request's query. */
