@@ -12,6 +12,7 @@ import { traceIdFor } from '../headers/trace-id.js'
 import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
+import { RuleTransformError } from '../rules/errors.js'
 import type { CompiledGateway, CompiledRule } from '../server/compile.js'
 import { GatewayRequestContext } from './request-context.js'
 import { sendError } from './responses.js'
@@ -145,6 +146,16 @@ export async function handleRequest(
 
     await runActions(ctx, compiledRule)
   } catch (error) {
+    if (error instanceof RuleTransformError) {
+      // A rewrite produced an invalid host or URL for this request: ALB answers 500.
+      deps.logger.warn(
+        { traceId, rule: String(compiledRule.model.priority), reason: error.message },
+        'rule transform failed',
+      )
+      ctx.record.errorReason = 'TransformError'
+      sendError(res, 500, ctx)
+      return
+    }
     // An exception here is Portcullis's bug, never the client's: log it with
     // its stack for us, answer a plain 500 without details for them.
     deps.logger.error({ err: error, traceId }, 'unhandled error while handling a request')

@@ -45,7 +45,7 @@ export interface AccessLogOptions {
 /** Writes access-log entries, either as JSON lines or as ALB's own space-separated lines. */
 export class AccessLog {
   readonly #format: 'json' | 'alb'
-  readonly #destination: DestinationStream & { flushSync?: () => void; end?: () => void }
+  readonly #destination: DestinationStream
   readonly #elb: string
 
   constructor(options: AccessLogOptions) {
@@ -103,9 +103,15 @@ export class AccessLog {
     this.#destination.write(this.#format === 'json' ? `${JSON.stringify(entry)}\n` : `${formatAlbLine(entry)}\n`)
   }
 
-  close(): void {
-    this.#destination.flushSync?.()
-    this.#destination.end?.()
+  /** Flushes what is buffered and closes the file. */
+  async close(): Promise<void> {
+    const destination = this.#destination as DestinationStream & NodeJS.EventEmitter & { fd: number; end(): void }
+    // sonic-boom opens files asynchronously; ending before it is ready throws.
+    if (destination.fd === -1) await new Promise((resolve) => destination.once('ready', resolve))
+    await new Promise<void>((resolve) => {
+      destination.once('close', () => resolve())
+      destination.end()
+    })
   }
 }
 

@@ -237,7 +237,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     await Promise.all([...servers.values()].map((l) => closeListener(l, 0)))
     await current.registry.close()
     await current.auth?.close()
-    accessLog?.close()
+    await accessLog?.close()
     throw error
   }
   if (channels.configLoaded.hasSubscribers) channels.configLoaded.publish({ source: config.source, generation: 1 })
@@ -338,7 +338,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         await new Promise<void>((resolve) => admin!.server.close(() => resolve()))
       }
       metrics.hostCounts = undefined
-      accessLog?.close()
+      await accessLog?.close()
     },
   }
   return gateway

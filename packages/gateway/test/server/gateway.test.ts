@@ -1,9 +1,12 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { connect as tlsConnect } from 'node:tls'
+import { WebSocket, WebSocketServer } from 'ws'
 import { startGateway } from '../../src/server/gateway.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
 import {
@@ -140,7 +143,7 @@ describe('gateway pipeline over real sockets', () => {
     assert.equal(res.status, 400)
   })
 
-  test('the admin listener is absent unless configured, and metrics count requests', async () => {
+  test('metrics count requests by listener, rule and target group', async () => {
     const text = await gateway.metrics.registry.metrics()
     assert.match(text, /^RequestCount\{listener="[^"]+",rule="default",target_group="app"\} \d+/m)
     assert.match(text, /^HTTPCode_Target_2XX_Count\{target_group="app"\} \d+/m)
@@ -157,7 +160,7 @@ describe('admin listener', () => {
 Portcullis:
   Admin: { Address: 127.0.0.1, Port: ${adminPort} }
 `
-    const gateway = await gatewayFromYaml(yaml)
+    const gateway = await gatewayFromYaml(yaml, undefined, { admin: true })
     try {
       assert.equal(gateway.adminUrl, `http://127.0.0.1:${adminPort}/`)
       await send(gateway.listeners[0]!.url)
@@ -296,7 +299,11 @@ TargetGroups:
     Protocol: HTTP
     Targets: [{ Id: 127.0.0.1, Port: ${upstream.port} }]
 `
-    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, accessLog: false })
+    const gateway = await startGateway(configFromYaml(yaml, dir), {
+      logger: silentLogger,
+      accessLog: false,
+      admin: false,
+    })
     try {
       const subjectFor = async (servername: string | undefined): Promise<string> => {
         const socket = tlsConnect({
@@ -350,6 +357,72 @@ TargetGroups:
       const [error] = (await once(tls10, 'error').catch((e: unknown) => [e])) as [Error]
       assert.ok(error instanceof Error, 'TLS 1.1 is refused')
     } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})
+
+describe('access log', () => {
+  test("writes ALB's space-separated line with the matched rule, trace id, target and status", async () => {
+    const upstream = await startUpstream(echoHandler)
+    const dir = stateDirectory()
+    const logPath = join(dir, 'access.log')
+    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+Portcullis:
+  AccessLog: { Format: alb, Path: ${logPath} }
+`
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      await send(`${gateway.listeners[0]!.url}logged?x=1`, { headers: { 'user-agent': 'test "agent"' } })
+      await send(`${gateway.listeners[0]!.url}fixed`)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+    const lines = readFileSync(logPath, 'utf8').trim().split('\n')
+    assert.equal(lines.length, 2)
+    const [forwarded, fixed] = lines as [string, string]
+    assert.match(
+      forwarded,
+      /^http \d{4}-\d\d-\d\dT[\d:.]+Z app\/test-alb\/[0-9a-f]{16} 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ /,
+    )
+    assert.match(
+      forwarded,
+      / 200 200 \d+ \d+ "GET http:\/\/127\.0\.0\.1:\d+\/logged\?x=1 HTTP\/1\.1" "test \\"agent\\"" /,
+    )
+    assert.match(forwarded, /"Root=1-[0-9a-f]{8}-[0-9a-f]{24}"/)
+    assert.match(forwarded, / 0 \d{4}-[^ ]+ "forward" "-" "-" /)
+    assert.match(fixed, / 200 - \d+ \d+ "GET /)
+    assert.match(fixed, / 10 \d{4}-[^ ]+ "fixed-response" "-" "-" /)
+  })
+})
+
+describe('WebSocket through the listener', () => {
+  test('an upgrade is matched by rules and tunnelled to the target', async () => {
+    const upstream = await startUpstream((_req, res) => res.end())
+    const wss = new WebSocketServer({ server: upstream.server })
+    wss.on('connection', (socket, req) => {
+      socket.on('message', (data) => socket.send(`echo:${String(data)}:${req.headers['x-forwarded-proto']}`))
+    })
+    const gateway = await gatewayFromYaml(forwardYaml(await freePort(), upstream.port))
+    try {
+      const client = new WebSocket(`ws://127.0.0.1:${gateway.listeners[0]!.port}/socket`)
+      await once(client, 'open')
+      client.send('hello')
+      const [message] = (await once(client, 'message')) as [Buffer]
+      assert.equal(String(message), 'echo:hello:http')
+      client.close()
+      await once(client, 'close')
+
+      // A rule that answers itself answers an upgrade request too, then closes.
+      const refused = new WebSocket(`ws://127.0.0.1:${gateway.listeners[0]!.port}/fixed`)
+      refused.on('error', () => {})
+      const [, res] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number }]
+      assert.equal(res.statusCode, 200)
+      refused.terminate()
+    } finally {
+      wss.close()
       await gateway.close({ deadlineMs: 1000 })
       await upstream.close()
     }
