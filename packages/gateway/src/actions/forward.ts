@@ -7,6 +7,7 @@ import { StickyCookieWriter, stickyCookieOf, stickyValue, TG_COOKIE, TG_COOKIE_C
 import type { TargetGroupRegistry, TargetGroupRuntime } from '../targets/target-group.js'
 import type { ActionHandler, ActionOutcome, RequestContext } from './types.js'
 
+/** Settings `createForwardAction` needs beyond the action and the registry. */
 export interface ForwardActionOptions {
   /** Same secret as the registry's: keys the `AWSALBTG` values. */
   readonly stickinessSecret: Buffer

@@ -124,6 +124,11 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
       release()
       client.destroySoon()
     })
+    // A client that leaves mid-answer must not keep the target's connection (or the count) alive.
+    client.once('close', () => {
+      release()
+      req.destroy()
+    })
   })
 
   req.end()

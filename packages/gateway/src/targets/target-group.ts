@@ -79,6 +79,7 @@ export interface StickinessContext {
   readonly responseCookies: string[]
 }
 
+/** How a `TargetGroupRuntime` is built; the secret is the only required setting. */
 export interface TargetGroupOptions {
   /**
    * Key for the stickiness cookie values; must be the same in every worker
@@ -324,6 +325,7 @@ export class TargetGroupRuntime {
   }
 }
 
+/** `TargetGroupOptions` for every group, plus the registry being replaced and a logger. */
 export interface TargetGroupRegistryOptions extends Omit<TargetGroupOptions, 'previous'> {
   /** The registry of the configuration being replaced (health is carried over, by ARN and target). */
   readonly previous?: TargetGroupRegistry | undefined

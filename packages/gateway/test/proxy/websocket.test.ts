@@ -172,4 +172,30 @@ describe('WebSocket forwarding', () => {
       server.close()
     }
   })
+
+  test('a client that leaves while a refused upgrade’s answer streams releases the target connection', async () => {
+    let upstreamClosed!: () => void
+    const closed = new Promise<void>((r) => (upstreamClosed = r))
+    const server = net.createServer((s) => {
+      s.on('error', () => {})
+      s.on('close', () => upstreamClosed())
+      s.once('data', () => s.write('HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nstart\r\n'))
+    })
+    server.listen(0, '127.0.0.1')
+    await once(server, 'listening')
+    const front = await startForwarding([groupModel({ targets: target((server.address() as AddressInfo).port) })])
+    try {
+      const ws = new WebSocket(`ws://127.0.0.1:${front.port}/`)
+      ws.on('error', () => {})
+      const [, res] = (await once(ws, 'unexpected-response')) as [unknown, IncomingMessage]
+      assert.equal(res.statusCode, 403)
+      res.destroy()
+      await closed
+      const t = front.registry.groups[0]!.targets[0]!
+      while (t.outstanding !== 0) await new Promise((r) => setImmediate(r))
+    } finally {
+      await front.close()
+      server.close()
+    }
+  })
 })
