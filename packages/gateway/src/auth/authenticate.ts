@@ -36,6 +36,8 @@ export const CALLBACK_PATH = '/oauth2/idpresponse'
 
 const STATE_AAD = Buffer.from('portcullis state')
 const SESSION_CACHE_ENTRIES = 10_000
+/** How long requests still carrying a just-refreshed cookie get the refreshed session. */
+const REPLACEMENT_WINDOW_SECONDS = 60
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 
 /** State shared by every authenticate action of one runtime. */
@@ -62,8 +64,12 @@ type OidcAction = AuthenticateOidcAction | AuthenticateCognitoAction
 /** An opened session as cached per process, keyed by a hash of its cookie value. */
 interface CachedSession {
   readonly session: SessionData
-  /** Set when this cookie was refreshed: the new sealed value to hand back. */
+  /** Set when this cookie was refreshed: the new sealed value to hand back… */
   readonly replacement?: string
+  /** …until this time (seconds); after it the old cookie is on its own again. */
+  readonly replacedUntil?: number
+  /** The session the old cookie carries, for when the replacement window has passed. */
+  readonly previous?: SessionData
   /** Set when refreshing this cookie failed: no retry, the session is over. */
   readonly refreshFailed?: boolean
   /** The last identity token minted for this session. */
@@ -199,6 +205,12 @@ export class OidcAuthenticateAction implements ActionHandler {
       return this.#startLogin(ctx)
     }
 
+    if (entry.replacement !== undefined && now > entry.replacedUntil!) {
+      // A client still sending the pre-refresh cookie long after the refresh
+      // (it ignored the new one) does not ride on the new tokens forever.
+      entry = { session: entry.previous! }
+      this.#sessions.set(cacheKey!, entry)
+    }
     if (entry.replacement === undefined && this.#needsRefresh(entry, now)) {
       entry = entry.refreshFailed ? undefined : await this.#refresh(cacheKey!, entry.session)
       if (entry === undefined) {
@@ -271,7 +283,12 @@ export class OidcAuthenticateAction implements ActionHandler {
       // Requests still carrying the old cookie (sent before the browser saw
       // the new one) reuse this result instead of refreshing again, which a
       // rotating refresh token would not survive.
-      const refreshed: CachedSession = { session: next, replacement: sealed }
+      const refreshed: CachedSession = {
+        session: next,
+        replacement: sealed,
+        replacedUntil: now + REPLACEMENT_WINDOW_SECONDS,
+        previous: session,
+      }
       this.#sessions.set(cacheKey, refreshed)
       this.#sessions.set(createHash('sha256').update(sealed).digest('base64url'), { session: next })
       this.#shared.metrics?.refreshSuccess()

@@ -8,6 +8,41 @@
  * caches (opened sessions, minted identity tokens, JWKS) are rebuilt with
  * each runtime.
  *
+ * Decisions where ALB documents nothing (contract "decision" items and ours):
+ * - `state` and the session cookie are AES-256-GCM sealed with keys derived
+ *   (HKDF) from `{stateDirectory}/session-keys.json`; the cookie name is
+ *   authenticated with the cookie value, so one rule's cookie never opens
+ *   under another rule's name. Rotation keeps old keys opening for 8 days.
+ * - PKCE S256 and an OIDC `nonce` are sent by default; `AWSALBAuthNonce` is
+ *   24 alphanumerics, `HttpOnly; SameSite=Lax; Max-Age=900` (`Secure` except
+ *   on the opted-in HTTP listener). Lax suffices: the IdP sends the browser
+ *   back with a top-level GET. A second login started in another tab
+ *   replaces the cookie, so the first tab's callback fails (as on ALB).
+ * - The callback's original URI comes only from `state` and must be a path
+ *   on the same host (one leading `/`, no `//`, `/\`, whitespace or control
+ *   characters); anything else lands on `/`. A used `state` is refused for
+ *   the life of the process; across processes the IdP's single-use code is
+ *   the guard (`invalid_grant` → 401 `AuthInvalidGrantError`).
+ * - Session cookies: shards of ≤ 4000 characters, `HttpOnly; Path=/;
+ *   SameSite=Lax`, `SameSite=None` for CORS requests (an `Origin` other than
+ *   the request's own), `Secure` on HTTPS, `Expires` 7 days. Claims plus
+ *   access token over 11 KB (or a sealed session over 4 shards) → 500
+ *   `AuthUserClaimsSizeExceeded`.
+ * - `deny` without a session answers a plain 401 without `WWW-Authenticate`
+ *   (there is no standard challenge for a cookie session); a failed refresh
+ *   under `deny` is also 401, under `allow` the request goes on without
+ *   identity and the cookie is cleared.
+ * - Refreshes are single-flight per session; requests still carrying the
+ *   pre-refresh cookie during the next 60 s get the refreshed session (and
+ *   the new cookie) instead of a second refresh that a rotating refresh token
+ *   would not survive.
+ * - ID-token signatures are checked against `Portcullis.JwksUri` or the
+ *   issuer's discovery document (fetched once, bounded); without either the
+ *   TLS-protected token response is trusted (OIDC Core 3.1.3.7).
+ * - Every IdP and JWKS call is bounded: 5 s, no redirects, 64 KB token and
+ *   discovery answers, 16 KB userinfo (`AuthUserinfoResponseSizeExceeded`),
+ *   150 KB JWKS.
+ *
  * @packageDocumentation
  */
 import { createKeyHandler } from '@portcullis/verify/mint'
