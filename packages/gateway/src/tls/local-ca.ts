@@ -319,19 +319,19 @@ export async function ensureLeafCertificate(
  * How to make clients trust the local CA at `caCertPath`: Node
  * (`NODE_EXTRA_CA_CERTS`), curl, the Debian/Ubuntu and Fedora system
  * stores, macOS, and browsers (NSS `certutil` for Chrome/Firefox on Linux, or
- * a manual import).
+ * a manual import). `exampleUrl` is what the curl line fetches.
  *
  * @example
  * ```ts
  * process.stdout.write(trustInstructions(ca.caCertPath))
  * ```
  */
-export function trustInstructions(caCertPath: string): string {
+export function trustInstructions(caCertPath: string, exampleUrl = 'https://localhost:8443/'): string {
   const path = caCertPath.includes(' ') ? JSON.stringify(caCertPath) : caCertPath
   return [
     `The local development CA is ${path}. To trust it:`,
     `  Node.js:         export NODE_EXTRA_CA_CERTS=${path}`,
-    `  curl:            curl --cacert ${path} https://localhost:8443/`,
+    `  curl:            curl --cacert ${path} ${exampleUrl}`,
     `  Debian/Ubuntu:   sudo cp ${path} /usr/local/share/ca-certificates/portcullis-dev.crt && sudo update-ca-certificates`,
     `  Fedora/RHEL:     sudo cp ${path} /etc/pki/ca-trust/source/anchors/portcullis-dev.pem && sudo update-ca-trust`,
     `  macOS:           sudo security add-trusted-cert -d -r trustRoot -k /Library/Keychains/System.keychain ${path}`,

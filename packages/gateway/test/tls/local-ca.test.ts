@@ -228,6 +228,11 @@ describe('local CA', () => {
     const text = trustInstructions('/var/lib/portcullis/tls/ca.pem')
     assert.match(text, /NODE_EXTRA_CA_CERTS=\/var\/lib\/portcullis\/tls\/ca\.pem/)
     assert.match(text, /update-ca-certificates/)
+    assert.match(text, /curl --cacert \/var\/lib\/portcullis\/tls\/ca\.pem https:\/\/localhost:8443\//)
+    assert.match(
+      trustInstructions('/ca.pem', 'https://127.0.0.1:9443/x'),
+      /curl --cacert \/ca\.pem https:\/\/127\.0\.0\.1:9443\/x/,
+    )
     assert.match(text, /certutil -d sql:\$HOME\/\.pki\/nssdb/)
     assert.match(trustInstructions('/home/a b/ca.pem'), /NODE_EXTRA_CA_CERTS="\/home\/a b\/ca\.pem"/)
   })

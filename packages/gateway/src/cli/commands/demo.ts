@@ -60,7 +60,7 @@ function banner(demo: RunningDemo): string {
     `  Signing keys:       ${demo.gateway.adminUrl ?? '(admin listener off)'}keys/{kid}`,
     `  Demo target:        ${demo.target.url}  (verifies x-amzn-oidc-data with @portcullis/verify)`,
     '',
-    ...trustInstructions(demo.caCertPath)
+    ...trustInstructions(demo.caCertPath, demo.url)
       .trimEnd()
       .split('\n')
       .map((line) => `  ${line}`),

@@ -111,7 +111,7 @@ export async function idpCommand(options: IdpCommandOptions, io: CommandIo): Pro
       '',
       authenticateOidcSnippet(idp, options.clientId, options.clientSecret, caFile),
       '',
-      trustInstructions(caFile).trimEnd(),
+      trustInstructions(caFile, idp.endpoints.discovery).trimEnd(),
       '',
       'Press Ctrl-C to stop.',
       '',
