@@ -219,6 +219,8 @@ function hasBody(req: IncomingMessage): boolean {
  */
 export function proxyRequest(ctx: RequestContext, target: Target, group: TargetGroupRuntime): void {
   const res = ctx.res
+  // The client may have left while earlier actions ran: its 'close' has fired already.
+  if (res.destroyed) return
   const headers = ctx.upstreamHeaders
   // undici refuses `expect`; node already answered `100-continue` to the client.
   if (headers.expect !== undefined) delete headers.expect

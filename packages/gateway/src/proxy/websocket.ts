@@ -21,6 +21,7 @@ import { classifyTargetError } from './http.js'
 export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetGroupRuntime): void {
   const upgrade = ctx.upgrade!
   const client = upgrade.socket
+  if (client.destroyed) return
   const record = ctx.record
   record.target = target.address
   group.acquire(target)

@@ -302,6 +302,39 @@ describe('proxy connections', () => {
     }
   })
 
+  test('a client already gone when forward runs sends nothing to the target', async () => {
+    let requests = 0
+    const up = await startUpstream((_req, res) => {
+      requests++
+      res.end()
+    })
+    const model = groupModel({ targets: target(up.port) })
+    const registry = TargetGroupRegistry.create([model], { stickinessSecret: secret })
+    const forward = createForwardAction(
+      { type: 'forward', order: 1, targetGroups: [{ targetGroupArn: model.arn, weight: 1 }], stickiness: undefined },
+      registry,
+      { stickinessSecret: secret },
+    )
+    let ran!: () => void
+    const done = new Promise<void>((r) => (ran = r))
+    const front = await startFront((ctx) => {
+      ctx.res.destroy() // as if the client disconnected during an authenticate action
+      const outcome = forward.run(ctx)
+      ran()
+      return outcome
+    })
+    try {
+      await assert.rejects(request(front.url))
+      await done
+      assert.equal(requests, 0)
+      assert.equal(registry.groups[0]!.targets[0]!.outstanding, 0)
+    } finally {
+      await front.close()
+      await registry.destroy()
+      await up.close()
+    }
+  })
+
   test('keeps connections to the target alive across requests', async () => {
     let connections = 0
     const up = await startUpstream((_req, res) => res.end('x'))
