@@ -39,9 +39,13 @@ function malformed(message: string, cause?: unknown): AlbVerifyError {
   return new AlbVerifyError('ERR_MALFORMED', message, cause === undefined ? undefined : { cause })
 }
 
-// Header and payload are decoded here and turned into strings at once, so one
-// buffer serves every token (16 KiB of base64 is at most 12 KiB of bytes).
+// Per-token buffers are shared, not allocated: header and payload bytes are
+// turned into strings at once, and the signed bytes and signature are used by
+// the verifier synchronously (it copies them first if it must wait for a key).
+// 16 KiB of base64 is at most 12 KiB of bytes.
 const scratch = Buffer.allocUnsafe((MAX_TOKEN_LENGTH * 3) / 4)
+const inputScratch = Buffer.allocUnsafe(MAX_TOKEN_LENGTH)
+const signatureScratch = Buffer.allocUnsafe(64)
 
 function toJsonObject(text: string, what: string): Record<string, unknown> {
   let value: unknown
@@ -88,6 +92,16 @@ function checkOptional(object: Record<string, unknown>, field: string, type: 'st
  * ```
  */
 export function parseAlbToken(token: string): ParsedAlbToken {
+  const parsed = parseAlbTokenShared(token)
+  return { ...parsed, signingInput: Buffer.from(parsed.signingInput), signature: Buffer.from(parsed.signature) }
+}
+
+/**
+ * {@link parseAlbToken} for the verifier's hot path: `signingInput` and
+ * `signature` are views of buffers shared by all calls, valid only until the
+ * next call — use them synchronously or copy them.
+ */
+export function parseAlbTokenShared(token: string): ParsedAlbToken {
   if (typeof token !== 'string') throw malformed('token is not a string')
   if (token.length > MAX_TOKEN_LENGTH) {
     throw new AlbVerifyError('ERR_TOO_LARGE', `token is longer than ${MAX_TOKEN_LENGTH} characters`)
@@ -98,14 +112,16 @@ export function parseAlbToken(token: string): ParsedAlbToken {
   const headerLength = base64urlDecodedLength(token, 0, dot1)
   const payloadLength = base64urlDecodedLength(token, dot1 + 1, dot2)
   const signatureLength = base64urlDecodedLength(token, dot2 + 1, token.length)
-  const signature = Buffer.allocUnsafe(Math.max(signatureLength, 0))
   if (
     headerLength < 0 ||
     payloadLength < 0 ||
     signatureLength < 0 ||
     !decodeBase64url(token, 0, headerLength, scratch, 0) ||
     !decodeBase64url(token, dot1 + 1, payloadLength, scratch, headerLength) ||
-    !decodeBase64url(token, dot2 + 1, signatureLength, signature, 0)
+    // Only validated here when it is not 64 bytes: its length is checked after alg and kid.
+    !(signatureLength === 64
+      ? decodeBase64url(token, dot2 + 1, 64, signatureScratch, 0)
+      : decodeBase64url(token, dot2 + 1, signatureLength, scratch, headerLength + payloadLength))
   ) {
     throw malformed('token segment is not strict base64url')
   }
@@ -121,7 +137,7 @@ export function parseAlbToken(token: string): ParsedAlbToken {
   const kid = header['kid']
   if (typeof kid !== 'string' || !UUID.test(kid)) throw new AlbVerifyError('ERR_KID', 'token "kid" is not a UUID')
 
-  if (signature.length !== 64) {
+  if (signatureLength !== 64) {
     throw new AlbVerifyError('ERR_SIGNATURE', 'token signature is not a raw 64-byte ES256 signature')
   }
 
@@ -139,13 +155,12 @@ export function parseAlbToken(token: string): ParsedAlbToken {
   }
 
   // The signed bytes are the ASCII of the first two segments, validated above.
-  const signingInput = Buffer.allocUnsafe(dot2)
-  for (let i = 0; i < dot2; i++) signingInput[i] = token.charCodeAt(i)
+  for (let i = 0; i < dot2; i++) inputScratch[i] = token.charCodeAt(i)
   return {
     header: header as AlbTokenHeader,
     payload,
-    signingInput,
-    signature,
+    signingInput: inputScratch.subarray(0, dot2),
+    signature: signatureScratch,
     expiresAt,
   }
 }

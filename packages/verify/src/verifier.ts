@@ -6,7 +6,7 @@ import { defaultKeyEndpoint } from './keys/endpoint.js'
 import { KeyFetchLimiter } from './keys/limiter.js'
 import { KeySource, type KeySourceSettings } from './keys/source.js'
 import { compileTrustedProxies } from './net/trusted-proxies.js'
-import { parseAlbToken } from './token.js'
+import { parseAlbTokenShared } from './token.js'
 
 /** The verified payload of an ALB token: the IdP's userinfo claims plus `exp` and `iss`. Deeply frozen. */
 export type AlbClaims = Record<string, unknown> & { sub?: string; exp: number; iss?: string }
@@ -210,7 +210,7 @@ export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
       const hit = tokenCache.get(token, clock())
       if (hit !== undefined) return hit
     }
-    const { header, payload, signingInput, signature, expiresAt } = parseAlbToken(token)
+    let { header, payload, signingInput, signature, expiresAt } = parseAlbTokenShared(token)
 
     const signer = header.signer
     const source = signer === undefined ? undefined : sourceBySigner.get(signer)
@@ -229,7 +229,13 @@ export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
         throw new AlbVerifyError('ERR_ISSUER', 'token iss is not an allowed issuer')
     }
 
-    const key = source.cached(header.kid) ?? (await source.load(header.kid))
+    let key = source.cached(header.kid)
+    if (key === undefined) {
+      // Waiting for the key lets other verifications reuse the shared parse buffers.
+      signingInput = Buffer.from(signingInput)
+      signature = Buffer.from(signature)
+      key = await source.load(header.kid)
+    }
     let valid: boolean
     try {
       valid = cryptoVerify('sha256', signingInput, key, signature)

@@ -37,3 +37,14 @@ test('throws AlbVerifyError, synchronously, for bad input', () => {
     (err: unknown) => err instanceof AlbVerifyError && err.code === 'ERR_MALFORMED',
   )
 })
+
+test('results own their bytes: a later parse does not change an earlier result', () => {
+  const a = signAlbToken({ claims: { sub: 'a' }, key, signer: SIGNER, issuer: ISSUER, clientId: CLIENT_ID })
+  const b = signAlbToken({ claims: { sub: 'b' }, key, signer: SIGNER, issuer: ISSUER, clientId: CLIENT_ID })
+  const first = parseAlbToken(a)
+  const input = Buffer.from(first.signingInput)
+  const signature = Buffer.from(first.signature)
+  parseAlbToken(b)
+  assert.deepEqual(first.signingInput, input)
+  assert.deepEqual(first.signature, signature)
+})
