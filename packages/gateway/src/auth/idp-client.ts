@@ -41,6 +41,15 @@ export interface TokenSet {
 
 type Phase = 'token' | 'userinfo'
 
+// What may travel in the identity headers: visible ASCII only (OIDC Core
+// limits `sub` to 255 ASCII characters; access tokens are token68-like).
+const HEADER_SAFE = /^[\x21-\x7e]+$/
+
+function checkAccessToken(token: string): string {
+  if (token.length > 8192 || !HEADER_SAFE.test(token)) throw new AuthError(500, 'AuthInvalidTokenResponse')
+  return token
+}
+
 function causes(err: unknown): unknown[] {
   const out: unknown[] = []
   let current: unknown = err
@@ -276,7 +285,7 @@ export class IdpClient {
       const claims = tokens.claims()
       if (claims === undefined) throw new AuthError(401, 'AuthInvalidIdToken')
       return {
-        accessToken: tokens.access_token,
+        accessToken: checkAccessToken(tokens.access_token),
         refreshToken: tokens.refresh_token,
         expiresIn: tokens.expiresIn(),
         subject: claims.sub,
@@ -292,7 +301,7 @@ export class IdpClient {
       const config = await this.#verifyingConfiguration()
       const tokens = await oidc.refreshTokenGrant(config, refreshToken)
       return {
-        accessToken: tokens.access_token,
+        accessToken: checkAccessToken(tokens.access_token),
         refreshToken: tokens.refresh_token ?? refreshToken,
         expiresIn: tokens.expiresIn(),
         subject: tokens.claims()?.sub,
@@ -306,6 +315,9 @@ export class IdpClient {
   async userinfo(accessToken: string, expectedSubject: string): Promise<Record<string, unknown>> {
     try {
       const claims = await oidc.fetchUserInfo(this.#base, accessToken, expectedSubject)
+      if (claims.sub.length > 255 || !HEADER_SAFE.test(claims.sub)) {
+        throw new AuthError(500, 'AuthInvalidUserinfoResponse')
+      }
       return { ...claims }
     } catch (err) {
       throw classifyIdpError(err, 'userinfo')

@@ -83,6 +83,14 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
       res.writeHead(answer.status, { 'content-type': 'application/json' })
       res.end(JSON.stringify(json))
     })
+    // Relays the real token response with an access token that cannot be a header value.
+    const tokenBadAccessToken = await startFaultServer(async (req, res, body) => {
+      const answer = await relay(idp.endpoints.token, req, body)
+      const json = (await answer.json()) as Record<string, string>
+      json['access_token'] = 'abc\r\nx-injected: 1'
+      res.writeHead(answer.status, { 'content-type': 'application/json' })
+      res.end(JSON.stringify(json))
+    })
     const userinfo500 = await startFaultServer((_req, res) => {
       res.writeHead(502)
       res.end()
@@ -102,6 +110,7 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
       tokenBadJson.server,
       tokenBadSignature.server,
       tokenNoIdToken.server,
+      tokenBadAccessToken.server,
       userinfo500.server,
       userinfoSlow.server,
       userinfoBadJson.server,
@@ -127,6 +136,7 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
         route('/tok-badjson', 5, { tokenEndpoint: `${tokenBadJson.url}/token` }),
         route('/tok-badsig', 6, { tokenEndpoint: `${tokenBadSignature.url}/token` }),
         route('/tok-noid', 7, { tokenEndpoint: `${tokenNoIdToken.url}/token` }),
+        route('/tok-badat', 13, { tokenEndpoint: `${tokenBadAccessToken.url}/token` }),
         route('/ui-500', 8, { userInfoEndpoint: `${userinfo500.url}/me` }),
         route('/ui-slow', 9, { userInfoEndpoint: `${userinfoSlow.url}/me` }),
         route('/ui-badjson', 10, { userInfoEndpoint: `${userinfoBadJson.url}/me` }),
@@ -314,6 +324,7 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
     ['/tok-badjson', 500, 'AuthInvalidTokenResponse'],
     ['/tok-badsig', 401, 'AuthInvalidIdToken'],
     ['/tok-noid', 401, 'AuthInvalidIdToken'],
+    ['/tok-badat', 500, 'AuthInvalidTokenResponse'],
     ['/ui-500', 500, 'AuthUserinfoEpRequestFailed'],
     ['/ui-refused', 500, 'AuthUserinfoEpRequestFailed'],
     ['/ui-slow', 500, 'AuthUserinfoEpRequestTimeout'],
@@ -328,6 +339,10 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
       assert.equal(browser.cookies(gw.url).has('AWSELBAuthSessionCookie-0'), false)
     })
   }
+
+  test('a sub that cannot be sent as a header (non-ASCII) → 500 AuthInvalidUserinfoResponse', async () => {
+    await expectError(await new Browser().login(`${gw.url}/app/x`, 'jürgen'), 500, 'AuthInvalidUserinfoResponse')
+  })
 
   test('userinfo answer over 16 KB → 500 AuthUserinfoResponseSizeExceeded', async () => {
     await expectError(await new Browser().login(`${gw.url}/app/x`, 'huge'), 500, 'AuthUserinfoResponseSizeExceeded')
