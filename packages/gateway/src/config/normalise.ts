@@ -7,6 +7,9 @@
  */
 import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
+import { RuleCompileError } from '../rules/errors.js'
+import { compileRuleRegex } from '../rules/regex.js'
+import { compileRewrite } from '../rules/transforms.js'
 import {
   DEFAULT_ACCOUNT_ID,
   DEFAULT_REGION,
@@ -1015,12 +1018,19 @@ class Normaliser {
     }
   }
 
-  private checkRegex(value: string, path: FieldPath, max: number): void {
-    if (!this.checkLength(value, path, max)) return
+  /** Compiles with the rule engine's own compiler, so that load refuses exactly what it could not run. */
+  private checkRegex(value: string, path: FieldPath, max: number): boolean {
+    if (!this.checkLength(value, path, max)) return false
     try {
-      new RegExp(value)
+      compileRuleRegex(value)
+      return true
     } catch (err) {
-      this.report.error(path, `not a valid regular expression: ${(err as Error).message}`)
+      if (!(err instanceof RuleCompileError)) throw err
+      this.report.error(
+        path,
+        `not a valid regular expression: ${err.message.replace(/^invalid regular expression: /, '')}`,
+      )
+      return false
     }
   }
 
@@ -1053,8 +1063,15 @@ class Normaliser {
       }
       cfg.Rewrites.forEach((r, n) => {
         const rpath = [...tpath, own, 'Rewrites', n]
-        this.checkRegex(r.Regex, [...rpath, 'Regex'], 1024)
-        this.checkLength(r.Replace, [...rpath, 'Replace'], 1024)
+        const regexOk = this.checkRegex(r.Regex, [...rpath, 'Regex'], 1024)
+        if (this.checkLength(r.Replace, [...rpath, 'Replace'], 1024) && regexOk) {
+          try {
+            compileRewrite(r.Regex, r.Replace, 'Rewrite')
+          } catch (err) {
+            if (!(err instanceof RuleCompileError)) throw err
+            this.report.error([...rpath, 'Replace'], err.message)
+          }
+        }
         out.push({ type: t.Type, regex: r.Regex, replace: r.Replace })
       })
     })

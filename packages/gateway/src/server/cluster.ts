@@ -52,7 +52,9 @@ export function isGatewayWorker(): boolean {
  * Resolves when the gateway has stopped.
  */
 export async function serve(options: ServeOptions): Promise<void> {
-  const { config } = await loadConfig(options.configPath)
+  const { config, warnings } = await loadConfig(options.configPath)
+  // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
+  for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
   if (options.workers <= 1) return serveSingle(options, config)
   return servePrimary(options, config)
 }
@@ -60,7 +62,7 @@ export async function serve(options: ServeOptions): Promise<void> {
 async function reloadConfig(options: ServeOptions): Promise<GatewayConfig | undefined> {
   try {
     const { config, warnings } = await loadConfig(options.configPath)
-    for (const w of warnings) options.logger.warn({ path: w.path, line: w.line }, w.message)
+    for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
     return config
   } catch (error) {
     const message = error instanceof ConfigError ? error.format() : (error as Error).message

@@ -1024,3 +1024,23 @@ test('every error is reported in one pass, in file order', () => {
     [...lines].sort((a, b) => a - b),
   )
 })
+
+describe('regular expressions are checked by the rule engine’s own compiler', () => {
+  test('a nested repetition that JavaScript would run in exponential time is refused at load', () => {
+    expectError(
+      withRules(rule(1, FORWARD, '[{ Field: path-pattern, RegexValues: ["^(a+)+$"] }]')),
+      `${R}[0].Conditions[0].RegexValues[0]`,
+      /not a valid regular expression: a repeated group may not contain a repetition/,
+      '"^(a+)+$"',
+    )
+  })
+
+  test('a rewrite replacement naming a group the expression does not have is refused at load', () => {
+    const rules = `      - Priority: 1
+        Conditions: [{ Field: path-pattern, Values: ["/x/*"] }]
+        Transforms: [{ Type: url-rewrite, UrlRewriteConfig: { Rewrites: [{ Regex: "^/x/(.*)$", Replace: "/y/$2" }] } }]
+        Actions: ${FORWARD}
+`
+    expectError(withRules(rules), `${R}[0].Transforms[0].UrlRewriteConfig.Rewrites[0].Replace`, /group \$2/, '"/y/$2"')
+  })
+})
