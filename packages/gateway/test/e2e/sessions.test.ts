@@ -19,7 +19,7 @@ const CLIENT_ID = 'e2e-sessions'
 const CLIENT_SECRET = 'e2e-sessions-secret'
 /** Short enough to pass during a test, long enough to survive one page load on a busy machine. */
 const ACCESS_TOKEN_TTL = 3
-const SHORT_SESSION = 3
+const SHORT_SESSION = 4
 
 async function freePort(): Promise<number> {
   const server = createServer()
