@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { createAlbVerifier } from '@portcullis/verify'
 import { Browser } from './fixtures/browser.js'
@@ -191,5 +192,53 @@ describe('authenticate actions: options of contract §6 and the Portcullis exten
     assert.equal(idp.grants.refresh_token, refreshes + 1)
     assert.notEqual(second.headers['x-amzn-oidc-accesstoken'], first.headers['x-amzn-oidc-accesstoken'])
     assert.equal(second.headers['x-amzn-oidc-identity'], 'alice')
+  })
+})
+
+describe('logging', () => {
+  test('no token, code, secret or cookie value ever reaches the log, through logins, refreshes and failures', async () => {
+    const server = await listenFront()
+    const idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)], accessTokenTtlSeconds: 1 })
+    const stream = new PassThrough()
+    let log = ''
+    stream.on('data', (chunk: Buffer) => {
+      log += chunk.toString()
+    })
+    const gw = await startTestGateway({
+      server,
+      logStream: stream,
+      routes: [
+        {
+          prefix: '/app',
+          action: oidcAction({ issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }),
+        },
+      ],
+    })
+    try {
+      const browser = new Browser()
+      const first = await browser.fetch(`${gw.url}/app/x`)
+      const state = new URL(first.headers.get('location')!).searchParams.get('state')!
+      const callback = await browser.loginAtIdp(first.headers.get('location')!, 'alice')
+      const code = new URL(callback).searchParams.get('code')!
+      assert.equal((await browser.fetch(callback)).status, 302)
+      const body = (await (await browser.fetch(`${gw.url}/app/x`)).json()) as EchoBody
+      // Failures that log: a replayed callback, a refresh with a revoked token after expiry.
+      await fetch(callback, { redirect: 'manual' })
+      await new Promise((resolve) => setTimeout(resolve, 2100))
+      await browser.fetch(`${gw.url}/app/x`)
+      const secrets = [
+        idp.clientSecret,
+        code,
+        state,
+        body.headers['x-amzn-oidc-accesstoken']!,
+        body.headers['x-amzn-oidc-data']!,
+        browser.cookies(gw.url).get('AWSELBAuthSessionCookie-0')!,
+      ]
+      assert.ok(log.length > 0, 'something was logged')
+      for (const secret of secrets) assert.equal(log.includes(secret), false)
+    } finally {
+      await gw.close()
+      await idp.close()
+    }
   })
 })
