@@ -30,7 +30,7 @@ const STYLE = `
 @media (prefers-color-scheme:dark){:root{--fg:#e6e9ee;--muted:#9aa4b2;--bg:#12161c;--card:#1b2129;--accent:#7aa2ff;--bad:#ff8a80;--good:#6fdc9b;--line:#2c3440}}
 *{box-sizing:border-box}body{margin:0;font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:var(--fg);background:var(--bg)}
 main{max-width:760px;margin:40px auto;padding:0 16px}.card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:24px 28px;margin-bottom:20px}
-.narrow{max-width:400px}h1{font-size:1.4em;margin:0 0 8px}h2{font-size:1.1em;margin:0 0 8px}p{margin:8px 0}.muted{color:var(--muted)}
+.narrow{max-width:420px;margin-left:auto;margin-right:auto}.actions{display:flex;gap:10px;flex-wrap:wrap}.hint{margin-top:20px;font-size:.9em}h1{font-size:1.4em;margin:0 0 8px}h2{font-size:1.1em;margin:0 0 8px}p{margin:8px 0}.muted{color:var(--muted)}
 label{display:block;margin:14px 0 4px;font-weight:600}input[type=text],input[type=password]{width:100%;padding:9px 10px;border:1px solid var(--line);border-radius:6px;font:inherit;background:transparent;color:inherit}
 button,.button{display:inline-block;margin-top:18px;padding:9px 16px;border:0;border-radius:6px;background:var(--accent);color:#fff;font:inherit;font-weight:600;cursor:pointer;text-decoration:none}
 button.secondary{background:transparent;color:var(--accent);border:1px solid var(--line)}.error{color:var(--bad);font-weight:600}.ok{color:var(--good);font-weight:600}

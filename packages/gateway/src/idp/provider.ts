@@ -148,11 +148,11 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
 <input id="username" name="username" type="text" value="${escapeHtml(username)}" autocomplete="username" autofocus required>
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit">Sign in</button>
+<div class="actions"><button type="submit">Sign in</button><button type="submit" form="abort" class="secondary">Cancel</button></div>
 </form>
-<form method="post" action="/interaction/${escapeHtml(uid)}/abort" class="inline"><button type="submit" class="secondary">Cancel</button></form>
-</div>
-<p class="muted">Portcullis development identity provider. Demo users: ${hints}.</p>`,
+<form id="abort" method="post" action="/interaction/${escapeHtml(uid)}/abort"></form>
+<p class="muted hint">Portcullis development identity provider. Demo users: ${hints}.</p>
+</div>`,
   )
 }
 

@@ -75,6 +75,25 @@ describe('portcullis demo in a real browser', () => {
     }
   })
 
+  test('cancelling at the provider ends at the gateway with status 561 and no session', async () => {
+    const { context, page } = await newSession(browser)
+    try {
+      await page.goto(`${demo.url}private`)
+      const [response] = await Promise.all([
+        page.waitForResponse((candidate) => candidate.url().startsWith(`${demo.url}oauth2/idpresponse?`)),
+        page.getByRole('button', { name: 'Cancel' }).click(),
+      ])
+      assert.equal(response.status(), 561)
+      assert.ok(new URL(response.url()).searchParams.get('error') === 'access_denied')
+      assert.deepEqual(
+        (await cookieNames(context, 'localhost')).filter((name) => name.startsWith('AWSELBAuthSessionCookie')),
+        [],
+      )
+    } finally {
+      await context.close()
+    }
+  })
+
   test('deny: /api/whoami answers fetch() with 401 without a session and with claims with one', async () => {
     const { context, page } = await newSession(browser)
     try {
