@@ -1,4 +1,4 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hash, randomBytes, timingSafeEqual } from 'node:crypto'
 import { signAlbToken } from '@portcullis/verify/mint'
 import * as oidc from 'openid-client'
 import type { Logger } from 'pino'
@@ -95,6 +95,11 @@ export function cookieAttributes(ctx: RequestContext): CookieAttributes {
   return origin === `https://${requestHost(ctx.req) ?? ''}` ? ATTRS.secureLax : ATTRS.secureNone
 }
 
+/** Cache key of a sealed session: a digest, so the cache never holds the (up to 16 KB) cookie values. */
+function sessionKey(sealed: string): string {
+  return hash('sha256', sealed, 'base64url')
+}
+
 function nowSeconds(): number {
   return Math.floor(Date.now() / 1000)
 }
@@ -181,7 +186,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     let entry: CachedSession | undefined
     let cacheKey: string | undefined
     if (raw !== undefined) {
-      cacheKey = createHash('sha256').update(raw).digest('base64url')
+      cacheKey = sessionKey(raw)
       entry = this.#sessions.get(cacheKey) ?? (await this.#open(raw, cacheKey))
     }
     const mode = this.#action.onUnauthenticatedRequest
@@ -290,7 +295,7 @@ export class OidcAuthenticateAction implements ActionHandler {
         previous: session,
       }
       this.#sessions.set(cacheKey, refreshed)
-      this.#sessions.set(createHash('sha256').update(sealed).digest('base64url'), { session: next })
+      this.#sessions.set(sessionKey(sealed), { session: next })
       this.#shared.metrics?.refreshSuccess()
       return refreshed
     } catch (err) {
@@ -409,7 +414,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     const set = setSessionCookies(sealed, this.#names, ctx.cookies, cookieAttributes(ctx), now)
     if (set === undefined) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
     ctx.responseCookies.push(...set)
-    this.#sessions.set(createHash('sha256').update(sealed).digest('base64url'), { session })
+    this.#sessions.set(sessionKey(sealed), { session })
     shared.metrics?.authSuccess()
     sendRedirect(ctx, safeRedirectPath(state.u))
   }
