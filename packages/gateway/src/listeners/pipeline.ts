@@ -144,7 +144,7 @@ export async function handleRequest(
     ctx.record.matchedRulePriority = compiledRule.model.priority
     if (channels.requestMatched.hasSubscribers) channels.requestMatched.publish({ ctx })
 
-    await runActions(ctx, compiledRule)
+    await runActions(ctx, compiledRule, startedAt)
   } catch (error) {
     if (error instanceof RuleTransformError) {
       // A rewrite produced an invalid host or URL for this request: ALB answers 500.
@@ -165,10 +165,13 @@ export async function handleRequest(
   }
 }
 
-async function runActions(ctx: GatewayRequestContext, rule: CompiledRule): Promise<void> {
+async function runActions(ctx: GatewayRequestContext, rule: CompiledRule, startedAt: number): Promise<void> {
   const { actions, actionNames } = rule
+  const last = actions.length - 1
   for (let i = 0; i < actions.length; i++) {
     ctx.record.actionsExecuted.push(actionNames[i]!)
+    // ALB's request_processing_time: from arrival until the final action (the hand-off to the target).
+    if (i === last) ctx.record.requestProcessingTime = (Date.now() - startedAt) / 1000
     const outcome = await actions[i]!.run(ctx)
     if (outcome === 'responded') return
   }
@@ -227,7 +230,8 @@ function finish(
   res: ServerResponse,
   startedAt: number,
 ): void {
-  const status = res.statusCode
+  // A tunnelled WebSocket answered 101 on the raw socket; `res` never saw it.
+  const status = ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101 ? 101 : res.statusCode
   const { metrics, accessLog } = deps
   const record = ctx.record
   metrics.requestCount.inc({

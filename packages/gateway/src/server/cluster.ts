@@ -9,6 +9,7 @@ import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
 import type { Generation } from '../listeners/pipeline.js'
+import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import { createAdminHandler } from './admin.js'
 import { needsAuth } from './compile.js'
@@ -66,6 +67,7 @@ async function reloadConfig(options: ServeOptions): Promise<GatewayConfig | unde
     return config
   } catch (error) {
     const message = error instanceof ConfigError ? error.format() : (error as Error).message
+    if (channels.configRejected.hasSubscribers) channels.configRejected.publish({ error })
     options.logger.error(
       { configPath: options.configPath },
       `configuration rejected, still serving the previous one:\n${message}`,

@@ -257,6 +257,52 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     await old.auth?.close()
   }
 
+  async function applyReload(next: GatewayConfig): Promise<void> {
+    const nextGeneration = await buildGeneration(next, generationNumber + 1, current)
+    let opened: ListenerServer[]
+    const refreshedTls = new Map<ListenerServer, ReturnType<typeof loadListenerTls>>()
+    try {
+      for (const model of next.listeners) {
+        const existing = servers.get(listenerKey(model))
+        if (existing !== undefined && model.protocol === 'HTTPS')
+          refreshedTls.set(existing, loadListenerTls(model.certificates))
+      }
+      opened = await syncListeners(next)
+    } catch (error) {
+      await nextGeneration.registry.close()
+      await nextGeneration.auth?.close()
+      throw error
+    }
+    generationNumber++
+    const previous = current
+    current = nextGeneration
+    for (const entry of opened) servers.set(entry.key, entry)
+    const wanted = new Set(next.listeners.map(listenerKey))
+    for (const model of next.listeners) {
+      const entry = servers.get(listenerKey(model))!
+      entry.listenerId = model.id
+      entry.model = model
+      const tls = refreshedTls.get(entry)
+      if (tls !== undefined) {
+        entry.tls = tls
+        ;(entry.server as unknown as { setSecureContext(o: object): void }).setSecureContext({
+          ...tls.defaultOptions,
+          minVersion: 'TLSv1.2',
+        })
+      }
+    }
+    const removed = [...servers.values()].filter((s) => !wanted.has(s.key))
+    for (const entry of removed) servers.delete(entry.key)
+    const drainMs = maxDeregistrationDelayMs(previous.compiled.config)
+    void Promise.all([...removed.map((l) => closeListener(l, drainMs)), retire(previous, drainMs)]).catch(
+      (error: unknown) => {
+        logger.warn({ err: error }, 'error while retiring the previous configuration')
+      },
+    )
+    if (channels.configLoaded.hasSubscribers)
+      channels.configLoaded.publish({ source: next.source, generation: generationNumber })
+  }
+
   const gateway: RunningGateway = {
     get listeners() {
       return [...servers.values()].map((entry) => {
@@ -281,49 +327,12 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
 
     async reload(next: GatewayConfig): Promise<void> {
       if (closing) throw new Error('the gateway is shutting down')
-      const nextGeneration = await buildGeneration(next, generationNumber + 1, current)
-      let opened: ListenerServer[]
-      const refreshedTls = new Map<ListenerServer, ReturnType<typeof loadListenerTls>>()
       try {
-        for (const model of next.listeners) {
-          const existing = servers.get(listenerKey(model))
-          if (existing !== undefined && model.protocol === 'HTTPS')
-            refreshedTls.set(existing, loadListenerTls(model.certificates))
-        }
-        opened = await syncListeners(next)
+        await applyReload(next)
       } catch (error) {
-        await nextGeneration.registry.close()
-        await nextGeneration.auth?.close()
+        if (channels.configRejected.hasSubscribers) channels.configRejected.publish({ error })
         throw error
       }
-      generationNumber++
-      const previous = current
-      current = nextGeneration
-      for (const entry of opened) servers.set(entry.key, entry)
-      const wanted = new Set(next.listeners.map(listenerKey))
-      for (const model of next.listeners) {
-        const entry = servers.get(listenerKey(model))!
-        entry.listenerId = model.id
-        entry.model = model
-        const tls = refreshedTls.get(entry)
-        if (tls !== undefined) {
-          entry.tls = tls
-          ;(entry.server as unknown as { setSecureContext(o: object): void }).setSecureContext({
-            ...tls.defaultOptions,
-            minVersion: 'TLSv1.2',
-          })
-        }
-      }
-      const removed = [...servers.values()].filter((s) => !wanted.has(s.key))
-      for (const entry of removed) servers.delete(entry.key)
-      const drainMs = maxDeregistrationDelayMs(previous.compiled.config)
-      void Promise.all([...removed.map((l) => closeListener(l, drainMs)), retire(previous, drainMs)]).catch(
-        (error: unknown) => {
-          logger.warn({ err: error }, 'error while retiring the previous configuration')
-        },
-      )
-      if (channels.configLoaded.hasSubscribers)
-        channels.configLoaded.publish({ source: next.source, generation: generationNumber })
     },
 
     async close({ deadlineMs = 30_000 } = {}): Promise<void> {
