@@ -12,7 +12,7 @@
 import { randomBytes } from 'node:crypto'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
+import { type AddressInfo, isIPv4 } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider'
 import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js'
@@ -60,7 +60,7 @@ export interface DevIdentityProviderOptions {
   readonly rotateRefreshTokens?: boolean
   /** Refuse authorization requests without PKCE. Default false. */
   readonly requirePkce?: boolean
-  /** Serve HTTPS with this certificate chain and key; plain HTTP otherwise. */
+  /** Serve HTTPS with this certificate chain and key; plain HTTP (loopback addresses only) otherwise. */
   readonly tls?: { readonly certPem: string; readonly keyPem: string }
   /** Where unexpected server errors are logged; silent when absent. */
   readonly logger?: Logger
@@ -109,6 +109,10 @@ function originIssuer(issuer: string): string {
     throw new TypeError(`issuer must be an origin without path, query or credentials: ${issuer}`)
   }
   return url.origin
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'))
 }
 
 function urlHost(host: string): string {
@@ -184,6 +188,9 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const users = options.users ?? DEFAULT_DEV_USERS
   const directory = new DevUserDirectory(users)
   const host = options.host ?? '127.0.0.1'
+  if (!options.tls && !isLoopback(host)) {
+    throw new TypeError(`plain HTTP is for loopback addresses only; give tls to listen on ${host}`)
+  }
   const logger = options.logger
 
   let handler: (req: IncomingMessage, res: ServerResponse) => void = (_req, res) => {

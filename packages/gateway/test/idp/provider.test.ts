@@ -356,6 +356,7 @@ describe('development OpenID provider options', () => {
       createDevIdentityProvider({ clients: [CLIENT], issuer: 'https://idp.example.test/tenant' }),
       TypeError,
     )
+    await assert.rejects(createDevIdentityProvider({ clients: [CLIENT], host: '0.0.0.0' }), /loopback addresses only/)
     await assert.rejects(
       createDevIdentityProvider({ clients: [CLIENT], users: [DEFAULT_DEV_USERS[0]!, DEFAULT_DEV_USERS[0]!] }),
       TypeError,
