@@ -39,7 +39,14 @@ export type AlbVerifyErrorCode =
   | 'ERR_IDENTITY_MISMATCH'
   | 'ERR_UNTRUSTED_PROXY'
 
-/** All error codes, in the order of the check that produces them. */
+/**
+ * All error codes, in the order of the check that produces them.
+ *
+ * @example
+ * ```ts
+ * for (const code of ALB_VERIFY_ERROR_CODES) rejections.labels({ code }).inc(0) // pre-create metric series
+ * ```
+ */
 export const ALB_VERIFY_ERROR_CODES: readonly AlbVerifyErrorCode[] = Object.freeze([
   'ERR_UNTRUSTED_PROXY',
   'ERR_MISSING_HEADER',
@@ -83,7 +90,15 @@ export class AlbVerifyError extends Error {
   }
 }
 
-/** Type guard for {@link AlbVerifyError}, also across duplicated package copies. */
+/**
+ * Type guard for {@link AlbVerifyError}, also for errors from a second copy of
+ * this package (e.g. two versions in one dependency tree).
+ *
+ * @example
+ * ```ts
+ * verifier.verify(token).catch((err) => (isAlbVerifyError(err) ? err.code : 'ERR_INTERNAL'))
+ * ```
+ */
 export function isAlbVerifyError(value: unknown): value is AlbVerifyError {
   if (value instanceof AlbVerifyError) return true
   if (!(value instanceof Error) || value.name !== 'AlbVerifyError') return false
