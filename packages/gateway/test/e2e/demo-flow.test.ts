@@ -124,6 +124,15 @@ describe('portcullis demo in a real browser', () => {
       assert.equal(page.url(), `${demo.url}public`)
       assert.match((await page.locator('main').textContent()) ?? '', /anonymous/)
       assert.ok(!requests.some((url) => url.startsWith(demo.idp.issuer)), 'allow never redirects to the provider')
+      // Identity headers a page tries to send itself never reach the target.
+      const spoofed = await page.evaluate(async () => {
+        const response = await fetch('/public', {
+          headers: { 'X-Amzn-Oidc-Data': 'e30=.e30=.AAAA', 'x-amzn-oidc-identity': 'admin' },
+        })
+        return response.text()
+      })
+      assert.match(spoofed, /anonymous/)
+      assert.doesNotMatch(spoofed, /rejected/)
 
       await page.goto(demo.url)
       await submitLoginForm(page, 'alice', 'alice-password', demo.idp.issuer)
