@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { createDevIdentityProvider } from '../src/idp/provider.js'
 
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -75,6 +76,57 @@ async function measure(name: string, url: string, headers: Record<string, string
   }
 }
 
+/**
+ * Logs in as the development provider's `alice` the way a browser would —
+ * gateway redirect, the provider's login form, the callback — and returns the
+ * session cookie header for the gateway.
+ */
+async function logIn(start: string): Promise<string> {
+  const jars = new Map<string, Map<string, string>>()
+  const jarOf = (url: string) => {
+    const host = new URL(url).host
+    let jar = jars.get(host)
+    if (jar === undefined) {
+      jar = new Map()
+      jars.set(host, jar)
+    }
+    return jar
+  }
+  const go = async (url: string, init: RequestInit = {}): Promise<Response> => {
+    const jar = jarOf(url)
+    const headers = new Headers(init.headers)
+    if (jar.size > 0) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '))
+    const res = await fetch(url, { ...init, headers, redirect: 'manual' })
+    for (const line of res.headers.getSetCookie()) {
+      const [pair] = line.split(';')
+      const eq = pair!.indexOf('=')
+      jar.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim())
+    }
+    await res.arrayBuffer()
+    return res
+  }
+  let url = start
+  for (let hop = 0; hop < 12; hop++) {
+    const res = await go(url)
+    if (/\/interaction\/[^/]+$/.test(new URL(url).pathname)) {
+      const submitted = await go(`${url}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ username: 'alice', password: 'alice-password' }).toString(),
+      })
+      url = new URL(submitted.headers.get('location')!, url).href
+      continue
+    }
+    const location = res.headers.get('location')
+    if (location === null) break
+    url = new URL(location, url).href
+    if (new URL(url).host === new URL(start).host && !url.includes('/oauth2/idpresponse')) break
+  }
+  const session = [...jarOf(start)].filter(([name]) => name.startsWith('AWSELBAuthSessionCookie'))
+  if (session.length === 0) throw new Error('the login did not produce a session cookie')
+  return session.map(([k, v]) => `${k}=${v}`).join('; ')
+}
+
 function nginxAvailable(): boolean {
   return spawnSync('nginx', ['-v']).status === 0
 }
@@ -86,7 +138,19 @@ async function main(): Promise<void> {
   await waitForPort(upstreamPort)
 
   const gatewayPort = await freePort()
+  const authPort = await freePort()
   const adminPort = await freePort()
+  // (d) logs in at a real OpenID provider; plain HTTP on loopback (the
+  // development opt-in) keeps TLS out of the comparison with (b).
+  const idp = await createDevIdentityProvider({
+    clients: [
+      {
+        clientId: 'bench',
+        clientSecret: 'bench-secret',
+        redirectUris: [`http://127.0.0.1:${authPort}/oauth2/idpresponse`],
+      },
+    ],
+  })
   const configPath = join(work, 'portcullis.yaml')
   writeFileSync(
     configPath,
@@ -96,12 +160,27 @@ Listeners:
     Protocol: HTTP
     Portcullis: { Address: 127.0.0.1 }
     DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+  - Port: ${authPort}
+    Protocol: HTTP
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions:
+      - Type: authenticate-oidc
+        AuthenticateOidcConfig:
+          Issuer: ${idp.issuer}
+          AuthorizationEndpoint: ${idp.endpoints.authorization}
+          TokenEndpoint: ${idp.endpoints.token}
+          UserInfoEndpoint: ${idp.endpoints.userinfo}
+          ClientId: bench
+          ClientSecret: bench-secret
+      - Type: forward
+        TargetGroupArn: app
 TargetGroups:
   - TargetGroupName: app
     Protocol: HTTP
     Targets: [{ Id: 127.0.0.1, Port: ${upstreamPort} }]
     HealthCheckIntervalSeconds: 30
 Portcullis:
+  AllowInsecureHttpAuthentication: true
   StateDirectory: ${join(work, 'state')}
   Admin: { Address: 127.0.0.1, Port: ${adminPort} }
   AccessLog: { Format: json, Path: ${join(work, 'access.log')} }
@@ -122,6 +201,10 @@ Portcullis:
   const results: Result[] = []
   results.push(await measure('(a) upstream directly', `http://127.0.0.1:${upstreamPort}/`))
   results.push(await measure('(b) through Portcullis (forward)', `http://127.0.0.1:${gatewayPort}/`))
+
+  const cookie = await logIn(`http://127.0.0.1:${authPort}/`)
+  results.push(await measure('(d) through Portcullis, with a session', `http://127.0.0.1:${authPort}/`, { cookie }))
+  await idp.close()
 
   if (nginxAvailable()) {
     const nginxPort = await freePort()
