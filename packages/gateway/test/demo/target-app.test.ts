@@ -110,9 +110,11 @@ describe('demo target application', () => {
       const api = await get('/api/whoami', headers)
       assert.deepEqual(await api.json(), { authenticated: false, error: code })
     }
-    // A tampered signature (the last signature character changed) fails the signature check itself.
+    // A tampered signature fails the signature check itself. The character changed sits well inside the
+    // signature segment, where every base64url character carries six significant bits.
     const token = mint()
-    const tampered = `${token.slice(0, -3)}${token.at(-3) === 'A' ? 'B' : 'A'}${token.slice(-2)}`
+    const at = token.length - 10
+    const tampered = `${token.slice(0, at)}${token[at] === 'A' ? 'B' : 'A'}${token.slice(at + 1)}`
     const response = await get('/api/whoami', { 'x-amzn-oidc-data': tampered, 'x-amzn-oidc-identity': 'user-1' })
     assert.equal(((await response.json()) as { error: string }).error, 'ERR_SIGNATURE')
   })
