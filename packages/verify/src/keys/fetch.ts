@@ -27,6 +27,12 @@ export async function fetchKeyText(url: string, timeoutMs: number): Promise<stri
     throw new AlbVerifyError('ERR_KEY_FETCH', 'key server request failed', { cause: err })
   }
   const body = response.body
+  if (response.status === 404) {
+    // The key server answered and has no such key: the token is bad, not the
+    // server. Reported as the client's error (401 in the middleware), not 503.
+    await body?.cancel().catch(() => {})
+    throw new AlbVerifyError('ERR_KID', 'the key server has no key with this kid (HTTP 404)')
+  }
   if (response.status !== 200) {
     await body?.cancel().catch(() => {})
     throw new AlbVerifyError('ERR_KEY_FETCH', `key server answered HTTP ${response.status}`)

@@ -67,13 +67,13 @@ describe('key fetch faults', () => {
     assert.equal(target.requests.length, 0, 'the redirect target must never be contacted')
   })
 
-  test('non-200 answers', async () => {
+  test('non-200 answers: 404 means no such key (the token is bad), anything else is a server fault', async () => {
     for (const status of [204, 404, 500, 503]) {
       const server = await serve((_req, res) => {
         res.writeHead(status)
         res.end(status === 204 ? undefined : pem)
       })
-      await expectCode(server.url, 'ERR_KEY_FETCH')
+      await expectCode(server.url, status === 404 ? 'ERR_KID' : 'ERR_KEY_FETCH')
     }
   })
 
