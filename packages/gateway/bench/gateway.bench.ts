@@ -186,7 +186,10 @@ Portcullis:
   AccessLog: { Format: json, Path: ${join(work, 'access.log')} }
 `,
   )
+  // BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under the same load.
+  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
   startProcess(process.execPath, [
+    ...nodeArgs,
     cli,
     'start',
     '--config',
@@ -258,4 +261,5 @@ try {
   await main()
 } finally {
   for (const child of children) child.kill('SIGTERM')
+  await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)))
 }

@@ -51,7 +51,9 @@ export interface UpstreamHeaderResult {
  * rules, actions, targets — can ever see a spoofed identity header.
  */
 export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHeaderResult {
-  const headers: OutgoingHttpHeaders = Object.create(null)
+  // A plain object (fast properties) rather than a null-prototype dictionary;
+  // `__proto__` is the one name that would misbehave, and it is dropped below.
+  const headers: OutgoingHttpHeaders = {}
   let connectionTokens: Set<string> | undefined
   let clientTraceId: string | undefined
   let clientForwardedFor: string | undefined
@@ -61,15 +63,18 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHea
     const name = rawHeaders[i]!.toLowerCase()
     const value = rawHeaders[i + 1]!
     if (name === 'connection') {
-      for (const token of value.split(',')) {
-        const t = token.trim().toLowerCase()
+      // The usual values name no other header: skip tokenising them.
+      const lower = value.toLowerCase()
+      if (lower === 'keep-alive' || lower === 'close') continue
+      for (const token of lower.split(',')) {
+        const t = token.trim()
         if (t === '') continue
         connectionTokens ??= new Set()
         connectionTokens.add(t)
       }
       continue
     }
-    if (HOP_BY_HOP.has(name)) continue
+    if (HOP_BY_HOP.has(name) || name === '__proto__') continue
     if (isIdentityHeaderName(name)) {
       stripped++
       continue

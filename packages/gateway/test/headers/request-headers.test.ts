@@ -75,7 +75,18 @@ describe('buildUpstreamHeaders', () => {
       'X-Kept',
       'yes',
     ])
-    assert.deepEqual(result.headers, Object.assign(Object.create(null), { host: 'h', 'x-kept': 'yes' }))
+    assert.deepEqual(result.headers, { host: 'h', 'x-kept': 'yes' })
+  })
+
+  test('a header named __proto__ is dropped and cannot touch the prototype', () => {
+    const result = buildUpstreamHeaders(['__proto__', 'polluted', 'Host', 'h'])
+    assert.deepEqual(result.headers, { host: 'h' })
+    assert.equal(Object.getPrototypeOf(result.headers), Object.prototype)
+  })
+
+  test('Connection: keep-alive and close are dropped without naming other headers', () => {
+    const result = buildUpstreamHeaders(['Connection', 'Keep-Alive', 'Host', 'h', 'Close', 'x'])
+    assert.deepEqual(result.headers, { host: 'h', close: 'x' })
   })
 
   test('keeps repeated end-to-end headers as arrays in order', () => {

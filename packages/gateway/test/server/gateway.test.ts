@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { request as httpsRequest } from 'node:https'
 import { connect } from 'node:net'
 import { join } from 'node:path'
@@ -423,6 +423,37 @@ describe('WebSocket through the listener', () => {
       refused.terminate()
     } finally {
       wss.close()
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})
+
+describe('access log batching', () => {
+  test('a line reaches the file within a couple of seconds even when traffic stops', async () => {
+    const upstream = await startUpstream(echoHandler)
+    const dir = stateDirectory()
+    const logPath = join(dir, 'access.log')
+    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+Portcullis:
+  AccessLog: { Format: json, Path: ${logPath} }
+`
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      await send(`${gateway.listeners[0]!.url}one`)
+      const deadline = Date.now() + 5000
+      let text = ''
+      while (Date.now() < deadline) {
+        text = existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''
+        if (text.includes('/one')) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const entry = JSON.parse(text.trim()) as Record<string, unknown>
+      assert.equal(entry.elb_status_code, 200)
+      assert.equal(entry.target_status_code, 200)
+      assert.equal(entry.actions_executed, 'forward')
+      assert.match(String(entry.request), /^GET http:\/\/127\.0\.0\.1:\d+\/one HTTP\/1\.1$/)
+    } finally {
       await gateway.close({ deadlineMs: 1000 })
       await upstream.close()
     }
