@@ -134,4 +134,33 @@ describe('portcullis CLI', () => {
       await upstream.close()
     }
   })
+
+  test('start --watch (one worker): a saved file is applied without a signal', async () => {
+    const dir = stateDirectory()
+    const upstream = await startUpstream(echoHandler)
+    const port = await freePort()
+    const adminPort = await freePort()
+    const file = join(dir, 'portcullis.yaml')
+    writeFileSync(file, config(port, adminPort, upstream.port, 'before'))
+    const child = portcullis(
+      ['start', '--config', 'portcullis.yaml', '--workers', '1', '--watch', '--log-level', 'warn'],
+      dir,
+    )
+    let stdout = ''
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString()
+    })
+    try {
+      await waitFor(() => stdout.includes('SIGHUP'), 'the start banner')
+      assert.equal((await send(`http://127.0.0.1:${port}/`)).body, 'before')
+      writeFileSync(file, config(port, adminPort, upstream.port, 'after'))
+      await waitFor(async () => (await send(`http://127.0.0.1:${port}/`)).body === 'after', 'the watched change')
+      child.kill('SIGTERM')
+      const [code] = (await once(child, 'exit')) as [number | null]
+      assert.equal(code, 0)
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL')
+      await upstream.close()
+    }
+  })
 })
