@@ -1,10 +1,10 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 
 /**
- * Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still see.
- * `upgrade` is re-added by the WebSocket path itself.
+ * Hop-by-hop headers (RFC 9110 §7.6.1) plus the legacy ones proxies still see,
+ * dropped in both directions. `upgrade` is re-added by the WebSocket path itself.
  */
-const HOP_BY_HOP = new Set([
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
