@@ -89,7 +89,7 @@ describe('demo target application', () => {
         },
       ],
       ['ERR_CLIENT', { 'x-amzn-oidc-data': mint({ clientId: 'other-client' }), 'x-amzn-oidc-identity': 'user-1' }],
-      ['ERR_KEY_FETCH', { 'x-amzn-oidc-data': mint({ key: strangerKey }), 'x-amzn-oidc-identity': 'user-1' }],
+      ['ERR_KID', { 'x-amzn-oidc-data': mint({ key: strangerKey }), 'x-amzn-oidc-identity': 'user-1' }],
       [
         'ERR_EXPIRED',
         {
