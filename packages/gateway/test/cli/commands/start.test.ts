@@ -5,9 +5,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { echoHandler, freePort, send, startUpstream, stateDirectory } from '../fixtures/servers.js'
+import { echoHandler, freePort, send, startUpstream, stateDirectory } from '../../fixtures/servers.js'
 
-const main = fileURLToPath(new URL('../../src/cli/main.ts', import.meta.url))
+const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url))
 // Resolved here because `--import` resolves bare names from the child's cwd, a temporary directory.
 const tsx = import.meta.resolve('tsx')
 

@@ -1,0 +1,153 @@
+import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { connect } from 'node:net'
+import { after, before, describe, test } from 'node:test'
+import { WebSocket, WebSocketServer } from 'ws'
+import {
+  type Echo,
+  echoHandler,
+  forwardYaml,
+  freePort,
+  gatewayFromYaml,
+  send,
+  startUpstream,
+} from '../fixtures/servers.js'
+
+describe('gateway pipeline over real sockets', () => {
+  let upstream: Awaited<ReturnType<typeof startUpstream>>
+  let gateway: Awaited<ReturnType<typeof gatewayFromYaml>>
+  let url: string
+
+  before(async () => {
+    upstream = await startUpstream(echoHandler)
+    const port = await freePort()
+    gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+    url = gateway.listeners[0]!.url
+  })
+  after(async () => {
+    await gateway.close({ deadlineMs: 1000 })
+    await upstream.close()
+  })
+
+  test('client-sent identity headers never reach the target nor steer rules, in every spelling', async () => {
+    const res = await send(`${url}spoof`, {
+      headers: [
+        'Host',
+        'app.example.com',
+        'X-Amzn-Oidc-Data',
+        'forged.token.here',
+        'x_amzn_oidc_identity',
+        'admin',
+        'X-AMZN-OIDC-ACCESSTOKEN',
+        'stolen',
+        'x-amzn-oidc-data',
+        'second copy',
+      ],
+    })
+    assert.equal(res.status, 200, 'the spoofed header must not match the http-header rule')
+    const echo = JSON.parse(res.body) as Echo
+    const leaked = echo.rawHeaders.filter((_, i) => i % 2 === 0 && /^x[-_]amzn[-_]oidc/i.test(echo.rawHeaders[i]!))
+    assert.deepEqual(leaked, [])
+  })
+
+  test('adds X-Forwarded-For/Proto/Port and a trace id, keeping a client Root', async () => {
+    const res = await send(`${url}path?q=1`, {
+      headers: {
+        'x-forwarded-for': '203.0.113.7',
+        'x-forwarded-proto': 'https',
+        'x-amzn-trace-id': 'Root=1-5759e988-bd862e3fe1be46a994272793',
+      },
+    })
+    const echo = JSON.parse(res.body) as Echo
+    assert.equal(echo.url, '/path?q=1')
+    assert.equal(echo.headers['x-forwarded-for'], '203.0.113.7, 127.0.0.1')
+    assert.equal(echo.headers['x-forwarded-proto'], 'http')
+    assert.equal(echo.headers['x-forwarded-port'], String(gateway.listeners[0]!.port))
+    assert.match(
+      String(echo.headers['x-amzn-trace-id']),
+      /^Self=1-[0-9a-f]{8}-[0-9a-f]{24};Root=1-5759e988-bd862e3fe1be46a994272793$/,
+    )
+  })
+
+  test('rules answer before the target: fixed-response by path', async () => {
+    const res = await send(`${url}fixed`)
+    assert.equal(res.status, 200)
+    assert.equal(res.body, 'fixed')
+  })
+
+  test('a request line over 16 KB is refused with 414 and never forwarded', async () => {
+    const res = await send(`${url}${'a'.repeat(17 * 1024)}`)
+    assert.equal(res.status, 414)
+  })
+
+  test('one header over 16 KB gets 431', async () => {
+    const res = await send(url, { headers: { 'x-big': 'b'.repeat(17 * 1024) } })
+    assert.equal(res.status, 431)
+  })
+
+  test('headers over 64 KB in all get 431', async () => {
+    const headers: Record<string, string> = {}
+    for (let i = 0; i < 10; i++) headers[`x-h${i}`] = 'c'.repeat(8 * 1024)
+    const res = await send(url, { headers })
+    assert.equal(res.status, 431)
+  })
+
+  test('a malformed request gets 400 and the connection closes', async () => {
+    const socket = connect(gateway.listeners[0]!.port, '127.0.0.1')
+    await once(socket, 'connect')
+    socket.write('GET / HTTP/1.1\r\nHost: x\r\nBad Header\r\n\r\n')
+    const chunks: Buffer[] = []
+    socket.on('data', (c: Buffer) => chunks.push(c))
+    await once(socket, 'close')
+    assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 400 /)
+  })
+
+  test('an HTTP/1.1 request without Host is refused with 400', async () => {
+    const res = await send(url, { headers: ['Accept', '*/*'] })
+    assert.equal(res.status, 400)
+  })
+
+  test('an absolute-form request target is refused with 400', async () => {
+    const res = await send(url, { path: 'http://elsewhere.example/' })
+    assert.equal(res.status, 400)
+  })
+
+  test('metrics count requests by listener, rule and target group', async () => {
+    const text = await gateway.metrics.registry.metrics()
+    assert.match(text, /^RequestCount\{listener="[^"]+",rule="default",target_group="app"\} \d+/m)
+    assert.match(text, /^HTTPCode_Target_2XX_Count\{target_group="app"\} \d+/m)
+    assert.match(text, /^HTTPCode_ELB_4XX_Count\{[^}]*\} \d+/m)
+    assert.match(text, /^HealthyHostCount\{target_group="app"\} \d+/m)
+  })
+})
+
+describe('WebSocket through the listener', () => {
+  test('an upgrade is matched by rules and tunnelled to the target', async () => {
+    const upstream = await startUpstream((_req, res) => res.end())
+    const wss = new WebSocketServer({ server: upstream.server })
+    wss.on('connection', (socket, req) => {
+      socket.on('message', (data) => socket.send(`echo:${String(data)}:${req.headers['x-forwarded-proto']}`))
+    })
+    const gateway = await gatewayFromYaml(forwardYaml(await freePort(), upstream.port))
+    try {
+      const client = new WebSocket(`ws://127.0.0.1:${gateway.listeners[0]!.port}/socket`)
+      await once(client, 'open')
+      client.send('hello')
+      const [message] = (await once(client, 'message')) as [Buffer]
+      assert.equal(String(message), 'echo:hello:http')
+      client.close()
+      await once(client, 'close')
+
+      // A rule that answers itself answers an upgrade request too, then closes.
+      const refused = new WebSocket(`ws://127.0.0.1:${gateway.listeners[0]!.port}/fixed`)
+      refused.on('error', () => {})
+      const [, res] = (await once(refused, 'unexpected-response')) as [unknown, { statusCode: number }]
+      assert.equal(res.statusCode, 200)
+      refused.terminate()
+    } finally {
+      wss.close()
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})

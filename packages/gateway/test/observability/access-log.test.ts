@@ -1,0 +1,81 @@
+import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { describe, test } from 'node:test'
+import { startGateway } from '../../src/server/gateway.js'
+import {
+  configFromYaml,
+  echoHandler,
+  forwardYaml,
+  freePort,
+  send,
+  silentLogger,
+  startUpstream,
+  stateDirectory,
+} from '../fixtures/servers.js'
+
+describe('access log', () => {
+  test("writes ALB's space-separated line with the matched rule, trace id, target and status", async () => {
+    const upstream = await startUpstream(echoHandler)
+    const dir = stateDirectory()
+    const logPath = join(dir, 'access.log')
+    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+Portcullis:
+  AccessLog: { Format: alb, Path: ${logPath} }
+`
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      await send(`${gateway.listeners[0]!.url}logged?x=1`, { headers: { 'user-agent': 'test "agent"' } })
+      await send(`${gateway.listeners[0]!.url}fixed`)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+    const lines = readFileSync(logPath, 'utf8').trim().split('\n')
+    assert.equal(lines.length, 2)
+    const [forwarded, fixed] = lines as [string, string]
+    assert.match(
+      forwarded,
+      /^http \d{4}-\d\d-\d\dT[\d:.]+Z app\/test-alb\/[0-9a-f]{16} 127\.0\.0\.1:\d+ 127\.0\.0\.1:\d+ /,
+    )
+    assert.match(
+      forwarded,
+      / 200 200 \d+ \d+ "GET http:\/\/127\.0\.0\.1:\d+\/logged\?x=1 HTTP\/1\.1" "test \\"agent\\"" /,
+    )
+    assert.match(forwarded, /"Root=1-[0-9a-f]{8}-[0-9a-f]{24}"/)
+    assert.match(forwarded, / 0 \d{4}-[^ ]+ "forward" "-" "-" /)
+    assert.match(fixed, / 200 - \d+ \d+ "GET /)
+    assert.match(fixed, / 10 \d{4}-[^ ]+ "fixed-response" "-" "-" /)
+  })
+})
+
+describe('access log batching', () => {
+  test('a line reaches the file within a couple of seconds even when traffic stops', async () => {
+    const upstream = await startUpstream(echoHandler)
+    const dir = stateDirectory()
+    const logPath = join(dir, 'access.log')
+    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+Portcullis:
+  AccessLog: { Format: json, Path: ${logPath} }
+`
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      await send(`${gateway.listeners[0]!.url}one`)
+      const deadline = Date.now() + 5000
+      let text = ''
+      while (Date.now() < deadline) {
+        text = existsSync(logPath) ? readFileSync(logPath, 'utf8') : ''
+        if (text.includes('/one')) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      const entry = JSON.parse(text.trim()) as Record<string, unknown>
+      assert.equal(entry.elb_status_code, 200)
+      assert.equal(entry.target_status_code, 200)
+      assert.equal(entry.actions_executed, 'forward')
+      assert.match(String(entry.request), /^GET http:\/\/127\.0\.0\.1:\d+\/one HTTP\/1\.1$/)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})
