@@ -17,6 +17,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
+import { Pool } from 'undici'
 import { createDevIdentityProvider } from '../src/idp/provider.js'
 
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 8)
@@ -74,6 +75,44 @@ async function measure(name: string, url: string, headers: Record<string, string
     p99: r.latency.p99,
     errors: r.errors + r.non2xx + r.timeouts,
   }
+}
+
+/** Requests per second of the moderate-load latency comparison of (b) and (d). */
+const MODERATE_RATE = 500
+
+/**
+ * Latency at a moderate, fixed request rate (not saturation), with
+ * microsecond resolution: autocannon reports whole milliseconds, too coarse
+ * for an overhead measured in fractions of one.
+ */
+async function latencyAtModerateLoad(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ p50: number; p99: number }> {
+  const { origin, pathname } = new URL(url)
+  const pool = new Pool(origin, { connections: 4 })
+  const samples: number[] = []
+  const total = MODERATE_RATE * 4
+  const started = performance.now()
+  let next = 0
+  const worker = async (): Promise<void> => {
+    for (;;) {
+      const i = next++
+      if (i >= total) return
+      const due = started + (i * 1000) / MODERATE_RATE
+      const wait = due - performance.now()
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait))
+      const t0 = performance.now()
+      const res = await pool.request({ path: pathname, method: 'GET', headers })
+      await res.body.dump()
+      if (i >= MODERATE_RATE) samples.push(performance.now() - t0) // the first second warms up
+    }
+  }
+  await Promise.all(Array.from({ length: 8 }, worker))
+  await pool.close()
+  samples.sort((a, b) => a - b)
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!
+  return { p50: at(0.5), p99: at(0.99) }
 }
 
 /**
@@ -207,6 +246,8 @@ Portcullis:
 
   const cookie = await logIn(`http://127.0.0.1:${authPort}/`)
   results.push(await measure('(d) through Portcullis, with a session', `http://127.0.0.1:${authPort}/`, { cookie }))
+  const moderateB = await latencyAtModerateLoad(`http://127.0.0.1:${gatewayPort}/`)
+  const moderateD = await latencyAtModerateLoad(`http://127.0.0.1:${authPort}/`, { cookie })
   await idp.close()
 
   if (nginxAvailable()) {
@@ -255,6 +296,14 @@ http {
   if (c !== undefined) console.log(`| b/c (Portcullis vs nginx) | ${(b.rps / c.rps).toFixed(2)} | ≥ 0.6 |`)
   else console.log('| b/c (Portcullis vs nginx) | n/a: nginx is not installed | ≥ 0.6 |')
   if (d !== undefined) console.log(`| d/b (authenticated vs forward) | ${(d.rps / b.rps).toFixed(2)} | ≥ 0.8 |`)
+  console.log('')
+  console.log(`| at ${MODERATE_RATE} req/s | p50 ms | p99 ms |`)
+  console.log('| --- | ---: | ---: |')
+  console.log(`| (b) forward | ${moderateB.p50.toFixed(3)} | ${moderateB.p99.toFixed(3)} |`)
+  console.log(`| (d) with a session | ${moderateD.p50.toFixed(3)} | ${moderateD.p99.toFixed(3)} |`)
+  console.log(
+    `| d − b (aim: p99 overhead < 1 ms) | ${(moderateD.p50 - moderateB.p50).toFixed(3)} | ${(moderateD.p99 - moderateB.p99).toFixed(3)} |`,
+  )
 }
 
 try {
