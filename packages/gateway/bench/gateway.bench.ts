@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Pool } from 'undici'
 import { createDevIdentityProvider } from '../src/idp/provider.js'
+import { logInAtDevIdp } from '../test/fixtures/login.js'
 
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 8)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
@@ -115,57 +116,6 @@ async function latencyAtModerateLoad(
   return { p50: at(0.5), p99: at(0.99) }
 }
 
-/**
- * Logs in as the development provider's `alice` the way a browser would —
- * gateway redirect, the provider's login form, the callback — and returns the
- * session cookie header for the gateway.
- */
-async function logIn(start: string): Promise<string> {
-  const jars = new Map<string, Map<string, string>>()
-  const jarOf = (url: string) => {
-    const host = new URL(url).host
-    let jar = jars.get(host)
-    if (jar === undefined) {
-      jar = new Map()
-      jars.set(host, jar)
-    }
-    return jar
-  }
-  const go = async (url: string, init: RequestInit = {}): Promise<Response> => {
-    const jar = jarOf(url)
-    const headers = new Headers(init.headers)
-    if (jar.size > 0) headers.set('cookie', [...jar].map(([k, v]) => `${k}=${v}`).join('; '))
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' })
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';')
-      const eq = pair!.indexOf('=')
-      jar.set(pair!.slice(0, eq).trim(), pair!.slice(eq + 1).trim())
-    }
-    await res.arrayBuffer()
-    return res
-  }
-  let url = start
-  for (let hop = 0; hop < 12; hop++) {
-    const res = await go(url)
-    if (/\/interaction\/[^/]+$/.test(new URL(url).pathname)) {
-      const submitted = await go(`${url}/login`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        body: new URLSearchParams({ username: 'alice', password: 'alice-password' }).toString(),
-      })
-      url = new URL(submitted.headers.get('location')!, url).href
-      continue
-    }
-    const location = res.headers.get('location')
-    if (location === null) break
-    url = new URL(location, url).href
-    if (new URL(url).host === new URL(start).host && !url.includes('/oauth2/idpresponse')) break
-  }
-  const session = [...jarOf(start)].filter(([name]) => name.startsWith('AWSELBAuthSessionCookie'))
-  if (session.length === 0) throw new Error('the login did not produce a session cookie')
-  return session.map(([k, v]) => `${k}=${v}`).join('; ')
-}
-
 function nginxAvailable(): boolean {
   return spawnSync('nginx', ['-v']).status === 0
 }
@@ -244,7 +194,7 @@ Portcullis:
   results.push(await measure('(a) upstream directly', `http://127.0.0.1:${upstreamPort}/`))
   results.push(await measure('(b) through Portcullis (forward)', `http://127.0.0.1:${gatewayPort}/`))
 
-  const cookie = await logIn(`http://127.0.0.1:${authPort}/`)
+  const cookie = await logInAtDevIdp(`http://127.0.0.1:${authPort}/`)
   results.push(await measure('(d) through Portcullis, with a session', `http://127.0.0.1:${authPort}/`, { cookie }))
   const moderateB = await latencyAtModerateLoad(`http://127.0.0.1:${gatewayPort}/`)
   const moderateD = await latencyAtModerateLoad(`http://127.0.0.1:${authPort}/`, { cookie })
