@@ -16,6 +16,7 @@ import {
   clearCookie,
   clearSessionCookies,
   hasAnyShard,
+  parseSealedObject,
   parseSessionData,
   readShards,
   SHARD_SIZE,
@@ -421,14 +422,8 @@ export class OidcAuthenticateAction implements ActionHandler {
 }
 
 function parseState(json: Buffer): StateData | undefined {
-  let value: unknown
-  try {
-    value = JSON.parse(json.toString('utf8'))
-  } catch {
-    return undefined
-  }
-  if (value === null || typeof value !== 'object') return undefined
-  const s = value as Record<string, unknown>
+  const s = parseSealedObject(json)
+  if (s === undefined) return undefined
   const ok =
     s['v'] === 1 &&
     typeof s['n'] === 'string' &&
@@ -438,7 +433,7 @@ function parseState(json: Buffer): StateData | undefined {
     typeof s['t'] === 'number' &&
     (s['p'] === undefined || typeof s['p'] === 'string') &&
     (s['on'] === undefined || typeof s['on'] === 'string')
-  return ok ? (value as StateData) : undefined
+  return ok ? (s as unknown as StateData) : undefined
 }
 
 /**

@@ -97,16 +97,24 @@ export function clearSessionCookies(
   return out
 }
 
-/** Checks the shape of opened session JSON; anything else counts as no session. */
-export function parseSessionData(json: Buffer): SessionData | undefined {
+/**
+ * Parses opened (already authenticated) JSON into an object; undefined for
+ * anything else, so that a stale or foreign format counts as absent.
+ */
+export function parseSealedObject(json: Buffer): Record<string, unknown> | undefined {
   let value: unknown
   try {
     value = JSON.parse(json.toString('utf8'))
   } catch {
     return undefined
   }
-  if (value === null || typeof value !== 'object') return undefined
-  const s = value as Record<string, unknown>
+  return value === null || typeof value !== 'object' ? undefined : (value as Record<string, unknown>)
+}
+
+/** Checks the shape of opened session JSON; anything else counts as no session. */
+export function parseSessionData(json: Buffer): SessionData | undefined {
+  const s = parseSealedObject(json)
+  if (s === undefined) return undefined
   if (
     s['v'] !== 1 ||
     s['c'] === null ||
@@ -119,5 +127,5 @@ export function parseSessionData(json: Buffer): SessionData | undefined {
   ) {
     return undefined
   }
-  return value as SessionData
+  return s as unknown as SessionData
 }

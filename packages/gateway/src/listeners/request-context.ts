@@ -4,6 +4,22 @@ import type { RequestContext, RequestRecord } from '../actions/types.js'
 import type { ListenerModel, RuleModel } from '../config/model.js'
 import { parseCookieHeader } from '../headers/cookies.js'
 
+/** A request's record before any action has filled it in (`-1` times: not measured). */
+export function newRequestRecord(traceId: string): RequestRecord {
+  return {
+    traceId,
+    matchedRulePriority: undefined,
+    target: undefined,
+    targetGroupArn: undefined,
+    targetStatusCode: undefined,
+    requestProcessingTime: -1,
+    targetProcessingTime: -1,
+    errorReason: undefined,
+    actionsExecuted: [],
+    redirectUrl: undefined,
+  }
+}
+
 /** The concrete per-request context the listener hands to actions. */
 export class GatewayRequestContext implements RequestContext {
   readonly req: IncomingMessage
@@ -46,18 +62,7 @@ export class GatewayRequestContext implements RequestContext {
     this.query = init.query
     this.upstreamHeaders = init.upstreamHeaders
     this.upgrade = init.upgrade
-    this.record = {
-      traceId: init.traceId,
-      matchedRulePriority: undefined,
-      target: undefined,
-      targetGroupArn: undefined,
-      targetStatusCode: undefined,
-      requestProcessingTime: -1,
-      targetProcessingTime: -1,
-      errorReason: undefined,
-      actionsExecuted: [],
-      redirectUrl: undefined,
-    }
+    this.record = newRequestRecord(init.traceId)
   }
 
   get cookies(): ReadonlyMap<string, string> {

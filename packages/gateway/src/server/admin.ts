@@ -1,13 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Registry } from 'prom-client'
-import type { Generation } from '../listeners/pipeline.js'
 
 export interface AdminDependencies {
   /** Where `/metrics` is read from: this process's registry, or the cluster aggregate in the primary. */
   readonly metrics:
     | { readonly registry: Pick<Registry, 'metrics' | 'contentType'> }
     | { clusterMetrics(): Promise<string>; readonly contentType: string }
-  current(): Generation | undefined
+  /** The signing-key handler of the configuration now serving, if any rule authenticates. */
+  keysHandler(): ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+  /** The configuration generation now serving, for `/healthz`. */
+  generation(): number | undefined
 }
 
 const KEYS_PREFIX = '/keys/'
@@ -24,16 +26,15 @@ export function createAdminHandler(deps: AdminDependencies): (req: IncomingMessa
     const url = req.url ?? '/'
     const path = url.split('?', 1)[0]!
     if (path.startsWith(KEYS_PREFIX)) {
-      const auth = deps.current()?.auth
-      if (auth === undefined) return text(res, 404, 'no signing keys: no rule authenticates users\n')
+      const keys = deps.keysHandler()
+      if (keys === undefined) return text(res, 404, 'no signing keys: no rule authenticates users\n')
       req.url = url.slice(KEYS_PREFIX.length - 1)
-      auth.keysHandler(req, res)
+      keys(req, res)
       return
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'method not allowed\n')
     if (path === '/healthz') {
-      const generation = deps.current()
-      const body = JSON.stringify({ status: 'ok', generation: generation?.compiled.generation ?? null })
+      const body = JSON.stringify({ status: 'ok', generation: deps.generation() ?? null })
       res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-store' })
       res.end(body)
       return

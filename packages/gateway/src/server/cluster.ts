@@ -8,7 +8,6 @@ import type { AuthRuntime } from '../auth/index.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
-import type { Generation } from '../listeners/pipeline.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import { createAdminHandler } from './admin.js'
@@ -137,8 +136,9 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
   if (config.portcullis.admin !== undefined) {
     const handler = createAdminHandler({
       metrics: { clusterMetrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
-      current: () =>
-        auth === undefined ? undefined : ({ auth, compiled: { generation: 0 } } as unknown as Generation),
+      keysHandler: () => auth?.keysHandler,
+      // Workers own the configuration generations; the primary only says it is alive.
+      generation: () => undefined,
     })
     admin = createServer({ requestTimeout: 10_000 }, handler)
     admin.listen(config.portcullis.admin.port, config.portcullis.admin.address)

@@ -227,7 +227,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   try {
     for (const entry of await syncListeners(config)) servers.set(entry.key, entry)
     if (options.admin !== false && config.portcullis.admin !== undefined) {
-      const adminHandler = createAdminHandler({ metrics, current: () => current })
+      const adminHandler = createAdminHandler({
+        metrics,
+        keysHandler: () => current.auth?.keysHandler,
+        generation: () => current.compiled.generation,
+      })
       const server = createHttpServer({ requestTimeout: 10_000 }, adminHandler)
       server.listen(config.portcullis.admin.port, config.portcullis.admin.address)
       await once(server, 'listening')

@@ -12,6 +12,7 @@ import { after, before, describe, test } from 'node:test'
 import { createFixedResponseAction } from '../../src/actions/fixed-response.js'
 import type { ActionHandler, RequestContext } from '../../src/actions/types.js'
 import type { FixedResponseAction } from '../../src/config/model.js'
+import { newRequestRecord } from '../../src/listeners/request-context.js'
 
 interface Reply {
   status: number
@@ -54,18 +55,7 @@ function contextFor(req: IncomingMessage, res: ServerResponse, port: number, coo
     upstreamHeaders: {},
     cookies: new Map(),
     responseCookies: cookies,
-    record: {
-      traceId: 'Root=1-00000000-000000000000000000000000',
-      matchedRulePriority: 'default',
-      target: undefined,
-      targetGroupArn: undefined,
-      targetStatusCode: undefined,
-      requestProcessingTime: -1,
-      targetProcessingTime: -1,
-      errorReason: undefined,
-      actionsExecuted: [],
-      redirectUrl: undefined,
-    },
+    record: { ...newRequestRecord('Root=1-00000000-000000000000000000000000'), matchedRulePriority: 'default' },
     upgrade: undefined,
   }
 }

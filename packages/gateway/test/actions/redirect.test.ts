@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test'
 import { buildRedirectLocation, createRedirectAction, type RedirectSource } from '../../src/actions/redirect.js'
 import type { ActionHandler, RequestContext, RequestRecord } from '../../src/actions/types.js'
 import type { ListenerModel, RedirectAction } from '../../src/config/model.js'
+import { newRequestRecord } from '../../src/listeners/request-context.js'
 
 function action(overrides: Partial<RedirectAction> = {}): RedirectAction {
   return {
@@ -118,18 +119,7 @@ function listener(port: number): ListenerModel {
 }
 
 function record(): RequestRecord {
-  return {
-    traceId: 'Root=1-00000000-000000000000000000000000',
-    matchedRulePriority: undefined,
-    target: undefined,
-    targetGroupArn: undefined,
-    targetStatusCode: undefined,
-    requestProcessingTime: -1,
-    targetProcessingTime: -1,
-    errorReason: undefined,
-    actionsExecuted: [],
-    redirectUrl: undefined,
-  }
+  return newRequestRecord('Root=1-00000000-000000000000000000000000')
 }
 
 /** Builds the minimal RequestContext a listener would, the way a listener would. */

@@ -10,7 +10,7 @@ import { Agent, fetch as undiciFetch } from 'undici'
 import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/idp/provider.js'
 import { DEFAULT_DEV_USERS } from '../../src/idp/users.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
-import { CookieJar } from './cookie-jar.js'
+import { CookieJar } from '../fixtures/cookie-jar.js'
 
 const REDIRECT_URI = 'https://rp.example.test/oauth2/idpresponse'
 const CLIENT = { clientId: 'demo-app', clientSecret: 'demo-secret', redirectUris: [REDIRECT_URI] }

@@ -9,21 +9,13 @@ import type { AddressInfo, Socket } from 'node:net'
 import { createForwardAction } from '../../src/actions/forward.js'
 import type { ActionOutcome, RequestContext, RequestRecord } from '../../src/actions/types.js'
 import type { ListenerModel, RuleModel, TargetGroupModel } from '../../src/config/model.js'
+import { parseCookieHeader } from '../../src/headers/cookies.js'
+import { HOP_BY_HOP } from '../../src/headers/request-headers.js'
+import { newRequestRecord } from '../../src/listeners/request-context.js'
 import { TargetGroupRegistry } from '../../src/targets/target-group.js'
 
 /** A stickiness secret for tests (the gateway keeps the real one in its state directory). */
 export const secret = randomBytes(32)
-
-const HOP_BY_HOP = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-])
 
 const listener = { id: 'listener/test', port: 0, protocol: 'HTTP', rules: [] } as unknown as ListenerModel
 const rule = {
@@ -33,16 +25,6 @@ const rule = {
   transforms: [],
   actions: [],
 } as unknown as RuleModel
-
-function parseCookies(header: string | undefined): Map<string, string> {
-  const cookies = new Map<string, string>()
-  if (header === undefined) return cookies
-  for (const part of header.split(';')) {
-    const eq = part.indexOf('=')
-    if (eq > 0) cookies.set(part.slice(0, eq).trim(), part.slice(eq + 1).trim())
-  }
-  return cookies
-}
 
 /**
  * The request context the listener would build: hop-by-hop headers removed,
@@ -60,16 +42,8 @@ export function buildContext(
   const url = req.url ?? '/'
   const q = url.indexOf('?')
   const record: RequestRecord = {
-    traceId: 'Root=1-00000000-000000000000000000000000',
+    ...newRequestRecord('Root=1-00000000-000000000000000000000000'),
     matchedRulePriority: 'default',
-    target: undefined,
-    targetGroupArn: undefined,
-    targetStatusCode: undefined,
-    requestProcessingTime: -1,
-    targetProcessingTime: -1,
-    errorReason: undefined,
-    actionsExecuted: [],
-    redirectUrl: undefined,
   }
   return {
     req,
@@ -82,7 +56,7 @@ export function buildContext(
     path: q === -1 ? url : url.slice(0, q),
     query: q === -1 ? '' : url.slice(q + 1),
     upstreamHeaders,
-    cookies: parseCookies(req.headers.cookie),
+    cookies: parseCookieHeader(req.headers.cookie),
     responseCookies: [],
     record,
     upgrade,
