@@ -151,3 +151,28 @@ describe('WebSocket through the listener', () => {
     }
   })
 })
+
+describe('rule transforms that produce an invalid URL', () => {
+  test('answer 500 without details, and the gateway keeps serving', async () => {
+    const upstream = await startUpstream(echoHandler)
+    const yaml = forwardYaml(await freePort(), upstream.port).replace(
+      '    Rules:\n',
+      `    Rules:
+      - Priority: 1
+        Conditions: [{ Field: path-pattern, Values: ["/broken*"] }]
+        Transforms: [{ Type: url-rewrite, UrlRewriteConfig: { Rewrites: [{ Regex: "^/broken(.*)$", Replace: "no-slash$1" }] } }]
+        Actions: [{ Type: forward, TargetGroupArn: app }]
+`,
+    )
+    const gateway = await gatewayFromYaml(yaml)
+    try {
+      const res = await send(`${gateway.listeners[0]!.url}broken/x`)
+      assert.equal(res.status, 500)
+      assert.doesNotMatch(res.body, /\n\s+at |RuleTransformError|no-slash/)
+      assert.equal((await send(`${gateway.listeners[0]!.url}fixed`)).body, 'fixed')
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})

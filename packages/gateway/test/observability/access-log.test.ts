@@ -79,3 +79,33 @@ Portcullis:
     }
   })
 })
+
+describe('access log write failures', () => {
+  test('a full disk loses log lines, warns once, and never fails a request', async () => {
+    const upstream = await startUpstream(echoHandler)
+    const dir = stateDirectory()
+    // /dev/full opens fine and fails every write with ENOSPC: a real fault on demand.
+    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+Portcullis:
+  AccessLog: { Format: json, Path: /dev/full }
+`
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'PortcullisWarning') warnings.push(warning.message)
+    }
+    process.on('warning', onWarning)
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      for (let round = 0; round < 2; round++) {
+        for (let i = 0; i < 5; i++) assert.equal((await send(`${gateway.listeners[0]!.url}x${i}`)).status, 200)
+        await new Promise((r) => setTimeout(r, 1300))
+      }
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+      process.off('warning', onWarning)
+    }
+    assert.equal(warnings.length, 1)
+    assert.match(warnings[0]!, /access log \/dev\/full: .*ENOSPC/)
+  })
+})
