@@ -1,19 +1,10 @@
 import assert from 'node:assert/strict'
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { fileURLToPath } from 'node:url'
+import { portcullis, waitFor } from '../../fixtures/process.js'
 import { echoHandler, freePort, send, startUpstream, stateDirectory } from '../../fixtures/servers.js'
-
-const main = fileURLToPath(new URL('../../../src/cli/main.ts', import.meta.url))
-// Resolved here because `--import` resolves bare names from the child's cwd, a temporary directory.
-const tsx = import.meta.resolve('tsx')
-
-function portcullis(args: string[], cwd: string): ChildProcessWithoutNullStreams {
-  return spawn(process.execPath, ['--import', tsx, main, ...args], { cwd, env: { ...process.env, NO_COLOR: '1' } })
-}
 
 async function run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = portcullis(args, cwd)
@@ -27,15 +18,6 @@ async function run(args: string[], cwd: string): Promise<{ code: number | null; 
   })
   const [code] = (await once(child, 'exit')) as [number | null]
   return { code, stdout, stderr }
-}
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (Date.now() < deadline) {
-    if (await predicate()) return
-    await new Promise((r) => setTimeout(r, 100))
-  }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 function config(port: number, adminPort: number, upstreamPort: number, body: string): string {
