@@ -170,6 +170,12 @@ export class JwtValidationHandler implements ActionHandler {
   }
 
   async run(ctx: RequestContext): Promise<ActionOutcome> {
+    // Node keeps only the first of repeated Authorization headers while the
+    // target would receive them all (they are an array upstream): a token we
+    // did not check must never ride along with one we did.
+    if (Array.isArray(ctx.upstreamHeaders.authorization)) {
+      return this.#reject(ctx, 'AuthInvalidBearerToken', CHALLENGE_INVALID)
+    }
     const token = bearerToken(ctx.req.headers.authorization)
     if (token === undefined) return this.#reject(ctx, 'AuthMissingBearerToken', CHALLENGE_MISSING)
     if (token.length > MAX_TOKEN_LENGTH) return this.#reject(ctx, 'AuthInvalidBearerToken', CHALLENGE_INVALID)

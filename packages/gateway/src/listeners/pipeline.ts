@@ -1,4 +1,4 @@
-import { type IncomingMessage, ServerResponse } from 'node:http'
+import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
@@ -14,6 +14,7 @@ import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { RuleTransformError } from '../rules/errors.js'
 import type { CompiledGateway, CompiledRule } from '../server/compile.js'
+import { clientConnection, takeByteCounts } from './connection.js'
 import { GatewayRequestContext } from './request-context.js'
 import { sendError } from './responses.js'
 
@@ -43,8 +44,13 @@ const CALLBACK_PATH = '/oauth2/idpresponse'
 /**
  * Handles one request (or upgrade) on a listener: the order of steps is the
  * security argument. Identity headers sent by the client are dropped while the
- * upstream header set is built — the very first look at the request — so that
- * nothing after it (rules, authenticate actions, targets) can see one.
+ * upstream header set is built — the very first look at the request — and the
+ * rules match on the client's headers without them, so that nothing after it
+ * (rules, authenticate actions, targets) can see one.
+ *
+ * Never rejects and never throws: this is the per-request error boundary. A
+ * bug while handling one request answers that request 500 (ALB's page) and is
+ * logged once with its stack; it never reaches the process.
  */
 export async function handleRequest(
   deps: PipelineDependencies,
@@ -61,61 +67,65 @@ export async function handleRequest(
     sendError(res, 503, undefined)
     return
   }
-  generation.inflight++
-  const protocol = listener.model.protocol === 'HTTPS' ? 'https' : 'http'
-  const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
-  const url = req.url ?? ''
-
-  const upstream = buildUpstreamHeaders(req.rawHeaders)
-  if (upstream.strippedIdentityHeaders > 0) scrubIdentityHeaders(req)
-  const traceId = traceIdFor(upstream.clientTraceId, startedAt)
-  const headers = upstream.headers
-  headers['x-amzn-trace-id'] = traceId
-
-  const ctx = new GatewayRequestContext({
-    req,
-    res,
-    listener: listener.model,
-    rule: listener.defaultRule.model,
-    protocol,
-    sourceIp,
-    host: undefined,
-    path: '/',
-    query: '',
-    upstreamHeaders: headers,
-    traceId,
-    upgrade,
-  })
+  let ctx: GatewayRequestContext | undefined
   let compiledRule: CompiledRule = listener.defaultRule
-
-  res.once('close', () => {
-    finish(deps, generation, ctx, compiledRule, res, startedAt)
-  })
-
-  const invalid = checkRequestShape(req, url)
-  if (invalid !== undefined) {
-    ctx.record.errorReason = invalid.reason
-    sendError(res, invalid.status, ctx)
-    return
-  }
-
-  const attrs = generation.compiled.config.loadBalancer.attributes
-  applyForwardedFor(
-    headers,
-    attrs.xffMode,
-    upstream.clientForwardedFor,
-    sourceIp,
-    attrs.xffClientPort ? req.socket.remotePort : undefined,
-  )
-  headers['x-forwarded-proto'] = protocol
-  headers['x-forwarded-port'] = String(listener.model.port)
-
-  const q = url.indexOf('?')
-  const path = q === -1 ? url : url.slice(0, q)
-  const query = q === -1 ? '' : url.slice(q + 1)
-  const host = hostWithoutPort(req.headers.host)
-
   try {
+    const protocol = listener.model.protocol === 'HTTPS' ? 'https' : 'http'
+    // Everything the request's record needs from the socket is read now: once
+    // the body has been handed on and the response has finished, Node detaches it.
+    const connection = clientConnection(req.socket, protocol === 'https')
+    const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
+    const url = req.url ?? ''
+
+    const upstream = buildUpstreamHeaders(req.rawHeaders)
+    const traceId = traceIdFor(upstream.clientTraceId, startedAt)
+    const headers = upstream.headers
+    headers['x-amzn-trace-id'] = traceId
+
+    ctx = new GatewayRequestContext({
+      req,
+      res,
+      listener: listener.model,
+      rule: listener.defaultRule.model,
+      protocol,
+      sourceIp,
+      connection,
+      host: undefined,
+      path: '/',
+      query: '',
+      upstreamHeaders: headers,
+      traceId,
+      upgrade,
+    })
+    const started = ctx
+    generation.inflight++
+    res.once('close', () => {
+      finish(deps, generation, started, compiledRule, res, startedAt)
+    })
+
+    const invalid = checkRequestShape(req, url, headers)
+    if (invalid !== undefined) {
+      ctx.record.errorReason = invalid.reason
+      sendError(res, invalid.status, ctx)
+      return
+    }
+
+    const attrs = generation.compiled.config.loadBalancer.attributes
+    applyForwardedFor(
+      headers,
+      attrs.xffMode,
+      upstream.clientForwardedFor,
+      sourceIp,
+      attrs.xffClientPort ? connection.port : undefined,
+    )
+    headers['x-forwarded-proto'] = protocol
+    headers['x-forwarded-port'] = String(listener.model.port)
+
+    const q = url.indexOf('?')
+    const path = q === -1 ? url : url.slice(0, q)
+    const query = q === -1 ? '' : url.slice(q + 1)
+    const host = hostWithoutPort(req.headers.host)
+
     if (path === CALLBACK_PATH && listener.servesAuthCallback && generation.auth !== undefined) {
       ctx.host = host
       ctx.path = path
@@ -130,7 +140,7 @@ export async function handleRequest(
       host,
       path,
       query,
-      headers: req.headers,
+      headers: upstream.strippedIdentityHeaders > 0 ? withoutIdentityHeaders(req.headers) : req.headers,
       sourceIp,
     })
     compiledRule = listener.rules[matched.index]!
@@ -149,19 +159,25 @@ export async function handleRequest(
     if (error instanceof RuleTransformError) {
       // A rewrite produced an invalid host or URL for this request: ALB answers 500.
       deps.logger.warn(
-        { traceId, rule: String(compiledRule.model.priority), reason: error.message },
+        { traceId: ctx?.record.traceId, rule: String(compiledRule.model.priority), reason: error.message },
         'rule transform failed',
       )
-      ctx.record.errorReason = 'TransformError'
+      if (ctx !== undefined) ctx.record.errorReason = 'TransformError'
       sendError(res, 500, ctx)
       return
     }
     // An exception here is Portcullis's bug, never the client's: log it with
     // its stack for us, answer a plain 500 without details for them.
-    deps.logger.error({ err: error, traceId }, 'unhandled error while handling a request')
-    ctx.record.errorReason ??= 'InternalError'
-    if (!res.headersSent) sendError(res, 500, ctx)
-    else res.destroy()
+    deps.logger.error({ err: error, traceId: ctx?.record.traceId }, 'unhandled error while handling a request')
+    if (ctx !== undefined) ctx.record.errorReason ??= 'InternalError'
+    try {
+      if (!res.headersSent) sendError(res, 500, ctx)
+      else res.destroy()
+    } catch {
+      // The response itself is broken: dropping the connection is all that is left.
+      res.destroy()
+      upgrade?.socket.destroy()
+    }
   }
 }
 
@@ -180,23 +196,24 @@ async function runActions(ctx: GatewayRequestContext, rule: CompiledRule, starte
 }
 
 /**
- * Removes client-sent identity headers from the request object itself, so
- * that rule conditions and authenticate actions reading `req.headers` or
- * `req.rawHeaders` cannot see them either.
+ * The client's headers as rules see them: without the identity headers it
+ * tried to send. A copy, because Node's request objects are not ours to
+ * rewrite (for an upgrade request Node builds `req.headers` lazily from
+ * `rawHeaders`, and a rewritten `rawHeaders` crashes it).
  */
-function scrubIdentityHeaders(req: IncomingMessage): void {
-  const raw = req.rawHeaders
-  const kept: string[] = []
-  for (let i = 0; i < raw.length; i += 2) {
-    if (!isIdentityHeaderName(raw[i]!.toLowerCase())) kept.push(raw[i]!, raw[i + 1]!)
+function withoutIdentityHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const kept: IncomingHttpHeaders = {}
+  for (const name of Object.keys(headers)) {
+    if (!isIdentityHeaderName(name)) kept[name] = headers[name]
   }
-  req.rawHeaders = kept
-  for (const name of Object.keys(req.headers)) {
-    if (isIdentityHeaderName(name)) delete req.headers[name]
-  }
+  return kept
 }
 
-function checkRequestShape(req: IncomingMessage, url: string): { status: number; reason: string } | undefined {
+function checkRequestShape(
+  req: IncomingMessage,
+  url: string,
+  upstreamHeaders: OutgoingHttpHeaders,
+): { status: number; reason: string } | undefined {
   if (url.length > MAX_REQUEST_LINE_BYTES) return { status: 414, reason: 'RequestLineTooLong' }
   // Origin-form only: absolute-form and `*` are for proxies and OPTIONS, which
   // a load balancer in front of an application does not serve.
@@ -205,6 +222,8 @@ function checkRequestShape(req: IncomingMessage, url: string): { status: number;
   for (let i = 1; i < raw.length; i += 2) {
     if (raw[i]!.length + raw[i - 1]!.length > MAX_HEADER_BYTES) return { status: 431, reason: 'HeaderTooLarge' }
   }
+  // RFC 9112 §3.2: more than one Host header is a 400 (Node keeps the first; the copy upstream keeps all).
+  if (Array.isArray(upstreamHeaders.host)) return { status: 400, reason: 'InvalidHostHeader' }
   return undefined
 }
 
@@ -230,25 +249,34 @@ function finish(
   res: ServerResponse,
   startedAt: number,
 ): void {
-  // A tunnelled WebSocket answered 101 on the raw socket; `res` never saw it.
-  const status = ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101 ? 101 : res.statusCode
-  const { metrics, accessLog } = deps
-  const record = ctx.record
-  metrics.requestCount.inc({
-    listener: rule.labels.listener,
-    rule: rule.labels.rule,
-    target_group: rule.targetGroupName,
-  })
-  if (record.targetStatusCode !== undefined && record.targetStatusCode === status) {
-    metrics.countTargetResponse(status, rule.targetGroupName)
-    if (record.targetProcessingTime >= 0)
-      metrics.targetResponseTime.observe({ target_group: rule.targetGroupName }, record.targetProcessingTime)
-  } else if (status >= 300) {
-    metrics.countElbResponse(status, rule.labels)
+  try {
+    // A tunnelled WebSocket answered 101 on the raw socket; `res` never saw it.
+    const status = ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101 ? 101 : res.statusCode
+    const { metrics, accessLog } = deps
+    const record = ctx.record
+    metrics.requestCount.inc({
+      listener: rule.labels.listener,
+      rule: rule.labels.rule,
+      target_group: rule.targetGroupName,
+    })
+    if (record.targetStatusCode !== undefined && record.targetStatusCode === status) {
+      metrics.countTargetResponse(status, rule.targetGroupName)
+      if (record.targetProcessingTime >= 0)
+        metrics.targetResponseTime.observe({ target_group: rule.targetGroupName }, record.targetProcessingTime)
+    } else if (status >= 300) {
+      metrics.countElbResponse(status, rule.labels)
+    }
+    if (accessLog !== undefined) {
+      const bytes = takeByteCounts(ctx.connection)
+      accessLog.write(accessLog.entry(ctx, ctx.connection, bytes, status, startedAt, Date.now()))
+    }
+    if (channels.requestFinished.hasSubscribers) channels.requestFinished.publish({ ctx, statusCode: status })
+  } catch (error) {
+    // Recording a request must never take the process down with it.
+    deps.logger.error({ err: error, traceId: ctx.record.traceId }, 'unhandled error while recording a request')
+  } finally {
+    if (--generation.inflight === 0) generation.onIdle?.()
   }
-  if (accessLog !== undefined) accessLog.write(accessLog.entry(ctx, status, startedAt, Date.now()))
-  if (channels.requestFinished.hasSubscribers) channels.requestFinished.publish({ ctx, statusCode: status })
-  if (--generation.inflight === 0) generation.onIdle?.()
 }
 
 /** A response bound to an upgrade request's socket, so actions can answer it like any request. */

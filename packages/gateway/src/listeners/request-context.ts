@@ -3,6 +3,7 @@ import type { Socket } from 'node:net'
 import type { RequestContext, RequestRecord } from '../actions/types.js'
 import type { ListenerModel, RuleModel } from '../config/model.js'
 import { parseCookieHeader } from '../headers/cookies.js'
+import type { ClientConnection } from './connection.js'
 
 /** A request's record before any action has filled it in (`-1` times: not measured). */
 export function newRequestRecord(traceId: string): RequestRecord {
@@ -28,6 +29,8 @@ export class GatewayRequestContext implements RequestContext {
   rule: RuleModel
   readonly protocol: 'http' | 'https'
   readonly sourceIp: string
+  /** The client connection, as read when its first request started. */
+  readonly connection: ClientConnection
   host: string | undefined
   path: string
   query: string
@@ -44,6 +47,7 @@ export class GatewayRequestContext implements RequestContext {
     rule: RuleModel
     protocol: 'http' | 'https'
     sourceIp: string
+    connection: ClientConnection
     host: string | undefined
     path: string
     query: string
@@ -57,6 +61,7 @@ export class GatewayRequestContext implements RequestContext {
     this.rule = init.rule
     this.protocol = init.protocol
     this.sourceIp = init.sourceIp
+    this.connection = init.connection
     this.host = init.host
     this.path = init.path
     this.query = init.query

@@ -2,7 +2,6 @@ import { once } from 'node:events'
 import { closeSync, mkdirSync, openSync, write } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import { dirname } from 'node:path'
-import type { TLSSocket } from 'node:tls'
 import type { RequestContext } from '../actions/types.js'
 
 /**
@@ -34,6 +33,20 @@ export interface AccessLogEntry {
   actions_executed: string
   redirect_url: string
   error_reason: string
+}
+
+/** What the log needs of the client connection; read when the connection's first request started. */
+export interface ConnectionFacts {
+  /** The peer's port. */
+  readonly port: number
+  /** The negotiated TLS session, for HTTPS listeners. */
+  readonly tls: { readonly cipher: string; readonly protocol: string; readonly serverName: string } | undefined
+}
+
+/** Bytes received from and sent to the client for this one request. */
+export interface ByteCounts {
+  readonly received: number
+  readonly sent: number
 }
 
 export interface AccessLogOptions {
@@ -110,40 +123,44 @@ export class AccessLog {
     }
   }
 
-  /** Builds the entry for a finished request. Cheap: plain field copies. */
+  /**
+   * Builds the entry for a finished request. Cheap: plain field copies. Reads
+   * nothing from the socket: a finished request's socket may be detached or
+   * closed, so what the entry needs of it comes in `connection` and `bytes`.
+   */
   entry(
-    ctx: Pick<RequestContext, 'req' | 'record' | 'protocol' | 'sourceIp'>,
+    ctx: Pick<RequestContext, 'req' | 'record' | 'protocol' | 'sourceIp' | 'upgrade'>,
+    connection: ConnectionFacts,
+    bytes: ByteCounts,
     statusCode: number,
     startedAt: number,
     finishedAt: number,
   ): AccessLogEntry {
     const { req, record } = ctx
-    const socket = req.socket
-    const tls = ctx.protocol === 'https' ? (socket as TLSSocket) : undefined
+    const tls = connection.tls
     const target = record.targetProcessingTime >= 0 ? record.targetProcessingTime : -1
     const total = (finishedAt - startedAt) / 1000
     const requestTime = record.requestProcessingTime
-    const isWs = req.headers.upgrade !== undefined
     return {
-      type: isWs ? (tls ? 'wss' : 'ws') : ctx.protocol,
+      type: ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : ctx.protocol,
       time: new Date(finishedAt).toISOString(),
       elb: this.#elb,
-      client_port: `${ctx.sourceIp}:${socket.remotePort ?? 0}`,
+      client_port: `${ctx.sourceIp}:${connection.port}`,
       target_port: record.target ?? '-',
       request_processing_time: requestTime,
       target_processing_time: target,
       response_processing_time: target < 0 ? -1 : Math.max(0, round6(total - requestTime - target)),
       elb_status_code: statusCode,
       target_status_code: record.targetStatusCode ?? null,
-      received_bytes: socket.bytesRead,
-      sent_bytes: socket.bytesWritten,
+      received_bytes: bytes.received,
+      sent_bytes: bytes.sent,
       request: requestLine(req, ctx.protocol),
       user_agent: req.headers['user-agent'] ?? '-',
-      ssl_cipher: tls?.getCipher?.()?.standardName ?? '-',
-      ssl_protocol: tls?.getProtocol?.() ?? '-',
+      ssl_cipher: tls?.cipher ?? '-',
+      ssl_protocol: tls?.protocol ?? '-',
       target_group_arn: record.targetGroupArn ?? '-',
       trace_id: record.traceId,
-      domain_name: tls ? ((tls as TLSSocket & { servername?: string }).servername ?? '-') : '-',
+      domain_name: tls?.serverName ?? '-',
       matched_rule_priority:
         record.matchedRulePriority === undefined
           ? '-'

@@ -1,0 +1,58 @@
+import type { Socket } from 'node:net'
+import type { TLSSocket } from 'node:tls'
+import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
+
+/**
+ * What a request's record needs from its client connection, read while the
+ * connection is surely open: when the first request on it starts. Node
+ * detaches `req.socket` once a request's body has been consumed and its
+ * response finished, and a closed socket no longer knows its peer port or
+ * TLS session, so nothing may read them at the end of a request.
+ */
+export interface ClientConnection extends ConnectionFacts {
+  readonly socket: Socket
+  /** The socket's byte counters when the previous request on this connection was logged. */
+  bytesReadMark: number
+  bytesWrittenMark: number
+}
+
+const connections = new WeakMap<Socket, ClientConnection>()
+
+/** The connection record of `socket`, built on its first request and shared by the requests after it. */
+export function clientConnection(socket: Socket, secure: boolean): ClientConnection {
+  let connection = connections.get(socket)
+  if (connection === undefined) {
+    const tlsSocket = secure ? (socket as TLSSocket & { servername?: string | false }) : undefined
+    connection = {
+      socket,
+      port: socket.remotePort ?? 0,
+      tls:
+        tlsSocket === undefined
+          ? undefined
+          : {
+              cipher: tlsSocket.getCipher?.()?.standardName ?? '-',
+              protocol: tlsSocket.getProtocol?.() ?? '-',
+              serverName: typeof tlsSocket.servername === 'string' ? tlsSocket.servername : '-',
+            },
+      bytesReadMark: 0,
+      bytesWrittenMark: 0,
+    }
+    connections.set(socket, connection)
+  }
+  return connection
+}
+
+/**
+ * The bytes received and sent on the connection since the previous request
+ * on it was logged, so that each keep-alive request counts its own bytes
+ * (ALB's `received_bytes` and `sent_bytes`). Readable after the socket closed.
+ */
+export function takeByteCounts(connection: ClientConnection): ByteCounts {
+  const { socket } = connection
+  const read = socket.bytesRead
+  const written = socket.bytesWritten
+  const counts = { received: read - connection.bytesReadMark, sent: written - connection.bytesWrittenMark }
+  connection.bytesReadMark = read
+  connection.bytesWrittenMark = written
+  return counts
+}
