@@ -1,6 +1,7 @@
 import * as oidc from 'openid-client'
 import type { Logger } from 'pino'
 import type { AuthenticateCognitoAction, AuthenticateOidcAction } from '../config/model.js'
+import { insecureEndpointProblem } from '../values/loopback.js'
 import { AuthError } from './errors.js'
 import { type Outbound, OutboundError } from './outbound.js'
 
@@ -112,11 +113,6 @@ export function classifyIdpError(err: unknown, phase: Phase): AuthError {
   return new AuthError(500, 'AuthUnhandledException', { cause: err })
 }
 
-function isLoopbackUrl(url: URL): boolean {
-  const host = url.hostname
-  return host === 'localhost' || host === '[::1]' || /^127\.\d+\.\d+\.\d+$/.test(host)
-}
-
 /**
  * True when `url` may be used: `https:`, or `http:` on a loopback host under
  * the development opt-in.
@@ -128,8 +124,7 @@ export function endpointAllowed(url: string, allowInsecure: boolean): boolean {
   } catch {
     return false
   }
-  if (parsed.protocol === 'https:') return true
-  return parsed.protocol === 'http:' && allowInsecure && isLoopbackUrl(parsed)
+  return insecureEndpointProblem(parsed, allowInsecure) === undefined
 }
 
 /** The relying party for one authenticate action. */

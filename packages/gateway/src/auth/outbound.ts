@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import * as tls from 'node:tls'
 import { Agent, fetch as undiciFetch } from 'undici'
+import { lookupLocalhostAsLoopback } from '../values/loopback.js'
 
 /**
  * Outbound HTTP(S) to identity providers and JWKS endpoints: every call is
@@ -85,7 +86,8 @@ export function createOutbound(options: { caFile: string | undefined }): Outboun
           ...(options.caFile === undefined ? [] : [readFileSync(options.caFile, 'utf8')]),
         ]
   const dispatcher = new Agent({
-    connect: { ...(ca === undefined ? {} : { ca }), timeout: 5000 },
+    // *.localhost must reach this machine whatever the system resolver does (see values/loopback.ts).
+    connect: { ...(ca === undefined ? {} : { ca }), timeout: 5000, lookup: lookupLocalhostAsLoopback },
     keepAliveTimeout: 10_000,
   })
 

@@ -10,6 +10,7 @@ import { isAbsolute, resolve } from 'node:path'
 import { RuleCompileError } from '../rules/errors.js'
 import { compileRuleRegex } from '../rules/regex.js'
 import { compileRewrite } from '../rules/transforms.js'
+import { insecureEndpointProblem, isLoopbackHost } from '../values/loopback.js'
 import {
   DEFAULT_ACCOUNT_ID,
   DEFAULT_REGION,
@@ -1349,7 +1350,7 @@ class Normaliser {
         `${type} is only accepted on HTTPS listeners. For local development, set Portcullis.AllowInsecureHttpAuthentication: true and bind this listener to a loopback address (Portcullis: { Address: 127.0.0.1 })`,
         'Type',
       )
-    } else if (!isLoopbackAddress(listener.address)) {
+    } else if (!isLoopbackHost(listener.address)) {
       this.report.error(
         path,
         `${type} on an HTTP listener is allowed (AllowInsecureHttpAuthentication) only when the listener binds a loopback address; ${formatPath(listener.path)} binds ${listener.address} — set Portcullis: { Address: 127.0.0.1 }`,
@@ -1373,17 +1374,13 @@ class Normaliser {
       this.report.error(path, `expected a full URL such as https://idp.example.com/…, got "${value}"`)
       return value
     }
-    if (url.protocol === 'http:') {
-      if (!isLoopbackHost(url.hostname)) {
-        this.report.error(path, `must be an https URL, got "${value}"`)
-      } else if (!this.allowInsecureHttpAuthentication) {
-        this.report.error(
-          path,
-          `must be an https URL; http is allowed for loopback hosts only with Portcullis.AllowInsecureHttpAuthentication: true`,
-        )
-      }
-    } else if (url.protocol !== 'https:') {
-      this.report.error(path, `must be an https URL, got "${value}"`)
+    const problem = insecureEndpointProblem(url, this.allowInsecureHttpAuthentication)
+    if (problem === 'not-https') this.report.error(path, `must be an https URL, got "${value}"`)
+    if (problem === 'needs-opt-in') {
+      this.report.error(
+        path,
+        `must be an https URL; http is allowed for loopback hosts only with Portcullis.AllowInsecureHttpAuthentication: true`,
+      )
     }
     if (url.username || url.password) this.report.error(path, 'must not contain credentials')
     if (url.hash) this.report.error(path, 'must not contain a fragment')
@@ -1649,20 +1646,6 @@ export function isCidr(value: string): boolean {
   const prefix = value.slice(slash + 1)
   if (family === 0 || !/^\d{1,3}$/.test(prefix)) return false
   return Number(prefix) <= (family === 4 ? 32 : 128)
-}
-
-/** True for 127.0.0.0/8, ::1 (and its IPv4-mapped form) and `localhost`: addresses only this machine can reach. */
-export function isLoopbackAddress(address: string): boolean {
-  const a = address.toLowerCase()
-  if (a === 'localhost' || a === '::1' || a === '0:0:0:0:0:0:0:1') return true
-  const v4 = a.startsWith('::ffff:') ? a.slice(7) : a
-  return isIP(v4) === 4 && v4.startsWith('127.')
-}
-
-/** Like {@link isLoopbackAddress} for a URL host name (`[::1]` keeps its brackets in `URL.hostname`). */
-export function isLoopbackHost(hostname: string): boolean {
-  const h = hostname.startsWith('[') && hostname.endsWith(']') ? hostname.slice(1, -1) : hostname
-  return isLoopbackAddress(h) || h.toLowerCase().endsWith('.localhost')
 }
 
 /**

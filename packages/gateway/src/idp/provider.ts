@@ -12,11 +12,12 @@
 import { randomBytes } from 'node:crypto'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import { type AddressInfo, isIPv4 } from 'node:net'
+import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
 import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider'
 import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js'
 import type { Logger } from 'pino'
+import { isLoopbackHost } from '../values/loopback.js'
 import { escapeHtml, PAGE_CSP, page, sendHtml } from './html.js'
 import { DEFAULT_DEV_USERS, type DevUser, DevUserDirectory, SCOPE_CLAIMS, userClaims } from './users.js'
 
@@ -111,10 +112,6 @@ function originIssuer(issuer: string): string {
   return url.origin
 }
 
-function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || (isIPv4(host) && host.startsWith('127.'))
-}
-
 function urlHost(host: string): string {
   return host.includes(':') ? `[${host}]` : host
 }
@@ -188,7 +185,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
   const users = options.users ?? DEFAULT_DEV_USERS
   const directory = new DevUserDirectory(users)
   const host = options.host ?? '127.0.0.1'
-  if (!options.tls && !isLoopback(host)) {
+  if (!options.tls && !isLoopbackHost(host)) {
     throw new TypeError(`plain HTTP is for loopback addresses only; give tls to listen on ${host}`)
   }
   const logger = options.logger

@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { after, test } from 'node:test'
+import { endpointAllowed, IdpClient } from '../../src/auth/idp-client.js'
+import { createOutbound } from '../../src/auth/outbound.js'
+import { ConfigError } from '../../src/config/errors.js'
+import { parseConfig } from '../../src/config/load.js'
+import type { AuthenticateOidcAction } from '../../src/config/model.js'
+import { silentLogger } from '../fixtures/servers.js'
+
+const outbound = createOutbound({ caFile: undefined })
+after(() => outbound.close())
+
+/** An HTTPS listener whose default rule authenticates with an IdP at `origin` (files are never read). */
+function configWithIdp(origin: string, optIn: boolean): string {
+  return `Listeners:
+  - Port: 8080
+    Protocol: HTTPS
+    Certificates: [{ CertificateFile: c.pem, PrivateKeyFile: k.pem }]
+    DefaultActions:
+      - Type: authenticate-oidc
+        AuthenticateOidcConfig: { Issuer: "${origin}", AuthorizationEndpoint: "${origin}/a", TokenEndpoint: "${origin}/token", UserInfoEndpoint: "${origin}/u", ClientId: c, ClientSecret: s }
+      - { Type: fixed-response, FixedResponseConfig: { StatusCode: "200" } }
+Portcullis: { AllowInsecureHttpAuthentication: ${optIn} }
+`
+}
+
+/** What `portcullis validate` says: the loaded action, or undefined when the file is refused. */
+function validated(origin: string, optIn: boolean): AuthenticateOidcAction | undefined {
+  try {
+    const { config } = parseConfig(configWithIdp(origin, optIn), { source: 'portcullis.yaml', baseDir: '/tmp' })
+    return config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
+  } catch (error) {
+    if (error instanceof ConfigError) return undefined
+    throw error
+  }
+}
+
+test('an IdP endpoint that validates is one the IdP client accepts at start, and the reverse', () => {
+  for (const origin of [
+    'http://idp.localhost:9000',
+    'http://127.0.0.1:9000',
+    'http://127.8.9.10:9000',
+    'http://[::1]:9000',
+    'http://localhost:9000',
+    'http://LOCALHOST.:9000',
+    'http://idp.example.com',
+    'http://localhost.example.com',
+    'http://127.0.0.1.nip.io',
+    'https://idp.example.com',
+  ]) {
+    for (const optIn of [true, false]) {
+      const action = validated(origin, optIn)
+      const accepted = endpointAllowed(`${origin}/token`, optIn)
+      assert.equal(action !== undefined, accepted, `${origin} with the opt-in ${optIn}`)
+      if (action === undefined) continue
+      assert.doesNotThrow(
+        () => new IdpClient(action, outbound, { allowInsecureHttp: optIn, logger: silentLogger }),
+        `${origin} with the opt-in ${optIn}`,
+      )
+    }
+  }
+})
+
+test('an IdP on a *.localhost name is reached on this machine', async (t) => {
+  const server = createServer((_req, res) => res.end('token endpoint'))
+  await new Promise<void>((resolve) => server.listen(0, 'localhost', resolve))
+  t.after(() => new Promise((resolve) => server.close(resolve)))
+  const { port } = server.address() as AddressInfo
+  const res = await outbound.fetch(`http://idp.localhost:${port}/token`, {}, { timeoutMs: 5000, maxBytes: 1024 })
+  assert.equal(res.status, 200)
+  assert.equal(await res.text(), 'token endpoint')
+})
