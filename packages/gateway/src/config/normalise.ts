@@ -7,6 +7,7 @@
  */
 import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
+import { CidrError, parseCidr } from '@portcullis/verify/net'
 import { RuleCompileError } from '../rules/errors.js'
 import { compileRuleRegex } from '../rules/regex.js'
 import { compileRewrite } from '../rules/transforms.js'
@@ -1630,22 +1631,14 @@ function countConditionWildcards(model: ConditionModel): number {
   }
 }
 
-/**
- * Checks that a string is an IPv4 or IPv6 CIDR block (`10.0.0.0/8`, `2001:db8::/32`).
- *
- * @example
- * ```ts
- * isCidr('192.0.2.0/24') // true
- * isCidr('192.0.2.1')    // false: ALB wants a prefix length
- * ```
- */
-export function isCidr(value: string): boolean {
-  const slash = value.indexOf('/')
-  if (slash < 0) return false
-  const family = isIP(value.slice(0, slash))
-  const prefix = value.slice(slash + 1)
-  if (family === 0 || !/^\d{1,3}$/.test(prefix)) return false
-  return Number(prefix) <= (family === 4 ? 32 : 128)
+/** ALB's source-ip values are CIDR blocks with a prefix length, parsed as the rule engine parses them. */
+function isCidr(value: string): boolean {
+  try {
+    return parseCidr(value).hasPrefix
+  } catch (error) {
+    if (error instanceof CidrError) return false
+    throw error
+  }
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { BlockList, isIPv4, isIPv6 } from 'node:net'
+import { CidrError, compileCidrMatcher, parseCidr } from '@portcullis/verify/net'
 import type {
   ConditionModel,
   HostHeaderCondition,
@@ -188,38 +188,17 @@ function queryString(c: QueryStringCondition): ConditionPredicate {
   }
 }
 
-/** Parses `a.b.c.d/n` or `x::y/n` (a bare address is a /32 or /128) into a block list entry. */
-function addCidr(list: BlockList, cidr: string, field: string): void {
-  const slash = cidr.indexOf('/')
-  const address = slash < 0 ? cidr : cidr.slice(0, slash)
-  const family = isIPv4(address) ? 'ipv4' : isIPv6(address) ? 'ipv6' : undefined
-  if (family === undefined) throw new RuleCompileError(field, `"${cidr}" is not an IPv4 or IPv6 CIDR block`)
-  const max = family === 'ipv4' ? 32 : 128
-  const prefixText = slash < 0 ? String(max) : cidr.slice(slash + 1)
-  const prefix = /^\d{1,3}$/.test(prefixText) ? Number(prefixText) : Number.NaN
-  if (!(prefix >= 0 && prefix <= max)) {
-    throw new RuleCompileError(field, `"${cidr}" has an invalid prefix length (0..${max})`)
-  }
-  list.addSubnet(address, prefix, family)
-}
-
 function sourceIp(c: SourceIpCondition, field: string): ConditionPredicate {
-  const list = new BlockList()
-  c.values.forEach((cidr, i) => {
-    addCidr(list, cidr, `${field}.Values[${i}]`)
-  })
-  return (req) => {
-    const ip = req.sourceIp
-    if (isIPv4(ip)) return list.check(ip, 'ipv4')
-    if (!isIPv6(ip)) return false
-    if (list.check(ip, 'ipv6')) return true
-    // A dual-stack socket reports IPv4 peers as ::ffff:a.b.c.d; they must match IPv4 blocks.
-    if (ip.length > 7 && equalsLowerAscii(ip.slice(0, 7), '::ffff:')) {
-      const v4 = ip.slice(7)
-      return isIPv4(v4) && list.check(v4, 'ipv4')
+  const blocks = c.values.map((cidr, i) => {
+    try {
+      return parseCidr(cidr)
+    } catch (error) {
+      if (error instanceof CidrError) throw new RuleCompileError(`${field}.Values[${i}]`, error.message)
+      throw error
     }
-    return false
-  }
+  })
+  const inside = compileCidrMatcher(blocks)
+  return (req) => inside(req.sourceIp)
 }
 
 /**

@@ -249,6 +249,8 @@ describe('source-ip', () => {
     [v4, '', false],
     [{ field: 'source-ip', values: ['0.0.0.0/0'] }, '203.0.113.9', true],
     [{ field: 'source-ip', values: ['::/0'] }, '::1', true],
+    // A link-local peer carries its zone id.
+    [{ field: 'source-ip', values: ['fe80::/10'] }, 'fe80::1%eth0', true],
   ]
   for (const [condition, ip, expected] of cases) {
     test(`${condition.field === 'source-ip' ? condition.values.join(',') : ''} vs ${ip} -> ${expected}`, () => {
