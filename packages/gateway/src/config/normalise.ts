@@ -11,6 +11,7 @@ import { CidrError, parseCidr } from '@portcullis/verify/net'
 import { RuleCompileError } from '../rules/errors.js'
 import { compileRuleRegex } from '../rules/regex.js'
 import { compileRewrite } from '../rules/transforms.js'
+import { parseMatcher } from '../values/http-codes.js'
 import { insecureEndpointProblem, isLoopbackHost } from '../values/loopback.js'
 import {
   DEFAULT_ACCOUNT_ID,
@@ -639,8 +640,11 @@ class Normaliser {
       )
     }
     const matcher = tg.Matcher === undefined ? '200' : String(tg.Matcher.HttpCode)
-    const matcherError = checkMatcher(matcher)
-    if (matcherError) this.report.error([...path, 'Matcher', 'HttpCode'], matcherError)
+    try {
+      parseMatcher(matcher)
+    } catch (error) {
+      this.report.error([...path, 'Matcher', 'HttpCode'], (error as Error).message)
+    }
     return {
       enabled: tg.HealthCheckEnabled ?? true,
       protocol: tg.HealthCheckProtocol ?? tg.Protocol,
@@ -1639,20 +1643,4 @@ function isCidr(value: string): boolean {
     if (error instanceof CidrError) return false
     throw error
   }
-}
-
-/**
- * Checks a health-check `Matcher.HttpCode`: codes and ranges 200..499,
- * comma-separated (`200`, `200,202`, `200-299`). Returns the problem, or undefined.
- */
-export function checkMatcher(matcher: string): string | undefined {
-  for (const part of matcher.split(',')) {
-    const m = /^\s*(\d{3})(?:-(\d{3}))?\s*$/.exec(part)
-    if (!m) return `expected HTTP codes or ranges such as "200", "200,202" or "200-299", got "${matcher}"`
-    const low = Number(m[1])
-    const high = m[2] === undefined ? low : Number(m[2])
-    if (low < 200 || high > 499) return `HTTP codes must be 200..499, got "${part.trim()}"`
-    if (high < low) return `the range "${part.trim()}" is reversed`
-  }
-  return undefined
 }

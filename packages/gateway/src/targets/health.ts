@@ -2,6 +2,7 @@ import http from 'node:http'
 import https from 'node:https'
 import { isIP } from 'node:net'
 import type { HealthCheckModel } from '../config/model.js'
+import { type Matcher, matches, parseMatcher } from '../values/http-codes.js'
 
 /**
  * ALB's target health states. `unavailable` is what ALB reports when health
@@ -74,38 +75,6 @@ export class TargetHealth {
     }
     return this.state === before ? undefined : before
   }
-}
-
-/** A compiled `Matcher.HttpCode`: inclusive ranges. */
-export type Matcher = readonly (readonly [number, number])[]
-
-/**
- * Parses a `Matcher.HttpCode` value: a code (`200`), a list (`200,202`), a
- * range (`200-299`) or a mix; ALB allows codes 200..499.
- *
- * @example
- * matches(parseMatcher('200,300-399'), 302) // true
- */
-export function parseMatcher(spec: string): Matcher {
-  const ranges: [number, number][] = []
-  for (const part of spec.split(',')) {
-    const m = /^\s*(\d{3})\s*(?:-\s*(\d{3})\s*)?$/.exec(part)
-    if (m === null)
-      throw new Error(`invalid health check matcher "${spec}": expected codes like 200, 200,202 or 200-299`)
-    const lo = Number(m[1])
-    const hi = m[2] === undefined ? lo : Number(m[2])
-    if (lo < 200 || hi > 499 || lo > hi) {
-      throw new Error(`invalid health check matcher "${spec}": codes must be ascending ranges within 200..499`)
-    }
-    ranges.push([lo, hi])
-  }
-  return ranges
-}
-
-/** True when `status` is in one of the matcher's ranges. */
-export function matches(matcher: Matcher, status: number): boolean {
-  for (const [lo, hi] of matcher) if (status >= lo && status <= hi) return true
-  return false
 }
 
 /** Everything a probe needs, derived once from the model. */

@@ -10,8 +10,6 @@ import type { HealthCheckModel } from '../../src/config/model.js'
 import {
   HealthChecker,
   healthCheckSettings,
-  matches,
-  parseMatcher,
   probe,
   TargetHealth,
   type TargetHealthState,
@@ -30,28 +28,6 @@ const defaults: HealthCheckModel = {
   unhealthyThresholdCount: 2,
   matcher: '200',
 }
-
-describe('matcher', () => {
-  test('parses codes, lists and ranges', () => {
-    const m = parseMatcher('200,202, 300-399')
-    assert.deepEqual(m, [
-      [200, 200],
-      [202, 202],
-      [300, 399],
-    ])
-    assert.ok(matches(m, 200))
-    assert.ok(matches(m, 202))
-    assert.ok(matches(m, 301))
-    assert.ok(!matches(m, 201))
-    assert.ok(!matches(m, 400))
-  })
-
-  for (const bad of ['', '20', '2000', 'abc', '200-', '299-200', '199', '200-500', '500', '200;202']) {
-    test(`rejects ${JSON.stringify(bad)}`, () => {
-      assert.throws(() => parseMatcher(bad), /invalid health check matcher/)
-    })
-  }
-})
 
 describe('target health transitions', () => {
   const ok = { ok: true } as const
