@@ -138,6 +138,14 @@ function fail(shared: AuthShared, ctx: RequestContext, err: AuthError): void {
 }
 
 /**
+ * The associated data a session cookie is sealed with: the cookie name, the
+ * issuer and the client id of the action that created it.
+ */
+export function sessionAad(action: Pick<OidcAction, 'sessionCookieName' | 'issuer' | 'clientId'>): Buffer {
+  return Buffer.from(`portcullis session\0${action.sessionCookieName}\0${action.issuer}\0${action.clientId}`)
+}
+
+/**
  * One compiled `authenticate-oidc` / `authenticate-cognito` action: checks the
  * session cookie, refreshes it, adds the identity headers, or starts a login,
  * following `OnUnauthenticatedRequest` (contract §5).
@@ -169,9 +177,12 @@ export class OidcAuthenticateAction implements ActionHandler {
       timeoutMs: shared.idpTimeoutMs,
     })
     this.#names = shardNames(action.sessionCookieName)
-    // The cookie name is authenticated with the value: a cookie of one rule
-    // cannot be replayed under another rule's name.
-    this.#aad = Buffer.from(`portcullis session:${action.sessionCookieName}`)
+    // The cookie name, the issuer and the client id are authenticated with the
+    // value: a session is only ever opened by an action of the same IdP and
+    // client that created it, whatever cookie name, rule or listener it is
+    // replayed under (two IdPs on the default cookie name share the cookie,
+    // and cookies are not separated by port). A mismatch is simply no session.
+    this.#aad = sessionAad(action)
     this.#reuseMargin = Math.min(30, Math.floor(action.identityTokenLifetimeSeconds / 2))
     this.#extraParams = action.authenticationRequestExtraParams
   }
@@ -388,9 +399,8 @@ export class OidcAuthenticateAction implements ActionHandler {
   /** The second half of the login, called by the callback once `state` and the nonce cookie checked out. */
   async completeLogin(ctx: RequestContext, state: StateData, stateParam: string, host: string): Promise<void> {
     const shared = this.#shared
-    const params = new URLSearchParams(ctx.query)
-    if (!params.has('code')) throw new AuthError(401, 'AuthMissingCodeParam')
-    const callbackUrl = new URL(`${ctx.protocol}://${host}${CALLBACK_PATH}?${ctx.query}`)
+    const response = authorizationResponse(new URLSearchParams(ctx.query), this.#action.issuer)
+    const callbackUrl = new URL(`${ctx.protocol}://${host}${CALLBACK_PATH}?${response}`)
     const started = performance.now()
     const tokens = await this.#idp.exchangeCode(callbackUrl, {
       pkceCodeVerifier: state.p,
@@ -421,6 +431,29 @@ export class OidcAuthenticateAction implements ActionHandler {
   }
 }
 
+/**
+ * The parameters of the IdP's authorization response that the code exchange
+ * gets (RFC 6749 §4.1.2, RFC 9207 `iss`), checked first, so that a client's
+ * malformed callback is a 401 and never reaches the OIDC client as a 500:
+ * `code` exactly once (else AuthMissingCodeParam / AuthInvalidGrantError),
+ * `iss` at most once and equal to the action's issuer (a mix-up:
+ * AuthInvalidStateParam), and no `response` (JARM, which Portcullis never
+ * asks for: AuthInvalidGrantError). Parameters the IdP may add (such as
+ * `session_state`) are left out.
+ */
+function authorizationResponse(params: URLSearchParams, issuer: string): URLSearchParams {
+  const codes = params.getAll('code')
+  if (codes.length === 0 || codes[0] === '') throw new AuthError(401, 'AuthMissingCodeParam')
+  if (codes.length > 1 || params.has('response')) throw new AuthError(401, 'AuthInvalidGrantError')
+  const issuers = params.getAll('iss')
+  if (issuers.length > 1 || (issuers.length === 1 && issuers[0] !== issuer)) {
+    throw new AuthError(401, 'AuthInvalidStateParam')
+  }
+  const out = new URLSearchParams({ code: codes[0]!, state: params.get('state') ?? '' })
+  if (issuers.length === 1) out.set('iss', issuers[0]!)
+  return out
+}
+
 function parseState(json: Buffer): StateData | undefined {
   const s = parseSealedObject(json)
   if (s === undefined) return undefined
@@ -447,8 +480,10 @@ export async function handleCallback(shared: AuthShared, ctx: RequestContext): P
   if (nonceCookie !== undefined) ctx.responseCookies.push(clearCookie(NONCE_COOKIE, cookieAttributes(ctx)))
   try {
     const params = new URLSearchParams(ctx.query)
-    const stateParam = params.get('state')
-    if (stateParam === null || stateParam === '') throw new AuthError(401, 'AuthMissingStateParam')
+    const states = params.getAll('state')
+    const stateParam = states[0]
+    if (stateParam === undefined || stateParam === '') throw new AuthError(401, 'AuthMissingStateParam')
+    if (states.length > 1) throw new AuthError(401, 'AuthInvalidStateParam')
     const opened = stateParam.length > 4096 ? undefined : await shared.ring.openFresh('state', stateParam, STATE_AAD)
     const state = opened === undefined ? undefined : parseState(opened)
     const now = nowSeconds()

@@ -303,6 +303,51 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
     await expectError(afterReload, 401, 'AuthInvalidGrantError')
   })
 
+  /** A real login up to the IdP's redirect back: a callback URL with a valid code, state and nonce cookie. */
+  async function realCallback() {
+    const { browser, location } = await start()
+    const callback = new URL(await browser.loginAtIdp(location, 'alice'))
+    assert.ok(callback.searchParams.get('code'))
+    return { browser, callback }
+  }
+
+  const malformedCallbacks: [string, (u: URL) => void, string][] = [
+    ['a duplicated code', (u) => u.searchParams.append('code', 'second-code'), 'AuthInvalidGrantError'],
+    [
+      'a duplicated state',
+      (u) => u.searchParams.append('state', u.searchParams.get('state')!),
+      'AuthInvalidStateParam',
+    ],
+    ['an unexpected iss (mix-up)', (u) => u.searchParams.set('iss', 'https://evil.example'), 'AuthInvalidStateParam'],
+    [
+      'a duplicated iss',
+      (u) => u.searchParams.append('iss', u.searchParams.get('iss') ?? idp.issuer),
+      'AuthInvalidStateParam',
+    ],
+    [
+      'a response= (JARM) parameter',
+      (u) => u.searchParams.set('response', 'eyJhbGciOiJub25lIn0.e30.'),
+      'AuthInvalidGrantError',
+    ],
+  ]
+  for (const [what, mutate, reason] of malformedCallbacks) {
+    test(`a callback with ${what}, valid state and nonce cookie → 401 ${reason}, no session`, async () => {
+      const { browser, callback } = await realCallback()
+      mutate(callback)
+      await expectError(await browser.fetch(callback.href), 401, reason)
+      assert.equal(browser.cookies(gw.url).has('AWSELBAuthSessionCookie-0'), false)
+    })
+  }
+
+  test('parameters the IdP may add (session_state, junk, repeated) do not disturb a valid callback', async () => {
+    const { browser, callback } = await realCallback()
+    callback.searchParams.append('session_state', 'a')
+    callback.searchParams.append('session_state', 'b')
+    const res = await browser.fetch(callback.href)
+    assert.equal(res.status, 302, await res.text())
+    assert.equal(res.headers.get('location'), '/app/x')
+  })
+
   test('no Host header (HTTP/1.0) → 401 AuthMissingHostHeader', async () => {
     const raw = await new Promise<string>((resolve, reject) => {
       const socket = connect(gw.port, '127.0.0.1', () => socket.end('GET /app/x HTTP/1.0\r\n\r\n'))

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { parseAlbToken } from '@portcullis/verify'
 import fc from 'fast-check'
+import { sessionAad } from '../../src/auth/authenticate.js'
 import { SecretRing } from '../../src/auth/secret-ring.js'
 import { readShards, shardNames } from '../../src/auth/session-cookie.js'
 import type { SessionData } from '../../src/auth/types.js'
@@ -21,12 +22,13 @@ const now = () => Math.floor(Date.now() / 1000)
 /** Opens, rewrites and re-seals a session cookie value with the gateway's own key ring. */
 async function rewriteSession(
   gw: TestGateway,
+  idp: TestProvider,
   cookieName: string,
   sealed: string,
   change: (s: SessionData) => SessionData,
 ): Promise<string> {
   const ring = await SecretRing.load(gw.stateDirectory)
-  const aad = Buffer.from(`portcullis session:${cookieName}`)
+  const aad = sessionAad({ sessionCookieName: cookieName, issuer: idp.issuer, clientId: idp.clientId })
   const opened = ring.open('session', sealed, aad)
   assert.ok(Buffer.isBuffer(opened), 'the session cookie should open')
   const session = JSON.parse(opened.toString('utf8')) as SessionData
@@ -111,7 +113,7 @@ describe('sessions: OnUnauthenticatedRequest, expiry, shards, independence, tamp
     })
 
     test('expired session: authenticate → 302, allow → forwarded without identity and cookie cleared, deny → 302', async () => {
-      const expired = await rewriteSession(gw, 'AppSession', sealedOf(alice, gw, 'AppSession'), (s) => ({
+      const expired = await rewriteSession(gw, idp, 'AppSession', sealedOf(alice, gw, 'AppSession'), (s) => ({
         ...s,
         se: now() - 1,
       }))
@@ -138,7 +140,7 @@ describe('sessions: OnUnauthenticatedRequest, expiry, shards, independence, tamp
     const opened = ring.open(
       'session',
       sealedOf(browser, gw, 'ShortSession'),
-      Buffer.from('portcullis session:ShortSession'),
+      sessionAad({ sessionCookieName: 'ShortSession', issuer: idp.issuer, clientId: idp.clientId }),
     )
     assert.ok(Buffer.isBuffer(opened))
     const session = JSON.parse(opened.toString('utf8')) as SessionData
@@ -293,7 +295,7 @@ describe('refresh: expired access token with a refresh token', () => {
     const browser = new Browser()
     await browser.login(`${gw.url}/auth/x`)
     const before = await echo(await browser.fetch(`${gw.url}/auth/x`))
-    const stale = await rewriteSession(gw, 'S', sealedOf(browser, gw, 'S'), (s) => ({ ...s, ae: now() - 1 }))
+    const stale = await rewriteSession(gw, idp, 'S', sealedOf(browser, gw, 'S'), (s) => ({ ...s, ae: now() - 1 }))
     const cookie = cookieHeader('S', stale)
     const grantsBefore = idp.grants.refresh_token
     const answers = await Promise.all(
@@ -329,7 +331,7 @@ describe('refresh: expired access token with a refresh token', () => {
       ['/allow/x', 200],
     ] as const) {
       // A distinct broken session per mode (the failure is remembered per cookie).
-      const broken = await rewriteSession(gw, 'S', sealed, (s) => ({ ...s, ae: now() - 1, rt: `revoked-${path}` }))
+      const broken = await rewriteSession(gw, idp, 'S', sealed, (s) => ({ ...s, ae: now() - 1, rt: `revoked-${path}` }))
       const res = await fetch(`${gw.url}${path}`, {
         headers: { cookie: cookieHeader('S', broken) },
         redirect: 'manual',
@@ -346,7 +348,7 @@ describe('refresh: expired access token with a refresh token', () => {
   test('without a refresh token the session simply lasts: an expired access token is still forwarded', async () => {
     const browser = new Browser()
     await browser.login(`${gw.url}/auth/x`)
-    const noRefresh = await rewriteSession(gw, 'S', sealedOf(browser, gw, 'S'), (s) => {
+    const noRefresh = await rewriteSession(gw, idp, 'S', sealedOf(browser, gw, 'S'), (s) => {
       const { rt: _rt, ...without } = s
       return { ...without, ae: now() - 1 }
     })
@@ -357,5 +359,54 @@ describe('refresh: expired access token with a refresh token', () => {
     })
     assert.equal((await echo(res)).headers['x-amzn-oidc-identity'], 'alice')
     assert.equal(idp.grants.refresh_token, grants)
+  })
+})
+
+describe('a session is bound to the issuer and client id of the action that created it', () => {
+  let idpX: TestProvider
+  let idpY: TestProvider
+  let gw: TestGateway
+
+  before(async () => {
+    const server = await listenFront()
+    idpX = await startTestProvider({ redirectUris: [callbackUrlOf(server)] })
+    idpY = await startTestProvider({ redirectUris: [callbackUrlOf(server)] })
+    const x = { issuer: idpX.issuer, clientId: idpX.clientId, clientSecret: idpX.clientSecret }
+    const y = { issuer: idpY.issuer, clientId: idpY.clientId, clientSecret: idpY.clientSecret }
+    // Every rule uses the default cookie name, as most configurations do.
+    gw = await startTestGateway({
+      server,
+      routes: [
+        { prefix: '/x/', action: oidcAction({ ...x, order: 1 }) },
+        { prefix: '/y/', action: oidcAction({ ...y, order: 1 }) },
+        { prefix: '/y-deny/', action: oidcAction({ ...y, order: 1, onUnauthenticatedRequest: 'deny' }) },
+        { prefix: '/x-other-client/', action: oidcAction({ ...x, clientId: 'another-client', order: 1 }) },
+      ],
+    })
+  })
+  after(async () => {
+    await gw.close()
+    await idpX.close()
+    await idpY.close()
+  })
+
+  test('a session from IdP X is no session at a rule of IdP Y, or of another client of X: log in again', async () => {
+    const browser = new Browser()
+    assert.equal((await browser.login(`${gw.url}/x/a`)).status, 302)
+    const atX = await echo(await browser.fetch(`${gw.url}/x/a`))
+    assert.ok(atX.headers['x-amzn-oidc-data'], 'the session works where it was created')
+    const cookie = browser.header(gw.url)
+
+    const atY = await fetch(`${gw.url}/y/a`, { headers: { cookie }, redirect: 'manual' })
+    assert.equal(atY.status, 302)
+    assert.ok(atY.headers.get('location')!.startsWith(idpY.endpoints.authorization), 'a new login at IdP Y')
+    assert.ok(atY.headers.getSetCookie().some((c) => c.startsWith('AWSELBAuthSessionCookie-0=; Max-Age=0')))
+
+    const denied = await fetch(`${gw.url}/y-deny/a`, { headers: { cookie }, redirect: 'manual' })
+    assert.equal(denied.status, 401, 'never a validly signed identity from an IdP that did not authenticate the user')
+
+    const otherClient = await fetch(`${gw.url}/x-other-client/a`, { headers: { cookie }, redirect: 'manual' })
+    assert.equal(otherClient.status, 302)
+    assert.equal(new URL(otherClient.headers.get('location')!).searchParams.get('client_id'), 'another-client')
   })
 })
