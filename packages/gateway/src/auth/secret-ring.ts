@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } from './state-files.js'
+import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } from '../state/files.js'
 
 /**
  * The secret key ring behind the session cookies and the `state` parameter,

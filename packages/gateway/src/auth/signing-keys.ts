@@ -1,8 +1,8 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
-import { readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises'
+import { readdir, readFile, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type AlbSigningKey, importSigningKey } from '@portcullis/verify/mint'
-import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } from './state-files.js'
+import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } from '../state/files.js'
 
 /**
  * The P-256 key ring that signs `x-amzn-oidc-data`, kept in
@@ -143,7 +143,7 @@ export async function rotateSigningKey(
     const kid = await writeNewKey(dir)
     const now = Math.floor(Date.now() / 1000)
     if (previous !== undefined) {
-      await writeFile(join(dir, `${previous}.expires`), `${now + Math.ceil(graceSeconds)}\n`, { mode: 0o600 })
+      await replaceAtomically(join(dir, `${previous}.expires`), `${now + Math.ceil(graceSeconds)}\n`)
     }
     await replaceAtomically(join(dir, ACTIVE_FILE), `${kid}\n`)
     for (const name of await readdir(dir)) {

@@ -16,10 +16,11 @@ import {
   randomBytes,
   webcrypto,
 } from 'node:crypto'
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import * as x509 from '@peculiar/x509'
+import { ensurePrivateDirectory, replaceAtomically } from '../state/files.js'
 
 /** Names a leaf certificate covers when none are given. */
 export const DEFAULT_LEAF_NAMES: readonly string[] = Object.freeze(['localhost', '127.0.0.1', '::1'])
@@ -74,14 +75,6 @@ function singleFlight<T>(key: string, create: () => Promise<T>): Promise<T> {
   return started
 }
 
-/** Writes through a temporary file and a rename, so a reader never sees half a PEM. */
-async function writeAtomically(path: string, contents: string, mode: number): Promise<void> {
-  const temporary = `${path}.${randomBytes(6).toString('hex')}.tmp`
-  await writeFile(temporary, contents, { mode })
-  await chmod(temporary, mode)
-  await rename(temporary, path)
-}
-
 async function readIfPresent(path: string): Promise<string | undefined> {
   try {
     return await readFile(path, 'utf8')
@@ -93,7 +86,7 @@ async function readIfPresent(path: string): Promise<string | undefined> {
 
 async function ensureTlsDirectory(stateDirectory: string): Promise<string> {
   const directory = join(resolve(stateDirectory), 'tls')
-  await mkdir(directory, { recursive: true, mode: 0o700 })
+  await ensurePrivateDirectory(directory)
   return directory
 }
 
@@ -174,8 +167,8 @@ export async function ensureLocalCa(stateDirectory: string): Promise<LocalCa> {
     }
     const created = await createCa()
     // Key first: a certificate on disk without its key would be "usable" by nobody.
-    await writeAtomically(caKeyPath, created.keyPem, 0o600)
-    await writeAtomically(caCertPath, created.certPem, 0o644)
+    await replaceAtomically(caKeyPath, created.keyPem, 0o600)
+    await replaceAtomically(caCertPath, created.certPem, 0o644)
     return { caCertPem: created.certPem, caCertPath, caKeyPath }
   })
 }
@@ -309,8 +302,8 @@ export async function ensureLeafCertificate(
     }
     const created = await createLeaf(ca, caCert, normalised)
     const chain = created.certPem.trimEnd() + '\n' + ca.caCertPem.trimEnd() + '\n'
-    await writeAtomically(keyPath, created.keyPem, 0o600)
-    await writeAtomically(certPath, chain, 0o644)
+    await replaceAtomically(keyPath, created.keyPem, 0o600)
+    await replaceAtomically(certPath, chain, 0o644)
     return { certPath, keyPath, certPem: chain, keyPem: created.keyPem }
   })
 }

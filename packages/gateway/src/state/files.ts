@@ -3,10 +3,13 @@ import { link, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises
 import { dirname, join } from 'node:path'
 
 /**
- * Small helpers for files in the state directory that several worker
- * processes may create at the same moment. Secrets are written 0600 into a
- * temporary file and then published atomically, so a reader never sees a
- * half-written file and two racing writers never both win.
+ * The one way Portcullis writes files in its state directory (signing keys,
+ * session key rings, the stickiness secret, the local CA), where several
+ * worker processes may write at the same moment. A file is written to a
+ * temporary file in the same directory, with its final mode, flushed to disk
+ * (fsync), and only then published by a rename or a hard link: a reader never
+ * sees half a file, two racing writers never both win, and a crash never
+ * leaves an empty key behind.
  */
 
 /** Creates `dir` (and parents) readable only by the owner. */
@@ -14,25 +17,30 @@ export async function ensurePrivateDirectory(dir: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 })
 }
 
-async function writeTemporary(path: string, content: string): Promise<string> {
+async function writeTemporary(path: string, content: string, mode: number): Promise<string> {
   const tmp = join(dirname(path), `.${process.pid}.${randomBytes(6).toString('hex')}.tmp`)
-  const handle = await open(tmp, 'wx', 0o600)
+  const handle = await open(tmp, 'wx', mode)
   try {
     await handle.writeFile(content)
+    // The umask may have narrowed the mode given to open; the file gets exactly `mode`.
+    await handle.chmod(mode)
     await handle.sync()
-  } finally {
+  } catch (err) {
     await handle.close()
+    await unlink(tmp).catch(() => undefined)
+    throw err
   }
+  await handle.close()
   return tmp
 }
 
 /**
- * Publishes `content` at `path` only if nothing is there yet (hard link of a
- * complete temporary file: atomic and exclusive). Returns false when another
- * process got there first.
+ * Publishes `content` at `path` with `mode` (default owner-only) only if
+ * nothing is there yet (hard link of a complete temporary file: atomic and
+ * exclusive). Returns false when another process got there first.
  */
-export async function createExclusive(path: string, content: string): Promise<boolean> {
-  const tmp = await writeTemporary(path, content)
+export async function createExclusive(path: string, content: string, mode = 0o600): Promise<boolean> {
+  const tmp = await writeTemporary(path, content, mode)
   try {
     await link(tmp, path)
     return true
@@ -44,9 +52,9 @@ export async function createExclusive(path: string, content: string): Promise<bo
   }
 }
 
-/** Replaces `path` atomically with `content` (rename of a complete temporary file). */
-export async function replaceAtomically(path: string, content: string): Promise<void> {
-  const tmp = await writeTemporary(path, content)
+/** Replaces `path` atomically with `content` and `mode` (default owner-only), by renaming a complete temporary file. */
+export async function replaceAtomically(path: string, content: string, mode = 0o600): Promise<void> {
+  const tmp = await writeTemporary(path, content, mode)
   try {
     await rename(tmp, path)
   } catch (err) {
