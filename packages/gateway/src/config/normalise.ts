@@ -8,11 +8,11 @@
 import { isIP } from 'node:net'
 import { isAbsolute, resolve } from 'node:path'
 import { CidrError, parseCidr } from '@portcullis/verify/net'
-import { RuleCompileError } from '../rules/errors.js'
-import { compileRuleRegex } from '../rules/regex.js'
-import { compileRewrite } from '../rules/transforms.js'
+import { RuleCompileError } from '../values/errors.js'
 import { parseMatcher } from '../values/http-codes.js'
 import { insecureEndpointProblem, isLoopbackHost } from '../values/loopback.js'
+import { compileRuleRegex } from '../values/regex.js'
+import { compileRewrite } from '../values/rewrite.js'
 import {
   DEFAULT_ACCOUNT_ID,
   DEFAULT_REGION,

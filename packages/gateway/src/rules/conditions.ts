@@ -8,8 +8,8 @@ import type {
   QueryStringCondition,
   SourceIpCondition,
 } from '../config/model.js'
-import { RuleCompileError } from './errors.js'
-import { compileRuleRegex } from './regex.js'
+import { RuleCompileError } from '../values/errors.js'
+import { compileRuleRegex } from '../values/regex.js'
 import { compileWildcard, type WildcardMatcher } from './wildcard.js'
 
 /**

@@ -1,6 +1,6 @@
 import type { ConditionModel, RuleModel } from '../config/model.js'
+import { RuleCompileError } from '../values/errors.js'
 import { type ConditionPredicate, compileCondition, QueryScratch, type RuleRequest } from './conditions.js'
-import { RuleCompileError } from './errors.js'
 import { applyTransforms, type CompiledTransforms, compileTransforms } from './transforms.js'
 
 /** The rule a request matched, and the routing values after the rule's transforms. */

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import type { ConditionModel } from '../../src/config/model.js'
 import { compileCondition, decodeQueryComponent, QueryScratch, type RuleRequest } from '../../src/rules/conditions.js'
-import { RuleCompileError } from '../../src/rules/errors.js'
+import { RuleCompileError } from '../../src/values/errors.js'
 
 function req(overrides: Partial<RuleRequest> = {}): RuleRequest {
   return {

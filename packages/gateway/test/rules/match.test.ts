@@ -2,8 +2,9 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import type { ConditionModel, RuleModel, TransformModel } from '../../src/config/model.js'
 import type { RuleRequest } from '../../src/rules/conditions.js'
-import { RuleCompileError, RuleTransformError } from '../../src/rules/errors.js'
+import { RuleTransformError } from '../../src/rules/errors.js'
 import { compileRules } from '../../src/rules/match.js'
+import { RuleCompileError } from '../../src/values/errors.js'
 
 function rule(
   priority: number | 'default',

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { RuleCompileError, RuleTransformError } from '../../src/rules/errors.js'
-import { applyRewrite, applyTransforms, compileRewrite, compileTransforms } from '../../src/rules/transforms.js'
+import { RuleTransformError } from '../../src/rules/errors.js'
+import { applyRewrite, applyTransforms, compileTransforms } from '../../src/rules/transforms.js'
+import { RuleCompileError } from '../../src/values/errors.js'
+import { compileRewrite } from '../../src/values/rewrite.js'
 
 describe('compileRewrite / applyRewrite', () => {
   test('AWS host-header example: ^mywebsite-(.+).com$ -> internal.dev.$1.myweb.com', () => {

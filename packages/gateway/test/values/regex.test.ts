@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { RuleCompileError } from '../../src/rules/errors.js'
-import { captureGroupCount, compileRuleRegex } from '../../src/rules/regex.js'
+import { RuleCompileError } from '../../src/values/errors.js'
+import { captureGroupCount, compileRuleRegex } from '../../src/values/regex.js'
 
 describe('compileRuleRegex', () => {
   test('searches (unanchored) unless the expression anchors itself', () => {
