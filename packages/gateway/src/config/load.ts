@@ -10,7 +10,7 @@ import type { z } from 'zod'
 import { type FieldPath, formatPath, type ParsedDocument, parseText } from './document.js'
 import { ConfigError, type ConfigIssue, type ConfigIssueSeverity, sortIssues } from './errors.js'
 import type { GatewayConfig } from './model.js'
-import { normalise } from './normalise.js'
+import { normalise } from './normalise/index.js'
 import { PortcullisFileSchema } from './schema.js'
 
 /** A loaded configuration and the warnings found while loading it. */

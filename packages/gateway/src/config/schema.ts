@@ -4,7 +4,7 @@
  * Portcullis-only settings under `Portcullis` keys.
  *
  * These schemas check *shape* only (types, required fields, unknown keys).
- * Ranges, cross-references and ALB's own rules are checked in `normalise.ts`,
+ * Ranges, cross-references and ALB's own rules are checked in `normalise/`,
  * which can name the conflicting field in its message. Keeping transforms out
  * of here lets `z.toJSONSchema()` publish exactly this file format for editors.
  */

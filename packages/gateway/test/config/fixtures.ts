@@ -108,3 +108,8 @@ export function https(text: string): string {
     'Protocol: HTTPS\n    Certificates: [{ CertificateFile: c.pem, PrivateKeyFile: k.pem }]\n',
   )
 }
+
+/** Actions that forward to target group `app` (YAML flow list). */
+export const FORWARD = '[{ Type: forward, TargetGroupArn: app }]'
+/** Field path of the first listener's rules in a `withRules` file. */
+export const R = 'Listeners[0].Rules'

@@ -1,0 +1,55 @@
+import type { FieldPath } from '../document.js'
+
+/** Where validation sends what it finds; `key` points the position at that key of the mapping at `path`. */
+export interface IssueReporter {
+  error(path: FieldPath, message: string, key?: string): void
+  warn(path: FieldPath, message: string, key?: string): void
+}
+
+/** What `normalise` needs beyond the file itself. */
+export interface NormaliseOptions {
+  /** Directory relative paths in the file are resolved against (the config file's directory). */
+  readonly baseDir: string
+  /** Absolute path of the file, recorded in `GatewayConfig.source`. */
+  readonly source: string | undefined
+}
+
+/** What every validator may read: where to report, and where relative paths start. */
+export interface BaseContext {
+  readonly report: IssueReporter
+  readonly baseDir: string
+}
+
+/** The load balancer's region and account, from which ARNs are derived. */
+export interface AccountContext extends BaseContext {
+  readonly region: string
+  readonly accountId: string
+}
+
+/** A target group's name and ARN, for resolving `TargetGroupArn` references. */
+export interface TargetGroupRef {
+  readonly name: string
+  readonly arn: string
+  /** True when the ARN was derived (not written in the file). */
+  readonly derived: boolean
+}
+
+/**
+ * Everything listeners, rules and actions may read, built once before any of
+ * them is validated and never changed after: the load balancer's identity,
+ * the development opt-in, and the target groups by name and ARN.
+ */
+export interface NormaliseContext extends AccountContext {
+  readonly loadBalancerArn: string
+  readonly allowInsecureHttpAuthentication: boolean
+  readonly targetGroupsByName: ReadonlyMap<string, TargetGroupRef>
+  readonly targetGroupsByArn: ReadonlyMap<string, TargetGroupRef>
+}
+
+/** The listener a rule belongs to, as far as validating its actions needs. */
+export interface ListenerScope {
+  readonly path: FieldPath
+  readonly protocol: 'HTTP' | 'HTTPS'
+  readonly port: number
+  readonly address: string
+}

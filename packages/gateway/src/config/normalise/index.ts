@@ -1,0 +1,59 @@
+/**
+ * From the shape-checked file (`schema.ts`) to the model (`model.ts`): applies
+ * ELBv2's defaults, resolves names to ARNs and paths to absolute paths, and
+ * enforces the API's own constraints with messages that name the field.
+ * Every problem is reported (not just the first) so a user fixes a file in
+ * one pass; the caller refuses the file when any error was reported.
+ *
+ * One module per resource, each a function of its part of the file and a
+ * read-only context: what a validator needs from other resources (the load
+ * balancer's region and account, the development opt-in, the target groups)
+ * is in the context before it runs. Values the runtime compiles (regular
+ * expressions, rewrites, CIDR blocks, health-check matchers, loopback hosts)
+ * are checked with the runtime's own compilers, from `src/values`.
+ */
+import type { GatewayConfig } from '../model.js'
+import type { PortcullisFile } from '../schema.js'
+import type { BaseContext, IssueReporter, NormaliseContext, NormaliseOptions } from './context.js'
+import { checkListenerPorts, normaliseListener } from './listener.js'
+import { normaliseLoadBalancer } from './load-balancer.js'
+import { normalisePortcullis } from './portcullis.js'
+import { indexTargetGroups, normaliseTargetGroup } from './target-group.js'
+
+export type { IssueReporter, NormaliseOptions } from './context.js'
+
+/**
+ * Normalises a shape-checked file into the model, reporting every violated
+ * constraint through `report`. The returned model is only meaningful when no
+ * error was reported.
+ *
+ * @example
+ * ```ts
+ * const errors: string[] = []
+ * const model = normalise(file, { baseDir: '/etc/portcullis', source: undefined }, {
+ *   error: (path, message) => errors.push(`${formatPath(path)}: ${message}`),
+ *   warn: () => {},
+ * })
+ * ```
+ */
+export function normalise(file: PortcullisFile, options: NormaliseOptions, report: IssueReporter): GatewayConfig {
+  const base: BaseContext = { report, baseDir: options.baseDir }
+  // What the other resources depend on comes first and is frozen into the context.
+  const portcullis = normalisePortcullis(file, base)
+  const loadBalancer = normaliseLoadBalancer(file, base)
+  const account = { ...base, region: loadBalancer.region, accountId: loadBalancer.accountId }
+  const targetGroupFiles = file.TargetGroups ?? []
+  const targetGroups = targetGroupFiles.map((tg, i) => normaliseTargetGroup(tg, ['TargetGroups', i], account))
+  const index = indexTargetGroups(targetGroupFiles, targetGroups, base)
+  const context: NormaliseContext = Object.freeze({
+    ...account,
+    loadBalancerArn: loadBalancer.arn,
+    allowInsecureHttpAuthentication: portcullis.allowInsecureHttpAuthentication,
+    targetGroupsByName: index.byName,
+    targetGroupsByArn: index.byArn,
+  })
+  if (file.Listeners.length === 0) report.error(['Listeners'], 'at least one listener is required')
+  const listeners = file.Listeners.map((l, i) => normaliseListener(l, i, context))
+  checkListenerPorts(file, listeners, portcullis, base)
+  return { source: options.source, loadBalancer, listeners, targetGroups, portcullis }
+}

@@ -1,0 +1,34 @@
+import type { FieldPath } from '../document.js'
+import type { PortcullisModel } from '../model.js'
+import type { PortcullisFile } from '../schema.js'
+import { checkAddress, inRange, resolvePath, toInt } from './checks.js'
+import type { BaseContext } from './context.js'
+
+/** The admin listener when `Portcullis.Admin` is absent. */
+export const DEFAULT_ADMIN = { address: '127.0.0.1', port: 9800 } as const
+/** `Portcullis.StateDirectory` when absent, relative to the config file. */
+export const DEFAULT_STATE_DIRECTORY = './.portcullis'
+
+/** The top-level `Portcullis` block: settings that exist only in Portcullis. */
+export function normalisePortcullis(file: PortcullisFile, ctx: BaseContext): PortcullisModel {
+  const p = file.Portcullis ?? {}
+  const path: FieldPath = ['Portcullis']
+  let admin: PortcullisModel['admin']
+  if (p.Admin !== false) {
+    const address = p.Admin?.Address ?? DEFAULT_ADMIN.address
+    checkAddress(ctx, [...path, 'Admin', 'Address'], address)
+    const port = p.Admin?.Port === undefined ? DEFAULT_ADMIN.port : toInt(p.Admin.Port)
+    inRange(ctx, [...path, 'Admin', 'Port'], port, 0, 65535, 'the admin port')
+    admin = { address, port }
+  }
+  return {
+    stateDirectory: resolvePath(ctx, p.StateDirectory ?? DEFAULT_STATE_DIRECTORY),
+    admin,
+    allowInsecureHttpAuthentication: p.AllowInsecureHttpAuthentication === true,
+    caFile: p.CaFile === undefined ? undefined : resolvePath(ctx, p.CaFile),
+    accessLog: {
+      format: p.AccessLog?.Format ?? 'json',
+      path: p.AccessLog?.Path === undefined ? undefined : resolvePath(ctx, p.AccessLog.Path),
+    },
+  }
+}

@@ -1,0 +1,278 @@
+import { parseMatcher } from '../../values/http-codes.js'
+import { deriveTargetGroupArn, parseTargetGroupArn } from '../arn.js'
+import { type FieldPath, formatPath } from '../document.js'
+import type {
+  HealthCheckModel,
+  LoadBalancingAlgorithm,
+  StickinessModel,
+  TargetGroupModel,
+  TargetModel,
+} from '../model.js'
+import type { TargetGroupFile } from '../schema.js'
+import { Attributes } from './attributes.js'
+import { COOKIE_NAME, inRange, RESOURCE_NAME, resolvePath, toInt } from './checks.js'
+import type { AccountContext, BaseContext, NormaliseContext, TargetGroupRef } from './context.js'
+
+/** Target-group attributes Portcullis acts on. */
+const ACTED_ATTRIBUTES = [
+  'load_balancing.algorithm.type',
+  'stickiness.enabled',
+  'stickiness.type',
+  'stickiness.lb_cookie.duration_seconds',
+  'stickiness.app_cookie.cookie_name',
+  'stickiness.app_cookie.duration_seconds',
+  'deregistration_delay.timeout_seconds',
+  'slow_start.duration_seconds',
+]
+/** Target-group attributes ALB defines that Portcullis accepts without acting on them. */
+const PASSIVE_ATTRIBUTES = [
+  'load_balancing.algorithm.anomaly_mitigation',
+  'load_balancing.cross_zone.enabled',
+  'lambda.multi_value_headers.enabled',
+]
+const PASSIVE_ATTRIBUTE_PREFIXES = ['target_group_health.', 'target_health_state.', 'target_failover.']
+const KNOWN_ATTRIBUTES = new Set([...ACTED_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
+
+/**
+ * One entry of `TargetGroups`: name and ARN (derived from the load
+ * balancer's region and account when absent), targets, health check and
+ * attributes.
+ */
+export function normaliseTargetGroup(tg: TargetGroupFile, path: FieldPath, ctx: AccountContext): TargetGroupModel {
+  const name = tg.TargetGroupName
+  if (!RESOURCE_NAME.test(name)) {
+    ctx.report.error(
+      [...path, 'TargetGroupName'],
+      `a target group name is 1..32 letters, digits and hyphens, not starting or ending with a hyphen; got "${name}"`,
+    )
+  }
+  let arn = deriveTargetGroupArn(ctx.region, ctx.accountId, name)
+  if (tg.TargetGroupArn !== undefined) {
+    const parsed = parseTargetGroupArn(tg.TargetGroupArn)
+    if (!parsed) {
+      ctx.report.error(
+        [...path, 'TargetGroupArn'],
+        `expected arn:aws:elasticloadbalancing:REGION:ACCOUNT:targetgroup/NAME/16-HEX-ID, got "${tg.TargetGroupArn}"`,
+      )
+    } else if (parsed.name !== name) {
+      ctx.report.error(
+        [...path, 'TargetGroupArn'],
+        `the ARN names target group "${parsed.name}" but TargetGroupName is "${name}"`,
+      )
+    } else {
+      arn = tg.TargetGroupArn
+    }
+  }
+
+  const targetType = (tg as { TargetType?: unknown }).TargetType
+  if (targetType !== undefined && targetType !== 'ip' && targetType !== 'instance') {
+    ctx.report.error(
+      [...path, 'TargetType'],
+      `Portcullis forwards to IP addresses and host names; TargetType ${String(targetType)} is not supported`,
+    )
+  }
+  const protocolVersion = (tg as { ProtocolVersion?: unknown }).ProtocolVersion
+  if (protocolVersion !== undefined && protocolVersion !== 'HTTP1') {
+    ctx.report.warn(
+      [...path, 'ProtocolVersion'],
+      `Portcullis speaks HTTP/1.1 to targets; ProtocolVersion ${String(protocolVersion)} is ignored`,
+    )
+  }
+
+  let defaultPort: number | undefined
+  if (tg.Port !== undefined) {
+    defaultPort = toInt(tg.Port)
+    inRange(ctx, [...path, 'Port'], defaultPort, 1, 65535, 'the port')
+  }
+  const healthCheck = normaliseHealthCheck(tg, path, ctx)
+  const attrs = new Attributes(ctx, tg.Attributes, [...path, 'Attributes'])
+  attrs.warnUnknown(KNOWN_ATTRIBUTES, PASSIVE_ATTRIBUTE_PREFIXES, 'target group')
+  const algorithm = attrs.oneOf<LoadBalancingAlgorithm>(
+    'load_balancing.algorithm.type',
+    ['round_robin', 'least_outstanding_requests', 'weighted_random'],
+    'round_robin',
+  )
+  const slowStartSeconds = attrs.int('slow_start.duration_seconds', 0, [0, 900])
+  if (slowStartSeconds !== 0 && slowStartSeconds < 30) {
+    ctx.report.error(
+      attrs.pathOf('slow_start.duration_seconds'),
+      `slow_start.duration_seconds must be 0 (off) or 30..900, got ${slowStartSeconds}`,
+    )
+  }
+  if (slowStartSeconds !== 0 && algorithm === 'weighted_random') {
+    ctx.report.error(
+      attrs.pathOf('slow_start.duration_seconds'),
+      'slow start cannot be used with the weighted_random algorithm',
+    )
+  }
+
+  const ext = tg.Portcullis
+  if (ext?.CaFile !== undefined && tg.Protocol === 'HTTP' && healthCheck.protocol === 'HTTP') {
+    ctx.report.warn([...path, 'Portcullis', 'CaFile'], 'CaFile has no effect on an HTTP target group')
+  }
+  return {
+    name,
+    arn,
+    protocol: tg.Protocol,
+    port: defaultPort,
+    targets: targets(tg, defaultPort, path, ctx),
+    healthCheck,
+    algorithm,
+    stickiness: stickiness(attrs, ctx),
+    deregistrationDelaySeconds: attrs.int('deregistration_delay.timeout_seconds', 300, [0, 3600]),
+    slowStartSeconds,
+    caFile: ext?.CaFile === undefined ? undefined : resolvePath(ctx, ext.CaFile),
+    targetTimeoutSeconds: ext?.TargetTimeoutSeconds,
+    raw: attrs.raw(),
+  }
+}
+
+function targets(
+  tg: TargetGroupFile,
+  defaultPort: number | undefined,
+  path: FieldPath,
+  ctx: BaseContext,
+): TargetModel[] {
+  const out: TargetModel[] = []
+  const seen = new Map<string, number>()
+  ;(tg.Targets ?? []).forEach((target, i) => {
+    const tpath = [...path, 'Targets', i]
+    if (!/^[A-Za-z0-9.:[\]_-]+$/.test(target.Id)) {
+      ctx.report.error([...tpath, 'Id'], `expected an IP address or host name, got "${target.Id}"`)
+    }
+    const port = target.Port === undefined ? defaultPort : toInt(target.Port)
+    if (port === undefined) {
+      ctx.report.error(tpath, 'the target has no Port and the target group has no default Port', 'Id')
+      return
+    }
+    inRange(ctx, target.Port === undefined ? tpath : [...tpath, 'Port'], port, 1, 65535, 'a target port')
+    const id = target.Id.startsWith('[') && target.Id.endsWith(']') ? target.Id.slice(1, -1) : target.Id
+    const key = `${id.toLowerCase()}:${port}`
+    const first = seen.get(key)
+    if (first !== undefined) {
+      ctx.report.error(
+        tpath,
+        `target ${id}:${port} is already registered by ${formatPath([...path, 'Targets', first])}`,
+      )
+    }
+    seen.set(key, i)
+    out.push({ id, port })
+  })
+  if (out.length === 0) {
+    ctx.report.warn(path, 'no targets are registered: requests routed to this target group get 503', 'TargetGroupName')
+  }
+  return out
+}
+
+function stickiness(attrs: Attributes, ctx: BaseContext): StickinessModel | undefined {
+  // Every stickiness attribute is checked, whether or not stickiness is on.
+  const enabled = attrs.bool('stickiness.enabled', false)
+  const type = attrs.oneOf('stickiness.type', ['lb_cookie', 'app_cookie'] as const, 'lb_cookie')
+  const lbDuration = attrs.int('stickiness.lb_cookie.duration_seconds', 86400, [1, 604800])
+  const appDuration = attrs.int('stickiness.app_cookie.duration_seconds', 86400, [1, 604800])
+  if (!enabled) return undefined
+  if (type === 'lb_cookie') return { type: 'lb_cookie', durationSeconds: lbDuration, appCookieName: undefined }
+  const appCookieName = attrs.string('stickiness.app_cookie.cookie_name')
+  if (appCookieName === undefined) {
+    ctx.report.error(
+      attrs.pathOf('stickiness.type'),
+      'app_cookie stickiness needs the attribute stickiness.app_cookie.cookie_name',
+    )
+  } else if (!COOKIE_NAME.test(appCookieName) || /^AWSALB/i.test(appCookieName)) {
+    ctx.report.error(
+      attrs.pathOf('stickiness.app_cookie.cookie_name'),
+      `"${appCookieName}" is not usable as a cookie name (names starting with AWSALB are reserved)`,
+    )
+  }
+  return { type: 'app_cookie', durationSeconds: appDuration, appCookieName }
+}
+
+/** The health check of a target group, with ALB's defaults; the matcher is parsed as the health checker parses it. */
+function normaliseHealthCheck(tg: TargetGroupFile, path: FieldPath, ctx: BaseContext): HealthCheckModel {
+  let port: number | undefined
+  if (tg.HealthCheckPort !== undefined && tg.HealthCheckPort !== 'traffic-port') {
+    port = toInt(tg.HealthCheckPort)
+    inRange(ctx, [...path, 'HealthCheckPort'], port, 1, 65535, 'HealthCheckPort')
+  }
+  const healthCheckPath = tg.HealthCheckPath ?? '/'
+  if (!healthCheckPath.startsWith('/') || healthCheckPath.length > 1024) {
+    ctx.report.error(
+      [...path, 'HealthCheckPath'],
+      `expected a path starting with "/" of at most 1024 characters, got "${healthCheckPath}"`,
+    )
+  }
+  const setting = (key: keyof TargetGroupFile, fallback: number, min: number, max: number): number => {
+    const raw = tg[key] as number | string | undefined
+    if (raw === undefined) return fallback
+    const n = toInt(raw)
+    return inRange(ctx, [...path, key], n, min, max, key) ? n : fallback
+  }
+  const intervalSeconds = setting('HealthCheckIntervalSeconds', 30, 5, 300)
+  // The default timeout (5) shrinks below a shorter explicit interval, so `HealthCheckIntervalSeconds: 5` alone is valid.
+  const timeoutSeconds = setting('HealthCheckTimeoutSeconds', Math.min(5, intervalSeconds - 1), 2, 120)
+  if (tg.HealthCheckTimeoutSeconds !== undefined && timeoutSeconds >= intervalSeconds) {
+    ctx.report.error(
+      [...path, 'HealthCheckTimeoutSeconds'],
+      `HealthCheckTimeoutSeconds (${timeoutSeconds}) must be less than HealthCheckIntervalSeconds (${intervalSeconds})`,
+    )
+  }
+  const matcher = tg.Matcher === undefined ? '200' : String(tg.Matcher.HttpCode)
+  try {
+    parseMatcher(matcher)
+  } catch (error) {
+    ctx.report.error([...path, 'Matcher', 'HttpCode'], (error as Error).message)
+  }
+  return {
+    enabled: tg.HealthCheckEnabled ?? true,
+    protocol: tg.HealthCheckProtocol ?? tg.Protocol,
+    port,
+    path: healthCheckPath,
+    intervalSeconds,
+    timeoutSeconds,
+    healthyThresholdCount: setting('HealthyThresholdCount', 5, 2, 10),
+    unhealthyThresholdCount: setting('UnhealthyThresholdCount', 2, 2, 10),
+    matcher,
+  }
+}
+
+/**
+ * Indexes the target groups by name and ARN for `TargetGroupArn` references,
+ * reporting a name or an ARN used twice (the first one counts).
+ */
+export function indexTargetGroups(
+  files: readonly TargetGroupFile[],
+  models: readonly TargetGroupModel[],
+  ctx: BaseContext,
+): { byName: ReadonlyMap<string, TargetGroupRef>; byArn: ReadonlyMap<string, TargetGroupRef> } {
+  const byName = new Map<string, TargetGroupRef>()
+  const byArn = new Map<string, TargetGroupRef>()
+  models.forEach((model, i) => {
+    const path = ['TargetGroups', i]
+    if (byName.has(model.name)) {
+      ctx.report.error([...path, 'TargetGroupName'], `target group name "${model.name}" is used twice`)
+    } else if (byArn.has(model.arn)) {
+      ctx.report.error([...path, 'TargetGroupArn'], `target group ARN ${model.arn} is used twice`)
+    } else {
+      const ref = { name: model.name, arn: model.arn, derived: model.arn !== files[i]?.TargetGroupArn }
+      byName.set(model.name, ref)
+      byArn.set(model.arn, ref)
+    }
+  })
+  return { byName, byArn }
+}
+
+/** Resolves a `TargetGroupArn` reference (an ARN or a TargetGroupName) to the group's ARN, or reports it. */
+export function resolveTargetGroup(ctx: NormaliseContext, ref: string, path: FieldPath): string | undefined {
+  const byArn = ctx.targetGroupsByArn.get(ref) ?? ctx.targetGroupsByName.get(ref)
+  if (byArn) return byArn.arn
+  // A rule pasted from describe-rules names the AWS ARN; match a group defined by name only.
+  const parsed = parseTargetGroupArn(ref)
+  const byName = parsed ? ctx.targetGroupsByName.get(parsed.name) : undefined
+  if (byName?.derived) return byName.arn
+  const known = [...ctx.targetGroupsByName.keys()]
+  ctx.report.error(
+    path,
+    `target group "${ref}" is not defined in TargetGroups (${known.length ? `known: ${known.join(', ')}` : 'none defined'})`,
+  )
+  return undefined
+}

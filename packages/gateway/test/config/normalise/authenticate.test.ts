@@ -1,0 +1,201 @@
+import assert from 'node:assert/strict'
+import { describe, test } from 'node:test'
+import type { JwtValidationAction } from '../../../src/config/model.js'
+import { expectError, expectWarning, https, load, R, rule, withRules } from '../fixtures.js'
+
+describe('authentication actions', () => {
+  const OIDC_CONFIG = (issuer = 'https://idp.example.com', extra = '') =>
+    `{ Issuer: "${issuer}", AuthorizationEndpoint: "${issuer}/a", TokenEndpoint: "${issuer}/t", UserInfoEndpoint: "${issuer}/u", ClientId: c${extra} }`
+  const oidc = (cfg: string) =>
+    rule(1, `[{ Type: authenticate-oidc, AuthenticateOidcConfig: ${cfg} }, { Type: forward, TargetGroupArn: app }]`)
+  const A = `${R}[0].Actions[0]`
+
+  test('authentication on an HTTP listener is refused without the development opt-in', () => {
+    const text = withRules(oidc(OIDC_CONFIG('https://idp.example.com', ', ClientSecret: s')))
+    const issue = expectError(
+      text,
+      A,
+      /only accepted on HTTPS listeners.*AllowInsecureHttpAuthentication: true.*loopback/,
+      'Type: authenticate-oidc',
+    )
+    assert.match(issue.message, /Address: 127\.0\.0\.1/)
+    const jwt = withRules(
+      rule(
+        1,
+        '[{ Type: jwt-validation, JwtValidationConfig: { JwksEndpoint: "https://i.example.com/k", Issuer: i } }, { Type: forward, TargetGroupArn: app }]',
+      ),
+    )
+    expectError(jwt, A, /jwt-validation is only accepted on HTTPS listeners/, 'Type: jwt-validation')
+  })
+
+  test('the opt-in is refused on a non-loopback listener address', () => {
+    const text = withRules(oidc(OIDC_CONFIG('https://idp.example.com', ', ClientSecret: s')), {
+      top: 'Portcullis: { AllowInsecureHttpAuthentication: true }\n',
+    })
+    expectError(
+      text,
+      A,
+      /only when the listener binds a loopback address; Listeners\[0\] binds 0\.0\.0\.0/,
+      'Type: authenticate-oidc',
+    )
+  })
+
+  test('the opt-in on a loopback listener loads, with a warning; http IdP URLs on loopback hosts too', () => {
+    for (const address of ['127.0.0.1', '::1', 'localhost', '127.8.9.10']) {
+      const text = withRules(oidc(OIDC_CONFIG('http://127.0.0.1:9000', ', ClientSecret: s')), {
+        listener: `    Portcullis: { Address: "${address}" }\n`,
+        top: 'Portcullis: { AllowInsecureHttpAuthentication: true }\n',
+      })
+      const { config } = load(text)
+      assert.equal(config.portcullis.allowInsecureHttpAuthentication, true)
+      expectWarning(text, A, /plain HTTP listener \(development opt-in/, 'Type: authenticate-oidc')
+    }
+  })
+
+  test('IdP URLs must be https; http only for loopback hosts under the opt-in', () => {
+    const cfg = OIDC_CONFIG('http://idp.example.com', ', ClientSecret: s')
+    const text = https(withRules(oidc(cfg)))
+    expectError(text, `${A}.AuthenticateOidcConfig.Issuer`, /must be an https URL/, '"http://idp.example.com"')
+    expectError(text, `${A}.AuthenticateOidcConfig.TokenEndpoint`, /must be an https URL/, '"http://idp.example.com/t"')
+    const loopback = https(withRules(oidc(OIDC_CONFIG('http://localhost:9000', ', ClientSecret: s'))))
+    expectError(
+      loopback,
+      `${A}.AuthenticateOidcConfig.AuthorizationEndpoint`,
+      /http is allowed for loopback hosts only with Portcullis\.AllowInsecureHttpAuthentication: true/,
+      '"http://localhost:9000/a"',
+    )
+    assert.ok(load(`${loopback}Portcullis: { AllowInsecureHttpAuthentication: true }\n`))
+    const notUrl = https(withRules(oidc(OIDC_CONFIG('idp.example.com', ', ClientSecret: s'))))
+    expectError(notUrl, `${A}.AuthenticateOidcConfig.Issuer`, /expected a full URL/, '"idp.example.com"')
+  })
+
+  test('ClientSecret is required unless UseExistingClientSecret', () => {
+    const text = https(withRules(oidc(OIDC_CONFIG())))
+    expectError(text, `${A}.AuthenticateOidcConfig`, /ClientSecret is required/, 'ClientId: c')
+    const existing = load(
+      https(withRules(oidc(OIDC_CONFIG('https://idp.example.com', ', UseExistingClientSecret: true')))),
+    )
+    assert.equal(
+      (existing.config.listeners[0]!.rules[0]!.actions[0] as { clientSecret?: string }).clientSecret,
+      undefined,
+    )
+  })
+
+  test('SessionTimeout is 1..604800; at most 10 extra params, none reserved', () => {
+    const timeout = https(
+      withRules(oidc(OIDC_CONFIG('https://idp.example.com', ', ClientSecret: s, SessionTimeout: 604801'))),
+    )
+    expectError(timeout, `${A}.AuthenticateOidcConfig.SessionTimeout`, /1\.\.604800, got 604801/, '604801')
+    const params = Array.from({ length: 11 }, (_, i) => `p${i}: v`).join(', ')
+    const many = https(
+      withRules(
+        oidc(
+          OIDC_CONFIG('https://idp.example.com', `, ClientSecret: s, AuthenticationRequestExtraParams: { ${params} }`),
+        ),
+      ),
+    )
+    expectError(
+      many,
+      `${A}.AuthenticateOidcConfig.AuthenticationRequestExtraParams`,
+      /at most 10 parameters, got 11/,
+      '{ p0: v',
+    )
+    const reserved = https(
+      withRules(
+        oidc(
+          OIDC_CONFIG(
+            'https://idp.example.com',
+            ', ClientSecret: s, AuthenticationRequestExtraParams: { redirect_uri: x }',
+          ),
+        ),
+      ),
+    )
+    expectError(
+      reserved,
+      `${A}.AuthenticateOidcConfig.AuthenticationRequestExtraParams`,
+      /"redirect_uri" is set by the login flow/,
+      'redirect_uri',
+    )
+  })
+
+  test('extension settings are checked', () => {
+    const text = https(
+      withRules(
+        oidc(
+          OIDC_CONFIG(
+            'https://idp.example.com',
+            ', ClientSecret: s, Portcullis: { IdentityTokenLifetimeSeconds: 0, JwksUri: "http://idp.example.com/jwks" }',
+          ),
+        ),
+      ),
+    )
+    expectError(text, `${A}.AuthenticateOidcConfig.Portcullis.IdentityTokenLifetimeSeconds`, /1\.\.3600, got 0/, '0,')
+    expectError(
+      text,
+      `${A}.AuthenticateOidcConfig.Portcullis.JwksUri`,
+      /must be an https URL/,
+      '"http://idp.example.com/jwks"',
+    )
+    const typo = https(
+      withRules(oidc(OIDC_CONFIG('https://idp.example.com', ', ClientSecret: s, Portcullis: { PKCE: false }'))),
+    )
+    expectError(typo, `${A}.AuthenticateOidcConfig.Portcullis.PKCE`, /did you mean Pkce\?/, 'PKCE')
+    const noOpenid = https(withRules(oidc(OIDC_CONFIG('https://idp.example.com', ', ClientSecret: s, Scope: email'))))
+    expectWarning(noOpenid, `${A}.AuthenticateOidcConfig.Scope`, /no "openid"/, 'email')
+  })
+
+  describe('jwt-validation', () => {
+    const jwt = (claims: string, extra = '') =>
+      https(
+        withRules(
+          rule(
+            1,
+            `[{ Type: jwt-validation, JwtValidationConfig: { JwksEndpoint: "https://i.example.com/k", Issuer: i, AdditionalClaims: [${claims}]${extra} } }, { Type: forward, TargetGroupArn: app }]`,
+          ),
+        ),
+      )
+    const J = `${A}.JwtValidationConfig`
+    test('at most 10 additional claims', () => {
+      const claims = Array.from({ length: 11 }, (_, i) => `{ Name: c${i}, Format: single-string, Values: [v] }`).join(
+        ', ',
+      )
+      expectError(jwt(claims), `${J}.AdditionalClaims`, /at most 10 additional claims, got 11/, '[{ Name: c0')
+    })
+    test('claim names are not exp, iss, nbf or iat', () => {
+      for (const name of ['exp', 'iss', 'nbf', 'iat']) {
+        expectError(
+          jwt(`{ Name: ${name}, Format: single-string, Values: [v] }`),
+          `${J}.AdditionalClaims[0].Name`,
+          /always validated/,
+          `${name},`,
+        )
+      }
+    })
+    test('1..10 values per claim, and a known format', () => {
+      const values = Array.from({ length: 11 }, (_, i) => `v${i}`).join(', ')
+      expectError(
+        jwt(`{ Name: scope, Format: string-array, Values: [${values}] }`),
+        `${J}.AdditionalClaims[0].Values`,
+        /1\.\.10 values, got 11/,
+        '[v0',
+      )
+      expectError(
+        jwt('{ Name: scope, Format: csv, Values: [a] }'),
+        `${J}.AdditionalClaims[0].Format`,
+        /expected one of single-string/,
+        'csv',
+      )
+    })
+    test('ES256 is an opt-in', () => {
+      const { config } = load(jwt('', ', Portcullis: { AllowEs256: true }'))
+      assert.deepEqual((config.listeners[0]!.rules[0]!.actions[0] as JwtValidationAction).algorithms, [
+        'RS256',
+        'ES256',
+      ])
+    })
+    test('the JWKS endpoint is https', () => {
+      const text = jwt('').replace('https://i.example.com/k', 'http://i.example.com/k')
+      expectError(text, `${J}.JwksEndpoint`, /must be an https URL/, '"http://i.example.com/k"')
+    })
+  })
+})
