@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { watch } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { Logger } from 'pino'
-import { AggregatorRegistry } from 'prom-client'
+import { AggregatorRegistry, Counter, Registry } from 'prom-client'
 import type { AuthRuntime } from '../auth/index.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
@@ -37,6 +37,9 @@ export interface ServeOptions {
 }
 
 const WORKER_ENV = 'PORTCULLIS_WORKER'
+/** A worker that exits sooner than this after its start counts towards a crash loop. */
+const QUICK_DEATH_MS = 5000
+const MAX_RESTART_DELAY_MS = 5000
 
 /** True inside a worker forked by {@link serve}. */
 export function isGatewayWorker(): boolean {
@@ -44,18 +47,18 @@ export function isGatewayWorker(): boolean {
 }
 
 /**
- * Runs the gateway for `portcullis start`: with one worker, in this process;
- * with more, as a `node:cluster` primary that forks the workers (which share
- * the listening sockets), serves the admin listener itself with metrics
- * aggregated over the workers, reloads on `SIGHUP` (and file changes with
- * `--watch`), restarts crashed workers, and drains on `SIGTERM`/`SIGINT`.
- * Resolves when the gateway has stopped.
+ * Runs the gateway for `portcullis start` as a `node:cluster` primary that
+ * forks the workers (which share the listening sockets) — even for one
+ * worker, so that a worker that dies is replaced at once, as nginx's master
+ * does. The primary serves the admin listener itself with metrics aggregated
+ * over the workers plus its own (`portcullis_worker_restarts_total`), reloads
+ * on `SIGHUP` (and file changes with `--watch`), and drains on
+ * `SIGTERM`/`SIGINT`. Resolves when the gateway has stopped.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const { config, warnings } = await loadConfig(options.configPath)
   // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
   for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
-  if (options.workers <= 1) return serveSingle(options, config)
   return servePrimary(options, config)
 }
 
@@ -101,33 +104,16 @@ function onStopSignal(stop: () => void): () => void {
   }
 }
 
-async function serveSingle(options: ServeOptions, config: GatewayConfig): Promise<void> {
-  const { logger } = options
-  const gateway = await startGateway(config, { logger })
-  options.onReady({ listeners: gateway.listeners, adminUrl: gateway.adminUrl, config })
-  let reloading = Promise.resolve()
-  const stopReload = onReloadSignal(options, () => {
-    reloading = reloading.then(async () => {
-      const next = await reloadConfig(options)
-      if (next === undefined) return
-      try {
-        await gateway.reload(next)
-        logger.info({ generation: gateway.generation }, 'configuration reloaded')
-      } catch (error) {
-        logger.error({ err: error }, 'configuration could not be applied, still serving the previous one')
-      }
-    })
-  })
-  await new Promise<void>((resolve) => onStopSignal(resolve))
-  stopReload()
-  logger.info('shutting down: draining in-flight requests')
-  await gateway.close({ deadlineMs: options.shutdownDeadlineMs })
-}
-
 async function servePrimary(options: ServeOptions, config: GatewayConfig): Promise<void> {
   const { logger } = options
   cluster.setupPrimary({ execArgv: process.execArgv, args: process.argv.slice(2) })
   const aggregator = new AggregatorRegistry()
+  const supervisor = new Registry()
+  const restarts = new Counter({
+    name: 'portcullis_worker_restarts_total',
+    help: 'Workers that exited unexpectedly and were replaced',
+    registers: [supervisor],
+  })
   let current = config
   // The primary serves /keys from the same state directory the workers sign with.
   let auth = await keysRuntime(config, logger)
@@ -135,7 +121,10 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
   let adminUrl: string | undefined
   if (config.portcullis.admin !== undefined) {
     const handler = createAdminHandler({
-      metrics: { clusterMetrics: () => aggregator.clusterMetrics(), contentType: aggregator.contentType },
+      metrics: {
+        clusterMetrics: async () => `${await aggregator.clusterMetrics()}\n${await supervisor.metrics()}`,
+        contentType: aggregator.contentType,
+      },
       keysHandler: () => auth?.keysHandler,
       // Workers own the configuration generations; the primary only says it is alive.
       generation: () => undefined,
@@ -150,15 +139,26 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
 
   let stopping = false
   const workers = new Set<Worker>()
+  // A worker that dies soon after its start (a crash loop) is replaced after
+  // a growing pause instead of at once, so the primary does not spin.
+  let quickDeaths = 0
   const fork = (): Worker => {
+    const forkedAt = Date.now()
     const worker = cluster.fork({ [WORKER_ENV]: '1' })
     workers.add(worker)
     worker.on('exit', (code, signal) => {
       workers.delete(worker)
-      if (!stopping) {
-        logger.error({ pid: worker.process.pid, code, signal }, 'worker exited; starting a new one')
-        fork()
-      }
+      if (stopping) return
+      restarts.inc()
+      quickDeaths = Date.now() - forkedAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0
+      const delayMs = quickDeaths === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** quickDeaths)
+      logger.error(
+        { workerPid: worker.process.pid, code, signal, restartInMs: delayMs },
+        'worker exited; starting a new one',
+      )
+      setTimeout(() => {
+        if (!stopping) fork()
+      }, delayMs)
     })
     return worker
   }
@@ -222,6 +222,14 @@ export async function runGatewayWorker(configPath: string, logger: Logger): Prom
   // AggregatorRegistry is constructed, hence the otherwise unused instance.
   new AggregatorRegistry()
   AggregatorRegistry.setRegistries([metrics.registry])
+  // A bug that escapes every per-request boundary leaves this process in an
+  // unknown state: log it once, with its stack, and exit; the primary replaces us.
+  process.once('uncaughtException', (error) => {
+    logger.fatal({ err: error }, 'uncaught exception; the worker exits and the primary starts a new one')
+    const exit = (): never => process.exit(70)
+    setTimeout(exit, 1000).unref()
+    logger.flush(exit)
+  })
   const gateway = await startGateway(config, { logger, metrics, admin: false })
   const send = (message: WorkerMessage): void => {
     process.send?.(message)

@@ -9,6 +9,7 @@ import { after, before, describe, test } from 'node:test'
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose'
 import type { JwtValidationAction } from '../../src/config/model.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
+import { send } from '../fixtures/servers.js'
 import { type EchoBody, startTestGateway, type TestGateway } from './fixtures/gateway.js'
 
 const ISSUER = 'https://issuer.example.test'
@@ -173,6 +174,22 @@ describe('jwt-validation against a real JWKS endpoint', () => {
     await expectInvalid(await call('/api/x', `${h}.${p}.${forged.split('.')[2]}`))
     await expectInvalid(await call('/api/x', `${h}.${p}.`))
     await expectInvalid(await call('/api/x', 'x'.repeat(17 * 1024)))
+  })
+
+  test('more than one Authorization header → 401 invalid_token, whichever comes first: an unchecked token never rides along', async () => {
+    const valid = `Bearer ${await sign(rsa, {})}`
+    for (const headers of [
+      ['Authorization', valid, 'Authorization', 'Bearer forged'],
+      ['Authorization', 'Bearer forged', 'Authorization', valid],
+      ['Authorization', valid, 'authorization', valid],
+    ]) {
+      const res = await send(`${gw.url}/api/x`, { headers: ['Host', 'gw.example', ...headers] })
+      assert.equal(res.status, 401, res.body)
+      assert.equal(res.headers['www-authenticate'], 'Bearer error="invalid_token"')
+      assert.equal(gw.lastErrorReason, 'AuthInvalidBearerToken')
+    }
+    const single = await send(`${gw.url}/api/x`, { headers: ['Host', 'gw.example', 'Authorization', valid] })
+    assert.equal(single.status, 200, 'the same token alone is accepted')
   })
 
   test('algorithms: ES256 is refused unless opted in; HS256 and none are always refused', async () => {

@@ -1,16 +1,23 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
+import { readFileSync } from 'node:fs'
 import { connect } from 'node:net'
+import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
+import type { AccessLogEntry } from '../../src/observability/access-log.js'
+import { startGateway } from '../../src/server/gateway.js'
 import {
+  configFromYaml,
   type Echo,
   echoHandler,
   forwardYaml,
   freePort,
   gatewayFromYaml,
   send,
+  silentLogger,
   startUpstream,
+  stateDirectory,
 } from '../fixtures/servers.js'
 
 describe('gateway pipeline over real sockets', () => {
@@ -112,6 +119,18 @@ describe('gateway pipeline over real sockets', () => {
     assert.equal(res.status, 400)
   })
 
+  test('two Host headers get 400 and are never forwarded (RFC 9112 §3.2)', async () => {
+    let forwarded = 0
+    const count = (): void => {
+      forwarded++
+    }
+    upstream.server.on('request', count)
+    const res = await send(url, { headers: ['Host', 'a.example', 'Host', 'b.example'] })
+    upstream.server.off('request', count)
+    assert.equal(res.status, 400)
+    assert.equal(forwarded, 0)
+  })
+
   test('metrics count requests by listener, rule and target group', async () => {
     const text = await gateway.metrics.registry.metrics()
     assert.match(text, /^RequestCount\{listener="[^"]+",rule="default",target_group="app"\} \d+/m)
@@ -146,6 +165,103 @@ describe('WebSocket through the listener', () => {
       refused.terminate()
     } finally {
       wss.close()
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})
+
+describe('WebSocket upgrade carrying client identity headers', () => {
+  test('is tunnelled with the headers dropped, never steering rules and never crashing the gateway', async () => {
+    const upstream = await startUpstream((_req, res) => res.end())
+    const wss = new WebSocketServer({ server: upstream.server })
+    const seen: string[][] = []
+    wss.on('connection', (socket, req) => {
+      seen.push(req.rawHeaders)
+      socket.on('message', (data) => socket.send(`echo:${String(data)}`))
+    })
+    const gateway = await gatewayFromYaml(forwardYaml(await freePort(), upstream.port))
+    try {
+      const port = gateway.listeners[0]!.port
+      for (const name of ['X-Amzn-Oidc-Identity', 'x-amzn-oidc-data', 'X_AMZN_OIDC_ACCESSTOKEN']) {
+        const client = new WebSocket(`ws://127.0.0.1:${port}/ws`, { headers: { [name]: 'x' } })
+        await once(client, 'open')
+        client.send('hi')
+        const [message] = (await once(client, 'message')) as [Buffer]
+        assert.equal(String(message), 'echo:hi', 'the spoof rule (418) must not match')
+        client.close()
+        await once(client, 'close')
+      }
+      assert.equal(seen.length, 3)
+      for (const raw of seen)
+        assert.deepEqual(
+          raw.filter((h) => /^x[-_]amzn[-_]oidc/i.test(h)),
+          [],
+        )
+      assert.equal((await send(`${gateway.listeners[0]!.url}fixed`)).body, 'fixed', 'still serving')
+    } finally {
+      wss.close()
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})
+
+describe('requests with bodies and the access log on', () => {
+  test('every body shape is forwarded and logged once with its own port and bytes, and the gateway keeps serving', async () => {
+    const upstream = await startUpstream(echoHandler)
+    const dir = stateDirectory()
+    const logPath = join(dir, 'access.log')
+    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+Portcullis:
+  AccessLog: { Format: json, Path: ${logPath} }
+`
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      const url = gateway.listeners[0]!.url
+      const big = 'b'.repeat(256 * 1024)
+      const bodies: [string, Parameters<typeof send>[1]][] = [
+        ['POST with Content-Length', { method: 'POST', body: 'hello' }],
+        ['PUT chunked', { method: 'PUT', headers: { 'transfer-encoding': 'chunked' }, body: big }],
+        ['GET with a body', { method: 'GET', headers: { 'content-length': '3' }, body: 'abc' }],
+      ]
+      for (const [what, options] of bodies) {
+        const res = await send(`${url}body`, options)
+        assert.equal(res.status, 200, what)
+        assert.equal((JSON.parse(res.body) as Echo).body.length, Buffer.byteLength(options!.body!), what)
+      }
+      // Two requests one after the other on one keep-alive connection: each line counts its own bytes.
+      const socket = connect(gateway.listeners[0]!.port, '127.0.0.1')
+      await once(socket, 'connect')
+      const request = 'POST /ka HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nok'
+      let answers = ''
+      socket.on('data', (c: Buffer) => {
+        answers += c.toString()
+      })
+      for (let n = 1; n <= 2; n++) {
+        socket.write(request)
+        // The answer is relayed chunked: wait for its terminating chunk.
+        while ((answers.match(/\r\n0\r\n\r\n/g) ?? []).length < n) await once(socket, 'data')
+      }
+      socket.destroy()
+      await gateway.close({ deadlineMs: 1000 })
+
+      const lines = readFileSync(logPath, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AccessLogEntry)
+      assert.equal(lines.length, 5)
+      for (const line of lines) {
+        assert.match(line.client_port, /^127\.0\.0\.1:[1-9]\d*$/)
+        assert.equal(line.elb_status_code, 200)
+        assert.equal(line.target_status_code, 200)
+      }
+      assert.ok(lines[1]!.received_bytes > big.length, 'the chunked body is counted')
+      const [first, second] = lines.slice(3)
+      assert.equal(first!.client_port, second!.client_port, 'one connection')
+      assert.equal(first!.received_bytes, request.length, 'each keep-alive request counts only its own bytes')
+      assert.equal(second!.received_bytes, request.length)
+    } finally {
       await gateway.close({ deadlineMs: 1000 })
       await upstream.close()
     }

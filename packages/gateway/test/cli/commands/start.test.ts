@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
-import { writeFileSync } from 'node:fs'
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { portcullis, waitFor } from '../../fixtures/process.js'
@@ -117,6 +117,43 @@ describe('portcullis CLI', () => {
     }
   })
 
+  test('start with 1 worker runs it under a supervising primary: a killed worker is replaced at once, logged and counted', async () => {
+    const dir = stateDirectory()
+    const upstream = await startUpstream(echoHandler)
+    const port = await freePort()
+    const adminPort = await freePort()
+    writeFileSync(join(dir, 'portcullis.yaml'), config(port, adminPort, upstream.port, 'served'))
+    const child = portcullis(['start', '--config', 'portcullis.yaml', '--workers', '1', '--log-level', 'warn'], dir)
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => {
+      stdout += c.toString()
+    })
+    child.stderr.on('data', (c: Buffer) => {
+      stderr += c.toString()
+    })
+    try {
+      await waitFor(() => stdout.includes('SIGHUP'), 'the start banner')
+      const [worker] = childrenOf(child.pid!)
+      assert.ok(worker !== undefined, 'one worker process under the primary')
+      process.kill(worker, 'SIGKILL')
+      await waitFor(() => stderr.includes('worker exited; starting a new one'), 'the restart log line')
+      await waitFor(async () => {
+        const replacement = childrenOf(child.pid!)
+        if (replacement.length !== 1 || replacement[0] === worker) return false
+        return (await send(`http://127.0.0.1:${port}/`).catch(() => undefined))?.body === 'served'
+      }, 'a replacement worker serving')
+      assert.equal(child.exitCode, null, 'the primary keeps running')
+      const metrics = await send(`http://127.0.0.1:${adminPort}/metrics`)
+      assert.match(metrics.body, /^portcullis_worker_restarts_total 1$/m)
+      assert.match(stderr, /"signal":"SIGKILL"/)
+    } finally {
+      child.kill('SIGTERM')
+      if (child.exitCode === null) await once(child, 'exit')
+      await upstream.close()
+    }
+  })
+
   test('start --watch (one worker): a saved file is applied without a signal', async () => {
     const dir = stateDirectory()
     const upstream = await startUpstream(echoHandler)
@@ -146,3 +183,20 @@ describe('portcullis CLI', () => {
     }
   })
 })
+
+/** Process ids whose parent is `pid` (Linux /proc). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = []
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    try {
+      // Field 4 of /proc/PID/stat is the parent pid; the command name (field 2) may hold spaces, hence after ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8')
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1])
+      if (ppid === pid) children.push(Number(entry))
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return children
+}
