@@ -2,6 +2,7 @@ import { once } from 'node:events'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
+import { finished } from 'node:stream'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel } from '../config/model.js'
@@ -150,7 +151,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       tls,
       server: undefined as unknown as Server,
     }
+    // The latest response on each connection. An upgrade pipelined behind requests arrives while their
+    // responses may still own the socket; it is handled once the last of them is written.
+    const latestResponse = new WeakMap<Socket, ServerResponse>()
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+      latestResponse.set(req.socket, res)
       void handleRequest(pipeline, entry.listenerId, req, res)
     }
     const server: Server =
@@ -179,7 +184,13 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       })
     })
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
-      void handleRequest(pipeline, entry.listenerId, req, responseForUpgrade(req, socket), { socket, head })
+      const handle = (): void => {
+        if (socket.destroyed) return
+        void handleRequest(pipeline, entry.listenerId, req, responseForUpgrade(req, socket), { socket, head })
+      }
+      const previous = latestResponse.get(socket)
+      if (previous === undefined || previous.writableFinished) handle()
+      else finished(previous, handle)
     })
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       metrics.rejectedConnectionCount.inc({ listener: entry.listenerId })

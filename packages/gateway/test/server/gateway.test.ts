@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict'
+import { once } from 'node:events'
+import { connect, type Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import {
   configFromYaml,
@@ -95,5 +97,36 @@ describe('graceful shutdown', () => {
     assert.equal(res.status, 200)
     await closing
     await upstream.close()
+  })
+})
+
+describe('connections', () => {
+  test('an upgrade pipelined behind a request is handled after that request is answered', async () => {
+    const upstream = await startUpstream(echoHandler)
+    upstream.server.on('upgrade', (_req, socket: Socket) => {
+      socket.resume()
+      socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello')
+    })
+    const port = await freePort()
+    const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+    try {
+      // One write: Node emits the upgrade while the forwarded first request is still waiting for its answer.
+      const client = connect(port, '127.0.0.1')
+      client.end(
+        'GET /first HTTP/1.1\r\nHost: x\r\n\r\n' +
+          'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+      )
+      const received: Buffer[] = []
+      client.on('data', (c: Buffer) => received.push(c))
+      await once(client, 'close')
+      const text = Buffer.concat(received).toString()
+      assert.match(text, /^HTTP\/1\.1 200 OK\r\n/)
+      assert.match(text, /"url":"\/first"/)
+      assert.match(text, /\r\nHTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*\r\n\r\nhello$/)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
   })
 })
