@@ -184,6 +184,9 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       })
     })
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      // Node stops handling errors on a socket it hands over: a reset while the upgrade waits or
+      // authenticates must not become an uncaught exception (the socket is destroyed, 'close' follows).
+      socket.on('error', () => {})
       const handle = (): void => {
         if (socket.destroyed) return
         void handleRequest(pipeline, entry.listenerId, req, responseForUpgrade(req, socket), { socket, head })

@@ -130,3 +130,54 @@ describe('connections', () => {
     }
   })
 })
+
+describe('upgrades', () => {
+  test('a client resetting an upgrade while it is being authenticated does not take the process down', async () => {
+    const upstream = await startUpstream(echoHandler)
+    let jwksAsked: () => void = () => {}
+    const asked = new Promise<void>((resolve) => {
+      jwksAsked = resolve
+    })
+    let answerJwks: () => void = () => {}
+    const answered = new Promise<void>((resolve) => {
+      answerJwks = resolve
+    })
+    const jwks = await startUpstream((_req, res) => {
+      jwksAsked()
+      void answered.then(() => res.end('{"keys":[]}'))
+    })
+    const port = await freePort()
+    const gateway = await gatewayFromYaml(`
+LoadBalancer: { Name: t, Region: eu-west-1, AccountId: "123456789012" }
+Listeners:
+  - Port: ${port}
+    Protocol: HTTP
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions:
+      - Type: jwt-validation
+        JwtValidationConfig: { JwksEndpoint: "http://127.0.0.1:${jwks.port}/jwks", Issuer: "https://issuer.test" }
+      - { Type: forward, TargetGroupArn: app }
+TargetGroups:
+  - { TargetGroupName: app, Protocol: HTTP, Targets: [{ Id: 127.0.0.1, Port: ${upstream.port} }] }
+Portcullis: { AllowInsecureHttpAuthentication: true }
+`)
+    try {
+      const client = connect(port, '127.0.0.1')
+      client.on('error', () => {})
+      client.write(
+        'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer e30.e30.e30\r\n\r\n',
+      )
+      // The gateway is now waiting for the JWKS, with the upgraded socket in hand.
+      await asked
+      client.resetAndDestroy()
+      await once(client, 'close')
+      answerJwks()
+      const after = await send(`http://127.0.0.1:${port}/`, { headers: { authorization: 'Bearer e30.e30.e30' } })
+      assert.equal(after.status, 401)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+      await jwks.close()
+    }
+  })
+})
