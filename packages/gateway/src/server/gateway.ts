@@ -134,14 +134,21 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     return `${l.protocol}|${l.address}|${l.port}`
   }
 
-  async function openListener(model: ListenerModel): Promise<ListenerServer> {
+  /** Applies the generation's idle timeout (ALB's `idle_timeout.timeout_seconds`) to a listener's server. */
+  function applyIdleTimeout(server: Server, cfg: GatewayConfig): void {
+    const idleMs = cfg.loadBalancer.attributes.idleTimeoutSeconds * 1000
+    server.keepAliveTimeout = idleMs
+    server.timeout = idleMs
+  }
+
+  /** Opens a listener with every setting taken from `cfg`, the generation being applied. */
+  async function openListener(model: ListenerModel, cfg: GatewayConfig): Promise<ListenerServer> {
     const sockets = new Set<Socket>()
     const tls = model.protocol === 'HTTPS' ? loadListenerTls(model.certificates) : undefined
     const serverOptions = {
       maxHeaderSize: MAX_HEADERS_TOTAL_BYTES,
       requestTimeout: 0,
       headersTimeout: 60_000,
-      keepAliveTimeout: config.loadBalancer.attributes.idleTimeoutSeconds * 1000,
     }
     const entry: ListenerServer = {
       key: listenerKey(model),
@@ -172,7 +179,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
             onRequest,
           )
     ;(entry as { server: Server }).server = server
-    server.timeout = config.loadBalancer.attributes.idleTimeoutSeconds * 1000
+    applyIdleTimeout(server, cfg)
     server.on('connection', (socket: Socket) => {
       sockets.add(socket)
       metrics.activeConnectionCount.inc()
@@ -229,7 +236,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     try {
       for (const [key, model] of wanted) {
         const existing = servers.get(key)
-        if (existing === undefined) opened.push(await openListener(model))
+        if (existing === undefined) opened.push(await openListener(model, cfg))
       }
     } catch (error) {
       await Promise.all(opened.map((l) => closeListener(l, 0)))
@@ -300,6 +307,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       const entry = servers.get(listenerKey(model))!
       entry.listenerId = model.id
       entry.model = model
+      applyIdleTimeout(entry.server, next)
       const tls = refreshedTls.get(entry)
       if (tls !== undefined) {
         entry.tls = tls

@@ -54,6 +54,47 @@ describe('reload', () => {
     }
   })
 
+  test('a reload applies a changed idle timeout to the listeners it keeps and to the ones it opens', async () => {
+    const upstream = await startUpstream(echoHandler)
+    const port = await freePort()
+    const added = await freePort()
+    const dir = stateDirectory()
+    const idle = (seconds: number) => `
+  Attributes: [{ Key: idle_timeout.timeout_seconds, Value: "${seconds}" }]`
+    const yaml = (seconds: number, extraListener: boolean) => {
+      let text = forwardYaml(port, upstream.port).replace(
+        'LoadBalancer: { Name: test-alb, Region: eu-west-1, AccountId: "123456789012" }',
+        `LoadBalancer:\n  Name: test-alb\n  Region: eu-west-1\n  AccountId: "123456789012"${idle(seconds)}`,
+      )
+      if (extraListener) {
+        text = text.replace(
+          'Listeners:\n',
+          `Listeners:\n  - Port: ${added}\n    Protocol: HTTP\n    Portcullis: { Address: 127.0.0.1 }\n    DefaultActions: [{ Type: forward, TargetGroupArn: app }]\n`,
+        )
+      }
+      return text
+    }
+    const gateway = await gatewayFromYaml(yaml(3600, false), dir)
+    try {
+      await gateway.reload(configFromYaml(yaml(1, true), dir))
+      for (const listenerPort of [port, added]) {
+        // A keep-alive connection left idle is closed by the gateway once the new timeout passes.
+        const socket = connect(listenerPort, '127.0.0.1')
+        await once(socket, 'connect')
+        socket.write('GET /x HTTP/1.1\r\nHost: x\r\n\r\n')
+        socket.resume()
+        const closed = once(socket, 'close')
+        const deadline = new Promise((_, reject) => {
+          setTimeout(() => reject(new Error(`port ${listenerPort} kept the idle connection open`)), 15_000).unref()
+        })
+        await Promise.race([closed, deadline])
+      }
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+
   test('a configuration that cannot start is refused and the old one keeps serving', async () => {
     const upstream = await startUpstream(echoHandler)
     const port = await freePort()
