@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test'
 import { createForwardAction } from '../../src/actions/forward.js'
 import type { ForwardAction } from '../../src/config/model.js'
 import { TargetGroupRegistry } from '../../src/targets/target-group.js'
+import { seeded } from '../fixtures/seeded-random.js'
 import {
   cookieHeader,
   groupModel,
@@ -13,18 +14,6 @@ import {
   startUpstream,
   type TestServer,
 } from '../proxy/fixtures.js'
-
-/** A deterministic generator (mulberry32) so the weighted draw is reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function forward(groups: { arn: string; weight: number }[], stickiness?: number): ForwardAction {
   return {

@@ -132,11 +132,29 @@ describe('gateway pipeline over real sockets', () => {
   })
 
   test('metrics count requests by listener, rule and target group', async () => {
-    const text = await gateway.metrics.registry.metrics()
-    assert.match(text, /^RequestCount\{listener="[^"]+",rule="default",target_group="app"\} \d+/m)
-    assert.match(text, /^HTTPCode_Target_2XX_Count\{target_group="app"\} \d+/m)
-    assert.match(text, /^HTTPCode_ELB_4XX_Count\{[^}]*\} \d+/m)
-    assert.match(text, /^HealthyHostCount\{target_group="app"\} \d+/m)
+    const counts = async (): Promise<Map<string, number>> => {
+      const text = await gateway.metrics.registry.metrics()
+      const out = new Map<string, number>()
+      for (const [, name, labels, value] of text.matchAll(/^(\w+)(\{[^}]*\})? (\S+)$/gm)) {
+        out.set(`${name}${labels ?? ''}`, Number(value))
+      }
+      return out
+    }
+    const delta = (before: Map<string, number>, after: Map<string, number>, pattern: RegExp): number => {
+      let sum = 0
+      for (const [key, value] of after) if (pattern.test(key)) sum += value - (before.get(key) ?? 0)
+      return sum
+    }
+    const before = await counts()
+    for (let i = 0; i < 3; i++) assert.equal((await send(`${url}counted`)).status, 200)
+    assert.equal((await send(`${url}fixed`)).status, 200)
+    assert.equal((await send(url, { headers: { 'x-big': 'b'.repeat(17 * 1024) } })).status, 431)
+    const after = await counts()
+    assert.equal(delta(before, after, /^RequestCount\{listener="[^"]+",rule="default",target_group="app"\}$/), 4)
+    assert.equal(delta(before, after, /^RequestCount\{listener="[^"]+",rule="10",target_group="-"\}$/), 1)
+    assert.equal(delta(before, after, /^HTTPCode_Target_2XX_Count\{target_group="app"\}$/), 3)
+    assert.equal(delta(before, after, /^HTTPCode_ELB_4XX_Count\{/), 1)
+    assert.equal(after.get('HealthyHostCount{target_group="app"}'), 1)
   })
 })
 

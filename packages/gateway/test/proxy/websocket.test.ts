@@ -4,6 +4,7 @@ import type { IncomingMessage } from 'node:http'
 import net, { type AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
+import { waitFor } from '../fixtures/process.js'
 import { groupModel, startForwarding, startUpstream } from './fixtures.js'
 
 const target = (port: number) => [{ id: '127.0.0.1', port }]
@@ -63,7 +64,7 @@ describe('WebSocket forwarding', () => {
       assert.equal(record.targetStatusCode, 101)
       assert.equal(record.target, `127.0.0.1:${up.port}`)
       const t = front.registry.groups[0]!.targets[0]!
-      while (t.outstanding !== 0) await new Promise((r) => setImmediate(r))
+      await waitFor(() => t.outstanding === 0, 'the target connection to be released')
     } finally {
       ws.terminate()
       wss.close()
@@ -166,7 +167,7 @@ describe('WebSocket forwarding', () => {
       client.resetAndDestroy()
       await closed
       const t = front.registry.groups[0]!.targets[0]!
-      while (t.outstanding !== 0) await new Promise((r) => setImmediate(r))
+      await waitFor(() => t.outstanding === 0, 'the target connection to be released')
     } finally {
       await front.close()
       server.close()
@@ -192,7 +193,7 @@ describe('WebSocket forwarding', () => {
       res.destroy()
       await closed
       const t = front.registry.groups[0]!.targets[0]!
-      while (t.outstanding !== 0) await new Promise((r) => setImmediate(r))
+      await waitFor(() => t.outstanding === 0, 'the target connection to be released')
     } finally {
       await front.close()
       server.close()

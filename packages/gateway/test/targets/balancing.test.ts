@@ -7,24 +7,13 @@ import {
   WeightedChoice,
   WeightedRandomBalancer,
 } from '../../src/targets/balancing.js'
+import { seeded } from '../fixtures/seeded-random.js'
 
 interface T {
   name: string
   outstanding: number
 }
 const targets = (...names: string[]): T[] => names.map((name) => ({ name, outstanding: 0 }))
-
-/** A deterministic generator (mulberry32) so distributions are reproducible. */
-function seeded(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Pearson's chi-square statistic of observed counts against expected proportions. */
 function chiSquare(observed: number[], expected: number[]): number {
