@@ -1,6 +1,7 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import type { FixedResponseAction } from '../config/model.js'
-import type { ActionHandler, RequestContext } from './types.js'
+import type { ActionHandler } from '../core/actions.js'
+import type { RequestContext } from '../core/request.js'
 
 /**
  * Creates the handler of a `fixed-response` action: the configured status,

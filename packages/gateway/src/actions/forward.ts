@@ -1,11 +1,12 @@
 import type { ForwardAction } from '../config/model.js'
-import { sendGatewayError } from '../proxy/errors.js'
+import type { ActionHandler, ActionOutcome } from '../core/actions.js'
+import type { RequestContext } from '../core/request.js'
+import { sendError } from '../core/responses.js'
 import { proxyRequest } from '../proxy/http.js'
 import { proxyUpgrade } from '../proxy/websocket.js'
 import { type RandomSource, WeightedChoice } from '../targets/balancing.js'
 import { StickyCookieWriter, stickyCookieOf, stickyValue, TG_COOKIE, TG_COOKIE_CORS } from '../targets/stickiness.js'
 import type { TargetGroupRegistry, TargetGroupRuntime } from '../targets/target-group.js'
-import type { ActionHandler, ActionOutcome, RequestContext } from './types.js'
 
 /** Settings `createForwardAction` needs beyond the action and the registry. */
 export interface ForwardActionOptions {
@@ -74,7 +75,7 @@ export function createForwardAction(
       const target = group.select(ctx)
       if (target === undefined) {
         ctx.record.errorReason = 'TargetGroupEmpty'
-        sendGatewayError(ctx.res, 503, ctx.responseCookies, ctx.upgrade !== undefined)
+        sendError(ctx.res, 503, ctx)
         return 'responded'
       }
       if (ctx.upgrade !== undefined) proxyUpgrade(ctx, target, group)

@@ -1,5 +1,6 @@
 import type { RedirectAction } from '../config/model.js'
-import type { ActionHandler, RequestContext } from './types.js'
+import type { ActionHandler } from '../core/actions.js'
+import type { RequestContext } from '../core/request.js'
 
 /**
  * The `redirect` action. Each of ALB's URI components (`Protocol`, `Host`,

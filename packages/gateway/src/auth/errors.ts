@@ -1,4 +1,4 @@
-import type { RequestContext } from '../actions/types.js'
+import type { RequestContext } from '../core/request.js'
 
 /**
  * One refused or failed authentication step: the HTTP status the client

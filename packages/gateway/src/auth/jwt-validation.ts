@@ -1,8 +1,9 @@
 import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, errors as joseErrors, jwtVerify } from 'jose'
 import type { Logger } from 'pino'
-import type { ActionHandler, ActionOutcome, RequestContext } from '../actions/types.js'
 import type { JwtValidationAction } from '../config/model.js'
-import { sendError } from '../listeners/responses.js'
+import type { ActionHandler, ActionOutcome } from '../core/actions.js'
+import type { RequestContext } from '../core/request.js'
+import { sendError } from '../core/responses.js'
 import { endpointAllowed } from './idp-client.js'
 import { type Outbound, OutboundError } from './outbound.js'
 

@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { ActionHandler, RequestContext } from '../actions/types.js'
-import type { AuthenticateAction, ListenerModel, RuleModel } from '../config/model.js'
+import type { AuthenticateActionFactory, CallbackHandler } from '../core/actions.js'
 
 /**
  * Counters and histograms the authentication module reports, named after
@@ -23,16 +22,11 @@ export interface AuthMetrics {
   claimsSizeExceeded(): void
 }
 
-/** The authentication runtime built for one configuration load. */
-export interface AuthRuntime {
-  /**
-   * GET /oauth2/idpresponse — the listener routes it here (before rule
-   * evaluation) on every HTTPS listener (and opted-in HTTP ones). The rule
-   * comes from the sealed `state`, never from `ctx.rule`.
-   */
-  handleCallback(ctx: RequestContext): Promise<void>
-  /** Compiled once per config load for each authenticate-oidc/-cognito/jwt-validation action of a rule. */
-  createAction(rule: RuleModel, action: AuthenticateAction, listener: ListenerModel): ActionHandler
+/**
+ * The authentication runtime built for one configuration load. Listeners see
+ * it only as the callback handler and action factory of `core/actions.ts`.
+ */
+export interface AuthRuntime extends CallbackHandler, AuthenticateActionFactory {
   /** node:http handler serving the signing public keys (`GET /{kid}` → PEM); mounted at the admin listener's `/keys/`. */
   readonly keysHandler: (req: IncomingMessage, res: ServerResponse) => void
   /** Stops timers and closes outbound connection pools. */

@@ -1,7 +1,7 @@
 import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
-import type { AuthRuntime } from '../auth/index.js'
+import { sendError } from '../core/responses.js'
 import {
   applyForwardedFor,
   buildUpstreamHeaders,
@@ -13,10 +13,9 @@ import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { RuleTransformError } from '../rules/errors.js'
-import type { CompiledGateway, CompiledRule } from '../server/compile.js'
+import type { CompiledGateway, CompiledRule } from './compile.js'
 import { clientConnection, takeByteCounts } from './connection.js'
 import { GatewayRequestContext } from './request-context.js'
-import { sendError } from './responses.js'
 
 /** ALB's limits: 16 KB for the request line or any one header (64 KB in all is the server's `maxHeaderSize`). */
 export const MAX_REQUEST_LINE_BYTES = 16 * 1024
@@ -26,7 +25,6 @@ export const MAX_HEADERS_TOTAL_BYTES = 64 * 1024
 /** The generation of configuration a request runs against; swapped atomically on reload. */
 export interface Generation {
   readonly compiled: CompiledGateway
-  readonly auth: AuthRuntime | undefined
   /** Requests still running on this generation; the old one is torn down at zero. */
   inflight: number
   onIdle: (() => void) | undefined
@@ -126,12 +124,12 @@ export async function handleRequest(
     const query = q === -1 ? '' : url.slice(q + 1)
     const host = hostWithoutPort(req.headers.host)
 
-    if (path === CALLBACK_PATH && listener.servesAuthCallback && generation.auth !== undefined) {
+    if (path === CALLBACK_PATH && listener.callback !== undefined) {
       ctx.host = host
       ctx.path = path
       ctx.query = query
       ctx.record.actionsExecuted.push('authenticate')
-      await generation.auth.handleCallback(ctx)
+      await listener.callback.handleCallback(ctx)
       return
     }
 
@@ -213,7 +211,7 @@ function checkRequestShape(
   req: IncomingMessage,
   url: string,
   upstreamHeaders: OutgoingHttpHeaders,
-): { status: number; reason: string } | undefined {
+): { status: 400 | 414 | 431; reason: string } | undefined {
   if (url.length > MAX_REQUEST_LINE_BYTES) return { status: 414, reason: 'RequestLineTooLong' }
   // Origin-form only: absolute-form and `*` are for proxies and OPTIONS, which
   // a load balancer in front of an application does not serve.

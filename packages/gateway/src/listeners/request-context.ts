@@ -1,25 +1,9 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { RequestContext, RequestRecord } from '../actions/types.js'
 import type { ListenerModel, RuleModel } from '../config/model.js'
+import { newRequestRecord, type RequestContext, type RequestRecord } from '../core/request.js'
 import { parseCookieHeader } from '../headers/cookies.js'
 import type { ClientConnection } from './connection.js'
-
-/** A request's record before any action has filled it in (`-1` times: not measured). */
-export function newRequestRecord(traceId: string): RequestRecord {
-  return {
-    traceId,
-    matchedRulePriority: undefined,
-    target: undefined,
-    targetGroupArn: undefined,
-    targetStatusCode: undefined,
-    requestProcessingTime: -1,
-    targetProcessingTime: -1,
-    errorReason: undefined,
-    actionsExecuted: [],
-    redirectUrl: undefined,
-  }
-}
 
 /** The concrete per-request context the listener hands to actions. */
 export class GatewayRequestContext implements RequestContext {

@@ -2,7 +2,7 @@ import { once } from 'node:events'
 import { closeSync, mkdirSync, openSync, write } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import { dirname } from 'node:path'
-import type { RequestContext } from '../actions/types.js'
+import type { RequestContext } from '../core/request.js'
 
 /**
  * One access-log entry, with the field names of ALB's access log

@@ -1,5 +1,5 @@
 import diagnosticsChannel from 'node:diagnostics_channel'
-import type { RequestContext } from '../actions/types.js'
+import type { RequestContext } from '../core/request.js'
 
 /**
  * Named diagnostics channels, in the style of undici's: subscribers (APM

@@ -1,9 +1,9 @@
 import http, { type IncomingMessage } from 'node:http'
 import https from 'node:https'
 import { isIP, type Socket } from 'node:net'
-import type { RequestContext } from '../actions/types.js'
+import type { RequestContext } from '../core/request.js'
+import { sendError } from '../core/responses.js'
 import type { Target, TargetGroupRuntime } from '../targets/target-group.js'
-import { sendGatewayError } from './errors.js'
 import { classifyTargetError } from './http.js'
 
 /**
@@ -73,7 +73,7 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
     release()
     const { status, reason } = classifyTargetError(err)
     record.errorReason = reason
-    sendGatewayError(ctx.res, status, ctx.responseCookies, true)
+    sendError(ctx.res, status, ctx)
   })
 
   req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {

@@ -8,10 +8,10 @@ import type { AuthRuntime } from '../auth/index.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
+import { needsAuth } from '../listeners/compile.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import { createAdminHandler } from './admin.js'
-import { needsAuth } from './compile.js'
 import { type RunningGateway, startGateway } from './gateway.js'
 
 /** Messages between the primary and its workers. */

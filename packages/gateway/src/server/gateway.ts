@@ -6,6 +6,7 @@ import { finished } from 'node:stream'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel } from '../config/model.js'
+import { compileGateway, needsAuth } from '../listeners/compile.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
 import { loadListenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
@@ -13,7 +14,6 @@ import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
 import { createAdminHandler } from './admin.js'
-import { compileGateway, needsAuth } from './compile.js'
 import { ensureSecret } from './state-directory.js'
 
 export interface StartGatewayOptions {
@@ -50,6 +50,9 @@ export interface RunningGateway {
   /** Stops accepting, lets in-flight requests finish up to the deadline, then closes everything. */
   close(options?: { deadlineMs?: number }): Promise<void>
 }
+
+/** A generation as the server runs it: the pipeline's view plus what it must close when retired. */
+type ServedGeneration = Generation & { readonly registry: TargetGroupRegistry; readonly auth: AuthRuntime | undefined }
 
 interface ListenerServer {
   readonly key: string
@@ -95,10 +98,10 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   async function buildGeneration(
     cfg: GatewayConfig,
     number: number,
-    previous: Generation | undefined,
-  ): Promise<Generation & { registry: TargetGroupRegistry }> {
+    previous: ServedGeneration | undefined,
+  ): Promise<ServedGeneration> {
     const registry = TargetGroupRegistry.create(cfg.targetGroups, {
-      previous: (previous as (Generation & { registry: TargetGroupRegistry }) | undefined)?.registry,
+      previous: previous?.registry,
       stickinessSecret,
       idleTimeoutSeconds: cfg.loadBalancer.attributes.idleTimeoutSeconds,
       logger,
@@ -267,7 +270,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   }
   if (channels.configLoaded.hasSubscribers) channels.configLoaded.publish({ source: config.source, generation: 1 })
 
-  async function retire(old: Generation & { registry: TargetGroupRegistry }, deadlineMs: number): Promise<void> {
+  async function retire(old: ServedGeneration, deadlineMs: number): Promise<void> {
     if (old.inflight > 0) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, deadlineMs)

@@ -10,9 +10,9 @@ import {
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { createFixedResponseAction } from '../../src/actions/fixed-response.js'
-import type { ActionHandler, RequestContext } from '../../src/actions/types.js'
 import type { FixedResponseAction } from '../../src/config/model.js'
-import { newRequestRecord } from '../../src/listeners/request-context.js'
+import type { ActionHandler } from '../../src/core/actions.js'
+import { newRequestRecord, type RequestContext } from '../../src/core/request.js'
 
 interface Reply {
   status: number

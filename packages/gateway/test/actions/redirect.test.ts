@@ -3,9 +3,9 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, 
 import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { buildRedirectLocation, createRedirectAction, type RedirectSource } from '../../src/actions/redirect.js'
-import type { ActionHandler, RequestContext, RequestRecord } from '../../src/actions/types.js'
 import type { ListenerModel, RedirectAction } from '../../src/config/model.js'
-import { newRequestRecord } from '../../src/listeners/request-context.js'
+import type { ActionHandler } from '../../src/core/actions.js'
+import { newRequestRecord, type RequestContext, type RequestRecord } from '../../src/core/request.js'
 
 function action(overrides: Partial<RedirectAction> = {}): RedirectAction {
   return {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
 import { describe, test } from 'node:test'
-import type { RequestContext } from '../../src/actions/types.js'
-import { cookieAttributes } from '../../src/auth/authenticate.js'
+import type { RequestContext } from '../../src/core/request.js'
+import { cookieAttributes } from '../../src/auth/session-cookie.js'
 import {
   clearSessionCookies,
   parseSessionData,

@@ -7,11 +7,11 @@ import http, {
 } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { createForwardAction } from '../../src/actions/forward.js'
-import type { ActionOutcome, RequestContext, RequestRecord } from '../../src/actions/types.js'
 import type { ListenerModel, RuleModel, TargetGroupModel } from '../../src/config/model.js'
+import type { ActionOutcome } from '../../src/core/actions.js'
+import { newRequestRecord, type RequestContext, type RequestRecord } from '../../src/core/request.js'
 import { parseCookieHeader } from '../../src/headers/cookies.js'
 import { HOP_BY_HOP } from '../../src/headers/request-headers.js'
-import { newRequestRecord } from '../../src/listeners/request-context.js'
 import { TargetGroupRegistry } from '../../src/targets/target-group.js'
 
 /** A stickiness secret for tests (the gateway keeps the real one in its state directory). */

@@ -1,9 +1,8 @@
 import { createFixedResponseAction } from '../actions/fixed-response.js'
 import { createForwardAction } from '../actions/forward.js'
 import { createRedirectAction } from '../actions/redirect.js'
-import type { ActionHandler } from '../actions/types.js'
-import type { AuthRuntime } from '../auth/index.js'
 import type { ActionModel, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
+import type { ActionHandler, AuthenticateActionFactory, CallbackHandler } from '../core/actions.js'
 import type { RuleLabels } from '../observability/metrics.js'
 import { type CompiledRuleSet, compileRules } from '../rules/match.js'
 import type { TargetGroupRegistry } from '../targets/target-group.js'
@@ -25,8 +24,8 @@ export interface CompiledListener {
   readonly rules: readonly CompiledRule[]
   /** The default rule (last), used for requests handled before rule matching. */
   readonly defaultRule: CompiledRule
-  /** Whether `/oauth2/idpresponse` belongs to the load balancer on this listener. */
-  readonly servesAuthCallback: boolean
+  /** Handles `/oauth2/idpresponse` when that path belongs to the load balancer on this listener. */
+  readonly callback: CallbackHandler | undefined
 }
 
 /** Everything one configuration generation needs at request time. */
@@ -38,7 +37,8 @@ export interface CompiledGateway {
 
 export interface CompileDependencies {
   readonly registry: TargetGroupRegistry
-  readonly auth: AuthRuntime | undefined
+  /** The authentication runtime, when some rule authenticates (see `needsAuth`). */
+  readonly auth: (CallbackHandler & AuthenticateActionFactory) | undefined
   readonly stickinessSecret: Buffer
 }
 
@@ -76,7 +76,7 @@ export function compileGateway(config: GatewayConfig, generation: number, deps: 
       ruleSet: compileRules(listener.rules),
       rules,
       defaultRule: rules[rules.length - 1]!,
-      servesAuthCallback: servesAuthCallback && deps.auth !== undefined,
+      callback: servesAuthCallback ? deps.auth : undefined,
     })
   }
   return { config, generation, listeners }

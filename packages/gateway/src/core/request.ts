@@ -70,13 +70,18 @@ export interface RequestContext {
   readonly upgrade: { readonly socket: Socket; readonly head: Buffer } | undefined
 }
 
-/**
- * Result of one action: `continue` hands the request to the next action in
- * `Order`; `responded` means the action wrote the whole response itself.
- */
-export type ActionOutcome = 'continue' | 'responded'
-
-/** One compiled action of a rule. Built once per configuration load. */
-export interface ActionHandler {
-  run(ctx: RequestContext): ActionOutcome | Promise<ActionOutcome>
+/** A request's record before any action has filled it in (`-1` times: not measured). */
+export function newRequestRecord(traceId: string): RequestRecord {
+  return {
+    traceId,
+    matchedRulePriority: undefined,
+    target: undefined,
+    targetGroupArn: undefined,
+    targetStatusCode: undefined,
+    requestProcessingTime: -1,
+    targetProcessingTime: -1,
+    errorReason: undefined,
+    actionsExecuted: [],
+    redirectUrl: undefined,
+  }
 }

@@ -1,0 +1,69 @@
+import { type OutgoingHttpHeaders, type ServerResponse, STATUS_CODES } from 'node:http'
+import type { RequestContext } from './request.js'
+
+/**
+ * Statuses the load balancer answers with on its own: malformed requests
+ * (400, 414, 431), refused or failed authentication (401, 500, 561), a bug
+ * (500), and failed forwarding (502, 503, 504).
+ */
+export type ErrorStatus = 400 | 401 | 414 | 431 | 500 | 502 | 503 | 504 | 561
+
+// ALB's page titles where they differ from Node's reason phrases.
+const ALB_TITLES: Partial<Record<ErrorStatus, string>> = {
+  503: 'Service Temporarily Unavailable',
+  504: 'Gateway Time-out',
+}
+
+const bodies = new Map<ErrorStatus, Buffer>()
+
+/** ALB's minimal HTML error page, cached per status. Never any detail about the cause. */
+function errorBody(status: ErrorStatus): Buffer {
+  let body = bodies.get(status)
+  if (body === undefined) {
+    const text = `${status} ${ALB_TITLES[status] ?? STATUS_CODES[status] ?? 'Error'}`
+    body = Buffer.from(
+      `<html>\r\n<head><title>${text}</title></head>\r\n<body>\r\n<center><h1>${text}</h1></center>\r\n</body>\r\n</html>\r\n`,
+    )
+    bodies.set(status, body)
+  }
+  return body
+}
+
+/**
+ * Answers with a load-balancer-generated error page. Cookies that earlier
+ * actions queued (for example clearing a stale session) still reach the
+ * client. The connection closes after a malformed request (400, 414, 431),
+ * and after any error answered on an upgrade request's socket, which the
+ * HTTP server no longer manages. If headers were already sent, the only
+ * honest signal left is to cut the connection; a client already gone gets
+ * nothing.
+ *
+ * @example
+ * ```ts
+ * ctx.record.errorReason = 'TargetGroupEmpty'
+ * sendError(ctx.res, 503, ctx)
+ * ```
+ */
+export function sendError(res: ServerResponse, status: ErrorStatus, ctx: RequestContext | undefined): void {
+  if (res.destroyed) return
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  const body = errorBody(status)
+  const headers: OutgoingHttpHeaders = {
+    'content-type': 'text/html',
+    'content-length': body.length,
+    'cache-control': 'no-store',
+  }
+  if (ctx !== undefined && ctx.responseCookies.length > 0) headers['set-cookie'] = ctx.responseCookies
+  if (status === 400 || status === 414 || status === 431) headers.connection = 'close'
+  if (ctx?.upgrade !== undefined) {
+    headers.connection = 'close'
+    const socket = ctx.upgrade.socket
+    res.once('finish', () => socket.destroySoon())
+  }
+  res.writeHead(status, headers)
+  // Node drops the body itself for HEAD requests.
+  res.end(body)
+}
