@@ -11,31 +11,53 @@ export const OTHER_SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:999999999999
 export const ISSUER = 'https://idp.example.com'
 export const CLIENT_ID = 'my-client-id'
 
-/** A real HTTP server on 127.0.0.1:0 that counts the requests it receives. */
-export interface TestServer {
+/** A listening server and how to stop it. */
+export interface Running {
+  /** `http://127.0.0.1:PORT` */
   readonly url: string
+  close(): Promise<void>
+}
+
+/** Listens on 127.0.0.1:0 and returns the base URL and a closer that drops keep-alive connections. */
+export async function listen(server: Server): Promise<Running> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+  return { url: urlOf(server), close: () => closeServer(server) }
+}
+
+/** The base URL of a server listening on 127.0.0.1. */
+export function urlOf(server: Server): string {
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+}
+
+/** Closes a node:http server, including idle keep-alive connections; closing twice is not an error. */
+export function closeServer(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  })
+}
+
+/** A real HTTP server on 127.0.0.1:0 that counts the requests it receives. */
+export interface TestServer extends Running {
   /** Request paths in arrival order. */
   readonly requests: string[]
-  close(): Promise<void>
 }
 
 export async function startServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
   const requests: string[] = []
-  const server: Server = createServer((req, res) => {
-    requests.push(req.url ?? '')
-    handler(req, res)
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
-  return {
-    url: `http://127.0.0.1:${port}`,
-    requests,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+  const running = await listen(
+    createServer((req, res) => {
+      requests.push(req.url ?? '')
+      handler(req, res)
+    }),
+  )
+  return { ...running, requests }
 }
 
 /** A key server publishing `keys` with the package's own key handler. */

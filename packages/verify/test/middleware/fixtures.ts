@@ -2,52 +2,26 @@
 // real minted tokens, and one behavioural suite every framework adapter must
 // pass byte for byte (each framework really listening on 127.0.0.1:0).
 import assert from 'node:assert/strict'
-import { createServer, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { createServer, type ServerResponse } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import type { AlbIdentity } from '../../src/index.js'
 import type { AlbAuthOptions } from '../../src/middleware/common.js'
-import { type AlbSigningKey, createKeyHandler, generateSigningKey, signAlbToken } from '../../src/mint/index.js'
+import { type AlbSigningKey, generateSigningKey, signAlbToken } from '../../src/mint/index.js'
+import {
+  CLIENT_ID,
+  ISSUER,
+  listen,
+  OTHER_SIGNER,
+  type Running,
+  SIGNER,
+  startKeyServer as startKeyServerFor,
+} from '../helpers.js'
 
-export const SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188'
-export const OTHER_SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:999999999999:loadbalancer/app/evil/0123456789abcdef'
-export const ISSUER = 'https://idp.example.com'
-export const CLIENT_ID = 'my-client-id'
+export { CLIENT_ID, closeServer, ISSUER, listen, OTHER_SIGNER, type Running, SIGNER, urlOf } from '../helpers.js'
+
 export const SUB = 'user-1'
 export const EMAIL = 'user-1@example.com'
 export const ACCESS_TOKEN = 'opaque-access-token'
-
-/** A listening server and how to stop it. */
-export interface Running {
-  /** `http://127.0.0.1:PORT` */
-  readonly url: string
-  close(): Promise<void>
-}
-
-/** Listens on 127.0.0.1:0 and returns the base URL and a closer that drops keep-alive connections. */
-export async function listen(server: Server): Promise<Running> {
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      server.off('error', reject)
-      resolve()
-    })
-  })
-  return { url: urlOf(server), close: () => closeServer(server) }
-}
-
-/** The base URL of a server listening on 127.0.0.1. */
-export function urlOf(server: Server): string {
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-}
-
-/** Closes a node:http server, including idle keep-alive connections. */
-export function closeServer(server: Server): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    server.close((error) => (error ? reject(error) : resolve()))
-    server.closeAllConnections()
-  })
-}
 
 /** A real key server publishing `key`, the way ALB's regional key server does. */
 export interface KeyServer extends Running {
@@ -56,8 +30,7 @@ export interface KeyServer extends Running {
 
 export async function startKeyServer(): Promise<KeyServer> {
   const key = generateSigningKey()
-  const running = await listen(createServer(createKeyHandler([key])))
-  return { ...running, key }
+  return { ...(await startKeyServerFor([key])), key }
 }
 
 /**
