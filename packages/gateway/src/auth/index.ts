@@ -47,12 +47,14 @@
  */
 import { createKeyHandler } from '@portcullis/verify/mint'
 import type { Logger } from 'pino'
-import type { ActionHandler, RequestContext } from '../actions/types.js'
 import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
-import { type AuthShared, handleCallback, OidcAuthenticateAction } from './authenticate.js'
+import type { ActionHandler } from '../core/actions.js'
+import type { RequestContext } from '../core/request.js'
+import { type AuthShared, OidcAuthenticateAction } from './authenticate.js'
+import { CallbackRegistry } from './callback-registry.js'
 import { IDP_TIMEOUT_MS } from './idp-client.js'
 import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
-import { Lru } from './lru.js'
+import { LoginCallback } from './login.js'
 import { createOutbound } from './outbound.js'
 import { SecretRing } from './secret-ring.js'
 import { activeMarkerVersion, loadSigningKeys, type SigningKeyRing } from './signing-keys.js'
@@ -109,9 +111,11 @@ export async function createAuthRuntime(
     outbound,
     idpTimeoutMs: deps.idpTimeoutMs ?? IDP_TIMEOUT_MS,
     signingKey: () => signing.active,
-    oidcActions: new Map(),
-    usedStates: new Lru(100_000),
   }
+  // Every OIDC action of this generation registers its login here; the
+  // callback resolves the one named in `state`.
+  const logins = new CallbackRegistry()
+  const callback = new LoginCallback(shared, logins)
   const jwksCaches = new Map<string, JwksCache>()
 
   let checking = false
@@ -136,7 +140,7 @@ export async function createAuthRuntime(
   timer.unref()
 
   return {
-    handleCallback: (ctx: RequestContext) => handleCallback(shared, ctx),
+    handleCallback: (ctx: RequestContext) => callback.handle(ctx),
 
     createAction(rule: RuleModel, action: AuthenticateAction, listener: ListenerModel): ActionHandler {
       if (action.type === 'jwt-validation') {
@@ -148,7 +152,7 @@ export async function createAuthRuntime(
         return new JwtValidationHandler(action, cache, { allowInsecureHttp: shared.allowInsecureHttp })
       }
       const handler = new OidcAuthenticateAction(shared, rule, action, listener)
-      shared.oidcActions.set(handler.key, handler)
+      logins.register(handler.login.key, handler.login)
       return handler
     },
 

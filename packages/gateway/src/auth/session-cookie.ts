@@ -1,3 +1,6 @@
+import type { RequestContext } from '../core/request.js'
+import { expiredCookie, setCookie } from '../headers/set-cookie.js'
+import { requestHost } from './redirects.js'
 import type { SessionData } from './types.js'
 
 /**
@@ -20,6 +23,25 @@ export interface CookieAttributes {
   readonly secure: boolean
   /** `SameSite=None` for CORS requests (needs `Secure`), `Lax` otherwise. */
   readonly sameSite: 'Lax' | 'None'
+}
+
+// Three variants, built once: HTTPS or opted-in HTTP, CORS or not.
+const ATTRS = {
+  secureLax: { secure: true, sameSite: 'Lax' },
+  secureNone: { secure: true, sameSite: 'None' },
+  plainLax: { secure: false, sameSite: 'Lax' },
+} as const satisfies Record<string, CookieAttributes>
+
+/**
+ * Cookie attributes for this request: `Secure` except on the development
+ * HTTP listener; `SameSite=None` for a CORS request (an `Origin` other than
+ * the request's own, as ALB does), which browsers accept only with `Secure`.
+ */
+export function cookieAttributes(ctx: Pick<RequestContext, 'protocol' | 'req'>): CookieAttributes {
+  if (ctx.protocol !== 'https') return ATTRS.plainLax
+  const origin = ctx.req.headers.origin
+  if (origin === undefined) return ATTRS.secureLax
+  return origin === `https://${requestHost(ctx.req) ?? ''}` ? ATTRS.secureLax : ATTRS.secureNone
 }
 
 /** The shard names of a session cookie, computed once per action. */
@@ -50,10 +72,6 @@ export function hasAnyShard(cookies: ReadonlyMap<string, string>, names: readonl
   return false
 }
 
-function attributes(attrs: CookieAttributes): string {
-  return `${attrs.secure ? '; Secure' : ''}; HttpOnly; Path=/; SameSite=${attrs.sameSite}`
-}
-
 /**
  * `Set-Cookie` values for a sealed session, plus `Max-Age=0` for any
  * higher-numbered shard the request still carries (left from a larger
@@ -69,11 +87,10 @@ export function setSessionCookies(
 ): string[] | undefined {
   const count = Math.ceil(sealed.length / SHARD_SIZE)
   if (count > names.length) return undefined
-  const expires = new Date((now + COOKIE_LIFETIME_SECONDS) * 1000).toUTCString()
-  const tail = `; Expires=${expires}${attributes(attrs)}`
+  const shard = { ...attrs, httpOnly: true, expires: new Date((now + COOKIE_LIFETIME_SECONDS) * 1000).toUTCString() }
   const out: string[] = []
   for (let i = 0; i < count; i++) {
-    out.push(`${names[i]}=${sealed.slice(i * SHARD_SIZE, (i + 1) * SHARD_SIZE)}${tail}`)
+    out.push(setCookie(names[i]!, sealed.slice(i * SHARD_SIZE, (i + 1) * SHARD_SIZE), shard))
   }
   for (let i = count; i < names.length; i++) {
     if (present.has(names[i]!)) out.push(clearCookie(names[i]!, attrs))
@@ -81,9 +98,9 @@ export function setSessionCookies(
   return out
 }
 
-/** A `Set-Cookie` value expiring `name` now. */
+/** A `Set-Cookie` value expiring the `HttpOnly` cookie `name` (a shard, the nonce cookie) now. */
 export function clearCookie(name: string, attrs: CookieAttributes): string {
-  return `${name}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT${attributes(attrs)}`
+  return expiredCookie(name, { ...attrs, httpOnly: true })
 }
 
 /** `Set-Cookie` values expiring every shard of the session that the request carries. */

@@ -51,7 +51,7 @@ describe('authenticate-oidc: the login flow against a real OpenID provider', () 
     assert.ok(location.searchParams.get('nonce'))
     assert.ok(location.searchParams.get('state'))
     const nonceCookie = first.headers.getSetCookie().find((c) => c.startsWith('AWSALBAuthNonce='))
-    assert.match(nonceCookie ?? '', /^AWSALBAuthNonce=[A-Za-z0-9]{24}; Max-Age=900; Path=\/; HttpOnly; SameSite=Lax$/)
+    assert.match(nonceCookie ?? '', /^AWSALBAuthNonce=[A-Za-z0-9]{24}; Max-Age=900; HttpOnly; Path=\/; SameSite=Lax$/)
 
     const callback = await browser.loginAtIdp(location.href, 'alice')
     const back = await browser.fetch(callback)

@@ -1,16 +1,16 @@
 import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
 import { describe, test } from 'node:test'
-import type { RequestContext } from '../../src/core/request.js'
-import { cookieAttributes } from '../../src/auth/session-cookie.js'
 import {
   clearSessionCookies,
+  cookieAttributes,
   parseSessionData,
   readShards,
   SHARD_SIZE,
   setSessionCookies,
   shardNames,
 } from '../../src/auth/session-cookie.js'
+import type { RequestContext } from '../../src/core/request.js'
 
 const names = shardNames('S')
 const attrs = { secure: true, sameSite: 'Lax' } as const

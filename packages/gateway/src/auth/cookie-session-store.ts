@@ -1,0 +1,205 @@
+import { hash } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import { AuthError } from './errors.js'
+import type { SecretRing } from './secret-ring.js'
+import {
+  clearSessionCookies,
+  cookieAttributes,
+  parseSessionData,
+  readShards,
+  SHARD_SIZE,
+  setSessionCookies,
+  shardNames,
+} from './session-cookie.js'
+import {
+  needsRenewal,
+  type SessionExchange,
+  type SessionRenewal,
+  type SessionStore,
+  type StoredSession,
+} from './session-store.js'
+import type { AuthMetrics, SessionData } from './types.js'
+
+const SESSION_CACHE_ENTRIES = 10_000
+/** How long requests still carrying a just-refreshed cookie get the refreshed session. */
+const REPLACEMENT_WINDOW_SECONDS = 60
+
+/** What binds a session to the action that created it. */
+export interface SessionBinding {
+  readonly sessionCookieName: string
+  readonly issuer: string
+  readonly clientId: string
+}
+
+/**
+ * The associated data a session cookie is sealed with: the cookie name, the
+ * issuer and the client id of the action that created it.
+ */
+export function sessionAad(binding: SessionBinding): Buffer {
+  return Buffer.from(`portcullis session\0${binding.sessionCookieName}\0${binding.issuer}\0${binding.clientId}`)
+}
+
+/** What {@link CookieSessionStore} needs. */
+export interface CookieSessionStoreOptions extends SessionBinding {
+  /** Seals and opens the cookie value (keys from the state directory). */
+  readonly ring: SecretRing
+  readonly logger: Logger
+  readonly metrics?: AuthMetrics | undefined
+  /** Seconds since the epoch; tests move it. */
+  readonly clock?: () => number
+}
+
+/** An opened session as cached per process, keyed by a digest of its cookie value. */
+interface CachedSession extends StoredSession {
+  /** Set when this cookie was refreshed: the new sealed value to hand back… */
+  readonly replacement?: string
+  /** …until this time (seconds); after it the old cookie is on its own again. */
+  readonly replacedUntil?: number
+  /** The session the old cookie carries, for when the replacement window has passed. */
+  readonly previous?: SessionData
+  /** Set when refreshing this cookie failed: no retry, the session is over. */
+  readonly refreshFailed?: boolean
+}
+
+/** The per-request handle: the cache entry and its key. */
+interface OpenedCookie extends StoredSession {
+  readonly entry: CachedSession
+  readonly cacheKey: string
+}
+
+/** Cache key of a sealed session: a digest, so the cache never holds the (up to 16 KB) cookie values. */
+function digest(sealed: string): string {
+  return hash('sha256', sealed, 'base64url')
+}
+
+function nowSeconds(): number {
+  return Math.floor(Date.now() / 1000)
+}
+
+/**
+ * Sessions in the browser: the session is sealed (AES-256-GCM, associated
+ * data {@link sessionAad}) into the cookie `{name}-0` … `{name}-3`. Opened
+ * values are cached per process by a digest of the cookie, refreshes are
+ * single-flight per cookie, and for 60 s after a refresh the pre-refresh
+ * cookie gets the refreshed session and the new cookie again.
+ */
+export class CookieSessionStore implements SessionStore {
+  readonly #ring: SecretRing
+  readonly #names: readonly string[]
+  readonly #aad: Buffer
+  readonly #log: Logger
+  readonly #metrics: AuthMetrics | undefined
+  readonly #clock: () => number
+  readonly #sessions = new LRUCache<string, CachedSession>({ max: SESSION_CACHE_ENTRIES })
+  readonly #refreshes = new Map<string, Promise<CachedSession | undefined>>()
+
+  constructor(options: CookieSessionStoreOptions) {
+    this.#ring = options.ring
+    this.#names = shardNames(options.sessionCookieName)
+    // The cookie name, the issuer and the client id are authenticated with the
+    // value: a session is only ever opened by an action of the same IdP and
+    // client that created it, whatever cookie name, rule or listener it is
+    // replayed under (two IdPs on the default cookie name share the cookie,
+    // and cookies are not separated by port). A mismatch is simply no session.
+    this.#aad = sessionAad(options)
+    this.#log = options.logger
+    this.#metrics = options.metrics
+    this.#clock = options.clock ?? nowSeconds
+  }
+
+  async open(exchange: SessionExchange): Promise<StoredSession | undefined> {
+    const raw = readShards(exchange.cookies, this.#names)
+    if (raw === undefined) return undefined
+    const cacheKey = digest(raw)
+    let entry = this.#sessions.get(cacheKey)
+    if (entry === undefined) {
+      // Tampered, truncated, foreign or stale: no session.
+      const opened = await this.#ring.openFresh('session', raw, this.#aad)
+      const session = opened === undefined ? undefined : parseSessionData(opened)
+      if (session === undefined) return undefined
+      entry = { session }
+      this.#sessions.set(cacheKey, entry)
+    }
+    const opened: OpenedCookie = { session: entry.session, entry, cacheKey }
+    return opened
+  }
+
+  async refresh(
+    exchange: SessionExchange,
+    stored: StoredSession,
+    renew: SessionRenewal,
+  ): Promise<StoredSession | undefined> {
+    const { cacheKey } = stored as OpenedCookie
+    let entry: CachedSession | undefined = (stored as OpenedCookie).entry
+    const now = this.#clock()
+    if (entry.replacement !== undefined && now > entry.replacedUntil!) {
+      // A client still sending the pre-refresh cookie long after the refresh
+      // (it ignored the new one) does not ride on the new tokens forever.
+      entry = { session: entry.previous! }
+      this.#sessions.set(cacheKey, entry)
+    }
+    if (entry.replacement === undefined && needsRenewal(entry.session, now)) {
+      entry = entry.refreshFailed ? undefined : await this.#refresh(cacheKey, entry.session, renew)
+      if (entry === undefined) return undefined
+    }
+    if (entry.replacement !== undefined) {
+      const set = setSessionCookies(entry.replacement, this.#names, exchange.cookies, cookieAttributes(exchange), now)
+      if (set !== undefined) exchange.responseCookies.push(...set)
+    }
+    return entry
+  }
+
+  seal(exchange: SessionExchange, session: SessionData): void {
+    const sealed = this.#seal(session)
+    const set = setSessionCookies(sealed, this.#names, exchange.cookies, cookieAttributes(exchange), this.#clock())
+    if (set === undefined) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
+    exchange.responseCookies.push(...set)
+    this.#sessions.set(digest(sealed), { session })
+  }
+
+  clear(exchange: SessionExchange): void {
+    exchange.responseCookies.push(...clearSessionCookies(this.#names, exchange.cookies, cookieAttributes(exchange)))
+  }
+
+  /** Single-flight per cookie: concurrent requests share one refresh at the token endpoint. */
+  #refresh(cacheKey: string, session: SessionData, renew: SessionRenewal): Promise<CachedSession | undefined> {
+    let flight = this.#refreshes.get(cacheKey)
+    if (flight === undefined) {
+      flight = this.#doRefresh(cacheKey, session, renew).finally(() => this.#refreshes.delete(cacheKey))
+      this.#refreshes.set(cacheKey, flight)
+    }
+    return flight
+  }
+
+  async #doRefresh(cacheKey: string, session: SessionData, renew: SessionRenewal): Promise<CachedSession | undefined> {
+    try {
+      const next = await renew(session)
+      const sealed = this.#seal(next)
+      if (sealed.length > SHARD_SIZE * this.#names.length) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
+      // Requests still carrying the old cookie (sent before the browser saw
+      // the new one) reuse this result instead of refreshing again, which a
+      // rotating refresh token would not survive.
+      const refreshed: CachedSession = {
+        session: next,
+        replacement: sealed,
+        replacedUntil: this.#clock() + REPLACEMENT_WINDOW_SECONDS,
+        previous: session,
+      }
+      this.#sessions.set(cacheKey, refreshed)
+      this.#sessions.set(digest(sealed), { session: next })
+      this.#metrics?.refreshSuccess()
+      return refreshed
+    } catch (err) {
+      const reason = err instanceof AuthError ? err.reason : 'AuthUnhandledException'
+      if (reason === 'AuthUserClaimsSizeExceeded') this.#metrics?.claimsSizeExceeded()
+      this.#log.info({ reason }, 'token refresh failed; the session ends')
+      this.#sessions.set(cacheKey, { session, refreshFailed: true })
+      return undefined
+    }
+  }
+
+  #seal(session: SessionData): string {
+    return this.#ring.seal('session', Buffer.from(JSON.stringify(session)), this.#aad)
+  }
+}

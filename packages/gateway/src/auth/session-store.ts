@@ -1,0 +1,95 @@
+import type { RequestContext } from '../core/request.js'
+import { AuthError } from './errors.js'
+import type { TokenSet } from './idp-client.js'
+import type { SessionData } from './types.js'
+
+/** User claims plus access token above this fail the login or refresh with 500 (ALB). */
+export const MAX_CLAIMS_BYTES = 11 * 1024
+
+/**
+ * What a store reads from and writes to one exchange with the browser: the
+ * request's cookies and whatever must reach the client with the response.
+ * (`protocol` and `req` decide the cookie attributes.)
+ */
+export type SessionExchange = Pick<RequestContext, 'cookies' | 'responseCookies' | 'protocol' | 'req'>
+
+/** A session a store opened for one request. */
+export interface StoredSession {
+  readonly session: SessionData
+}
+
+/**
+ * Renews a session at the IdP (refresh grant and userinfo): resolves with the
+ * session to store instead, or rejects when the session cannot go on.
+ */
+export type SessionRenewal = (session: SessionData) => Promise<SessionData>
+
+/**
+ * Where the sessions of one `authenticate-oidc` / `authenticate-cognito`
+ * action live between requests: today a sealed, sharded cookie
+ * ({@link CookieSessionStore}); a shared store (Redis) implements the same
+ * four operations. Every implementation must pass the contract suite in
+ * `test/auth/session-store-contract.ts`.
+ *
+ * A store binds its sessions to the action's issuer and client id: a session
+ * created for one is no session for another. Expiry (`se`) and the
+ * `OnUnauthenticatedRequest` decision are the caller's; token renewal is the
+ * store's, because only the store knows which requests carry the same session.
+ */
+export interface SessionStore {
+  /** The session the request carries; `undefined` when none, or when what it carries does not open. */
+  open(exchange: SessionExchange): Promise<StoredSession | undefined>
+  /**
+   * The session to use for this request, renewed first when its access token
+   * has expired and it has a refresh token ({@link needsRenewal}). Concurrent
+   * requests carrying the same session share one renewal, and requests that
+   * still carry the pre-renewal session shortly afterwards get the renewed
+   * one (a rotating refresh token survives only one use). Writes to the
+   * response what the client must keep. `undefined` when the renewal failed:
+   * the session is over, and later requests carrying it are not renewed again.
+   */
+  refresh(exchange: SessionExchange, stored: StoredSession, renew: SessionRenewal): Promise<StoredSession | undefined>
+  /**
+   * Stores a new session (after a login) and writes to the response what the
+   * client must keep. Throws {@link AuthError} 500 `AuthUserClaimsSizeExceeded`
+   * when the session does not fit.
+   */
+  seal(exchange: SessionExchange, session: SessionData): void
+  /** Ends the session the request carries (if any): writes to the response what removes it. */
+  clear(exchange: SessionExchange): void
+}
+
+/** Without a refresh token a session simply lasts until its timeout (ALB); with one, it is renewed once the access token expired. */
+export function needsRenewal(session: SessionData, now: number): boolean {
+  return session.ae !== undefined && session.rt !== undefined && now >= session.ae
+}
+
+/**
+ * The session that the IdP's tokens and userinfo claims make, ending at
+ * `sessionEnd`. Throws 500 `AuthUserClaimsSizeExceeded` when claims plus
+ * access token exceed {@link MAX_CLAIMS_BYTES}.
+ */
+export function sessionFromTokens(
+  tokens: TokenSet,
+  claims: Record<string, unknown>,
+  sessionEnd: number,
+  now: number,
+): SessionData {
+  if (Buffer.byteLength(JSON.stringify(claims)) + Buffer.byteLength(tokens.accessToken) > MAX_CLAIMS_BYTES) {
+    throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
+  }
+  return {
+    v: 1,
+    c: claims,
+    at: tokens.accessToken,
+    ...(tokens.refreshToken === undefined ? {} : { rt: tokens.refreshToken }),
+    ...(tokens.expiresIn === undefined ? {} : { ae: now + tokens.expiresIn }),
+    se: sessionEnd,
+  }
+}
+
+/** The session's user, for `x-amzn-oidc-identity` and the refresh's subject check. */
+export function sessionSubject(session: SessionData): string {
+  const sub = session.c['sub']
+  return typeof sub === 'string' ? sub : ''
+}
