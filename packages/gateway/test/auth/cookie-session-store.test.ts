@@ -1,0 +1,77 @@
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { pino } from 'pino'
+import { CookieSessionStore, type SessionBinding, sessionAad } from '../../src/auth/cookie-session-store.js'
+import { SecretRing } from '../../src/auth/secret-ring.js'
+import { SHARD_SIZE } from '../../src/auth/session-cookie.js'
+import type { SessionData } from '../../src/auth/types.js'
+import { BINDING, Jar, type StoreHarness, session, sessionStoreContract } from './session-store-contract.js'
+
+const logger = pino({ level: 'silent' })
+
+async function cookieHarness(): Promise<StoreHarness & { ring: SecretRing }> {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-store-'))
+  const ring = await SecretRing.load(dir)
+  return {
+    ring,
+    store: (binding: SessionBinding, clock: () => number) =>
+      new CookieSessionStore({ ...binding, ring, logger, clock }),
+    close: () => rm(dir, { recursive: true, force: true }),
+  }
+}
+
+sessionStoreContract('sealed cookie', cookieHarness)
+
+describe('the sealed-cookie store beyond the contract', () => {
+  let harness: Awaited<ReturnType<typeof cookieHarness>>
+  before(async () => {
+    harness = await cookieHarness()
+  })
+  after(() => harness.close())
+
+  test('the cookie is the session sealed with sessionAad(): cookie name, issuer and client id', async () => {
+    const jar = new Jar()
+    const exchange = jar.exchange()
+    const s = session()
+    harness.store(BINDING, () => 1_800_000_000).seal(exchange, s)
+    jar.keep(exchange)
+    const opened = harness.ring.open('session', jar.cookies.get('AppSession-0')!, sessionAad(BINDING))
+    assert.ok(Buffer.isBuffer(opened))
+    assert.deepEqual(JSON.parse(opened.toString('utf8')), s)
+  })
+
+  test('a session over four shards does not fit: 500 AuthUserClaimsSizeExceeded, nothing set', () => {
+    const exchange = new Jar().exchange()
+    const big = session({ c: { sub: 'alice', blob: 'x'.repeat(4 * SHARD_SIZE) } })
+    assert.throws(() => harness.store(BINDING, () => 1_800_000_000).seal(exchange, big), {
+      name: 'AuthError',
+      reason: 'AuthUserClaimsSizeExceeded',
+      status: 500,
+    })
+    assert.deepEqual(exchange.responseCookies, [])
+  })
+
+  test('60 s after a renewal the pre-renewal cookie is on its own again (renewed with its own refresh token)', async () => {
+    let now = 1_800_000_000
+    const store = harness.store(BINDING, () => now)
+    const jar = new Jar()
+    const login = jar.exchange()
+    store.seal(login, session({ rt: 'refresh-1', ae: now - 1 }))
+    jar.keep(login)
+    const used: string[] = []
+    const renew = async (s: SessionData) => {
+      used.push(s.rt!)
+      return { ...s, at: `access-${used.length + 1}`, ae: now + 600 }
+    }
+    const first = jar.exchange()
+    assert.equal((await store.refresh(first, (await store.open(first))!, renew))?.session.at, 'access-2')
+    now += 61
+    const late = jar.exchange()
+    const current = await store.refresh(late, (await store.open(late))!, renew)
+    assert.equal(current?.session.at, 'access-3')
+    assert.deepEqual(used, ['refresh-1', 'refresh-1'])
+  })
+})
