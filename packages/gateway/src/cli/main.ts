@@ -161,6 +161,46 @@ program
     process.exitCode = await keysCommand({ action, stateDirectory: opts.stateDir }, io)
   })
 
+program
+  .command('probe')
+  .description('send forged ALB identities straight to a target and report which it accepts')
+  .argument('<url>', 'the target URL; only this URL is requested')
+  .option('--state-dir <dir>', "sign valid tokens with this gateway state directory's active key")
+  .option('--signing-key <file>', 'sign valid tokens with this P-256 private key (PEM, named {kid}.pem)')
+  .option('--kid <uuid>', 'key id of --signing-key when its file name is not {kid}.pem')
+  .option('--signer <arn>', 'the load balancer ARN the target pins')
+  .option('--issuer <url>', 'the issuer the target pins')
+  .option('--client-id <id>', 'the client id the target pins')
+  .option('--authenticated-match <regex>', 'a body matching this marks an authenticated answer')
+  .option('--json', 'print the report as JSON', false)
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
+  .option('--timeout-ms <n>', 'bound on each request', positiveInt, 5000)
+  .option('--max-requests <n>', 'bound on the number of requests (default: the battery, 15)', positiveInt)
+  // A usage error is "could not judge" (2), never 1, which means a forgery was accepted.
+  .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
+  .action(
+    async (
+      url: string,
+      opts: {
+        stateDir?: string
+        signingKey?: string
+        kid?: string
+        signer?: string
+        issuer?: string
+        clientId?: string
+        authenticatedMatch?: string
+        json: boolean
+        format: 'text' | 'json' | 'sarif'
+        timeoutMs: number
+        maxRequests?: number
+      },
+    ) => {
+      const { probeCommand } = await import('./commands/probe.js')
+      const { json, format, ...rest } = opts
+      process.exitCode = await probeCommand({ url, ...rest, format: json ? 'json' : format, version }, io)
+    },
+  )
+
 program.parseAsync(process.argv).catch((error: unknown) => {
   // Anything reaching here is unexpected; the user gets one line, the stack
   // only when asked for with PORTCULLIS_DEBUG=1.
