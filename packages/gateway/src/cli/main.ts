@@ -162,6 +162,50 @@ program
   })
 
 program
+  .command('audit')
+  .description("check configuration files and/or a live AWS account against ALB's security best practices")
+  .argument('[files...]', 'configuration files (YAML or JSON) to audit')
+  .option('--aws', 'audit the application load balancers of the AWS account (read-only calls)', false)
+  .option('--region <region>', 'AWS region (default: the SDK’s, e.g. AWS_REGION)')
+  .option('--endpoint-url <url>', 'ELBv2 and EC2 endpoint, e.g. LocalStack')
+  .option('--json', 'print the findings as JSON', false)
+  .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
+  .addOption(
+    new Option('--fail-on <severity>', 'exit 1 when a finding this bad or worse exists').choices([
+      'high',
+      'medium',
+      'low',
+    ]),
+  )
+  .action(
+    async (
+      files: string[],
+      opts: {
+        aws: boolean
+        region?: string
+        endpointUrl?: string
+        json: boolean
+        format: 'text' | 'json' | 'sarif'
+        failOn?: 'high' | 'medium' | 'low'
+      },
+    ) => {
+      const { auditCommand } = await import('./commands/audit.js')
+      process.exitCode = await auditCommand(
+        {
+          files,
+          aws: opts.aws,
+          ...(opts.region === undefined ? {} : { region: opts.region }),
+          ...(opts.endpointUrl === undefined ? {} : { endpointUrl: opts.endpointUrl }),
+          format: opts.json ? 'json' : opts.format,
+          ...(opts.failOn === undefined ? {} : { failOn: opts.failOn }),
+          version,
+        },
+        io,
+      )
+    },
+  )
+
+program
   .command('probe')
   .description('send forged ALB identities straight to a target and report which it accepts')
   .argument('<url>', 'the target URL; only this URL is requested')

@@ -1,0 +1,119 @@
+/**
+ * Auditing a configuration file: parse and validate it exactly as `validate`
+ * and `start` do (so the audit judges what would run), run the checks, and
+ * point each finding at its line and column.
+ */
+import { readFile } from 'node:fs/promises'
+import { dirname, extname, resolve } from 'node:path'
+import { type FieldPath, formatPath, parseText } from '../config/document.js'
+import { ConfigError } from '../config/errors.js'
+import { MAX_CONFIG_BYTES, parseConfig } from '../config/load.js'
+import type { ActionModel, RuleModel } from '../config/model.js'
+import { type CheckOptions, checkModel, finding, type ResourceRef } from './checks.js'
+import { type Finding, type FindingLocation, sortFindings } from './findings.js'
+
+/**
+ * Audits configuration text. Certificate and key files are not read: the
+ * audit is about the load balancer's settings, not the files on this machine.
+ *
+ * @param file The name shown in findings (`file:line:column`); relative paths inside resolve against its directory.
+ * @throws {ConfigError} when the text is not a valid configuration (the same errors `validate` prints).
+ * @example
+ * ```ts
+ * const findings = auditConfigText(await readFile('portcullis.yaml', 'utf8'), 'portcullis.yaml')
+ * findings.filter((f) => f.severity === 'high').map((f) => `${f.resource} ${f.id}`)
+ * ```
+ */
+export function auditConfigText(text: string, file: string, options: CheckOptions = {}): Finding[] {
+  const format = extname(file).toLowerCase() === '.json' ? 'json' : 'yaml'
+  const { config } = parseConfig(text, { source: file, format, baseDir: dirname(resolve(file)) })
+  // parseConfig succeeded, so the text parses; this second parse keeps the positions.
+  const parsed = parseText(text, format)
+  if (!parsed.ok) throw new ConfigError(parsed.issues, file)
+  const document = parsed.document
+  const root = document.value as FileShape
+  const locate = (ref: ResourceRef): FindingLocation | undefined => {
+    const [path, key] = fieldPath(ref, root)
+    const position = document.locate(path, key)
+    return position && { file, line: position.line, column: position.column, path: formatPath(path) }
+  }
+  return sortFindings(checkModel(config, options).map((raw) => finding(raw, config, locate)))
+}
+
+/**
+ * Reads and audits a configuration file (YAML, or JSON when the name ends in `.json`).
+ *
+ * @throws {ConfigError} when the file is missing, unreadable or invalid.
+ * @example
+ * ```ts
+ * const findings = await auditConfigFile('examples/configs/basic.yaml')
+ * ```
+ */
+export async function auditConfigFile(file: string, options: CheckOptions = {}): Promise<Finding[]> {
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code
+    const message = code === 'ENOENT' ? `configuration file not found: ${resolve(file)}` : (err as Error).message
+    throw new ConfigError([{ path: '', message, severity: 'error' }], file)
+  }
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError(
+      [{ path: '', message: `the file is larger than ${MAX_CONFIG_BYTES} bytes`, severity: 'error' }],
+      file,
+    )
+  }
+  return auditConfigText(text, file, options)
+}
+
+/** The few parts of the raw file the locator walks. */
+interface FileShape {
+  LoadBalancer?: { Attributes?: { Key: string }[] }
+  Listeners: {
+    DefaultActions?: { Order?: number | string }[]
+    Rules?: { Priority: number | string; IsDefault?: boolean; Actions: { Order?: number | string }[] }[]
+  }[]
+}
+
+/** The file path of a model element (the normaliser sorts rules and actions, so they are found by priority and Order). */
+function fieldPath(ref: ResourceRef, root: FileShape): [FieldPath, string?] {
+  switch (ref.kind) {
+    case 'load-balancer': {
+      const attributes = root.LoadBalancer?.Attributes
+      const i = attributes?.findIndex((a) => a.Key === ref.attribute) ?? -1
+      if (i >= 0) return [['LoadBalancer', 'Attributes', i, 'Value']]
+      return attributes ? [['LoadBalancer', 'Attributes']] : [['LoadBalancer']]
+    }
+    case 'listener':
+      return [['Listeners', ref.listener], ref.field]
+    case 'target-group':
+      return ref.target === undefined
+        ? [['TargetGroups', ref.targetGroup]]
+        : [['TargetGroups', ref.targetGroup, 'Targets', ref.target, 'Id']]
+    case 'rule': {
+      const rulePath = rulePathOf(root, ref.listener, ref.rule)
+      if (ref.action === undefined) return [rulePath, rulePath.at(-1) === 'DefaultActions' ? undefined : 'Priority']
+      const actions = rulePath.at(-1) === 'DefaultActions' ? [...rulePath] : [...rulePath, 'Actions']
+      return [[...actions, actionIndex(root, actions, ref.action), ...(ref.field ?? [])]]
+    }
+  }
+}
+
+function rulePathOf(root: FileShape, l: number, rule: RuleModel): FieldPath {
+  const listener = root.Listeners[l]!
+  const j = (listener.Rules ?? []).findIndex((r) =>
+    rule.priority === 'default'
+      ? r.Priority === 'default' || r.IsDefault === true
+      : r.Priority !== 'default' && Number(r.Priority) === rule.priority,
+  )
+  return j >= 0 ? ['Listeners', l, 'Rules', j] : ['Listeners', l, 'DefaultActions']
+}
+
+function actionIndex(root: FileShape, path: FieldPath, action: ActionModel): number {
+  let node: unknown = root
+  for (const segment of path) node = (node as Record<string | number, unknown>)[segment]
+  const list = node as { Order?: number | string }[]
+  const k = list.findIndex((a, index) => (a.Order === undefined ? index + 1 : Number(a.Order)) === action.order)
+  return Math.max(k, 0)
+}
