@@ -74,10 +74,19 @@ program
 program
   .command('validate')
   .description('check a configuration file and print a summary of listeners, rules and target groups')
+  .argument('[file]', 'configuration file (the same as --config)')
   .addOption(configOption())
-  .action(async (opts: { config: string }) => {
+  .action(async (file: string | undefined, opts: { config: string }, command: Command) => {
+    const fromOption = command.getOptionValueSource('config') === 'cli'
+    if (file !== undefined && fromOption && file !== opts.config) {
+      io.stderr.write(
+        `portcullis validate: give the file once, either as FILE or --config (got ${file} and ${opts.config})\n`,
+      )
+      process.exitCode = 2
+      return
+    }
     const { validateCommand } = await import('./commands/validate.js')
-    process.exitCode = await validateCommand({ config: opts.config }, io)
+    process.exitCode = await validateCommand({ config: file ?? opts.config }, io)
   })
 
 program
@@ -87,7 +96,7 @@ program
   .option('--idp-port <port>', 'development OpenID provider port', port, 9443)
   .option('--admin-port <port>', 'admin listener port (/keys, /metrics, /healthz)', port, 9800)
   .option('--state-dir <dir>', 'where keys and the local CA live', '.portcullis')
-  .option('--print-config', 'print the gateway configuration the demo runs (YAML)', false)
+  .option('--print-config', 'print the gateway configuration the demo runs (YAML) and exit, binding no port', false)
   .option('--open', 'open the demo in the default browser', false)
   .action(
     async (opts: {

@@ -9,11 +9,11 @@ import { resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { parseConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
-import { createDevIdentityProvider, type DevIdentityProvider } from '../idp/provider.js'
+import { createDevIdentityProvider, type DevIdentityProvider, devProviderEndpoints } from '../idp/provider.js'
 import type { DevUser } from '../idp/users.js'
 import { type RunningGateway, startGateway } from '../server/gateway.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../tls/local-ca.js'
-import { type DemoTarget, startDemoTarget } from './target-app.js'
+import { type DemoTarget, SIGNED_OUT_PATH, startDemoTarget } from './target-app.js'
 
 /** The OAuth client the demo registers with its provider. Local-only, so the secret need not be secret. */
 export const DEMO_CLIENT_ID = 'portcullis-demo'
@@ -22,6 +22,13 @@ export const DEMO_CLIENT_SECRET = 'portcullis-demo-secret'
 export const DEMO_LOAD_BALANCER_ARN =
   'arn:aws:elasticloadbalancing:us-east-1:000000000000:loadbalancer/app/portcullis-demo/0000000000000001'
 export const DEMO_DEFAULT_PORTS = Object.freeze({ listener: 8443, idp: 9443, admin: 9800 })
+/**
+ * The one host name of the demo: the browser reaches the gateway and the
+ * provider by it, so one certificate (and one browser warning) covers both.
+ */
+export const DEMO_HOST = 'localhost'
+/** The target port {@link printDemoConfig} writes: the demo's own target runs on a free port, your application on this one. */
+export const PRINTED_TARGET_PORT = 3000
 
 /** Options of {@link startDemo}. */
 export interface DemoOptions {
@@ -29,7 +36,7 @@ export interface DemoOptions {
   readonly stateDirectory?: string
   /** HTTPS listener port, default 8443; 0 picks a free one. */
   readonly port?: number
-  /** Development OpenID provider port, default 9443; 0 picks a free one. */
+  /** Development OpenID provider port, default 9443; 0 picks a free one. It serves `https://localhost:PORT`. */
   readonly idpPort?: number
   /** Admin listener port (`/keys`, `/metrics`, `/healthz`), default 9800; 0 picks a free one. */
   readonly adminPort?: number
@@ -56,6 +63,8 @@ export interface DemoConfigParameters {
   readonly idp: Pick<DevIdentityProvider, 'issuer' | 'endpoints'>
   readonly targetPort: number
   readonly sessionTimeoutSeconds: number
+  /** A comment above the target, e.g. that the printed port is for the reader's own application. */
+  readonly targetComment?: string
 }
 
 /** A running demo. */
@@ -150,7 +159,7 @@ ${authenticate(1, 'authenticate').replace(/^ {4}/gm, '')}
 TargetGroups:
   - TargetGroupName: demo-target
     Protocol: HTTP
-    Targets:
+    Targets:${p.targetComment === undefined ? '' : `\n      # ${p.targetComment}`}
       - Id: 127.0.0.1
         Port: ${p.targetPort}
     HealthCheckPath: /public
@@ -163,6 +172,44 @@ Portcullis:
   # The development provider's certificate comes from the local CA.
   CaFile: ${q(p.caFile)}
 `
+}
+
+/** Options of {@link printDemoConfig}: those of {@link DemoOptions} that appear in the configuration. */
+export type PrintDemoConfigOptions = Pick<DemoOptions, 'stateDirectory' | 'port' | 'idpPort' | 'adminPort'>
+
+/**
+ * The configuration `portcullis demo` runs, without running anything: no
+ * port is bound. The local CA and the listener's certificate are created in
+ * the state directory (the configuration names them, and `portcullis
+ * validate` checks they exist); the target is `127.0.0.1:3000`, where your
+ * application would listen, because the demo's own target takes a free port
+ * when it starts.
+ *
+ * @throws {TypeError} when `idpPort` is 0: the provider's issuer must name its port.
+ * @example
+ * ```ts
+ * process.stdout.write(await printDemoConfig({ port: 8443 }))
+ * ```
+ */
+export async function printDemoConfig(options: PrintDemoConfigOptions): Promise<string> {
+  const idpPort = options.idpPort ?? DEMO_DEFAULT_PORTS.idp
+  if (idpPort === 0) throw new TypeError('give the provider a port (--idp-port): its issuer URL names it')
+  const stateDirectory = resolve(options.stateDirectory ?? '.portcullis')
+  const ca = await ensureLocalCa(stateDirectory)
+  const leaf = await ensureLeafCertificate(stateDirectory)
+  const issuer = `https://${DEMO_HOST}:${idpPort}`
+  return demoConfigYaml({
+    port: options.port ?? DEMO_DEFAULT_PORTS.listener,
+    adminPort: options.adminPort ?? DEMO_DEFAULT_PORTS.admin,
+    stateDirectory,
+    certificateFile: leaf.certPath,
+    privateKeyFile: leaf.keyPath,
+    caFile: ca.caCertPath,
+    idp: { issuer, endpoints: devProviderEndpoints(issuer) },
+    targetPort: PRINTED_TARGET_PORT,
+    targetComment: 'Your application. (The demo runs its own target on a free port.)',
+    sessionTimeoutSeconds: 604_800,
+  })
 }
 
 /** A port that was free a moment ago (for the pieces that must know each other's ports before starting). */
@@ -205,9 +252,11 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const stateDirectory = resolve(options.stateDirectory ?? '.portcullis')
   const port = options.port === 0 ? await freePort() : (options.port ?? DEMO_DEFAULT_PORTS.listener)
   const adminPort = options.adminPort === 0 ? await freePort() : (options.adminPort ?? DEMO_DEFAULT_PORTS.admin)
-  const origins = [`https://localhost:${port}`, `https://127.0.0.1:${port}`]
-  const url = `${origins[0]}/`
-  const postLogoutRedirectUri = `${origins[0]}/public`
+  // The provider's issuer names its port, so it is chosen before the provider starts.
+  const idpPort = options.idpPort === 0 ? await freePort() : (options.idpPort ?? DEMO_DEFAULT_PORTS.idp)
+  const origin = `https://${DEMO_HOST}:${port}`
+  const url = `${origin}/`
+  const postLogoutRedirectUri = `${origin}${SIGNED_OUT_PATH}`
 
   const ca = await ensureLocalCa(stateDirectory)
   const leaf = await ensureLeafCertificate(stateDirectory)
@@ -226,14 +275,15 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
 
   const idp = await step('idp', () =>
     createDevIdentityProvider({
-      port: options.idpPort ?? DEMO_DEFAULT_PORTS.idp,
+      port: idpPort,
+      issuer: `https://${DEMO_HOST}:${idpPort}`,
       tls: leaf,
       clients: [
         {
           clientId: DEMO_CLIENT_ID,
           clientSecret: DEMO_CLIENT_SECRET,
-          redirectUris: origins.map((origin) => `${origin}/oauth2/idpresponse`),
-          postLogoutRedirectUris: origins.map((origin) => `${origin}/public`),
+          redirectUris: [`${origin}/oauth2/idpresponse`],
+          postLogoutRedirectUris: [postLogoutRedirectUri],
         },
       ],
       logger: options.logger,

@@ -16,6 +16,7 @@ import {
   isAlbVerifyError,
   parseAlbToken,
 } from '@portcullis/verify'
+import { expiredCookie } from '../headers/set-cookie.js'
 import { escapeHtml, page, sendHtml } from '../idp/html.js'
 
 /** Options of {@link startDemoTarget}. */
@@ -34,7 +35,7 @@ export interface DemoTargetOptions {
   readonly keyEndpoint: string
   /** The IdP's end-session (logout) endpoint. */
   readonly endSessionEndpoint: string
-  /** Where the IdP sends the user after logout; must be registered with the IdP. */
+  /** Where the IdP sends the user after logout (the gateway's origin and {@link SIGNED_OUT_PATH}); must be registered with the IdP. */
   readonly postLogoutRedirectUri: string
   /** Session cookie names whose shards logout expires. Default `['AWSELBAuthSessionCookie']`. */
   readonly sessionCookieNames?: readonly string[]
@@ -135,6 +136,18 @@ function headersSection(req: IncomingMessage): string {
   return `<div class="card"><h2>What the gateway sent</h2><table>${rows}</table>${tokenHeaderTable(headerValue(req, 'x-amzn-oidc-data'))}</div>`
 }
 
+/** Where the provider sends the browser after logout; under `/public` so that no login is needed to see it. */
+export const SIGNED_OUT_PATH = '/public/signed-out'
+
+function signedOutPage(): string {
+  return page(
+    'Signed out · Portcullis demo target',
+    `<div class="card narrow"><h1>You are signed out</h1>
+<p>Your session at the gateway and at the identity provider has ended.</p>
+<p><a class="button" href="/">Sign in again</a></p></div>`,
+  )
+}
+
 const NAV = `<nav><a href="/">Home</a><a href="/public">/public</a><a href="/api/whoami">/api/whoami</a></nav>`
 
 function homePage(req: IncomingMessage, identity: Identity, path: string): string {
@@ -172,9 +185,7 @@ export function expireSessionCookies(names: readonly string[]): string[] {
   const cookies: string[] = []
   for (const name of names) {
     for (let shard = 0; shard < SHARDS; shard++) {
-      cookies.push(
-        `${name}-${shard}=; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/; Secure; HttpOnly; SameSite=Lax`,
-      )
+      cookies.push(expiredCookie(`${name}-${shard}`, { secure: true, httpOnly: true, sameSite: 'Lax' }))
     }
   }
   return cookies
@@ -183,7 +194,8 @@ export function expireSessionCookies(names: readonly string[]): string[] {
 /**
  * Starts the demo target application.
  *
- * Routes: `GET /api/whoami` (JSON), `POST /logout`, and an HTML page for
+ * Routes: `GET /api/whoami` (JSON), `POST /logout`, `GET /public/signed-out`
+ * (where logout ends), and an HTML page for
  * every other `GET` path (`/public…` included) showing the verification
  * result, the verified claims and the raw identity headers.
  *
@@ -192,7 +204,7 @@ export function expireSessionCookies(names: readonly string[]): string[] {
  * const target = await startDemoTarget({
  *   signer: config.loadBalancer.arn, issuer: idp.issuer, clientId: 'portcullis-demo',
  *   keyEndpoint: 'http://127.0.0.1:9800/keys', endSessionEndpoint: idp.endpoints.endSession,
- *   postLogoutRedirectUri: 'https://localhost:8443/public',
+ *   postLogoutRedirectUri: 'https://localhost:8443/public/signed-out',
  * })
  * ```
  */
@@ -228,6 +240,10 @@ export async function startDemoTarget(options: DemoTargetOptions): Promise<DemoT
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.setHeader('allow', 'GET, HEAD')
       sendJson(res, 405, { error: 'method not allowed' })
+      return
+    }
+    if (path === SIGNED_OUT_PATH) {
+      sendHtml(res, 200, signedOutPage())
       return
     }
     const identity = await identify(verifier, req)

@@ -92,7 +92,16 @@ export interface DevIdentityProvider {
 const INTERACTION_ROUTE = /^\/interaction\/([A-Za-z0-9_-]{1,64})(\/login|\/abort)?$/
 const MAX_FORM_BYTES = 8 * 1024
 
-function endpointsOf(issuer: string): DevIdentityProviderEndpoints {
+/**
+ * The endpoints a development provider with this issuer serves, known before it starts
+ * (`portcullis demo --print-config` prints them without starting one).
+ *
+ * @example
+ * ```ts
+ * devProviderEndpoints('https://localhost:9443').token // 'https://localhost:9443/token'
+ * ```
+ */
+export function devProviderEndpoints(issuer: string): DevIdentityProviderEndpoints {
   return {
     discovery: `${issuer}/.well-known/openid-configuration`,
     authorization: `${issuer}/auth`,
@@ -157,10 +166,55 @@ ${error ? `<p class="error" role="alert">${escapeHtml(error)}</p>` : ''}
   )
 }
 
-function messagePage(title: string, message: string): string {
+function messagePage(title: string, message: string, more = ''): string {
   return page(
     `${title} · Portcullis development IdP`,
-    `<div class="card narrow"><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p></div>`,
+    `<div class="card narrow"><h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>${more}</div>`,
+  )
+}
+
+/** The error page for a redirect URI the client did not register: what arrived, and how to allow it. */
+function unregisteredRedirectPage(ctx: KoaContextWithOIDC, description: string): string {
+  const received = ctx.oidc?.params?.redirect_uri ?? ctx.query.redirect_uri
+  const uri = typeof received === 'string' ? received : '(none)'
+  const clientId = ctx.oidc?.client?.clientId ?? ctx.query.client_id
+  return messagePage(
+    'invalid_redirect_uri',
+    description,
+    `<p>Received: <code>${escapeHtml(uri)}</code>${typeof clientId === 'string' ? ` for client <code>${escapeHtml(clientId)}</code>` : ''}.</p>
+<p>To allow it, start the provider with <code>portcullis idp --redirect-uri ${escapeHtml(shellQuote(uri))}</code> (repeat the option for several; they add to the defaults), or add it to the client's <code>redirectUris</code>. A gateway sends <code>https://HOST:PORT/oauth2/idpresponse</code> with the host name the browser used; <code>portcullis start</code> and <code>portcullis validate</code> print it.</p>`,
+  )
+}
+
+/** Single-quotes a value for a POSIX shell. */
+function shellQuote(value: string): string {
+  return /^[A-Za-z0-9_./:@%+=,-]+$/.test(value) ? value : `'${value.replace(/'/g, "'\\''")}'`
+}
+
+/**
+ * The logout page. A request that names a registered client and one of its
+ * registered post-logout URIs comes from the application's own logout button,
+ * so it is confirmed at once (a script with a nonce submits the form; without
+ * scripts the button remains). Anything else asks first. The cost, someone
+ * else's page signing a user out of an in-memory development provider, is
+ * accepted for a demo that otherwise asks "Sign out?" after every logout.
+ */
+function logoutPage(ctx: KoaContextWithOIDC, form: string): void {
+  const params = ctx.oidc.params as { post_logout_redirect_uri?: unknown } | undefined
+  const automatic = ctx.oidc.client !== undefined && typeof params?.post_logout_redirect_uri === 'string'
+  const nonce = randomBytes(16).toString('base64')
+  ctx.set('content-security-policy', automatic ? `${PAGE_CSP}; script-src 'nonce-${nonce}'` : PAGE_CSP)
+  ctx.type = 'html'
+  const script = automatic
+    ? `<script nonce="${nonce}">document.getElementById('op.logoutForm').requestSubmit(document.getElementById('op.logoutYes'))</script>`
+    : ''
+  ctx.body = page(
+    'Sign out · Portcullis development IdP',
+    `<div class="card narrow"><h1>${automatic ? 'Signing out…' : 'Sign out?'}</h1>
+<p>You are signed in to the Portcullis development identity provider at <code>${escapeHtml(ctx.host)}</code>.</p>
+${form}
+<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout" id="op.logoutYes">Yes, sign me out</button>
+<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button></div>${script}`,
   )
 }
 
@@ -234,7 +288,7 @@ export async function createDevIdentityProvider(options: DevIdentityProviderOpti
       }
       void providerHandler(req, res)
     }
-    return { issuer, url, endpoints: endpointsOf(issuer), users, close }
+    return { issuer, url, endpoints: devProviderEndpoints(issuer), users, close }
   } catch (error) {
     await close()
     throw error
@@ -273,18 +327,7 @@ async function buildProvider(
       devInteractions: { enabled: false },
       rpInitiatedLogout: {
         enabled: true,
-        logoutSource: async (ctx: KoaContextWithOIDC, form: string) => {
-          ctx.set('content-security-policy', PAGE_CSP)
-          ctx.type = 'html'
-          ctx.body = page(
-            'Sign out · Portcullis development IdP',
-            `<div class="card narrow"><h1>Sign out?</h1>
-<p>You are signed in to the Portcullis development identity provider at <code>${escapeHtml(ctx.host)}</code>.</p>
-${form}
-<button autofocus type="submit" form="op.logoutForm" value="yes" name="logout">Yes, sign me out</button>
-<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button></div>`,
-          )
-        },
+        logoutSource: async (ctx: KoaContextWithOIDC, form: string) => logoutPage(ctx, form),
         postLogoutSuccessSource: async (ctx: KoaContextWithOIDC) => {
           ctx.set('content-security-policy', PAGE_CSP)
           ctx.type = 'html'
@@ -295,7 +338,11 @@ ${form}
     renderError: async (ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }) => {
       ctx.set('content-security-policy', PAGE_CSP)
       ctx.type = 'html'
-      ctx.body = messagePage(out.error, out.error_description ?? 'The request could not be processed.')
+      const description = out.error_description ?? 'The request could not be processed.'
+      ctx.body =
+        out.error === 'invalid_redirect_uri'
+          ? unregisteredRedirectPage(ctx, description)
+          : messagePage(out.error, description)
     },
     findAccount: async (_ctx: KoaContextWithOIDC, sub: string) => {
       const user = directory.bySub(sub)

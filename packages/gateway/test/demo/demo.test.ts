@@ -66,7 +66,6 @@ describe('portcullis demo', () => {
         adminPort: 0,
         logger: silent,
         signal: stop.signal,
-        printConfig: true,
       },
       { stdout, stderr },
     )
@@ -77,28 +76,6 @@ describe('portcullis demo', () => {
     assert.match(stdout.text, /bob\s+password: bob-password/)
     assert.match(stdout.text, new RegExp(`NODE_EXTRA_CA_CERTS=${join(state, 'tls', 'ca.pem').replaceAll('/', '\\/')}`))
 
-    // --print-config printed the YAML the gateway runs, and it is a valid configuration.
-    const yamlText = stdout.text.slice(
-      stdout.text.indexOf('# The configuration'),
-      stdout.text.indexOf('\nPortcullis demo is running.'),
-    )
-    const { config } = parseConfig(yamlText, { baseDir: state })
-    assert.equal(config.loadBalancer.arn, DEMO_LOAD_BALANCER_ARN)
-    const rules = config.listeners[0]!.rules
-    assert.deepEqual(
-      rules.map((rule) =>
-        rule.actions.map((action) =>
-          'onUnauthenticatedRequest' in action ? action.onUnauthenticatedRequest : action.type,
-        ),
-      ),
-      [
-        ['deny', 'forward'],
-        ['allow', 'forward'],
-        ['authenticate', 'forward'],
-      ],
-    )
-    assert.equal((parse(yamlText) as { Listeners: { Protocol: string }[] }).Listeners[0]!.Protocol, 'HTTPS')
-
     const page = await fetch(`${url}public`, { dispatcher: agent })
     assert.equal(page.status, 200)
     assert.match(await page.text(), /anonymous/)
@@ -107,7 +84,12 @@ describe('portcullis demo', () => {
     await api.body?.cancel()
     const login = await fetch(`${url}somewhere?x=1`, { dispatcher: agent, redirect: 'manual' })
     assert.equal(login.status, 302)
-    assert.match(login.headers.get('location')!, /^https:\/\/127\.0\.0\.1:\d+\/auth\?/)
+    // One host name for the gateway and the provider: one certificate warning in a browser, not two.
+    assert.match(login.headers.get('location')!, /^https:\/\/localhost:\d+\/auth\?/)
+    assert.match(
+      decodeURIComponent(login.headers.get('location')!),
+      new RegExp(`redirect_uri=${url.replaceAll('/', '\\/')}oauth2\\/idpresponse`),
+    )
     await login.body?.cancel()
 
     stop.abort()
@@ -115,6 +97,44 @@ describe('portcullis demo', () => {
     assert.match(stdout.text, /Stopped \(aborted\)\./)
     assert.equal(stderr.text, '')
     await assert.rejects(fetch(`${url}public`, { dispatcher: agent }))
+  })
+
+  test('--print-config prints only the YAML it would run, starts nothing, and the YAML is valid', async () => {
+    const blockers = [await occupyPort(), await occupyPort(), await occupyPort()]
+    const [port, idpPort, adminPort] = blockers.map((blocker) => (blocker.address() as { port: number }).port)
+    try {
+      const stdout = new Capture()
+      const stderr = new Capture()
+      // Every port is taken: printing must not try to bind any.
+      const code = await demoCommand(
+        { stateDirectory: state, port, idpPort, adminPort, printConfig: true, logger: silent },
+        { stdout, stderr },
+      )
+      assert.equal(code, 0, stderr.text)
+      assert.equal(stderr.text, '')
+      assert.ok(stdout.text.startsWith('# The configuration'), stdout.text.slice(0, 80))
+      const { config } = parseConfig(stdout.text, { baseDir: state })
+      assert.equal(config.loadBalancer.arn, DEMO_LOAD_BALANCER_ARN)
+      assert.deepEqual(
+        config.listeners[0]!.rules.map((rule) =>
+          rule.actions.map((action) =>
+            'onUnauthenticatedRequest' in action ? action.onUnauthenticatedRequest : action.type,
+          ),
+        ),
+        [
+          ['deny', 'forward'],
+          ['allow', 'forward'],
+          ['authenticate', 'forward'],
+        ],
+      )
+      const file = parse(stdout.text) as { Listeners: { Protocol: string }[] }
+      assert.equal(file.Listeners[0]!.Protocol, 'HTTPS')
+      const oidc = config.listeners[0]!.rules[0]!.actions[0]!
+      assert.ok(oidc.type === 'authenticate-oidc')
+      assert.equal(oidc.issuer, `https://localhost:${idpPort}`)
+    } finally {
+      for (const blocker of blockers) await new Promise<void>((resolve) => blocker.close(() => resolve()))
+    }
   })
 
   test('explains a port in use in one line, naming the option to change, and starts nothing', async () => {

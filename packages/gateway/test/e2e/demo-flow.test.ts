@@ -145,30 +145,31 @@ describe('portcullis demo in a real browser', () => {
     }
   })
 
-  test('logout expires every shard, ends the provider session, and the next visit needs the login form', async () => {
-    const { context, page } = await newSession(browser)
+  test('logout expires every shard, ends the provider session without asking again, and offers to sign in again', async () => {
+    const { context, page, requests } = await newSession(browser)
     try {
       await page.goto(demo.url)
       await submitLoginForm(page, 'alice', 'alice-password', demo.idp.issuer)
       assert.ok((await cookieNames(context, 'localhost')).some((name) => name.startsWith('AWSELBAuthSessionCookie-')))
 
-      await page.getByRole('button', { name: 'Log out' }).click()
-      await page.waitForURL((url) => url.href.startsWith(`${demo.idp.issuer}/session/end`))
-      // The session cookie is gone already, before the provider's confirmation.
+      // One click: the provider confirms on its own (no "Sign out?" question) and sends the browser back.
+      await Promise.all([
+        page.waitForURL(`${demo.url}public/signed-out`),
+        page.getByRole('button', { name: 'Log out' }).click(),
+      ])
+      assert.ok(requests.some((url) => url.startsWith(`${demo.idp.issuer}/session/end`)))
       assert.deepEqual(
         (await cookieNames(context, 'localhost')).filter((name) => name.startsWith('AWSELBAuthSessionCookie')),
         [],
       )
-      await Promise.all([
-        page.waitForURL(`${demo.url}public`),
-        page.getByRole('button', { name: 'Yes, sign me out' }).click(),
-      ])
-      assert.match((await page.locator('main').textContent()) ?? '', /anonymous/)
+      assert.equal(await page.getByRole('heading').textContent(), 'You are signed out')
 
-      // The provider session ended too, so the next visit shows the form again instead of signing in silently.
-      await page.goto(`${demo.url}again`)
-      assert.ok(page.url().startsWith(`${demo.idp.issuer}/interaction/`), page.url())
+      // The provider session ended too, so signing in again shows the form instead of signing in silently.
+      await page.getByRole('link', { name: 'Sign in again' }).click()
+      await page.waitForURL((url) => url.href.startsWith(`${demo.idp.issuer}/interaction/`))
       await page.locator('#username').waitFor()
+      await submitLoginForm(page, 'bob', 'bob-password', demo.idp.issuer)
+      assert.equal(page.url(), demo.url)
     } finally {
       await context.close()
     }

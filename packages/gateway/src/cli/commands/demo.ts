@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process'
 import type { Logger } from 'pino'
-import { DEMO_DEFAULT_PORTS, DemoStartError, type RunningDemo, startDemo } from '../../demo/demo.js'
+import { DEMO_DEFAULT_PORTS, DemoStartError, printDemoConfig, type RunningDemo, startDemo } from '../../demo/demo.js'
 import { type CommandIo, describeStartupError, waitForStop } from '../../demo/lifecycle.js'
 import { createLogger } from '../../observability/logger.js'
 import { trustInstructions } from '../../tls/local-ca.js'
@@ -17,7 +17,7 @@ export interface DemoCommandOptions {
   readonly adminPort?: number
   /** Open the demo URL in the default browser once it runs. */
   readonly open?: boolean
-  /** Print the demo's gateway configuration (YAML) after starting. */
+  /** Print the demo's gateway configuration (YAML) on standard output, nothing else, and exit without starting. */
   readonly printConfig?: boolean
   /** Default: warnings and errors as JSON lines on standard error. */
   readonly logger?: Logger
@@ -95,14 +95,24 @@ function failureMessage(error: unknown, options: DemoCommandOptions): string {
  * provider, the demo target and the gateway in front of it (HTTPS on a local
  * CA certificate), prints the URL to open, the demo credentials and how to
  * trust the CA, and runs until Ctrl-C or SIGTERM, then closes everything.
+ * With `printConfig` it only prints the configuration it would run.
  *
- * @returns the process exit code: 0 after a clean stop, 1 when the demo could not start.
+ * @returns the process exit code: 0 after a clean stop (or printing), 1 when the demo could not start.
  * @example
  * ```ts
  * process.exitCode = await demoCommand({ port: 8443 }, process)
  * ```
  */
 export async function demoCommand(options: DemoCommandOptions, io: CommandIo): Promise<number> {
+  if (options.printConfig) {
+    try {
+      io.stdout.write(await printDemoConfig(options))
+      return 0
+    } catch (error) {
+      io.stderr.write(`portcullis demo: ${error instanceof Error ? error.message : String(error)}\n`)
+      return 1
+    }
+  }
   const logger = options.logger ?? createLogger('warn')
   let demo: RunningDemo
   try {
@@ -117,7 +127,6 @@ export async function demoCommand(options: DemoCommandOptions, io: CommandIo): P
     io.stderr.write(`${failureMessage(error, options)}\n`)
     return 1
   }
-  if (options.printConfig) io.stdout.write(`\n${demo.configYaml}`)
   io.stdout.write(banner(demo))
   if (options.open) openInBrowser(demo.url)
   const reason = await waitForStop(options.signal)
