@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { RequestContext } from '../core/request.js'
 import { type ErrorStatus, sendError } from '../core/responses.js'
@@ -225,6 +226,24 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
+ * The request body as undici gets it: through a PassThrough, because undici
+ * destroys the body stream it was given when the target fails or answers
+ * early, and Node never drains a request whose body had started flowing and
+ * then stopped — the client's next request on that keep-alive connection
+ * would hang until the idle timeout. What undici leaves unread is drained
+ * instead, as Node drains a body nobody read.
+ */
+function bodyStream(req: IncomingMessage): PassThrough {
+  const body = new PassThrough()
+  body.once('close', () => {
+    if (req.complete) return
+    req.unpipe(body)
+    req.resume()
+  })
+  return req.pipe(body)
+}
+
+/**
  * Forwards `ctx`'s request to `target` and streams the response back,
  * both bodies streamed with backpressure and never buffered whole. The
  * request goes to `ctx.path` + `ctx.query` (after rewrites) with
@@ -251,6 +270,8 @@ export function proxyRequest(ctx: RequestContext, target: Target, group: TargetG
   res.once('close', () => {
     if (!res.writableFinished) handler.clientClosed()
   })
+  const req = ctx.req
+  const body = hasBody(req) ? bodyStream(req) : null
   const timeout = group.targetTimeoutMs
   // dispatch never throws: undici reports invalid options through handler.onResponseError.
   target.dispatcher.dispatch(
@@ -259,7 +280,7 @@ export function proxyRequest(ctx: RequestContext, target: Target, group: TargetG
       method: ctx.req.method as Dispatcher.HttpMethod,
       // Numbers (content-length set by an action) are stringified by undici.
       headers: headers as Dispatcher.DispatchOptions['headers'],
-      body: hasBody(ctx.req) ? ctx.req : null,
+      body,
       headersTimeout: timeout,
       bodyTimeout: timeout,
     },
