@@ -130,7 +130,12 @@ program
   .option('--state-dir <dir>', 'where the local CA lives', '.portcullis')
   .option('--client-id <id>', 'OAuth client id', 'portcullis-demo')
   .option('--client-secret <secret>', 'OAuth client secret', 'portcullis-demo-secret')
-  .option('--redirect-uri <uri...>', 'allowed redirect URIs', ['https://localhost:8443/oauth2/idpresponse'])
+  .option(
+    '--redirect-uri <uri>',
+    'also allow this redirect URI (repeatable; https://localhost:8443/oauth2/idpresponse is always allowed)',
+    (uri: string, previous: string[]) => [...previous, uri],
+    [] as string[],
+  )
   .action(
     async (opts: {
       port: number

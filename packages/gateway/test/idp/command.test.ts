@@ -61,7 +61,8 @@ describe('portcullis idp', () => {
     }
     const exit = idpCommand(options, { stdout, stderr })
     await Promise.race([stdout.waitFor('Press Ctrl-C to stop.'), exit.then(() => assert.fail(stderr.text))])
-    const issuer = `https://127.0.0.1:${port}`
+    // Bound to 127.0.0.1, reached as localhost: the name the gateway and the demo use.
+    const issuer = `https://localhost:${port}`
     assert.match(stdout.text, new RegExp(`Issuer: +${issuer}`))
     assert.match(stdout.text, /alice \/ alice-password/)
     assert.match(stdout.text, /bob \/ bob-password/)
@@ -126,5 +127,55 @@ describe('portcullis idp', () => {
     } finally {
       blocker.close()
     }
+  })
+
+  test('--redirect-uri adds to the default; an unregistered one gets a page showing it and how to allow it', async () => {
+    const port = await freePort()
+    const stdout = new Capture()
+    const stderr = new Capture()
+    const stop = new AbortController()
+    const extra = 'https://app.localhost:9000/oauth2/idpresponse'
+    const exit = idpCommand(
+      {
+        port,
+        host: '127.0.0.1',
+        stateDirectory: state,
+        clientId: 'my-app',
+        clientSecret: 'my-secret',
+        redirectUri: [extra],
+        signal: stop.signal,
+      },
+      { stdout, stderr },
+    )
+    await Promise.race([stdout.waitFor('Press Ctrl-C to stop.'), exit.then(() => assert.fail(stderr.text))])
+    assert.match(
+      stdout.text,
+      /may redirect to:\n {2}https:\/\/localhost:8443\/oauth2\/idpresponse\n {2}https:\/\/app\.localhost/,
+    )
+    const agent = new Agent({ connect: { ca: (await ensureLocalCa(state)).caCertPem } })
+    const authorize = (redirectUri: string) =>
+      fetch(
+        `https://localhost:${port}/auth?${new URLSearchParams({ client_id: 'my-app', response_type: 'code', scope: 'openid', redirect_uri: redirectUri })}`,
+        { dispatcher: agent, redirect: 'manual' },
+      )
+    try {
+      for (const allowed of ['https://localhost:8443/oauth2/idpresponse', extra]) {
+        const response = await authorize(allowed)
+        await response.body?.cancel()
+        assert.equal(response.status, 303, allowed)
+        assert.match(response.headers.get('location') ?? '', /\/interaction\//)
+      }
+      const foreign = 'https://other.example/oauth2/idpresponse?x=<b>'
+      const refused = await authorize(foreign)
+      assert.equal(refused.status, 400)
+      const html = await refused.text()
+      assert.ok(html.includes('https://other.example/oauth2/idpresponse?x=&lt;b&gt;'), html)
+      assert.ok(!html.includes('<b>'), 'the received URI is escaped')
+      assert.match(html, /portcullis idp --redirect-uri &#39;https:\/\/other\.example/)
+    } finally {
+      await agent.close()
+      stop.abort()
+    }
+    assert.equal(await exit, 0)
   })
 })

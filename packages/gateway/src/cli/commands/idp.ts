@@ -12,12 +12,18 @@ export interface IdpCommandOptions {
   readonly stateDirectory: string
   readonly clientId: string
   readonly clientSecret: string
+  /** Redirect URIs to allow besides {@link DEFAULT_IDP_REDIRECT_URIS}. */
   readonly redirectUri: readonly string[]
   /** Stops the provider when aborted (besides Ctrl-C and SIGTERM). */
   readonly signal?: AbortSignal
 }
 
-const WILDCARD_HOSTS = new Set(['0.0.0.0', '::', ''])
+/** Redirect URIs `portcullis idp` always allows: a gateway on this machine's port 8443, as the demo runs it. */
+export const DEFAULT_IDP_REDIRECT_URIS: readonly string[] = Object.freeze(['https://localhost:8443/oauth2/idpresponse'])
+
+// Wildcard and loopback binds are reached as `localhost`, the name the demo and the gateway use, so that
+// a browser sees one host (and one certificate warning) for the provider and the gateway.
+const LOCALHOST_BINDS = new Set(['0.0.0.0', '::', '', '127.0.0.1', '::1'])
 
 /** The `authenticate-oidc` action (and CA setting) that points a gateway at `idp`, as YAML. */
 export function authenticateOidcSnippet(
@@ -59,14 +65,15 @@ export function authenticateOidcSnippet(
  * ```ts
  * process.exitCode = await idpCommand(
  *   { port: 9443, host: '127.0.0.1', stateDirectory: '.portcullis', clientId: 'app', clientSecret: 's3cret',
- *     redirectUri: ['https://localhost:8443/oauth2/idpresponse'] },
+ *     redirectUri: ['https://app.localhost:8443/oauth2/idpresponse'] },
  *   process,
  * )
  * ```
  */
 export async function idpCommand(options: IdpCommandOptions, io: CommandIo): Promise<number> {
   const stateDirectory = resolve(options.stateDirectory)
-  const publicHost = WILDCARD_HOSTS.has(options.host) ? '127.0.0.1' : options.host
+  const publicHost = LOCALHOST_BINDS.has(options.host) ? 'localhost' : options.host
+  const redirectUris = [...new Set([...DEFAULT_IDP_REDIRECT_URIS, ...options.redirectUri])]
   let idp: DevIdentityProvider
   let caFile: string
   const badUri = options.redirectUri.find((uri) => !URL.canParse(uri))
@@ -77,12 +84,12 @@ export async function idpCommand(options: IdpCommandOptions, io: CommandIo): Pro
   try {
     const names = DEFAULT_LEAF_NAMES.includes(publicHost) ? DEFAULT_LEAF_NAMES : [...DEFAULT_LEAF_NAMES, publicHost]
     const leaf = await ensureLeafCertificate(stateDirectory, names)
-    caFile = resolve(stateDirectory, 'tls', 'ca.pem')
+    caFile = tlsFiles(stateDirectory).caCert
     idp = await createDevIdentityProvider({
       host: options.host,
       port: options.port,
       ...(publicHost === options.host ? {} : { issuer: `https://${publicHost}:${options.port}` }),
-      clients: [{ clientId: options.clientId, clientSecret: options.clientSecret, redirectUris: options.redirectUri }],
+      clients: [{ clientId: options.clientId, clientSecret: options.clientSecret, redirectUris }],
       tls: leaf,
     })
   } catch (error) {
@@ -104,7 +111,8 @@ export async function idpCommand(options: IdpCommandOptions, io: CommandIo): Pro
       `  Logout:         ${idp.endpoints.endSession}`,
       '',
       `Client ${options.clientId} (secret ${options.clientSecret}) may redirect to:`,
-      ...options.redirectUri.map((uri) => `  ${uri}`),
+      ...redirectUris.map((uri) => `  ${uri}`),
+      '  (--redirect-uri URI adds one; repeat it for several)',
       '',
       'Users:',
       ...users,
