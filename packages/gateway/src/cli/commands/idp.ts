@@ -84,7 +84,7 @@ export async function idpCommand(options: IdpCommandOptions, io: CommandIo): Pro
   try {
     const names = DEFAULT_LEAF_NAMES.includes(publicHost) ? DEFAULT_LEAF_NAMES : [...DEFAULT_LEAF_NAMES, publicHost]
     const leaf = await ensureLeafCertificate(stateDirectory, names)
-    caFile = tlsFiles(stateDirectory).caCert
+    caFile = resolve(stateDirectory, 'tls', 'ca.pem')
     idp = await createDevIdentityProvider({
       host: options.host,
       port: options.port,
