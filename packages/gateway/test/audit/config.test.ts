@@ -1,0 +1,145 @@
+import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
+import { describe, it } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { auditConfigFile } from '../../src/audit/config-file.js'
+import { CATALOGUE } from '../../src/audit/findings.js'
+import { formatSarif, formatText } from '../../src/audit/report.js'
+import { findOverlap } from '../../src/audit/witness.js'
+import { ConfigError } from '../../src/config/errors.js'
+import type { RuleModel } from '../../src/config/model.js'
+
+const fixture = (name: string) => fileURLToPath(new URL(`fixtures/${name}`, import.meta.url))
+const example = (name: string) => fileURLToPath(new URL(`../../../../examples/configs/${name}`, import.meta.url))
+
+describe('audit of configuration files', () => {
+  // Each fixture differs from clean.yaml in one setting and yields exactly one finding, at that setting.
+  const cases = [
+    ['http-no-redirect.yaml', 'listener-http-no-redirect', 'Listeners[1]'],
+    ['drop-invalid-header-fields-off.yaml', 'lb-drop-invalid-header-fields-off', 'LoadBalancer.Attributes[0].Value'],
+    ['desync-monitor.yaml', 'lb-desync-mitigation-weak', 'LoadBalancer.Attributes[3].Value'],
+    ['access-logs-off.yaml', 'lb-access-logs-off', 'LoadBalancer.Attributes[1].Value'],
+    ['tls-policy-outdated.yaml', 'listener-tls-policy-outdated', 'Listeners[0]'],
+    ['authenticate-on-http.yaml', 'listener-authenticate-on-http', 'Listeners[1].Rules[0].Actions[0]'],
+    ['bypass.yaml', 'auth-bypass-target-group', 'Listeners[0].Rules[0]'],
+    ['allow-shares.yaml', 'auth-allow-shares-target-group', 'Listeners[0].Rules[0]'],
+    [
+      'session-timeout-long.yaml',
+      'auth-session-timeout-long',
+      'Listeners[0].DefaultActions[0].AuthenticateOidcConfig.SessionTimeout',
+    ],
+    [
+      'scope-without-openid.yaml',
+      'auth-scope-without-openid',
+      'Listeners[0].DefaultActions[0].AuthenticateOidcConfig.Scope',
+    ],
+    ['public-target.yaml', 'target-public-address', 'TargetGroups[0].Targets[0].Id'],
+    ['shadowed-rule.yaml', 'rule-shadows-authenticated-rule', 'Listeners[0].Rules[0]'],
+  ] as const
+
+  for (const [file, id, path] of cases) {
+    it(`${file}: ${id} and nothing else, located at ${path}`, async () => {
+      const findings = await auditConfigFile(fixture(file))
+      assert.deepEqual(
+        findings.map((f) => f.id),
+        [id],
+      )
+      const [f] = findings
+      assert.equal(f!.location?.path, path)
+      assert.equal(f!.resource, `${fixture(file)}:${f!.location!.line}:${f!.location!.column}`)
+      assert.equal(f!.severity, CATALOGUE[id].severity)
+      assert.equal(f!.control, CATALOGUE[id].control)
+      // The located line really holds what the finding is about.
+      const line = (await readFile(fixture(file), 'utf8')).split('\n')[f!.location!.line - 1]!
+      assert.ok(line.trim().length > 0)
+    })
+  }
+
+  it('every configuration check has a fixture', () => {
+    const configChecks = Object.entries(CATALOGUE)
+      .filter(([, c]) => c.scope === 'config')
+      .map(([id]) => id)
+    assert.deepEqual(cases.map(([, id]) => id).sort(), configChecks.sort())
+  })
+
+  it('clean.yaml has no findings', async () => {
+    assert.deepEqual(await auditConfigFile(fixture('clean.yaml')), [])
+  })
+
+  it('names the rules, paths and an example request', async () => {
+    const [bypass] = await auditConfigFile(fixture('bypass.yaml'))
+    assert.match(bypass!.message, /HTTPS:8443 default rule \(every request\)/)
+    assert.match(bypass!.message, /HTTPS:8443 rule 10 \(path \/public\/\*\) forwards to it without any/)
+    const [shadow] = await auditConfigFile(fixture('shadowed-rule.yaml'))
+    assert.match(
+      shadow!.message,
+      /rule 10 \(path \/\*\.json, no authentication\) comes before rule 20 \(path \/admin\/\*/,
+    )
+    assert.match(shadow!.message, /e\.g\. GET example\.com\/admin\/\S*\.json/)
+  })
+
+  it('audits the shipped examples', async () => {
+    const ids = async (name: string) => (await auditConfigFile(example(name))).map((f) => f.id)
+    assert.deepEqual(await ids('basic.yaml'), ['lb-drop-invalid-header-fields-off', 'lb-access-logs-off'])
+    assert.deepEqual(await ids('auth.yaml'), [
+      'lb-drop-invalid-header-fields-off',
+      'lb-access-logs-off',
+      'auth-session-timeout-long',
+      'auth-session-timeout-long',
+    ])
+    assert.deepEqual(await ids('describe-rules.yaml'), [
+      'lb-drop-invalid-header-fields-off',
+      'listener-http-no-redirect',
+      'lb-access-logs-off',
+    ])
+  })
+
+  it('refuses an invalid file with the validator’s located errors', async () => {
+    await assert.rejects(auditConfigFile(fixture('missing.yaml')), ConfigError)
+  })
+
+  it('writes SARIF 2.1.0 with the file position of each finding', async () => {
+    const findings = await auditConfigFile(fixture('tls-policy-outdated.yaml'))
+    const sarif = JSON.parse(formatSarif(findings, '0.0.0'))
+    assert.equal(sarif.version, '2.1.0')
+    const [result] = sarif.runs[0].results
+    assert.equal(result.ruleId, 'listener-tls-policy-outdated')
+    assert.equal(sarif.runs[0].tool.driver.rules[result.ruleIndex].id, 'listener-tls-policy-outdated')
+    assert.equal(result.locations[0].physicalLocation.artifactLocation.uri, fixture('tls-policy-outdated.yaml'))
+    assert.equal(result.locations[0].physicalLocation.region.startLine, findings[0]!.location!.line)
+  })
+
+  it('groups the readable report by load balancer and file', async () => {
+    const findings = [
+      ...(await auditConfigFile(fixture('bypass.yaml'))),
+      ...(await auditConfigFile(fixture('access-logs-off.yaml'))),
+    ]
+    const text = formatText(findings)
+    assert.equal(text.match(/^Load balancer /gm)?.length, 2)
+    assert.match(text, /HIGH {3}auth-bypass-target-group/)
+    assert.match(text, /2 findings: 1 high, 0 medium, 1 low/)
+  })
+})
+
+describe('rule overlap', () => {
+  const rule = (priority: number, values: string[], extra: RuleModel['conditions'] = []): RuleModel => ({
+    arn: `rule-${priority}`,
+    priority,
+    transforms: [],
+    actions: [],
+    conditions: [{ field: 'path-pattern', values, regexValues: [] }, ...extra],
+  })
+
+  it('finds no overlap between disjoint paths', () => {
+    assert.equal(findOverlap(rule(1, ['/api/*']), rule(2, ['/admin/*'])), undefined)
+  })
+
+  it('needs every condition of both rules to hold', () => {
+    const onlyPost = rule(1, ['/*'], [{ field: 'http-request-method', values: ['POST'] }])
+    const onlyGet = rule(2, ['/admin/*'], [{ field: 'http-request-method', values: ['GET'] }])
+    assert.equal(findOverlap(onlyPost, onlyGet), undefined)
+    const witness = findOverlap(onlyPost, rule(3, ['/admin/*']))
+    assert.equal(witness?.request.method, 'POST')
+    assert.match(witness!.request.path, /^\/admin\//)
+  })
+})
