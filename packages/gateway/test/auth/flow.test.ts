@@ -5,10 +5,12 @@ import { createAlbVerifier } from '@portcullis/verify'
 import { Browser } from './fixtures/browser.js'
 import {
   callbackUrlOf,
+  clientOf,
   type EchoBody,
   LB_ARN,
   listenFront,
   oidcAction,
+  startIdpAndGateway,
   startKeyServer,
   startTestGateway,
   type TestGateway,
@@ -20,17 +22,9 @@ describe('authenticate-oidc: the login flow against a real OpenID provider', () 
   let gw: TestGateway
 
   before(async () => {
-    const server = await listenFront()
-    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)] })
-    gw = await startTestGateway({
-      server,
-      routes: [
-        {
-          prefix: '/app',
-          action: oidcAction({ issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }),
-        },
-      ],
-    })
+    ;({ idp, gw } = await startIdpAndGateway({
+      routes: (idp) => [{ prefix: '/app', action: oidcAction(clientOf(idp)) }],
+    }))
   })
   after(async () => {
     await gw.close()

@@ -13,16 +13,16 @@ import { rotateSigningKey } from '../../src/auth/index.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
 import { Browser } from './fixtures/browser.js'
 import {
-  callbackUrlOf,
+  clientOf,
   type EchoBody,
   LB_ARN,
-  listenFront,
   oidcAction,
+  startIdpAndGateway,
   startKeyServer,
   startTestGateway,
   type TestGateway,
 } from './fixtures/gateway.js'
-import { startTestProvider, type TestProvider } from './fixtures/provider.js'
+import type { TestProvider } from './fixtures/provider.js'
 
 describe('x-amzn-oidc-data interop, key rotation, and instances sharing a state directory', () => {
   let idp: TestProvider
@@ -30,17 +30,9 @@ describe('x-amzn-oidc-data interop, key rotation, and instances sharing a state 
   let tlsDir: string
 
   before(async () => {
-    const server = await listenFront()
-    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)] })
-    gw = await startTestGateway({
-      server,
-      routes: [
-        {
-          prefix: '/',
-          action: oidcAction({ issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }),
-        },
-      ],
-    })
+    ;({ idp, gw } = await startIdpAndGateway({
+      routes: (idp) => [{ prefix: '/', action: oidcAction(clientOf(idp)) }],
+    }))
     tlsDir = await mkdtemp(join(tmpdir(), 'portcullis-interop-tls-'))
   })
   after(async () => {

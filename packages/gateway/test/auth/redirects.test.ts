@@ -4,8 +4,8 @@ import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { requestHost, safeRedirectPath } from '../../src/auth/redirects.js'
 import { Browser } from './fixtures/browser.js'
-import { callbackUrlOf, listenFront, oidcAction, startTestGateway, type TestGateway } from './fixtures/gateway.js'
-import { startTestProvider, type TestProvider } from './fixtures/provider.js'
+import { clientOf, oidcAction, startIdpAndGateway, type TestGateway } from './fixtures/gateway.js'
+import type { TestProvider } from './fixtures/provider.js'
 
 describe('safeRedirectPath: only a path on this host', () => {
   const offsite = [
@@ -59,17 +59,9 @@ describe('open-redirect attempts through the original URI never leave the host',
   let gw: TestGateway
 
   before(async () => {
-    const server = await listenFront()
-    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)] })
-    gw = await startTestGateway({
-      server,
-      routes: [
-        {
-          prefix: '/',
-          action: oidcAction({ issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }),
-        },
-      ],
-    })
+    ;({ idp, gw } = await startIdpAndGateway({
+      routes: (idp) => [{ prefix: '/', action: oidcAction(clientOf(idp)) }],
+    }))
   })
   after(async () => {
     await gw.close()

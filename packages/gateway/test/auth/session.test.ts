@@ -9,9 +9,11 @@ import type { SessionData } from '../../src/auth/types.js'
 import { Browser } from './fixtures/browser.js'
 import {
   callbackUrlOf,
+  clientOf,
   type EchoBody,
   listenFront,
   oidcAction,
+  startIdpAndGateway,
   startTestGateway,
   type TestGateway,
 } from './fixtures/gateway.js'
@@ -59,28 +61,37 @@ describe('sessions: OnUnauthenticatedRequest, expiry, shards, independence, tamp
   let alice: Browser
 
   before(async () => {
-    const server = await listenFront()
-    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)] })
-    const base = { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }
-    gw = await startTestGateway({
-      server,
-      routes: [
-        { prefix: '/auth', action: oidcAction({ ...base, order: 1, sessionCookieName: 'AppSession' }) },
-        {
-          prefix: '/allow',
-          action: oidcAction({ ...base, order: 1, sessionCookieName: 'AppSession', onUnauthenticatedRequest: 'allow' }),
-        },
-        {
-          prefix: '/deny',
-          action: oidcAction({ ...base, order: 1, sessionCookieName: 'AppSession', onUnauthenticatedRequest: 'deny' }),
-        },
-        { prefix: '/other', action: oidcAction({ ...base, order: 1, sessionCookieName: 'OtherSession' }) },
-        {
-          prefix: '/short',
-          action: oidcAction({ ...base, order: 1, sessionCookieName: 'ShortSession', sessionTimeoutSeconds: 30 }),
-        },
-      ],
-    })
+    ;({ idp, gw } = await startIdpAndGateway({
+      routes: (idp) => {
+        const base = clientOf(idp)
+        return [
+          { prefix: '/auth', action: oidcAction({ ...base, order: 1, sessionCookieName: 'AppSession' }) },
+          {
+            prefix: '/allow',
+            action: oidcAction({
+              ...base,
+              order: 1,
+              sessionCookieName: 'AppSession',
+              onUnauthenticatedRequest: 'allow',
+            }),
+          },
+          {
+            prefix: '/deny',
+            action: oidcAction({
+              ...base,
+              order: 1,
+              sessionCookieName: 'AppSession',
+              onUnauthenticatedRequest: 'deny',
+            }),
+          },
+          { prefix: '/other', action: oidcAction({ ...base, order: 1, sessionCookieName: 'OtherSession' }) },
+          {
+            prefix: '/short',
+            action: oidcAction({ ...base, order: 1, sessionCookieName: 'ShortSession', sessionTimeoutSeconds: 30 }),
+          },
+        ]
+      },
+    }))
     alice = new Browser()
     const res = await alice.login(`${gw.url}/auth/home`)
     assert.equal(res.status, 302)
@@ -274,17 +285,17 @@ describe('refresh: expired access token with a refresh token', () => {
   let gw: TestGateway
 
   before(async () => {
-    const server = await listenFront()
-    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)], rotateRefreshTokens: true })
-    const base = { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret, sessionCookieName: 'S' }
-    gw = await startTestGateway({
-      server,
-      routes: [
-        { prefix: '/auth', action: oidcAction({ ...base }) },
-        { prefix: '/allow', action: oidcAction({ ...base, onUnauthenticatedRequest: 'allow' }) },
-        { prefix: '/deny', action: oidcAction({ ...base, onUnauthenticatedRequest: 'deny' }) },
-      ],
-    })
+    ;({ idp, gw } = await startIdpAndGateway({
+      provider: { rotateRefreshTokens: true },
+      routes: (idp) => {
+        const base = { ...clientOf(idp), sessionCookieName: 'S' }
+        return [
+          { prefix: '/auth', action: oidcAction({ ...base }) },
+          { prefix: '/allow', action: oidcAction({ ...base, onUnauthenticatedRequest: 'allow' }) },
+          { prefix: '/deny', action: oidcAction({ ...base, onUnauthenticatedRequest: 'deny' }) },
+        ]
+      },
+    }))
   })
   after(async () => {
     await gw.close()
