@@ -1,17 +1,19 @@
+import type { AuthErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
 
 /**
  * One refused or failed authentication step: the HTTP status the client
- * gets and ALB's access-log `error_reason`. `fault` separates the gateway's
- * or IdP's faults (ELBAuthError, 5xx) from refusals (ELBAuthFailure).
+ * gets and ALB's access-log `error_reason` (none for 561, the IdP's own
+ * error, which ALB does not log as one). `fault` separates the gateway's or
+ * IdP's faults (ELBAuthError, 5xx) from refusals (ELBAuthFailure).
  */
 export class AuthError extends Error {
   constructor(
     readonly status: 401 | 500 | 561,
-    readonly reason: string,
+    readonly reason: AuthErrorReason | undefined,
     options?: { cause?: unknown },
   ) {
-    super(reason, options)
+    super(reason ?? `authentication failed with ${status}`, options)
     this.name = 'AuthError'
   }
 

@@ -2,6 +2,7 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWTPayload, errors as joseE
 import type { Logger } from 'pino'
 import type { JwtValidationAction } from '../config/model.js'
 import type { ActionHandler, ActionOutcome } from '../core/actions.js'
+import type { AuthErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
 import { endpointAllowed } from './idp-client.js'
@@ -218,7 +219,7 @@ export class JwtValidationHandler implements ActionHandler {
     }
   }
 
-  #reject(ctx: RequestContext, reason: string, challenge: string): ActionOutcome {
+  #reject(ctx: RequestContext, reason: AuthErrorReason, challenge: string): ActionOutcome {
     ctx.record.errorReason = reason
     ctx.res.setHeader('www-authenticate', challenge)
     sendError(ctx.res, 401, ctx)

@@ -62,8 +62,8 @@ function equalStrings(a: string, b: string): boolean {
 /** Records a refused or failed step, counts it and answers with its status. */
 function fail(metrics: AuthMetrics | undefined, ctx: RequestContext, err: AuthError): void {
   // ALB logs no error_reason for an IdP error (561); the metric still needs a label.
-  if (err.reason !== '') ctx.record.errorReason = err.reason
-  const label = err.reason === '' ? 'IdpError' : err.reason
+  if (err.reason !== undefined) ctx.record.errorReason = err.reason
+  const label = err.reason ?? 'IdpError'
   if (err.fault) metrics?.authError(label)
   else metrics?.authFailure(label)
   if (err.reason === 'AuthUserClaimsSizeExceeded') metrics?.claimsSizeExceeded()
@@ -249,7 +249,7 @@ export class LoginCallback {
       const error = params.get('error')
       if (error !== null) {
         logger.info({ idpError: error.slice(0, 64) }, 'the IdP answered the login with an error')
-        throw new AuthError(561, '')
+        throw new AuthError(561, undefined)
       }
       const host = requestHost(ctx.req)
       if (host === undefined) throw new AuthError(401, 'AuthMissingHostHeader')

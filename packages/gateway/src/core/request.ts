@@ -1,6 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ListenerModel, RuleModel } from '../config/model.js'
+import type { ErrorReason } from './errors.js'
 
 /**
  * What one request accumulates for its access-log line and metrics. Actions
@@ -22,7 +23,7 @@ export interface RequestRecord {
   /** Seconds from sending to the target until its response headers arrived (or -1). */
   targetProcessingTime: number
   /** ALB's `error_reason` (e.g. `AuthInvalidStateParam`, `TargetConnectionError`). */
-  errorReason: string | undefined
+  errorReason: ErrorReason | undefined
   /** Action types executed, comma-separated in the log (`authenticate,forward`). */
   actionsExecuted: string[]
   /** Redirect `Location`, when the gateway answered with a redirect. */

@@ -1,6 +1,7 @@
 import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
+import type { RequestErrorReason } from '../core/errors.js'
 import { sendError } from '../core/responses.js'
 import {
   applyForwardedFor,
@@ -211,7 +212,7 @@ function checkRequestShape(
   req: IncomingMessage,
   url: string,
   upstreamHeaders: OutgoingHttpHeaders,
-): { status: 400 | 414 | 431; reason: string } | undefined {
+): { status: 400 | 414 | 431; reason: RequestErrorReason } | undefined {
   if (url.length > MAX_REQUEST_LINE_BYTES) return { status: 414, reason: 'RequestLineTooLong' }
   // Origin-form only: absolute-form and `*` are for proxies and OPTIONS, which
   // a load balancer in front of an application does not serve.

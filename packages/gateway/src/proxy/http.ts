@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
+import type { TargetErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
 import { type ErrorStatus, sendError } from '../core/responses.js'
 import { HOP_BY_HOP } from '../headers/request-headers.js'
@@ -39,7 +40,7 @@ class ClientClosedError extends Error {
  * did wrong after the connection was up (reset, premature close, malformed
  * response) → 502 `TargetResponseError`.
  */
-export function classifyTargetError(err: unknown): { status: ErrorStatus; reason: string } {
+export function classifyTargetError(err: unknown): { status: ErrorStatus; reason: TargetErrorReason } {
   const code = (err as { code?: unknown }).code
   if (typeof code === 'string') {
     switch (code) {

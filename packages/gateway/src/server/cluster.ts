@@ -8,11 +8,13 @@ import type { AuthRuntime } from '../auth/index.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
+import { GatewayError, type GatewayErrorCode } from '../core/errors.js'
 import { needsAuth } from '../listeners/compile.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import { createAdminHandler } from './admin.js'
 import { type RunningGateway, startGateway } from './gateway.js'
+import { listen } from './listen.js'
 
 /** Messages between the primary and its workers. */
 type PrimaryMessage = { type: 'portcullis:reload' } | { type: 'portcullis:shutdown'; deadlineMs: number }
@@ -20,6 +22,7 @@ type WorkerMessage =
   | { type: 'portcullis:ready'; listeners: RunningGateway['listeners'] }
   | { type: 'portcullis:reloaded'; generation: number }
   | { type: 'portcullis:reload-failed'; message: string }
+  | { type: 'portcullis:start-failed'; code: GatewayErrorCode | undefined; message: string }
 
 export interface ServeOptions {
   readonly configPath: string
@@ -130,8 +133,7 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
       generation: () => undefined,
     })
     admin = createServer({ requestTimeout: 10_000 }, handler)
-    admin.listen(config.portcullis.admin.port, config.portcullis.admin.address)
-    await once(admin, 'listening')
+    await listen(admin, config.portcullis.admin.port, config.portcullis.admin.address, 'admin listener')
     const address = admin.address()
     const port = typeof address === 'object' && address !== null ? address.port : 0
     adminUrl = `http://${config.portcullis.admin.address.includes(':') ? `[${config.portcullis.admin.address}]` : config.portcullis.admin.address}:${port}/`
@@ -169,11 +171,26 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
       const worker = fork()
       worker.on('message', (message: WorkerMessage) => {
         if (message.type === 'portcullis:ready' && ++ready === options.workers) resolve(message.listeners)
+        if (message.type === 'portcullis:start-failed') {
+          reject(
+            message.code === undefined
+              ? new GatewayError('ERR_WORKER_EXIT', `a worker could not start: ${message.message}`)
+              : new GatewayError(message.code, message.message),
+          )
+        }
       })
       worker.once('exit', (code) => {
-        if (ready < options.workers) reject(new Error(`a worker exited with code ${code} before it was ready`))
+        if (ready < options.workers)
+          reject(new GatewayError('ERR_WORKER_EXIT', `a worker exited with code ${code} before it was ready`))
       })
     }
+  }).catch(async (error: unknown) => {
+    // A start that fails (a listener that cannot bind) fails in every new worker too: stop, do not respawn.
+    stopping = true
+    for (const worker of workers) worker.kill()
+    await auth?.close()
+    if (admin !== undefined) await new Promise<void>((resolve) => admin!.close(() => resolve()))
+    throw error
   })
   options.onReady({ listeners: readyListeners, adminUrl, config })
 
@@ -230,9 +247,17 @@ export async function runGatewayWorker(configPath: string, logger: Logger): Prom
     setTimeout(exit, 1000).unref()
     logger.flush(exit)
   })
-  const gateway = await startGateway(config, { logger, metrics, admin: false })
-  const send = (message: WorkerMessage): void => {
-    process.send?.(message)
+  const send = (message: WorkerMessage, then?: () => void): void => {
+    process.send?.(message, undefined, undefined, then)
+  }
+  let gateway: RunningGateway
+  try {
+    gateway = await startGateway(config, { logger, metrics, admin: false })
+  } catch (error) {
+    // The primary reports why; leave once it knows, as the IPC channel would keep this process waiting.
+    const code = error instanceof GatewayError ? error.code : undefined
+    send({ type: 'portcullis:start-failed', code, message: (error as Error).message }, () => process.exit(1))
+    return
   }
   send({ type: 'portcullis:ready', listeners: gateway.listeners })
   // The primary handles signals for the whole group.

@@ -1,4 +1,3 @@
-import { once } from 'node:events'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
@@ -6,6 +5,7 @@ import { finished } from 'node:stream'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel } from '../config/model.js'
+import { GatewayError } from '../core/errors.js'
 import { compileGateway, needsAuth } from '../listeners/compile.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
 import { loadListenerTls } from '../listeners/tls.js'
@@ -14,6 +14,7 @@ import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
 import { createAdminHandler } from './admin.js'
+import { listen } from './listen.js'
 import { ensureSecret } from './state-directory.js'
 
 export interface StartGatewayOptions {
@@ -44,7 +45,9 @@ export interface RunningGateway {
   /**
    * Switches to a new configuration without dropping connections: listeners
    * that stay keep their sockets, new ones open, removed ones drain. Rejects
-   * (and keeps serving the old configuration) if the new one cannot start.
+   * (and keeps serving the old configuration) if the new one cannot start:
+   * with a `GatewayError` `ERR_LISTEN` when a new listener cannot bind,
+   * `ERR_CLOSED` once `close` was called.
    */
   reload(config: GatewayConfig): Promise<void>
   /** Stops accepting, lets in-flight requests finish up to the deadline, then closes everything. */
@@ -217,8 +220,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     server.on('tlsClientError', () => {
       metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
     })
-    server.listen(model.port, model.address)
-    await once(server, 'listening')
+    await listen(server, model.port, model.address, `listener ${model.id}`)
     return entry
   }
 
@@ -257,8 +259,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         generation: () => current.compiled.generation,
       })
       const server = createHttpServer({ requestTimeout: 10_000 }, adminHandler)
-      server.listen(config.portcullis.admin.port, config.portcullis.admin.address)
-      await once(server, 'listening')
+      await listen(server, config.portcullis.admin.port, config.portcullis.admin.address, 'admin listener')
       admin = { server, url: urlFor('http', config.portcullis.admin.address, addressPort(server)) }
     }
   } catch (error) {
@@ -355,7 +356,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     metrics,
 
     async reload(next: GatewayConfig): Promise<void> {
-      if (closing) throw new Error('the gateway is shutting down')
+      if (closing) throw new GatewayError('ERR_CLOSED', 'the gateway is shutting down')
       try {
         await applyReload(next)
       } catch (error) {

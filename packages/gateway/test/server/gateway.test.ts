@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { describe, test } from 'node:test'
+import { GatewayError } from '../../src/core/errors.js'
 import {
   configFromYaml,
   echoHandler,
@@ -106,14 +107,32 @@ describe('reload', () => {
         'Listeners:\n',
         `Listeners:\n  - Port: ${busy.port}\n    Protocol: HTTP\n    Portcullis: { Address: 127.0.0.1 }\n    DefaultActions: [{ Type: forward, TargetGroupArn: app }]\n`,
       )
-      await assert.rejects(gateway.reload(configFromYaml(clash, dir)), { code: 'EADDRINUSE' })
+      await assert.rejects(gateway.reload(configFromYaml(clash, dir)), (error: unknown) => {
+        assert.ok(error instanceof GatewayError)
+        assert.equal(error.code, 'ERR_LISTEN')
+        assert.equal(
+          error.message,
+          `cannot listen on 127.0.0.1:${busy.port} for the listener listener/${busy.port}: the port is in use`,
+        )
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'EADDRINUSE')
+        return true
+      })
       assert.equal(gateway.generation, 1)
+      assert.equal(gateway.listeners.length, 1)
       assert.equal((await send(`${gateway.listeners[0]!.url}fixed`)).body, 'fixed')
     } finally {
       await gateway.close({ deadlineMs: 1000 })
       await upstream.close()
       await busy.close()
     }
+  })
+
+  test('a reload after close is refused with ERR_CLOSED', async () => {
+    const dir = stateDirectory()
+    const yaml = forwardYaml(await freePort(), await freePort())
+    const gateway = await gatewayFromYaml(yaml, dir)
+    await gateway.close({ deadlineMs: 0 })
+    await assert.rejects(gateway.reload(configFromYaml(yaml, dir)), { name: 'GatewayError', code: 'ERR_CLOSED' })
   })
 })
 

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os'
 import type { Writable } from 'node:stream'
 import type { LevelWithSilent } from 'pino'
 import { ConfigError } from '../../config/errors.js'
+import { GatewayError } from '../../core/errors.js'
 import { createLogger } from '../../observability/logger.js'
 import { serve } from '../../server/cluster.js'
 
@@ -16,7 +17,8 @@ export interface StartOptions {
 /**
  * `portcullis start`: runs the gateway until SIGTERM/SIGINT. Prints each
  * listener's URL, the signer ARN targets must pin, and the admin URL.
- * Returns the exit code: 0 after a clean stop, 2 for an invalid configuration.
+ * Returns the exit code: 0 after a clean stop, 2 for an invalid configuration,
+ * 1 when the gateway cannot start (a port in use: the message names it).
  */
 export async function startCommand(options: StartOptions, io: { stdout: Writable; stderr: Writable }): Promise<number> {
   const logger = createLogger(options.logLevel ?? 'info')
@@ -48,12 +50,8 @@ export async function startCommand(options: StartOptions, io: { stdout: Writable
       io.stderr.write(`${error.format()}\n`)
       return 2
     }
-    const code = (error as NodeJS.ErrnoException).code
-    if (code === 'EADDRINUSE' || code === 'EACCES') {
-      const e = error as NodeJS.ErrnoException & { address?: string; port?: number }
-      io.stderr.write(
-        `portcullis: cannot listen on ${e.address ?? ''}:${e.port ?? ''}: ${code === 'EADDRINUSE' ? 'the port is in use' : 'permission denied'}\n`,
-      )
+    if (error instanceof GatewayError) {
+      io.stderr.write(`portcullis: ${error.message}\n`)
       return 1
     }
     throw error

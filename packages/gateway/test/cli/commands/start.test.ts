@@ -63,6 +63,22 @@ describe('portcullis CLI', () => {
     assert.doesNotMatch(stderr, /\n\s+at /)
   })
 
+  test('start: a listener port in use exits 1 with one line naming it, without respawning workers', async () => {
+    const dir = stateDirectory()
+    const busy = await startUpstream(echoHandler)
+    try {
+      writeFileSync(join(dir, 'p.yaml'), config(busy.port, await freePort(), busy.port, 'x'))
+      const { code, stderr } = await run(['start', '--config', 'p.yaml', '--workers', '2'], dir)
+      assert.equal(code, 1)
+      assert.equal(
+        stderr.trim(),
+        `portcullis: cannot listen on 127.0.0.1:${busy.port} for the listener listener/${busy.port}: the port is in use`,
+      )
+    } finally {
+      await busy.close()
+    }
+  })
+
   test('start with 2 workers: prints URLs, serves, reloads on SIGHUP, refuses a bad reload, drains on SIGTERM', async () => {
     const dir = stateDirectory()
     const upstream = await startUpstream(echoHandler)

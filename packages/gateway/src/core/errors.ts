@@ -1,0 +1,89 @@
+/**
+ * The gateway's error vocabulary: the access log's `error_reason` for a
+ * request that failed, and {@link GatewayError} for the gateway's own
+ * failures (a listener that cannot bind, a reload after shutdown). Codes are
+ * stable: logs, metrics labels and callers match on them.
+ */
+
+/**
+ * ALB's `error_reason` codes of the authenticate actions (the contract's
+ * section 7), and those of `jwt-validation`.
+ */
+export type AuthErrorReason =
+  | 'AuthInvalidAWSALBAuthNonce'
+  | 'AuthInvalidCookie'
+  | 'AuthInvalidGrantError'
+  | 'AuthInvalidIdToken'
+  | 'AuthInvalidStateParam'
+  | 'AuthInvalidTokenResponse'
+  | 'AuthInvalidUserinfoResponse'
+  | 'AuthMissingAWSALBAuthNonce'
+  | 'AuthMissingCodeParam'
+  | 'AuthMissingHostHeader'
+  | 'AuthMissingStateParam'
+  | 'AuthTokenEpRequestFailed'
+  | 'AuthTokenEpRequestTimeout'
+  | 'AuthUnhandledException'
+  | 'AuthUserClaimsSizeExceeded'
+  | 'AuthUserinfoEpRequestFailed'
+  | 'AuthUserinfoEpRequestTimeout'
+  | 'AuthUserinfoResponseSizeExceeded'
+  | 'AuthInvalidBearerToken'
+  | 'AuthMissingBearerToken'
+  | 'AuthJwksEpRequestFailed'
+
+/** A forward that failed: no target (503), cannot connect (502), a broken answer (502), too slow (504). */
+export type TargetErrorReason = 'TargetGroupEmpty' | 'TargetConnectionError' | 'TargetResponseError' | 'TargetTimeout'
+
+/**
+ * Portcullis's names where ALB logs a request it refused without a documented
+ * code: a malformed request (400, 414, 431), a rule transform that produced
+ * an invalid URL (500), and a bug while handling the request (500).
+ */
+export type RequestErrorReason =
+  | 'RequestLineTooLong'
+  | 'InvalidRequestTarget'
+  | 'HeaderTooLarge'
+  | 'InvalidHostHeader'
+  | 'TransformError'
+  | 'InternalError'
+
+/** Every `error_reason` the access log can carry. */
+export type ErrorReason = AuthErrorReason | TargetErrorReason | RequestErrorReason
+
+/**
+ * Codes of {@link GatewayError}.
+ *
+ * | code | meaning |
+ * | --- | --- |
+ * | `ERR_LISTEN` | a listener (or the admin listener) could not bind its address and port; `cause` is the system error (`EADDRINUSE`, `EACCES`, …) |
+ * | `ERR_CLOSED` | the gateway is shutting down: it takes no new configuration |
+ * | `ERR_WORKER_EXIT` | a worker of `portcullis start` exited before it was ready |
+ */
+export type GatewayErrorCode = 'ERR_LISTEN' | 'ERR_CLOSED' | 'ERR_WORKER_EXIT'
+
+/**
+ * The gateway's own failures, as `startGateway`, `RunningGateway.reload`
+ * and `portcullis start` report them. The message is complete enough to
+ * print as is; the system error, when there is one, is the `cause`.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await gateway.reload(next)
+ * } catch (err) {
+ *   if (err instanceof GatewayError && err.code === 'ERR_LISTEN') console.error(err.message) // still serving the old one
+ *   else throw err
+ * }
+ * ```
+ */
+export class GatewayError extends Error {
+  /** Stable machine-readable reason; see {@link GatewayErrorCode}. */
+  readonly code: GatewayErrorCode
+
+  constructor(code: GatewayErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.name = 'GatewayError'
+    this.code = code
+  }
+}
