@@ -2,9 +2,9 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { validateCommand } from '../../src/cli/commands/validate.js'
+import { Capture } from '../fixtures/capture.js'
 
 let dir: string
 
@@ -16,27 +16,16 @@ after(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-function sink(): { stream: Writable; text: () => string } {
-  const chunks: string[] = []
-  const stream = new Writable({
-    write(chunk: Buffer | string, _encoding, callback) {
-      chunks.push(chunk.toString())
-      callback()
-    },
-  })
-  return { stream, text: () => chunks.join('') }
-}
-
 async function run(
   name: string,
   content: string | undefined,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
   const file = join(dir, name)
   if (content !== undefined) await writeFile(file, content)
-  const stdout = sink()
-  const stderr = sink()
-  const code = await validateCommand({ config: file }, { stdout: stdout.stream, stderr: stderr.stream })
-  return { code, stdout: stdout.text(), stderr: stderr.text() }
+  const stdout = new Capture()
+  const stderr = new Capture()
+  const code = await validateCommand({ config: file }, { stdout, stderr })
+  return { code, stdout: stdout.text, stderr: stderr.text }
 }
 
 const VALID = `LoadBalancer: { Name: shop, Region: eu-west-1, AccountId: "123456789012" }

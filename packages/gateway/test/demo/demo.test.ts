@@ -3,7 +3,6 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
 import { Agent, fetch } from 'undici'
@@ -12,28 +11,9 @@ import { demoCommand } from '../../src/cli/commands/demo.js'
 import { parseConfig } from '../../src/config/load.js'
 import { DEMO_LOAD_BALANCER_ARN } from '../../src/demo/demo.js'
 import { ensureLocalCa } from '../../src/tls/local-ca.js'
+import { Capture } from '../fixtures/capture.js'
 
 /** A stream that keeps what is written and lets a test wait for a piece of text. */
-class Capture extends Writable {
-  text = ''
-  #waiters: { needle: string; resolve: () => void }[] = []
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8')
-    this.#waiters = this.#waiters.filter((waiter) => {
-      if (!this.text.includes(waiter.needle)) return true
-      waiter.resolve()
-      return false
-    })
-    done()
-  }
-
-  waitFor(needle: string): Promise<void> {
-    if (this.text.includes(needle)) return Promise.resolve()
-    return new Promise((resolve) => this.#waiters.push({ needle, resolve }))
-  }
-}
-
 async function occupyPort(): Promise<Server> {
   const server = createServer()
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

@@ -3,32 +3,12 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { Agent, fetch } from 'undici'
 import { parse } from 'yaml'
 import { idpCommand } from '../../src/cli/commands/idp.js'
 import { ensureLocalCa } from '../../src/tls/local-ca.js'
-
-class Capture extends Writable {
-  text = ''
-  #waiters: { needle: string; resolve: () => void }[] = []
-
-  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
-    this.text += chunk.toString('utf8')
-    this.#waiters = this.#waiters.filter((waiter) => {
-      if (!this.text.includes(waiter.needle)) return true
-      waiter.resolve()
-      return false
-    })
-    done()
-  }
-
-  waitFor(needle: string): Promise<void> {
-    if (this.text.includes(needle)) return Promise.resolve()
-    return new Promise((resolve) => this.#waiters.push({ needle, resolve }))
-  }
-}
+import { Capture } from '../fixtures/capture.js'
 
 async function freePort(): Promise<number> {
   const server = createServer()
