@@ -5,7 +5,7 @@ import { sendError } from '../core/responses.js'
 import { proxyRequest } from '../proxy/http.js'
 import { proxyUpgrade } from '../proxy/websocket.js'
 import { type RandomSource, WeightedChoice } from '../targets/balancing.js'
-import { StickyCookieWriter, stickyCookieOf, stickyValue, TG_COOKIE, TG_COOKIE_CORS } from '../targets/stickiness.js'
+import { GroupStickiness } from '../targets/stickiness/index.js'
 import type { TargetGroupRegistry, TargetGroupRuntime } from '../targets/target-group.js'
 
 /** Settings `createForwardAction` needs beyond the action and the registry. */
@@ -47,30 +47,19 @@ export function createForwardAction(
 
   const single = groups.length === 1 ? groups[0]!.item : undefined
   const choice = single === undefined ? new WeightedChoice(groups, options.random) : undefined
-  const stickiness = action.stickiness
-  const writer =
-    stickiness === undefined ? undefined : new StickyCookieWriter(TG_COOKIE, TG_COOKIE_CORS, stickiness.durationSeconds)
-  const byValue = new Map<string, TargetGroupRuntime>()
-  const stickyValueOf = new Map<TargetGroupRuntime, string>()
-  if (writer !== undefined) {
-    for (const { item } of groups) {
-      const value = stickyValue(options.stickinessSecret, 'target_group', item.arn)
-      byValue.set(value, item)
-      stickyValueOf.set(item, value)
-    }
-  }
+  const pick = (): TargetGroupRuntime => single ?? choice!.pick()
+  const stickiness =
+    action.stickiness === undefined
+      ? undefined
+      : new GroupStickiness(
+          options.stickinessSecret,
+          action.stickiness.durationSeconds,
+          groups.map((g) => g.item),
+        )
 
   return {
     run(ctx: RequestContext): ActionOutcome {
-      let group: TargetGroupRuntime | undefined
-      if (writer !== undefined) {
-        const value = stickyCookieOf(ctx.cookies, TG_COOKIE, TG_COOKIE_CORS)
-        if (value !== undefined) group = byValue.get(value)
-        group ??= single ?? choice!.pick()
-        writer.append(ctx.responseCookies, stickyValueOf.get(group)!)
-      } else {
-        group = single ?? choice!.pick()
-      }
+      const group = stickiness === undefined ? pick() : stickiness.select(ctx, pick)
       ctx.record.targetGroupArn = group.arn
       const target = group.select(ctx)
       if (target === undefined) {

@@ -131,7 +131,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     const headers: string[] = []
     let connection: string | undefined
     let appCookieSet = false
-    const appPrefix = this.#group.appCookiePrefix
+    const stickiness = this.#group.stickiness
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = latin1(rawHeaders[i]!)
       const value = latin1(rawHeaders[i + 1]!)
@@ -140,7 +140,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
         if (lower === 'connection') connection = connection === undefined ? value : `${connection},${value}`
         continue
       }
-      if (appPrefix !== undefined && lower === 'set-cookie' && value.startsWith(appPrefix)) appCookieSet = true
+      if (stickiness !== undefined && lower === 'set-cookie' && stickiness.setsAppCookie(value)) appCookieSet = true
       headers.push(name, value)
     }
     const out = connection === undefined ? headers : withoutConnectionOptions(headers, connection)
@@ -148,7 +148,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
     for (let i = 0; i < cookies.length; i++) out.push('set-cookie', cookies[i]!)
     if (appCookieSet) {
       const extra: string[] = []
-      this.#group.appendAppStickiness(extra, this.#target)
+      stickiness!.appendAppCookies(extra, this.#target)
       for (const c of extra) out.push('set-cookie', c)
     }
     try {

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { Pool } from 'undici'
-import type { StickinessModel, TargetGroupModel } from '../config/model.js'
+import type { TargetGroupModel } from '../config/model.js'
 import { type Balanced, type Balancer, createBalancer, type RandomSource } from './balancing.js'
 import {
   type HealthCheckedTarget,
@@ -15,20 +15,18 @@ import {
   type TargetHealthState,
 } from './health.js'
 import {
-  APP_COOKIE_SHARDS,
-  appendAppCookies,
-  LB_COOKIE,
-  LB_COOKIE_CORS,
-  StickyCookieWriter,
-  stickyCookieOf,
-  stickyValue,
-} from './stickiness.js'
+  type StickinessContext,
+  type StickyBalancer,
+  type StickyTargetValues,
+  stickyTargetValues,
+  TargetStickiness,
+} from './stickiness/index.js'
 
 /**
  * One registered target at run time: its address, health, in-flight request
  * count and keep-alive connection pool.
  */
-export class Target implements Balanced, HealthCheckedTarget {
+export class Target implements Balanced, HealthCheckedTarget, StickyTargetValues {
   /** IP address or host name, as registered. */
   readonly id: string
   readonly port: number
@@ -44,21 +42,14 @@ export class Target implements Balanced, HealthCheckedTarget {
   /** Requests sent and not yet completed. */
   outstanding = 0
 
-  constructor(
-    id: string,
-    port: number,
-    dispatcher: Pool,
-    health: TargetHealth,
-    lbCookieValue: string,
-    appCookieValue: string,
-  ) {
+  constructor(id: string, port: number, dispatcher: Pool, health: TargetHealth, sticky: StickyTargetValues) {
     this.id = id
     this.port = port
     this.address = `${hostForAuthority(id)}:${port}`
     this.dispatcher = dispatcher
     this.health = health
-    this.lbCookieValue = lbCookieValue
-    this.appCookieValue = appCookieValue
+    this.lbCookieValue = sticky.lbCookieValue
+    this.appCookieValue = sticky.appCookieValue
   }
 }
 
@@ -71,12 +62,6 @@ export interface TargetHealthChange {
   readonly from: TargetHealthState
   readonly to: TargetHealthState
   readonly reason: TargetHealthReason | undefined
-}
-
-/** The part of the request context target selection reads and writes. */
-export interface StickinessContext {
-  readonly cookies: ReadonlyMap<string, string>
-  readonly responseCookies: string[]
 }
 
 /** How a `TargetGroupRuntime` is built; the secret is the only required setting. */
@@ -130,18 +115,13 @@ export class TargetGroupRuntime {
   readonly targetTimeoutMs: number
   /** PEM CA used for HTTPS connections and checks; undefined = system store. */
   readonly ca: Buffer | undefined
-  readonly stickiness: StickinessModel | undefined
-  /**
-   * `name=` of the application cookie for `app_cookie` stickiness: when a
-   * target's `Set-Cookie` starts with it, the gateway sets `AWSALBAPP-*`.
-   */
-  readonly appCookiePrefix: string | undefined
+  /** `lb_cookie` or `app_cookie` stickiness, when enabled; the proxy asks it about application cookies. */
+  readonly stickiness: TargetStickiness<Target> | undefined
   readonly healthCheck: HealthCheckSettings
 
   readonly #balancer: Balancer
   readonly #checker: HealthChecker<Target>
-  readonly #cookieWriter: StickyCookieWriter | undefined
-  readonly #byStickyValue: Map<string, Target> | undefined
+  readonly #stickyBalancer: StickyBalancer<Target>
   readonly #onHealthChange: ((change: TargetHealthChange) => void) | undefined
   #routable: readonly Target[] = []
   #allHealthy = false
@@ -151,7 +131,6 @@ export class TargetGroupRuntime {
     this.arn = model.arn
     this.name = model.name
     this.protocol = model.protocol
-    this.stickiness = model.stickiness
     this.ca = model.caFile === undefined ? undefined : readFileSync(model.caFile)
     this.targetTimeoutMs = (model.targetTimeoutSeconds ?? options.idleTimeoutSeconds ?? 60) * 1000
     this.healthCheck = healthCheckSettings(model.healthCheck, this.ca, options.healthCheckOverrides)
@@ -178,33 +157,16 @@ export class TargetGroupRuntime {
       const pool = new Pool(`${scheme}://${hostForAuthority(tm.id)}:${tm.port}`, {
         connect: this.ca === undefined ? {} : { ca: this.ca },
       })
-      targets.push(
-        new Target(
-          tm.id,
-          tm.port,
-          pool,
-          health,
-          stickyValue(secret, 'lb_cookie', model.arn, key),
-          stickyValue(secret, 'app_cookie', model.arn, key),
-        ),
-      )
+      targets.push(new Target(tm.id, tm.port, pool, health, stickyTargetValues(secret, model.arn, key)))
     }
     this.targets = targets
 
-    const st = model.stickiness
-    if (st !== undefined) {
-      this.#cookieWriter =
-        st.type === 'lb_cookie'
-          ? new StickyCookieWriter(LB_COOKIE, LB_COOKIE_CORS, st.durationSeconds)
-          : new StickyCookieWriter(APP_COOKIE_SHARDS[0], undefined, st.durationSeconds)
-      this.#byStickyValue = new Map(
-        targets.map((t) => [st.type === 'lb_cookie' ? t.lbCookieValue : t.appCookieValue, t] as const),
-      )
-      if (st.type === 'app_cookie') {
-        if (st.appCookieName === undefined)
-          throw new Error(`target group ${model.name}: app_cookie needs a cookie name`)
-        this.appCookiePrefix = `${st.appCookieName}=`
-      }
+    this.stickiness =
+      model.stickiness === undefined ? undefined : new TargetStickiness(model.stickiness, targets, model.name)
+    this.#stickyBalancer = {
+      pick: () => this.#balancer.pick(this.#routable)!,
+      // A pinned target takes requests while healthy, and also when the group fails open.
+      isRoutable: (t) => this.#allHealthy || t.health.state === 'healthy' || t.health.state === 'unavailable',
     }
 
     this.#checker = new HealthChecker(this.healthCheck, targets, (target, from) => this.#healthChanged(target, from))
@@ -234,32 +196,15 @@ export class TargetGroupRuntime {
    * Picks the target for a request, or undefined when the group has no
    * registered targets (the caller answers 503). Honours stickiness: a valid
    * sticky cookie naming a routable target wins; a tampered, foreign or stale
-   * one is ignored and the target is chosen afresh. With `lb_cookie`
-   * stickiness the `AWSALB`/`AWSALBCORS` cookies are (re)set in
-   * `ctx.responseCookies` on every request.
+   * one is ignored and the target is chosen afresh; the stickiness cookies
+   * the response carries are appended to `ctx.responseCookies` (see
+   * {@link TargetStickiness}).
    */
   select(ctx: StickinessContext): Target | undefined {
     const routable = this.#routable
     if (routable.length === 0) return undefined
-    const st = this.stickiness
-    if (st === undefined) return this.#balancer.pick(routable)
-
-    let target: Target | undefined
-    if (st.type === 'lb_cookie') {
-      const value = stickyCookieOf(ctx.cookies, LB_COOKIE, LB_COOKIE_CORS)
-      if (value !== undefined) target = this.#routableSticky(value)
-      target ??= this.#balancer.pick(routable)!
-      this.#cookieWriter!.append(ctx.responseCookies, target.lbCookieValue)
-      return target
-    }
-    const value = ctx.cookies.get(APP_COOKIE_SHARDS[0])
-    if (value === undefined) return this.#balancer.pick(routable)
-    target = this.#routableSticky(value)
-    if (target !== undefined) return target
-    // The sticky target is gone or unhealthy: move the client to a new one.
-    target = this.#balancer.pick(routable)!
-    if (this.#byStickyValue!.has(value)) this.appendAppStickiness(ctx.responseCookies, target)
-    return target
+    const stickiness = this.stickiness
+    return stickiness === undefined ? this.#balancer.pick(routable) : stickiness.select(ctx, this.#stickyBalancer)
   }
 
   /** Counts a request sent to `target` (least outstanding requests); pair with `release`. */
@@ -270,11 +215,6 @@ export class TargetGroupRuntime {
   /** The request counted by `acquire` has completed or failed. */
   release(target: Target): void {
     target.outstanding--
-  }
-
-  /** Appends the `AWSALBAPP-*` cookies naming `target` (app_cookie stickiness). */
-  appendAppStickiness(out: string[], target: Target): void {
-    appendAppCookies(out, this.#cookieWriter!, target.appCookieValue)
   }
 
   /** Starts health checks. */
@@ -298,12 +238,6 @@ export class TargetGroupRuntime {
   async checkAll(): Promise<void> {
     if (!this.healthCheck.enabled) return
     await Promise.all(this.targets.map((t) => this.#checker.checkNow(t)))
-  }
-
-  #routableSticky(value: string): Target | undefined {
-    const t = this.#byStickyValue!.get(value)
-    if (t === undefined) return undefined
-    return this.#allHealthy || t.health.state === 'healthy' || t.health.state === 'unavailable' ? t : undefined
   }
 
   #healthChanged(target: Target, from: TargetHealthState): void {

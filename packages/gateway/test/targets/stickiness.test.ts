@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, test } from 'node:test'
-import { appendAppCookies, StickyCookieWriter, stickyCookieOf, stickyValue } from '../../src/targets/stickiness.js'
+import {
+  appendAppCookies,
+  StickyCookieWriter,
+  stickyCookieOf,
+  stickyValue,
+} from '../../src/targets/stickiness/cookies.js'
 
 const secret = randomBytes(32)
 const arn = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/app/0123456789abcdef'

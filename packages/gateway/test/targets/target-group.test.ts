@@ -198,7 +198,7 @@ describe('app_cookie stickiness', () => {
     setHealthy(true, true, true)
     await withGroup(model(3, app), async (g) => {
       await g.checkAll()
-      assert.equal(g.appCookiePrefix, 'SESSION=')
+      assert.equal(g.stickiness?.appCookiePrefix, 'SESSION=')
       const c0 = ctx()
       g.select(c0)
       assert.deepEqual(c0.responseCookies, [], 'no AWSALBAPP until the application sets its cookie')
