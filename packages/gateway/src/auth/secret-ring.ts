@@ -1,11 +1,18 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } from '../state/files.js'
+import {
+  createExclusive,
+  ensurePrivateDirectory,
+  readIfPresent,
+  replaceAtomically,
+  sessionKeyFiles,
+  withLock,
+} from '../state/index.js'
 
 /**
  * The secret key ring behind the session cookies and the `state` parameter,
- * stored in `{stateDirectory}/session-keys.json` (0600). Every instance that
+ * stored in `{stateDirectory}/session-keys.json` (0600; paths and file I/O
+ * from `state/`). Every instance that
  * shares the state directory seals and opens with the same keys. Rotation
  * adds a new active key; older keys stay for opening until they retire
  * (after the longest a cookie can live), so rotating never logs anyone out.
@@ -14,9 +21,6 @@ import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } 
  * Each purpose (session cookie, state) uses its own HKDF-derived key, and the
  * caller's associated data (e.g. the cookie name) is authenticated with it.
  */
-
-/** File name of the ring inside the state directory. */
-export const SESSION_KEYS_FILE = 'session-keys.json'
 
 /** Retired keys keep opening cookies this long: the 7-day cookie lifetime plus a day. */
 const RETIRED_KEY_LIFETIME_SECONDS = 8 * 24 * 3600
@@ -93,13 +97,10 @@ function derive(key: StoredKey): DerivedKey {
 
 /** Reads the ring, creating it atomically when absent (safe when several processes start at once). */
 async function loadOrCreateRing(stateDirectory: string): Promise<StoredRing> {
-  const path = join(stateDirectory, SESSION_KEYS_FILE)
-  try {
-    return parseRing(await readFile(path, 'utf8'), path)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
-  }
-  await ensurePrivateDirectory(stateDirectory)
+  const { directory, ring: path } = sessionKeyFiles(stateDirectory)
+  const existing = await readIfPresent(path)
+  if (existing !== undefined) return parseRing(existing, path)
+  await ensurePrivateDirectory(directory)
   const key = newKey()
   const ring: StoredRing = { version: 1, active: key.id, keys: [key] }
   await createExclusive(path, `${JSON.stringify(ring, null, 2)}\n`)
@@ -118,8 +119,8 @@ async function loadOrCreateRing(stateDirectory: string): Promise<StoredRing> {
  */
 export async function rotateSessionKeys(stateDirectory: string): Promise<{ id: string }> {
   await loadOrCreateRing(stateDirectory)
-  return withLock(stateDirectory, 'session-keys', async () => {
-    const path = join(stateDirectory, SESSION_KEYS_FILE)
+  const { directory, ring: path, rotateLock } = sessionKeyFiles(stateDirectory)
+  return withLock(directory, rotateLock, async () => {
     const ring = parseRing(await readFile(path, 'utf8'), path)
     const now = Math.floor(Date.now() / 1000)
     const key = newKey()

@@ -1,12 +1,19 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { readdir, readFile, stat, unlink } from 'node:fs/promises'
-import { join } from 'node:path'
 import { type AlbSigningKey, importSigningKey } from '@portcullis/verify/mint'
-import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } from '../state/files.js'
+import {
+  createExclusive,
+  ensurePrivateDirectory,
+  readIfPresent,
+  replaceAtomically,
+  type SigningKeyFiles,
+  signingKeyFiles,
+  withLock,
+} from '../state/index.js'
 
 /**
  * The P-256 key ring that signs `x-amzn-oidc-data`, kept in
- * `{stateDirectory}/signing-keys/`:
+ * `{stateDirectory}/signing-keys/` (paths and file I/O from `state/`):
  *
  * - `{kid}.pem` — one PKCS#8 private key per key id (a UUID, as ALB's), 0600;
  * - `active` — the key id that signs new tokens;
@@ -17,9 +24,8 @@ import { createExclusive, ensurePrivateDirectory, replaceAtomically, withLock } 
  * targets accept their tokens.
  */
 
-/** Sub-directory of the state directory holding the signing keys. */
-export const SIGNING_KEYS_DIRECTORY = 'signing-keys'
-const ACTIVE_FILE = 'active'
+/** Sub-directory of the state directory holding the signing keys (the whole layout: `state/layout.ts`). */
+export { SIGNING_KEYS_DIRECTORY } from '../state/index.js'
 /** Default time a rotated-out key stays published: a day, far beyond any token lifetime. */
 export const DEFAULT_GRACE_SECONDS = 24 * 3600
 
@@ -43,41 +49,29 @@ export interface SigningKeyInfo {
   readonly publishedUntil: number | undefined
 }
 
-function keysDirectory(stateDirectory: string): string {
-  return join(stateDirectory, SIGNING_KEYS_DIRECTORY)
-}
-
-async function writeNewKey(dir: string): Promise<string> {
+async function writeNewKey(files: SigningKeyFiles): Promise<string> {
   const kid = randomUUID()
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
   const pem = privateKey.export({ format: 'pem', type: 'pkcs8' }) as string
-  if (!(await createExclusive(join(dir, `${kid}.pem`), pem))) throw new Error(`signing key ${kid} already exists`)
+  if (!(await createExclusive(files.key(kid), pem))) throw new Error(`signing key ${kid} already exists`)
   return kid
 }
 
-async function readActiveKid(dir: string): Promise<string | undefined> {
-  try {
-    const kid = (await readFile(join(dir, ACTIVE_FILE), 'utf8')).trim()
-    if (!UUID.test(kid)) throw new Error(`${join(dir, ACTIVE_FILE)} does not name a key id`)
-    return kid
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+async function readActiveKid(files: SigningKeyFiles): Promise<string | undefined> {
+  const kid = (await readIfPresent(files.active))?.trim()
+  if (kid !== undefined && !UUID.test(kid)) throw new Error(`${files.active} does not name a key id`)
+  return kid
 }
 
-async function loadKey(dir: string, kid: string): Promise<SigningKey> {
-  return importSigningKey({ kid, privateKeyPem: await readFile(join(dir, `${kid}.pem`), 'utf8') })
+async function loadKey(files: SigningKeyFiles, kid: string): Promise<SigningKey> {
+  return importSigningKey({ kid, privateKeyPem: await readFile(files.key(kid), 'utf8') })
 }
 
-async function readExpiry(dir: string, kid: string): Promise<number | undefined> {
-  try {
-    const value = Number((await readFile(join(dir, `${kid}.expires`), 'utf8')).trim())
-    return Number.isFinite(value) ? value : undefined
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+async function readExpiry(files: SigningKeyFiles, kid: string): Promise<number | undefined> {
+  const text = await readIfPresent(files.expiry(kid))
+  if (text === undefined) return undefined
+  const value = Number(text.trim())
+  return Number.isFinite(value) ? value : undefined
 }
 
 /**
@@ -85,26 +79,25 @@ async function readExpiry(dir: string, kid: string): Promise<number | undefined>
  * (several workers starting at once agree on a single active key).
  */
 export async function loadSigningKeys(stateDirectory: string): Promise<SigningKeyRing> {
-  const dir = keysDirectory(stateDirectory)
-  await ensurePrivateDirectory(dir)
-  let activeKid = await readActiveKid(dir)
+  const files = signingKeyFiles(stateDirectory)
+  await ensurePrivateDirectory(files.directory)
+  let activeKid = await readActiveKid(files)
   if (activeKid === undefined) {
-    const kid = await writeNewKey(dir)
-    if (!(await createExclusive(join(dir, ACTIVE_FILE), `${kid}\n`))) {
+    const kid = await writeNewKey(files)
+    if (!(await createExclusive(files.active, `${kid}\n`))) {
       // Another process created the first key first: use theirs.
-      await unlink(join(dir, `${kid}.pem`)).catch(() => undefined)
+      await unlink(files.key(kid)).catch(() => undefined)
     }
-    activeKid = (await readActiveKid(dir))!
+    activeKid = (await readActiveKid(files))!
   }
-  const active = await loadKey(dir, activeKid)
+  const active = await loadKey(files, activeKid)
   const published: SigningKey[] = [active]
   const now = Date.now() / 1000
-  for (const name of await readdir(dir)) {
-    if (!name.endsWith('.pem')) continue
-    const kid = name.slice(0, -4)
-    if (kid === activeKid || !UUID.test(kid)) continue
-    const until = await readExpiry(dir, kid)
-    if (until !== undefined && until > now) published.push(await loadKey(dir, kid))
+  for (const name of await readdir(files.directory)) {
+    const kid = files.kidOfKeyFile(name)
+    if (kid === undefined || kid === activeKid || !UUID.test(kid)) continue
+    const until = await readExpiry(files, kid)
+    if (until !== undefined && until > now) published.push(await loadKey(files, kid))
   }
   return { active, published }
 }
@@ -112,7 +105,7 @@ export async function loadSigningKeys(stateDirectory: string): Promise<SigningKe
 /** Modification time of the `active` marker: a cheap way to notice a rotation. */
 export async function activeMarkerVersion(stateDirectory: string): Promise<number> {
   try {
-    const info = await stat(join(keysDirectory(stateDirectory), ACTIVE_FILE))
+    const info = await stat(signingKeyFiles(stateDirectory).active)
     return info.mtimeMs + info.ino
   } catch {
     return 0
@@ -137,22 +130,22 @@ export async function rotateSigningKey(
   const graceSeconds = options.graceSeconds ?? DEFAULT_GRACE_SECONDS
   if (!Number.isFinite(graceSeconds) || graceSeconds < 0) throw new RangeError('graceSeconds must be >= 0')
   await loadSigningKeys(stateDirectory)
-  const dir = keysDirectory(stateDirectory)
-  return withLock(dir, 'rotate', async () => {
-    const previous = await readActiveKid(dir)
-    const kid = await writeNewKey(dir)
+  const files = signingKeyFiles(stateDirectory)
+  return withLock(files.directory, files.rotateLock, async () => {
+    const previous = await readActiveKid(files)
+    const kid = await writeNewKey(files)
     const now = Math.floor(Date.now() / 1000)
     if (previous !== undefined) {
-      await replaceAtomically(join(dir, `${previous}.expires`), `${now + Math.ceil(graceSeconds)}\n`)
+      await replaceAtomically(files.expiry(previous), `${now + Math.ceil(graceSeconds)}\n`)
     }
-    await replaceAtomically(join(dir, ACTIVE_FILE), `${kid}\n`)
-    for (const name of await readdir(dir)) {
-      if (!name.endsWith('.expires')) continue
-      const old = name.slice(0, -'.expires'.length)
-      const until = await readExpiry(dir, old)
+    await replaceAtomically(files.active, `${kid}\n`)
+    for (const name of await readdir(files.directory)) {
+      const old = files.kidOfExpiryFile(name)
+      if (old === undefined) continue
+      const until = await readExpiry(files, old)
       if (UUID.test(old) && until !== undefined && until <= now) {
-        await unlink(join(dir, `${old}.pem`)).catch(() => undefined)
-        await unlink(join(dir, name)).catch(() => undefined)
+        await unlink(files.key(old)).catch(() => undefined)
+        await unlink(files.expiry(old)).catch(() => undefined)
       }
     }
     return { kid }
@@ -162,13 +155,12 @@ export async function rotateSigningKey(
 /** Lists the active key and every retired key still on disk. */
 export async function listSigningKeys(stateDirectory: string): Promise<SigningKeyInfo[]> {
   const { active } = await loadSigningKeys(stateDirectory)
-  const dir = keysDirectory(stateDirectory)
+  const files = signingKeyFiles(stateDirectory)
   const out: SigningKeyInfo[] = [{ kid: active.kid, active: true, publishedUntil: undefined }]
-  for (const name of (await readdir(dir)).sort()) {
-    if (!name.endsWith('.pem')) continue
-    const kid = name.slice(0, -4)
-    if (kid === active.kid || !UUID.test(kid)) continue
-    out.push({ kid, active: false, publishedUntil: await readExpiry(dir, kid) })
+  for (const name of (await readdir(files.directory)).sort()) {
+    const kid = files.kidOfKeyFile(name)
+    if (kid === undefined || kid === active.kid || !UUID.test(kid)) continue
+    out.push({ kid, active: false, publishedUntil: await readExpiry(files, kid) })
   }
   return out
 }

@@ -12,10 +12,10 @@ import { loadListenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
+import { ensureStickinessSecret } from '../state/index.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
 import { createAdminHandler } from './admin.js'
 import { listen } from './listen.js'
-import { ensureSecret } from './state-directory.js'
 
 export interface StartGatewayOptions {
   readonly logger: Logger
@@ -82,7 +82,7 @@ interface ListenerServer {
 export async function startGateway(config: GatewayConfig, options: StartGatewayOptions): Promise<RunningGateway> {
   const logger = options.logger
   const metrics = options.metrics ?? new GatewayMetrics()
-  const stickinessSecret = await ensureSecret(config.portcullis.stateDirectory, 'stickiness.key')
+  const stickinessSecret = await ensureStickinessSecret(config.portcullis.stateDirectory)
   const accessLog =
     options.accessLog === false
       ? undefined

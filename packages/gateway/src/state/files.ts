@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { link, mkdir, open, rename, rmdir, stat, unlink } from 'node:fs/promises'
+import { link, mkdir, open, readFile, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 
 /**
@@ -11,6 +11,16 @@ import { dirname, join } from 'node:path'
  * sees half a file, two racing writers never both win, and a crash never
  * leaves an empty key behind.
  */
+
+/** The text of `path`, or undefined when there is no such file (any other error is thrown). */
+export async function readIfPresent(path: string): Promise<string | undefined> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined
+    throw err
+  }
+}
 
 /** Creates `dir` (and parents) readable only by the owner. */
 export async function ensurePrivateDirectory(dir: string): Promise<void> {

@@ -1,28 +1,36 @@
 import { randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import { join } from 'node:path'
-import { createExclusive, ensurePrivateDirectory } from '../state/files.js'
+import { dirname } from 'node:path'
+import { createExclusive, ensurePrivateDirectory, readIfPresent } from './files.js'
+import { stickinessSecretFile } from './layout.js'
 
 /**
- * Reads a secret from the state directory, creating it on first use. Several
- * worker processes (or instances sharing the directory) may start at once:
- * the secret is published only if no other process won the race — then its
+ * Reads the secret at `path`, creating it on first use. Several worker
+ * processes (or instances sharing the directory) may start at once: the
+ * secret is published only if no other process won the race — then its
  * secret is read, so every process ends up with the same bytes.
  */
-export async function ensureSecret(stateDirectory: string, name: string, bytes = 32): Promise<Buffer> {
-  await ensurePrivateDirectory(stateDirectory)
-  const path = join(stateDirectory, name)
-  try {
-    return await readSecret(path, bytes)
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
-  }
+async function ensureSecret(path: string, bytes: number): Promise<Buffer> {
+  await ensurePrivateDirectory(dirname(path))
+  const existing = await readIfPresent(path)
+  if (existing !== undefined) return parseSecret(existing, path, bytes)
   await createExclusive(path, randomBytes(bytes).toString('base64'))
-  return readSecret(path, bytes)
+  return parseSecret((await readIfPresent(path))!, path, bytes)
 }
 
-async function readSecret(path: string, bytes: number): Promise<Buffer> {
-  const secret = Buffer.from((await readFile(path, 'utf8')).trim(), 'base64')
+function parseSecret(text: string, path: string, bytes: number): Buffer {
+  const secret = Buffer.from(text.trim(), 'base64')
   if (secret.length !== bytes) throw new Error(`${path} does not hold a ${bytes}-byte secret; delete it to regenerate`)
   return secret
+}
+
+/**
+ * The 32-byte key of the stickiness cookie values in `stateDirectory`
+ * (`stickiness.key`), created on first use; the same in every worker and
+ * instance sharing the directory, and across restarts.
+ *
+ * @example
+ * const stickinessSecret = await ensureStickinessSecret(config.portcullis.stateDirectory)
+ */
+export function ensureStickinessSecret(stateDirectory: string): Promise<Buffer> {
+  return ensureSecret(stickinessSecretFile(stateDirectory), 32)
 }

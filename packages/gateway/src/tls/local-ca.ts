@@ -1,6 +1,6 @@
 /**
  * A local certificate authority for development, kept in
- * `{stateDirectory}/tls/`, and leaf certificates for the names a developer
+ * `{stateDirectory}/tls/` (paths and file I/O from `state/`), and leaf certificates for the names a developer
  * serves on (`localhost`, `127.0.0.1`, `::1` by default) signed by it.
  *
  * The CA is created once and reused, so a developer trusts it once (see
@@ -18,9 +18,8 @@ import {
 } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import { isIP } from 'node:net'
-import { join, resolve } from 'node:path'
 import * as x509 from '@peculiar/x509'
-import { ensurePrivateDirectory, replaceAtomically } from '../state/files.js'
+import { ensurePrivateDirectory, PUBLIC_FILE_MODE, readIfPresent, replaceAtomically, tlsFiles } from '../state/index.js'
 
 /** Names a leaf certificate covers when none are given. */
 export const DEFAULT_LEAF_NAMES: readonly string[] = Object.freeze(['localhost', '127.0.0.1', '::1'])
@@ -73,21 +72,6 @@ function singleFlight<T>(key: string, create: () => Promise<T>): Promise<T> {
   const started = create().finally(() => inFlight.delete(key))
   inFlight.set(key, started)
   return started
-}
-
-async function readIfPresent(path: string): Promise<string | undefined> {
-  try {
-    return await readFile(path, 'utf8')
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw error
-  }
-}
-
-async function ensureTlsDirectory(stateDirectory: string): Promise<string> {
-  const directory = join(resolve(stateDirectory), 'tls')
-  await ensurePrivateDirectory(directory)
-  return directory
 }
 
 function randomSerialNumber(): string {
@@ -157,9 +141,8 @@ async function createCa(): Promise<{ certPem: string; keyPem: string }> {
  * ```
  */
 export async function ensureLocalCa(stateDirectory: string): Promise<LocalCa> {
-  const directory = await ensureTlsDirectory(stateDirectory)
-  const caCertPath = join(directory, 'ca.pem')
-  const caKeyPath = join(directory, 'ca-key.pem')
+  const { directory, caCert: caCertPath, caKey: caKeyPath } = tlsFiles(stateDirectory)
+  await ensurePrivateDirectory(directory)
   return singleFlight(caCertPath, async () => {
     const existingCert = await readIfPresent(caCertPath)
     if (usableCa(existingCert, await readIfPresent(caKeyPath)) && existingCert !== undefined) {
@@ -167,8 +150,8 @@ export async function ensureLocalCa(stateDirectory: string): Promise<LocalCa> {
     }
     const created = await createCa()
     // Key first: a certificate on disk without its key would be "usable" by nobody.
-    await replaceAtomically(caKeyPath, created.keyPem, 0o600)
-    await replaceAtomically(caCertPath, created.certPem, 0o644)
+    await replaceAtomically(caKeyPath, created.keyPem)
+    await replaceAtomically(caCertPath, created.certPem, PUBLIC_FILE_MODE)
     return { caCertPem: created.certPem, caCertPath, caKeyPath }
   })
 }
@@ -286,13 +269,14 @@ export async function ensureLeafCertificate(
 ): Promise<LeafCertificate> {
   const normalised = normaliseNames(names)
   const ca = await ensureLocalCa(stateDirectory)
-  const directory = await ensureTlsDirectory(stateDirectory)
+  const files = tlsFiles(stateDirectory)
+  await ensurePrivateDirectory(files.directory)
   const id = createHash('sha256')
     .update([...normalised].sort().join('\n'))
     .digest('hex')
     .slice(0, 16)
-  const certPath = join(directory, `leaf-${id}.pem`)
-  const keyPath = join(directory, `leaf-${id}-key.pem`)
+  const certPath = files.leafCert(id)
+  const keyPath = files.leafKey(id)
   return singleFlight(certPath, async () => {
     const caCert = new NodeX509Certificate(ca.caCertPem)
     const existingCert = await readIfPresent(certPath)
@@ -302,8 +286,8 @@ export async function ensureLeafCertificate(
     }
     const created = await createLeaf(ca, caCert, normalised)
     const chain = created.certPem.trimEnd() + '\n' + ca.caCertPem.trimEnd() + '\n'
-    await replaceAtomically(keyPath, created.keyPem, 0o600)
-    await replaceAtomically(certPath, chain, 0o644)
+    await replaceAtomically(keyPath, created.keyPem)
+    await replaceAtomically(certPath, chain, PUBLIC_FILE_MODE)
     return { certPath, keyPath, certPem: chain, keyPem: created.keyPem }
   })
 }

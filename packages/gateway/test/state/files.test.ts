@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
 import { rotateSigningKey } from '../../src/auth/signing-keys.js'
-import { ensureSecret } from '../../src/server/state-directory.js'
 import { createExclusive, replaceAtomically } from '../../src/state/files.js'
+import { ensureStickinessSecret } from '../../src/state/secret.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
 
 let dir: string
@@ -71,7 +71,7 @@ describe('the one atomic writer', () => {
     // Signing keys: the new key, the active marker, the retired key's expiry.
     assert.ok((await fsyncsDuring(() => rotateSigningKey(stateDirectory))) >= 2)
     assert.ok((await fsyncsDuring(() => rotateSigningKey(stateDirectory))) >= 3)
-    assert.equal(await fsyncsDuring(() => ensureSecret(stateDirectory, 'stickiness.key')), 1)
+    assert.equal(await fsyncsDuring(() => ensureStickinessSecret(stateDirectory)), 1)
     // The CA's key and certificate, then the leaf's.
     assert.equal(await fsyncsDuring(() => ensureLocalCa(stateDirectory)), 2)
     assert.equal(await fsyncsDuring(() => ensureLeafCertificate(stateDirectory)), 2)

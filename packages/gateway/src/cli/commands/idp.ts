@@ -2,6 +2,7 @@ import { resolve } from 'node:path'
 import { stringify } from 'yaml'
 import { type CommandIo, describeStartupError, waitForStop } from '../../demo/lifecycle.js'
 import { createDevIdentityProvider, type DevIdentityProvider } from '../../idp/provider.js'
+import { tlsFiles } from '../../state/index.js'
 import { DEFAULT_LEAF_NAMES, ensureLeafCertificate, trustInstructions } from '../../tls/local-ca.js'
 
 /** Options of {@link idpCommand}; the CLI fills in its defaults. */
@@ -84,7 +85,7 @@ export async function idpCommand(options: IdpCommandOptions, io: CommandIo): Pro
   try {
     const names = DEFAULT_LEAF_NAMES.includes(publicHost) ? DEFAULT_LEAF_NAMES : [...DEFAULT_LEAF_NAMES, publicHost]
     const leaf = await ensureLeafCertificate(stateDirectory, names)
-    caFile = resolve(stateDirectory, 'tls', 'ca.pem')
+    caFile = tlsFiles(stateDirectory).caCert
     idp = await createDevIdentityProvider({
       host: options.host,
       port: options.port,

@@ -1,0 +1,22 @@
+/**
+ * The state directory, all of it: its layout (which file holds what, with
+ * which mode: `layout.ts`), the one atomic writer, reads and locks every
+ * process sharing the directory goes through (`files.ts`), and the
+ * stickiness secret (`secret.ts`). The signing keys (auth/signing-keys.ts),
+ * the session key ring (auth/secret-ring.ts) and the local CA
+ * (tls/local-ca.ts) keep their logic and take their paths and file I/O from
+ * here.
+ */
+export { createExclusive, ensurePrivateDirectory, readIfPresent, replaceAtomically, withLock } from './files.js'
+export {
+  PUBLIC_FILE_MODE,
+  type SessionKeyFiles,
+  SIGNING_KEYS_DIRECTORY,
+  type SigningKeyFiles,
+  sessionKeyFiles,
+  signingKeyFiles,
+  stickinessSecretFile,
+  type TlsFiles,
+  tlsFiles,
+} from './layout.js'
+export { ensureStickinessSecret } from './secret.js'
