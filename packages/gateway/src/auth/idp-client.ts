@@ -71,6 +71,41 @@ const ID_TOKEN_CODES = new Set([
   'OAUTH_KEY_SELECTION_FAILED',
 ])
 
+/** Longest `error` and `error_description` of an IdP's error answer that reach the log. */
+const IDP_ERROR_MAX = 64
+const IDP_ERROR_DESCRIPTION_MAX = 256
+
+/**
+ * An IdP-supplied string made safe for a log line: control characters (C0,
+ * DEL, C1, line and paragraph separators) as `\uXXXX`, cut to `max` characters.
+ */
+export function logSafe(value: unknown, max: number): string | undefined {
+  if (typeof value !== 'string') return undefined
+  const cut = value.length > max ? `${value.slice(0, max)}…` : value
+  return cut.replace(
+    /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  )
+}
+
+/**
+ * Logs the token endpoint's own account of a refusal (RFC 6749 §5.2 `error`
+ * and `error_description`, bounded and escaped), which openid-client's
+ * message ("server responded with an error in the response body") omits.
+ */
+function logTokenEndpointError(logger: Logger, err: unknown, grant: 'authorization_code' | 'refresh_token'): void {
+  if (!(err instanceof oidc.ResponseBodyError)) return
+  logger.warn(
+    {
+      grant,
+      status: err.status,
+      error: logSafe(err.error, IDP_ERROR_MAX),
+      errorDescription: logSafe(err.error_description, IDP_ERROR_DESCRIPTION_MAX),
+    },
+    'the token endpoint refused the request',
+  )
+}
+
 /** Maps whatever openid-client or the transport threw to ALB's status and reason. */
 export function classifyIdpError(err: unknown, phase: Phase): AuthError {
   if (err instanceof AuthError) return err
@@ -286,6 +321,7 @@ export class IdpClient {
         subject: claims.sub,
       }
     } catch (err) {
+      logTokenEndpointError(this.#logger, err, 'authorization_code')
       throw classifyIdpError(err, 'token')
     }
   }
@@ -302,6 +338,7 @@ export class IdpClient {
         subject: tokens.claims()?.sub,
       }
     } catch (err) {
+      logTokenEndpointError(this.#logger, err, 'refresh_token')
       throw classifyIdpError(err, 'token')
     }
   }

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { Writable } from 'node:stream'
 import { after, test } from 'node:test'
+import { pino } from 'pino'
+import type { AuthError } from '../../src/auth/errors.js'
 import { endpointAllowed, IdpClient } from '../../src/auth/idp-client.js'
 import { createOutbound } from '../../src/auth/outbound.js'
 import { ConfigError } from '../../src/config/errors.js'
@@ -71,4 +74,43 @@ test('an IdP on a *.localhost name is reached on this machine', async (t) => {
   const res = await outbound.fetch(`http://idp.localhost:${port}/token`, {}, { timeoutMs: 5000, maxBytes: 1024 })
   assert.equal(res.status, 200)
   assert.equal(await res.text(), 'token endpoint')
+})
+
+test("a token endpoint's refusal is logged with its error and error_description, bounded and escaped", async (t) => {
+  const description = `client secret does not match\n\u001b[31mforged log line\u2028${'x'.repeat(1000)}`
+  const server = createServer((req, res) => {
+    req.resume()
+    res.writeHead(401, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ error: 'invalid_client', error_description: description }))
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.after(() => new Promise((resolve) => server.close(resolve)))
+  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const lines: string[] = []
+  const logger = pino(
+    { level: 'info' },
+    new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString())
+        done()
+      },
+    }),
+  )
+  const action = validated(origin, true)!
+  const client = new IdpClient({ ...action, jwksUri: `${origin}/jwks` }, outbound, { allowInsecureHttp: true, logger })
+  await assert.rejects(client.refresh('a-refresh-token'), (err: AuthError) => {
+    assert.equal(err.reason, 'AuthTokenEpRequestFailed')
+    return true
+  })
+  const entry = lines
+    .map((line) => JSON.parse(line) as Record<string, unknown>)
+    .find((e) => e['msg'] === 'the token endpoint refused the request')
+  assert.ok(entry, lines.join(''))
+  assert.equal(entry['error'], 'invalid_client')
+  assert.equal(entry['status'], 401)
+  assert.equal(entry['grant'], 'refresh_token')
+  const logged = entry['errorDescription'] as string
+  assert.ok(logged.startsWith('client secret does not match\\u000a\\u001b[31mforged log line\\u2028xxx'), logged)
+  assert.doesNotMatch(logged, /[\u0000-\u001f\u2028]/)
+  assert.ok(logged.length < 300, `bounded: ${logged.length}`)
 })
