@@ -181,15 +181,69 @@ function authenticateCommon(
   }
 }
 
+/**
+ * The environment variable that holds the client secret of `clientId` when
+ * the file says `UseExistingClientSecret: true`: `PORTCULLIS_CLIENT_SECRET_`
+ * followed by the client id in upper case, every character other than a
+ * letter or digit as `_` (`my-app.web` → `PORTCULLIS_CLIENT_SECRET_MY_APP_WEB`).
+ *
+ * @example
+ * ```ts
+ * clientSecretVariable('0oa1b2c3-web') // 'PORTCULLIS_CLIENT_SECRET_0OA1B2C3_WEB'
+ * ```
+ */
+export function clientSecretVariable(clientId: string): string {
+  return `PORTCULLIS_CLIENT_SECRET_${clientId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`
+}
+
+/**
+ * The client secret of an `authenticate-oidc` action. `describe-rules` prints
+ * `UseExistingClientSecret: true` and no secret (AWS keeps it); Portcullis
+ * then reads it from the environment, keyed by client id, so that it never
+ * sits in the file (a Kubernetes secret arrives through `secretKeyRef`).
+ */
+function oidcClientSecret(
+  cfg: NonNullable<ActionFile['AuthenticateOidcConfig']>,
+  path: FieldPath,
+  ctx: NormaliseContext,
+): string | undefined {
+  if (cfg.UseExistingClientSecret !== true) {
+    if (cfg.ClientSecret === undefined) {
+      ctx.report.error(
+        path,
+        `ClientSecret is required; or, to keep it out of the file, set UseExistingClientSecret: true and the environment variable ${clientSecretVariable(cfg.ClientId)}`,
+        'ClientId',
+      )
+    }
+    return cfg.ClientSecret
+  }
+  if (cfg.ClientSecret !== undefined) {
+    // As AWS: CreateRule refuses a ClientSecret together with UseExistingClientSecret: true.
+    ctx.report.error(
+      [...path, 'ClientSecret'],
+      'ClientSecret cannot be given with UseExistingClientSecret: true (AWS refuses the pair); remove one of them',
+    )
+    return undefined
+  }
+  const variable = clientSecretVariable(cfg.ClientId)
+  const secret = process.env[variable]
+  if (secret === undefined || secret === '') {
+    ctx.report.error(
+      [...path, 'UseExistingClientSecret'],
+      `UseExistingClientSecret: true takes the secret of client ${JSON.stringify(cfg.ClientId)} from the environment variable ${variable}, which is not set`,
+    )
+    return undefined
+  }
+  return secret
+}
+
 function authenticateOidc(
   cfg: NonNullable<ActionFile['AuthenticateOidcConfig']>,
   path: FieldPath,
   order: number,
   ctx: NormaliseContext,
 ): ActionModel {
-  if (cfg.ClientSecret === undefined && cfg.UseExistingClientSecret !== true) {
-    ctx.report.error(path, 'ClientSecret is required (unless UseExistingClientSecret: true)', 'ClientId')
-  }
+  const clientSecret = oidcClientSecret(cfg, path, ctx)
   return {
     type: 'authenticate-oidc',
     order,
@@ -198,7 +252,7 @@ function authenticateOidc(
     tokenEndpoint: endpoint(cfg.TokenEndpoint, [...path, 'TokenEndpoint'], ctx),
     userInfoEndpoint: endpoint(cfg.UserInfoEndpoint, [...path, 'UserInfoEndpoint'], ctx),
     clientId: cfg.ClientId,
-    clientSecret: cfg.ClientSecret,
+    clientSecret,
     ...authenticateCommon(ctx, cfg, path),
   }
 }

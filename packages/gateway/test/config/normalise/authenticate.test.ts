@@ -71,14 +71,64 @@ describe('authentication actions', () => {
 
   test('ClientSecret is required unless UseExistingClientSecret', () => {
     const text = https(withRules(oidc(OIDC_CONFIG())))
-    expectError(text, `${A}.AuthenticateOidcConfig`, /ClientSecret is required/, 'ClientId: c')
-    const existing = load(
-      https(withRules(oidc(OIDC_CONFIG('https://idp.example.com', ', UseExistingClientSecret: true')))),
+    expectError(
+      text,
+      `${A}.AuthenticateOidcConfig`,
+      /ClientSecret is required; or.*UseExistingClientSecret: true and the environment variable PORTCULLIS_CLIENT_SECRET_C/,
+      'ClientId: c',
     )
-    assert.equal(
-      (existing.config.listeners[0]!.rules[0]!.actions[0] as { clientSecret?: string }).clientSecret,
-      undefined,
-    )
+  })
+
+  describe('UseExistingClientSecret: true, as describe-rules prints it', () => {
+    const pasted = (clientId: string, extra = '') =>
+      https(
+        withRules(
+          oidc(
+            `{ Issuer: "https://idp.example.com", AuthorizationEndpoint: "https://idp.example.com/a", TokenEndpoint: "https://idp.example.com/t", UserInfoEndpoint: "https://idp.example.com/u", ClientId: "${clientId}", UseExistingClientSecret: true${extra} }`,
+          ),
+        ),
+      )
+    const withEnv = (name: string, value: string | undefined, run: () => void) => {
+      const before = process.env[name]
+      if (value === undefined) delete process.env[name]
+      else process.env[name] = value
+      try {
+        run()
+      } finally {
+        if (before === undefined) delete process.env[name]
+        else process.env[name] = before
+      }
+    }
+
+    test('takes the secret from PORTCULLIS_CLIENT_SECRET_<client id>', () => {
+      withEnv('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', 'from-the-environment', () => {
+        const { config } = load(pasted('0oa1b2-web.app'))
+        const action = config.listeners[0]!.rules[0]!.actions[0] as { clientSecret?: string }
+        assert.equal(action.clientSecret, 'from-the-environment')
+      })
+    })
+
+    test('fails clearly, naming the variable, when it is not set', () => {
+      withEnv('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', undefined, () => {
+        expectError(
+          pasted('0oa1b2-web.app'),
+          `${A}.AuthenticateOidcConfig.UseExistingClientSecret`,
+          /client "0oa1b2-web\.app" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP, which is not set/,
+          'true }',
+        )
+      })
+    })
+
+    test('refuses ClientSecret together with UseExistingClientSecret: true, as AWS does', () => {
+      withEnv('PORTCULLIS_CLIENT_SECRET_C', 'set', () => {
+        expectError(
+          pasted('c', ', ClientSecret: s'),
+          `${A}.AuthenticateOidcConfig.ClientSecret`,
+          /cannot be given with UseExistingClientSecret: true/,
+          's }',
+        )
+      })
+    })
   })
 
   test('SessionTimeout is 1..604800; at most 10 extra params, none reserved', () => {
