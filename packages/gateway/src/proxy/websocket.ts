@@ -76,14 +76,20 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
     sendError(ctx.res, status, ctx)
   })
 
-  req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
-    if (settled) {
-      upstream.destroy()
-      return
-    }
+  /** Records the target's answer, unless an error or the client's leaving settled the request first. */
+  const answered = (res: IncomingMessage): boolean => {
+    if (settled) return false
     settled = true
     record.targetStatusCode = res.statusCode
     record.targetProcessingTime = (performance.now() - sentAt) / 1000
+    return true
+  }
+
+  req.on('upgrade', (res: IncomingMessage, upstream: Socket, upstreamHead: Buffer) => {
+    if (!answered(res)) {
+      upstream.destroy()
+      return
+    }
     client.removeListener('end', onClientGone)
     client.removeListener('close', onClientGone)
     let head = `HTTP/1.1 ${res.statusCode} ${res.statusMessage || 'Switching Protocols'}\r\n`
@@ -100,13 +106,10 @@ export function proxyUpgrade(ctx: RequestContext, target: Target, group: TargetG
   })
 
   req.on('response', (res: IncomingMessage) => {
-    if (settled) {
+    if (!answered(res)) {
       res.destroy()
       return
     }
-    settled = true
-    record.targetStatusCode = res.statusCode
-    record.targetProcessingTime = (performance.now() - sentAt) / 1000
     const out: string[] = []
     const raw = res.rawHeaders
     for (let i = 0; i < raw.length; i += 2) {
