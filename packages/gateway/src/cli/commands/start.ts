@@ -5,6 +5,7 @@ import { ConfigError } from '../../config/errors.js'
 import { GatewayError } from '../../core/errors.js'
 import { createLogger } from '../../observability/logger.js'
 import { serve } from '../../server/cluster.js'
+import { redirectUriLines } from './redirect-uris.js'
 
 export interface StartOptions {
   readonly config: string
@@ -40,6 +41,8 @@ export async function startCommand(options: StartOptions, io: { stdout: Writable
             `Targets verify x-amzn-oidc-data with keyEndpoint ${adminUrl}keys and signer ${config.loadBalancer.arn}.`,
           )
         }
+        const redirects = redirectUriLines(config)
+        if (redirects.length > 0) lines.push('', ...redirects)
         lines.push('', 'SIGHUP reloads the configuration; SIGTERM or Ctrl-C drains and stops.', '')
         io.stdout.write(lines.join('\n'))
       },

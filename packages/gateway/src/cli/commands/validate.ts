@@ -15,6 +15,7 @@ import type {
   TargetGroupModel,
   TransformModel,
 } from '../../config/model.js'
+import { redirectUriLines } from './redirect-uris.js'
 
 /** Exit code when the file is invalid (as for `start`). */
 export const EXIT_INVALID_CONFIG = 2
@@ -45,6 +46,8 @@ export async function validateCommand(
   }
   for (const warning of loaded.warnings) io.stderr.write(`${formatIssue(warning, options.config)}\n`)
   io.stdout.write(summarise(loaded.config, options.config, loaded.warnings.length))
+  const redirects = redirectUriLines(loaded.config)
+  if (redirects.length > 0) io.stdout.write(`\n${redirects.join('\n')}\n`)
   return 0
 }
 
