@@ -221,10 +221,17 @@ function checkRequestShape(
   for (let i = 1; i < raw.length; i += 2) {
     if (raw[i]!.length + raw[i - 1]!.length > MAX_HEADER_BYTES) return { status: 431, reason: 'HeaderTooLarge' }
   }
-  // RFC 9112 §3.2: more than one Host header is a 400 (Node keeps the first; the copy upstream keeps all).
-  if (Array.isArray(upstreamHeaders.host)) return { status: 400, reason: 'InvalidHostHeader' }
+  // RFC 9112 §3.2: more than one Host header is a 400 (Node keeps the first; the copy upstream keeps all),
+  // and so is an invalid one (which the upstream client would otherwise fail on: a 502 for the client's bytes).
+  const host = upstreamHeaders.host
+  if (Array.isArray(host) || (typeof host === 'string' && !HOST_HEADER.test(host))) {
+    return { status: 400, reason: 'InvalidHostHeader' }
+  }
   return undefined
 }
+
+/** RFC 9110 §7.2 `uri-host [ ":" port ]`: an IP literal in brackets, or a reg-name (RFC 3986 §3.2.2). */
+const HOST_HEADER = /^(?:\[[\w.~!$&'()*+,;=:%-]+\]|[\w.~!$&'()*+,;=%-]*)(?::\d*)?$/
 
 /** Lower-cased host without port; IPv6 literals keep their brackets. */
 export function hostWithoutPort(hostHeader: string | undefined): string | undefined {

@@ -131,6 +131,28 @@ describe('gateway pipeline over real sockets', () => {
     assert.equal(forwarded, 0)
   })
 
+  test('an invalid Host gets 400 and is never forwarded (RFC 9112 §3.2); valid odd ones pass', async () => {
+    let forwarded = 0
+    const count = (): void => {
+      forwarded++
+    }
+    upstream.server.on('request', count)
+    // Raw bytes: Node's client refuses to send some of these.
+    for (const host of ['[::1', '[', 'a b', 'a/b', 'a@b', 'x:80:80', 'x:port', 'caf\xe9.example']) {
+      const socket = connect(gateway.listeners[0]!.port, '127.0.0.1')
+      socket.end(Buffer.from(`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`, 'latin1'))
+      const chunks: Buffer[] = []
+      socket.on('data', (c: Buffer) => chunks.push(c))
+      await once(socket, 'close')
+      assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 400 /, JSON.stringify(host))
+    }
+    upstream.server.off('request', count)
+    assert.equal(forwarded, 0)
+    for (const host of ['[::1]:8080', 'EXAMPLE.com:', 'a_b.example', 'xn--caf-dma.example', '']) {
+      assert.equal((await send(url, { headers: { host } })).status, 200, JSON.stringify(host))
+    }
+  })
+
   test('metrics count requests by listener, rule and target group', async () => {
     const counts = async (): Promise<Map<string, number>> => {
       const text = await gateway.metrics.registry.metrics()
