@@ -24,8 +24,6 @@ import {
  * targets accept their tokens.
  */
 
-/** Sub-directory of the state directory holding the signing keys (the whole layout: `state/layout.ts`). */
-export { SIGNING_KEYS_DIRECTORY } from '../state/index.js'
 /** Default time a rotated-out key stays published: a day, far beyond any token lifetime. */
 export const DEFAULT_GRACE_SECONDS = 24 * 3600
 

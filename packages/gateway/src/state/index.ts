@@ -11,7 +11,6 @@ export { createExclusive, ensurePrivateDirectory, readIfPresent, replaceAtomical
 export {
   PUBLIC_FILE_MODE,
   type SessionKeyFiles,
-  SIGNING_KEYS_DIRECTORY,
   type SigningKeyFiles,
   sessionKeyFiles,
   signingKeyFiles,

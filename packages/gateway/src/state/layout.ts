@@ -20,8 +20,8 @@ import { join, resolve } from 'node:path'
 /** Mode of a state file anyone may read (certificates). Everything else is owner-only (0600). */
 export const PUBLIC_FILE_MODE = 0o644
 
-/** Sub-directory of the state directory holding the signing keys. */
-export const SIGNING_KEYS_DIRECTORY = 'signing-keys'
+// Sub-directory of the state directory holding the signing keys.
+const SIGNING_KEYS_DIRECTORY = 'signing-keys'
 
 const KEY_SUFFIX = '.pem'
 const EXPIRY_SUFFIX = '.expires'

@@ -3,7 +3,7 @@
  * identities to a target, directly, and reports which it accepts.
  */
 import { readFile } from 'node:fs/promises'
-import { basename, join } from 'node:path'
+import { basename } from 'node:path'
 import type { Writable } from 'node:stream'
 import { type AlbSigningKey, importSigningKey } from '@portcullis/verify/mint'
 import {
@@ -13,7 +13,7 @@ import {
   type ProbeReport,
   probeAlbTarget,
 } from '@portcullis/verify/probe'
-import { SIGNING_KEYS_DIRECTORY } from '../../auth/signing-keys.js'
+import { signingKeyFiles } from '../../state/index.js'
 
 /** Options of {@link probeCommand}, as the command line gives them. */
 export interface ProbeCommandOptions {
@@ -127,14 +127,14 @@ async function loadKey(options: ProbeCommandOptions): Promise<AlbSigningKey | un
     throw new ProbeError('ERR_PROBE_OPTIONS', '--kid goes with --signing-key')
   }
   if (options.stateDir !== undefined) {
-    // The gateway's layout (auth/signing-keys.ts): `active` names the kid, `{kid}.pem` holds its key.
-    const dir = join(options.stateDir, SIGNING_KEYS_DIRECTORY)
-    const activeFile = join(dir, 'active')
+    // The gateway's layout (state/layout.ts): `active` names the kid, `{kid}.pem` holds its key.
+    const files = signingKeyFiles(options.stateDir)
+    const activeFile = files.active
     const kid = (
       await readText(activeFile, `the active signing key marker (is ${options.stateDir} a gateway state directory?)`)
     ).trim()
     if (!UUID.test(kid)) throw keyError(`${activeFile} does not name a key id`)
-    const file = join(dir, `${kid}.pem`)
+    const file = files.key(kid)
     return importKey(kid, await readText(file, 'the signing key'), file)
   }
   if (options.signingKey !== undefined) {
