@@ -3,10 +3,12 @@
  * gateway in your own process (tests, custom launchers), or use its
  * development OpenID provider and local CA in your own test suites.
  *
- * The command line (`portcullis start | validate | demo | idp | keys`) is
- * built on exactly these exports. The development OpenID provider lives in
- * its own entry point, `portcullis/idp`, so that importing the gateway never
- * loads it.
+ * The command line (`portcullis start | validate | keys | …`) loads,
+ * validates and rotates keys through these same exports; what it adds on top
+ * (the `node:cluster` supervisor behind `start`, the demo, the audit) is the
+ * command line's own and not part of this API. The development OpenID
+ * provider lives in its own entry point, `portcullis/idp`, so that importing
+ * the gateway never loads it; the configuration checks in `portcullis/audit`.
  *
  * @example
  * ```ts
@@ -21,12 +23,60 @@
  * @packageDocumentation
  */
 
-export { rotateSigningKey } from './auth/index.js'
-export { ConfigError, type ConfigIssue, formatIssue } from './config/errors.js'
+// Key rotation straight from its modules: importing `portcullis` never loads the OIDC stack.
+export { rotateSessionKeys } from './auth/secret-ring.js'
+export { listSigningKeys, rotateSigningKey, type SigningKeyInfo } from './auth/signing-keys.js'
+export { ConfigError, type ConfigIssue, type ConfigIssueSeverity, formatIssue } from './config/errors.js'
 export { portcullisJsonSchema } from './config/json-schema.js'
 export { type LoadedConfig, loadConfig, type ParseConfigOptions, parseConfig } from './config/load.js'
-export type * from './config/model.js'
-export { channels as diagnosticsChannels } from './observability/diagnostics.js'
+export type {
+  ActionModel,
+  AuthenticateAction,
+  AuthenticateCognitoAction,
+  AuthenticateCommon,
+  AuthenticateOidcAction,
+  CertificateModel,
+  ConditionModel,
+  FinalAction,
+  FixedResponseAction,
+  ForwardAction,
+  GatewayConfig,
+  HealthCheckModel,
+  HostHeaderCondition,
+  HttpHeaderCondition,
+  HttpRequestMethodCondition,
+  JwtValidationAction,
+  ListenerModel,
+  LoadBalancerAttributes,
+  LoadBalancerModel,
+  LoadBalancingAlgorithm,
+  OnUnauthenticatedRequest,
+  PathPatternCondition,
+  PortcullisModel,
+  QueryStringCondition,
+  RedirectAction,
+  RuleModel,
+  SourceIpCondition,
+  StickinessModel,
+  TargetGroupModel,
+  TargetModel,
+  TransformModel,
+} from './config/model.js'
+export {
+  type AuthErrorReason,
+  type ErrorReason,
+  GatewayError,
+  type GatewayErrorCode,
+  type RequestErrorReason,
+  type TargetErrorReason,
+} from './core/errors.js'
+// The diagnostics channels' messages carry the request context.
+export type { RequestContext, RequestRecord } from './core/request.js'
+export {
+  channels as diagnosticsChannels,
+  type RequestFinishedMessage,
+  type RequestMatchedMessage,
+} from './observability/diagnostics.js'
 export { createLogger } from './observability/logger.js'
 export { GatewayMetrics } from './observability/metrics.js'
 export { type RunningGateway, type RunningListener, type StartGatewayOptions, startGateway } from './server/gateway.js'

@@ -18,6 +18,7 @@ export interface LoadBalancerModel {
   readonly attributes: LoadBalancerAttributes
 }
 
+/** The load balancer attributes Portcullis reads (ELBv2 `ModifyLoadBalancerAttributes` keys), with ALB's defaults. */
 export interface LoadBalancerAttributes {
   /** `idle_timeout.timeout_seconds`, default 60. */
   readonly idleTimeoutSeconds: number
@@ -35,6 +36,7 @@ export interface LoadBalancerAttributes {
   readonly raw: Readonly<Record<string, string>>
 }
 
+/** One certificate of an HTTPS listener; several are chosen by SNI. */
 export interface CertificateModel {
   /** Absolute path of the PEM certificate chain. */
   readonly certificateFile: string
@@ -44,6 +46,7 @@ export interface CertificateModel {
   readonly isDefault: boolean
 }
 
+/** One listener (ELBv2 `CreateListener`): where to accept connections and its rules. */
 export interface ListenerModel {
   /** Stable identifier, `listener/{port}` style; used in logs and metrics. */
   readonly id: string
@@ -62,6 +65,7 @@ export interface ListenerModel {
   readonly rules: readonly RuleModel[]
 }
 
+/** One rule (ELBv2 `CreateRule`), or the listener's default rule built from `DefaultActions`. */
 export interface RuleModel {
   readonly arn: string
   /** 1..50000, or `default` for the listener's default rule. */
@@ -74,6 +78,7 @@ export interface RuleModel {
 
 // ---------------------------------------------------------------- conditions
 
+/** One rule condition, discriminated by ALB's `Field`; all of a rule's conditions must match. */
 export type ConditionModel =
   | HostHeaderCondition
   | PathPatternCondition
@@ -82,6 +87,7 @@ export type ConditionModel =
   | QueryStringCondition
   | SourceIpCondition
 
+/** `host-header`: the request's host, without port. */
 export interface HostHeaderCondition {
   readonly field: 'host-header'
   /** Wildcard patterns (`*`, `?`), matched case-insensitively. */
@@ -90,6 +96,7 @@ export interface HostHeaderCondition {
   readonly regexValues: readonly string[]
 }
 
+/** `path-pattern`: the request path, without query. */
 export interface PathPatternCondition {
   readonly field: 'path-pattern'
   /** Wildcard patterns (`*`, `?`), matched case-sensitively against the path only. */
@@ -97,6 +104,7 @@ export interface PathPatternCondition {
   readonly regexValues: readonly string[]
 }
 
+/** `http-header`: one named request header. */
 export interface HttpHeaderCondition {
   readonly field: 'http-header'
   /** Header name as configured (compared case-insensitively). */
@@ -105,18 +113,21 @@ export interface HttpHeaderCondition {
   readonly regexValues: readonly string[]
 }
 
+/** `http-request-method`: the request method. */
 export interface HttpRequestMethodCondition {
   readonly field: 'http-request-method'
   /** Exact, case-sensitive method names. */
   readonly values: readonly string[]
 }
 
+/** `query-string`: key/value pairs of the query, any of which may match. */
 export interface QueryStringCondition {
   readonly field: 'query-string'
   /** `Key` absent means "any key". Wildcards and `\` escapes as in ALB. */
   readonly values: readonly { readonly key: string | undefined; readonly value: string }[]
 }
 
+/** `source-ip`: the connection's peer address (never `X-Forwarded-For`). */
 export interface SourceIpCondition {
   readonly field: 'source-ip'
   /** CIDR blocks, IPv4 or IPv6. */
@@ -125,12 +136,14 @@ export interface SourceIpCondition {
 
 // ---------------------------------------------------------------- transforms
 
+/** A rule transform (`host-header-rewrite`, `url-rewrite`): a regex and its replacement, applied after matching. */
 export type TransformModel =
   | { readonly type: 'host-header-rewrite'; readonly regex: string; readonly replace: string }
   | { readonly type: 'url-rewrite'; readonly regex: string; readonly replace: string }
 
 // ------------------------------------------------------------------- actions
 
+/** One action of a rule, discriminated by ALB's `Type`. */
 export type ActionModel =
   | ForwardAction
   | RedirectAction
@@ -139,9 +152,12 @@ export type ActionModel =
   | AuthenticateCognitoAction
   | JwtValidationAction
 
+/** The actions that end a rule: they answer the request or hand it to a target. */
 export type FinalAction = ForwardAction | RedirectAction | FixedResponseAction
+/** The actions that run before the final one and may answer instead (login, 401). */
 export type AuthenticateAction = AuthenticateOidcAction | AuthenticateCognitoAction | JwtValidationAction
 
+/** `forward`: to one target group, or weighted between several (`ForwardConfig`). */
 export interface ForwardAction {
   readonly type: 'forward'
   readonly order: number
@@ -151,6 +167,7 @@ export interface ForwardAction {
   readonly stickiness: { readonly durationSeconds: number } | undefined
 }
 
+/** `redirect`: a 301 or 302 to a URL built from the request's components. */
 export interface RedirectAction {
   readonly type: 'redirect'
   readonly order: number
@@ -163,6 +180,7 @@ export interface RedirectAction {
   readonly statusCode: 301 | 302
 }
 
+/** `fixed-response`: a configured status, content type and body. */
 export interface FixedResponseAction {
   readonly type: 'fixed-response'
   readonly order: number
@@ -171,6 +189,7 @@ export interface FixedResponseAction {
   readonly messageBody: string | undefined
 }
 
+/** What an authenticate action does with a request that has no valid session. */
 export type OnUnauthenticatedRequest = 'authenticate' | 'allow' | 'deny'
 
 /** Settings shared by authenticate-oidc and authenticate-cognito once endpoints are resolved. */
@@ -197,16 +216,19 @@ export interface AuthenticateCommon {
   readonly identityTokenLifetimeSeconds: number
 }
 
+/** `authenticate-oidc`: log users in with any OpenID Connect provider. */
 export interface AuthenticateOidcAction extends AuthenticateCommon {
   readonly type: 'authenticate-oidc'
 }
 
+/** `authenticate-cognito`: log users in with an Amazon Cognito user pool (endpoints derived from the domain). */
 export interface AuthenticateCognitoAction extends AuthenticateCommon {
   readonly type: 'authenticate-cognito'
   readonly userPoolArn: string
   readonly userPoolDomain: string
 }
 
+/** `jwt-validation`: accept a request only with a valid bearer JWT from the configured issuer. */
 export interface JwtValidationAction {
   readonly type: 'jwt-validation'
   readonly order: number
@@ -223,14 +245,17 @@ export interface JwtValidationAction {
 
 // ------------------------------------------------------------- target groups
 
+/** `load_balancing.algorithm.type`. */
 export type LoadBalancingAlgorithm = 'round_robin' | 'least_outstanding_requests' | 'weighted_random'
 
+/** One registered target (ELBv2 `RegisterTargets`). */
 export interface TargetModel {
   /** IP address or host name. */
   readonly id: string
   readonly port: number
 }
 
+/** A target group's health check, with ALB's defaults. */
 export interface HealthCheckModel {
   readonly enabled: boolean
   readonly protocol: 'HTTP' | 'HTTPS'
@@ -245,6 +270,7 @@ export interface HealthCheckModel {
   readonly matcher: string
 }
 
+/** A target group's stickiness (`stickiness.*` attributes). */
 export interface StickinessModel {
   readonly type: 'lb_cookie' | 'app_cookie'
   /** `stickiness.lb_cookie.duration_seconds` or `stickiness.app_cookie.duration_seconds`, default 86400. */
@@ -253,6 +279,7 @@ export interface StickinessModel {
   readonly appCookieName: string | undefined
 }
 
+/** One target group (ELBv2 `CreateTargetGroup`) with its targets and attributes. */
 export interface TargetGroupModel {
   readonly name: string
   readonly arn: string
@@ -277,6 +304,7 @@ export interface TargetGroupModel {
 
 // ----------------------------------------------------- Portcullis extensions
 
+/** Settings that exist only in Portcullis (the top-level `Portcullis` key). */
 export interface PortcullisModel {
   /** Absolute path; keys, session secrets and generated certificates live here. */
   readonly stateDirectory: string
@@ -291,6 +319,7 @@ export interface PortcullisModel {
   readonly accessLog: { readonly format: 'json' | 'alb'; readonly path: string | undefined }
 }
 
+/** A whole validated configuration: what `loadConfig` returns and `startGateway` runs. */
 export interface GatewayConfig {
   /** Absolute path of the file this was loaded from, undefined when built in code. */
   readonly source: string | undefined

@@ -36,6 +36,7 @@ export interface DevClient {
   readonly tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post'
 }
 
+/** What {@link createDevIdentityProvider} serves: its clients, users, address and issuer. */
 export interface DevIdentityProviderOptions {
   /** The issuer identifier; default the URL it listens on. Must be an origin (no path). */
   readonly issuer?: string
@@ -77,6 +78,7 @@ export interface DevIdentityProviderEndpoints {
   readonly endSession: string
 }
 
+/** A running development OpenID provider: its endpoints, users, and how to stop it. */
 export interface DevIdentityProvider {
   /** The issuer identifier (`iss` of its ID tokens). */
   readonly issuer: string

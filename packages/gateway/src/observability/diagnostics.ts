@@ -17,10 +17,12 @@ export const channels = {
   configRejected: diagnosticsChannel.channel('portcullis:config:rejected'),
 } as const
 
+/** What `portcullis:request:matched` publishes. */
 export interface RequestMatchedMessage {
   readonly ctx: RequestContext
 }
 
+/** What `portcullis:request:finished` publishes: the context and the status the client got. */
 export interface RequestFinishedMessage {
   readonly ctx: RequestContext
   readonly statusCode: number

@@ -17,6 +17,7 @@ import { TargetGroupRegistry } from '../targets/target-group.js'
 import { createAdminHandler } from './admin.js'
 import { listen } from './listen.js'
 
+/** How {@link startGateway} runs: where it logs, and which parts it serves in this process. */
 export interface StartGatewayOptions {
   readonly logger: Logger
   /** Shared across reloads; one is created when absent. */
@@ -27,6 +28,7 @@ export interface StartGatewayOptions {
   readonly accessLog?: boolean
 }
 
+/** One listener as it is bound, with the URL to reach it. */
 export interface RunningListener {
   readonly id: string
   readonly protocol: 'HTTP' | 'HTTPS'
@@ -36,6 +38,7 @@ export interface RunningListener {
   readonly url: string
 }
 
+/** A gateway started by {@link startGateway}: what it serves, and how to reload or stop it. */
 export interface RunningGateway {
   readonly listeners: readonly RunningListener[]
   readonly adminUrl: string | undefined
