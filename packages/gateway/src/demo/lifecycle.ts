@@ -1,3 +1,5 @@
+import { GatewayError } from '../core/errors.js'
+
 /**
  * Shared by the long-running development commands (`portcullis demo`,
  * `portcullis idp`): waiting for Ctrl-C/SIGTERM (or an abort signal, which is
@@ -38,7 +40,7 @@ export function waitForStop(signal?: AbortSignal): Promise<string> {
  * not permitted get advice, anything else its message (never a stack trace).
  */
 export function describeStartupError(error: unknown, what: string, option: string): string {
-  const err = error as NodeJS.ErrnoException & { address?: string; port?: number }
+  const err = systemErrorOf(error) as NodeJS.ErrnoException & { address?: string; port?: number }
   const where = err.port === undefined ? '' : ` ${err.address ?? ''}:${err.port}`.replace(' :', ' port ')
   if (err?.code === 'EADDRINUSE') {
     return `${what}: the address${where} is already in use; stop whatever is using it or choose another port with ${option}`
@@ -48,4 +50,9 @@ export function describeStartupError(error: unknown, what: string, option: strin
   }
   if (err?.code === 'EADDRNOTAVAIL') return `${what}: the address${where} is not available on this machine`
   return `${what}: ${error instanceof Error ? error.message : String(error)}`
+}
+
+/** The system error (`EADDRINUSE`, …) behind a listener that could not bind, or `error` itself. */
+export function systemErrorOf(error: unknown): unknown {
+  return error instanceof GatewayError && error.code === 'ERR_LISTEN' ? error.cause : error
 }

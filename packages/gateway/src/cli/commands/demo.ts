@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import type { Logger } from 'pino'
 import { DEMO_DEFAULT_PORTS, DemoStartError, printDemoConfig, type RunningDemo, startDemo } from '../../demo/demo.js'
-import { type CommandIo, describeStartupError, waitForStop } from '../../demo/lifecycle.js'
+import { type CommandIo, describeStartupError, systemErrorOf, waitForStop } from '../../demo/lifecycle.js'
 import { createLogger } from '../../observability/logger.js'
 import { trustInstructions } from '../../tls/local-ca.js'
 
@@ -72,7 +72,7 @@ function banner(demo: RunningDemo): string {
 
 function failureMessage(error: unknown, options: DemoCommandOptions): string {
   if (!(error instanceof DemoStartError)) return describeStartupError(error, 'portcullis demo', '--port')
-  const cause = error.cause as { port?: number }
+  const cause = systemErrorOf(error.cause) as { port?: number } | undefined
   const adminPort = options.adminPort ?? DEMO_DEFAULT_PORTS.admin
   switch (error.component) {
     case 'idp':
