@@ -1,4 +1,4 @@
-import type { IncomingHttpHeaders, IncomingMessage } from 'node:http'
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TargetErrorReason } from '../core/errors.js'
@@ -231,16 +231,19 @@ function hasBody(req: IncomingMessage): boolean {
  * destroys the body stream it was given when the target fails or answers
  * early, and Node never drains a request whose body had started flowing and
  * then stopped — the client's next request on that keep-alive connection
- * would hang until the idle timeout. What undici leaves unread is drained
- * instead, as Node drains a body nobody read.
+ * would hang until the idle timeout. What undici leaves unread (it failed,
+ * never connected, or the response is already out) is drained instead, as
+ * Node drains a body nobody read.
  */
-function bodyStream(req: IncomingMessage): PassThrough {
+function bodyStream(req: IncomingMessage, res: ServerResponse): PassThrough {
   const body = new PassThrough()
-  body.once('close', () => {
+  const drain = (): void => {
     if (req.complete) return
     req.unpipe(body)
     req.resume()
-  })
+  }
+  body.once('close', drain)
+  res.once('finish', drain)
   return req.pipe(body)
 }
 
@@ -272,7 +275,7 @@ export function proxyRequest(ctx: RequestContext, target: Target, group: TargetG
     if (!res.writableFinished) handler.clientClosed()
   })
   const req = ctx.req
-  const body = hasBody(req) ? bodyStream(req) : null
+  const body = hasBody(req) ? bodyStream(req, res) : null
   const timeout = group.targetTimeoutMs
   // dispatch never throws: undici reports invalid options through handler.onResponseError.
   target.dispatcher.dispatch(

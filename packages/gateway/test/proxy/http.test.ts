@@ -86,32 +86,37 @@ describe('proxy errors', () => {
     }
   })
 
-  test('a target that resets mid-upload: 502, and the client connection still carries the next request', async () => {
-    // undici stops reading the body at the failure; unless the gateway drains
-    // the rest, the keep-alive connection hangs until the idle timeout.
-    const raw = await rawTarget((s) => s.once('data', () => s.resetAndDestroy()))
-    const front = await startForwarding([groupModel({ targets: target(raw.port) })])
-    const client = net.connect(front.port, '127.0.0.1')
-    try {
-      let answers = ''
-      client.on('data', (c: Buffer) => {
-        answers += c.toString('latin1')
-      })
-      const body = 4 * 1024 * 1024
-      client.write(`POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${body}\r\n\r\n`)
-      client.write(Buffer.alloc(body))
-      client.write('GET /next HTTP/1.1\r\nHost: a.test\r\n\r\n')
-      const deadline = Date.now() + 5000
-      while (answers.match(/^HTTP\/1\.1 /gm)?.length !== 2 && Date.now() < deadline) {
-        await new Promise((r) => setTimeout(r, 20))
+  for (const [failure, start] of [
+    ['resets mid-upload', () => rawTarget((s) => s.once('data', () => s.resetAndDestroy()))],
+    ['refuses the connection', async () => ({ port: await freePort(), close: async () => {} })],
+  ] as const) {
+    test(`a target that ${failure}: 502, and the client connection still carries the next request`, async () => {
+      // The rest of the upload must be drained, or the keep-alive connection
+      // hangs until the idle timeout.
+      const raw = await start()
+      const front = await startForwarding([groupModel({ targets: target(raw.port) })])
+      const client = net.connect(front.port, '127.0.0.1')
+      try {
+        let answers = ''
+        client.on('data', (c: Buffer) => {
+          answers += c.toString('latin1')
+        })
+        const body = 4 * 1024 * 1024
+        client.write(`POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${body}\r\n\r\n`)
+        client.write(Buffer.alloc(body))
+        client.write('GET /next HTTP/1.1\r\nHost: a.test\r\n\r\n')
+        const deadline = Date.now() + 5000
+        while (answers.match(/^HTTP\/1\.1 /gm)?.length !== 2 && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20))
+        }
+        assert.deepEqual(answers.match(/^HTTP\/1\.1 \d+/gm), ['HTTP/1.1 502', 'HTTP/1.1 502'])
+      } finally {
+        client.destroy()
+        await front.close()
+        await raw.close()
       }
-      assert.deepEqual(answers.match(/^HTTP\/1\.1 \d+/gm), ['HTTP/1.1 502', 'HTTP/1.1 502'])
-    } finally {
-      client.destroy()
-      await front.close()
-      await raw.close()
-    }
-  })
+    })
+  }
 
   test('a malformed response → 502 TargetResponseError', async () => {
     const raw = await rawTarget((s) => s.once('data', () => s.end('NOT HTTP AT ALL\r\n\r\n')))
