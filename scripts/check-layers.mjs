@@ -25,7 +25,9 @@ import { fileURLToPath } from 'node:url'
 //   logging/metrics/access log — leaves over core.
 // - tls (local CA, on state), rules (pure matching), targets (pools, health),
 //   config (loading and validation): each on the layers above only.
-// - proxy (moving bytes to a target) and audit (checks over a loaded config).
+// - proxy (moving bytes to a target), audit (checks over a loaded config) and
+//   shared (the connection to the shared Redis of `Portcullis.SharedState`, on
+//   tls for the CA trust it shares with the IdP calls; auth and server use it).
 // - actions (forward on proxy and targets; redirect; fixed-response) and auth
 //   (the authenticate actions and the login callback).
 // - listeners: compile a configuration into handlers, run the pipeline.
@@ -39,7 +41,7 @@ export const LAYERS = [
   ['core'],
   ['headers', 'state', 'observability'],
   ['tls', 'rules', 'targets', 'config'],
-  ['proxy', 'audit'],
+  ['proxy', 'audit', 'shared'],
   ['actions', 'auth'],
   ['listeners'],
   ['server'],

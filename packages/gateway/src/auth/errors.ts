@@ -1,5 +1,6 @@
-import type { AuthErrorReason } from '../core/errors.js'
+import type { AuthErrorReason, SharedStateErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
+import { SERVER_HEADER } from '../core/responses.js'
 
 /**
  * One refused or failed authentication step: the HTTP status the client
@@ -10,7 +11,7 @@ import type { RequestContext } from '../core/request.js'
 export class AuthError extends Error {
   constructor(
     readonly status: 401 | 500 | 561,
-    readonly reason: AuthErrorReason | undefined,
+    readonly reason: AuthErrorReason | SharedStateErrorReason | undefined,
     options?: { cause?: unknown },
   ) {
     super(reason ?? `authentication failed with ${status}`, options)
@@ -31,6 +32,7 @@ export function sendRedirect(ctx: RequestContext, location: string): void {
   const res = ctx.res
   ctx.record.redirectUrl = location
   const headers: Record<string, string | string[] | number> = {
+    server: SERVER_HEADER,
     location,
     'cache-control': 'no-store',
     'content-length': 0,

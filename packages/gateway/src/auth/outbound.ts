@@ -1,6 +1,5 @@
-import { readFileSync } from 'node:fs'
-import * as tls from 'node:tls'
 import { Agent, fetch as undiciFetch } from 'undici'
+import { outboundTrust } from '../tls/trust.js'
 import { lookupLocalhostAsLoopback } from '../values/loopback.js'
 
 /**
@@ -42,28 +41,6 @@ export interface Outbound {
   close(): Promise<void>
 }
 
-// tls.getCACertificates('system') exists from Node 22.15/23.5; on older Nodes
-// the bundled roots (which also carry NODE_EXTRA_CA_CERTS) are what fetch uses.
-function systemCertificates(): readonly string[] {
-  const get = (tls as unknown as { getCACertificates?: (type: string) => string[] }).getCACertificates
-  if (typeof get !== 'function') return []
-  try {
-    return get('system')
-  } catch {
-    return []
-  }
-}
-
-function extraCertificates(): string[] {
-  const file = process.env['NODE_EXTRA_CA_CERTS']
-  if (file === undefined || file === '') return []
-  try {
-    return [readFileSync(file, 'utf8')]
-  } catch {
-    return []
-  }
-}
-
 /**
  * Builds the outbound client. With neither a CA file nor a system store to
  * add, Node's defaults (bundled roots + `NODE_EXTRA_CA_CERTS`) apply as is.
@@ -75,16 +52,7 @@ function extraCertificates(): string[] {
  * ```
  */
 export function createOutbound(options: { caFile: string | undefined }): Outbound {
-  const system = systemCertificates()
-  const ca =
-    options.caFile === undefined && system.length === 0
-      ? undefined
-      : [
-          ...tls.rootCertificates,
-          ...system,
-          ...extraCertificates(),
-          ...(options.caFile === undefined ? [] : [readFileSync(options.caFile, 'utf8')]),
-        ]
+  const ca = outboundTrust(options.caFile)
   const dispatcher = new Agent({
     // *.localhost must reach this machine whatever the system resolver does (see values/loopback.ts).
     connect: { ...(ca === undefined ? {} : { ca }), timeout: 5000, lookup: lookupLocalhostAsLoopback },

@@ -317,8 +317,26 @@ export interface PortcullisModel {
   /** Extra CA file (PEM) trusted for outbound TLS to IdPs and JWKS endpoints. */
   readonly caFile: string | undefined
   readonly accessLog: { readonly format: 'json' | 'alb'; readonly path: string | undefined }
+  /** Redis/Valkey shared by several gateways (`Portcullis.SharedState`); undefined: one machine, no Redis. */
+  readonly sharedState: SharedStateModel | undefined
+  /** Where authenticate actions keep sessions (`Portcullis.SessionStore`); `shared` requires {@link sharedState}. */
+  readonly sessionStore: 'cookie' | 'shared'
 }
 
+/** `Portcullis.SharedState`: where the shared Redis/Valkey is and how long to wait for it. */
+export interface SharedStateModel {
+  /** `redis://` or `rediss://` URL as written; it may carry a password, so messages use {@link displayUrl}. */
+  readonly url: string
+  /** The URL without user and password. */
+  readonly displayUrl: string
+  /** `rediss://`: TLS with the trust of IdP calls. */
+  readonly tls: boolean
+  /** Prefix of every key Portcullis writes (default `portcullis:`). */
+  readonly keyPrefix: string
+  readonly connectTimeoutMs: number
+  /** Bound on each command: a request waits no longer for shared state. */
+  readonly commandTimeoutMs: number
+}
 /** A whole validated configuration: what `loadConfig` returns and `startGateway` runs. */
 export interface GatewayConfig {
   /** Absolute path of the file this was loaded from, undefined when built in code. */

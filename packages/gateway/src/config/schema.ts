@@ -322,6 +322,26 @@ const PortcullisSettingsSchema = strict({
     Format: z.enum(['json', 'alb']).optional(),
     Path: z.string().optional().describe('File to append to; standard output when absent.'),
   }).optional(),
+  SharedState: strict({
+    Url: z
+      .string()
+      .describe(
+        'redis://[user:password@]host[:port][/db], or rediss:// for TLS (trusting the CAs IdP calls trust: the system store, NODE_EXTRA_CA_CERTS, Portcullis.CaFile).',
+      ),
+    KeyPrefix: z.string().optional().describe('Prefix of every key Portcullis writes. Default `portcullis:`.'),
+    ConnectTimeoutMs: integerLike.optional().describe('Bound on connecting, 100..60000 ms. Default 2000.'),
+    CommandTimeoutMs: integerLike
+      .optional()
+      .describe('Bound on each command, 10..60000 ms; a request that needs shared state answers 500 after it. Default 500.'),
+  })
+    .optional()
+    .describe('Redis or Valkey shared by several gateways: key rings, used login states, server-side sessions.'),
+  SessionStore: z
+    .enum(['cookie', 'shared'])
+    .optional()
+    .describe(
+      'Where authenticate-oidc/cognito sessions live: `cookie` (sealed in the browser; default) or `shared` (in SharedState, the cookie carrying a sealed id; revocable).',
+    ),
 })
 
 /**

@@ -48,8 +48,15 @@ export type RequestErrorReason =
   | 'TransformError'
   | 'InternalError'
 
+/**
+ * Portcullis's name (ALB has no shared state) for a request that needed the
+ * shared Redis (`Portcullis.SharedState`) while it was unreachable or slower
+ * than `CommandTimeoutMs`: answered 500, never hung.
+ */
+export type SharedStateErrorReason = 'SharedStateUnavailable'
+
 /** Every `error_reason` the access log can carry. */
-export type ErrorReason = AuthErrorReason | TargetErrorReason | RequestErrorReason
+export type ErrorReason = AuthErrorReason | TargetErrorReason | RequestErrorReason | SharedStateErrorReason
 
 /**
  * Codes of {@link GatewayError}.
@@ -59,8 +66,9 @@ export type ErrorReason = AuthErrorReason | TargetErrorReason | RequestErrorReas
  * | `ERR_LISTEN` | a listener (or the admin listener) could not bind its address and port; `cause` is the system error (`EADDRINUSE`, `EACCES`, …) |
  * | `ERR_CLOSED` | the gateway is shutting down: it takes no new configuration |
  * | `ERR_WORKER_EXIT` | a worker of `portcullis start` exited before it was ready |
+ * | `ERR_SHARED_STATE` | the shared Redis (`Portcullis.SharedState`) could not be reached at start; `cause` says why |
  */
-export type GatewayErrorCode = 'ERR_LISTEN' | 'ERR_CLOSED' | 'ERR_WORKER_EXIT'
+export type GatewayErrorCode = 'ERR_LISTEN' | 'ERR_CLOSED' | 'ERR_WORKER_EXIT' | 'ERR_SHARED_STATE'
 
 /**
  * The gateway's own failures, as `startGateway`, `RunningGateway.reload`

@@ -62,7 +62,22 @@ export async function serve(options: ServeOptions): Promise<void> {
   const { config, warnings } = await loadConfig(options.configPath)
   // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
   for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
+  await checkSharedState(config, options.logger)
   return servePrimary(options, config)
+}
+
+/**
+ * Connects once to `Portcullis.SharedState` before any worker starts, so that
+ * `start` fails at once, saying why (`ERR_SHARED_STATE`), when it cannot be
+ * reached; every process then keeps its own connection.
+ */
+async function checkSharedState(config: GatewayConfig, logger: Logger): Promise<void> {
+  const model = config.portcullis.sharedState
+  if (model === undefined) return
+  const { connectSharedState } = await import('../shared/connection.js')
+  const shared = await connectSharedState(model, { logger, caFile: config.portcullis.caFile })
+  logger.info({ redis: model.displayUrl, keyPrefix: model.keyPrefix }, 'connected to the shared state')
+  await shared.close()
 }
 
 async function reloadConfig(options: ServeOptions): Promise<GatewayConfig | undefined> {

@@ -142,6 +142,8 @@ describe('the issue-3 YAML', () => {
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined },
+      sharedState: undefined,
+      sessionStore: 'cookie',
     })
   })
 
@@ -282,6 +284,8 @@ describe('defaults', () => {
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined },
+      sharedState: undefined,
+      sessionStore: 'cookie',
     })
     const listener = config.listeners[0]!
     assert.equal(listener.address, '0.0.0.0')
@@ -329,6 +333,8 @@ describe('defaults', () => {
       allowInsecureHttpAuthentication: false,
       caFile: '/opt/ca.pem',
       accessLog: { format: 'alb', path: `${BASE_DIR}/logs/access.log` },
+      sharedState: undefined,
+      sessionStore: 'cookie',
     })
   })
 

@@ -34,6 +34,12 @@ export async function startCommand(options: StartOptions, io: { stdout: Writable
         const lines = ['Portcullis is running.', '']
         for (const l of listeners) lines.push(`  listener  ${l.protocol.padEnd(5)} ${l.url}`)
         lines.push(`  signer    ${config.loadBalancer.arn}`)
+        const shared = config.portcullis.sharedState
+        if (shared !== undefined) {
+          lines.push(
+            `  shared    ${shared.displayUrl}  (connected; key prefix ${shared.keyPrefix}, ${config.portcullis.sessionStore} sessions)`,
+          )
+        }
         if (adminUrl !== undefined) {
           lines.push(`  admin     ${adminUrl}  (/healthz, /metrics, /keys/{kid})`)
           lines.push(

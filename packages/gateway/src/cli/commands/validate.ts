@@ -64,6 +64,7 @@ export function summarise(config: GatewayConfig, name: string, warnings = 0): st
     `  signer ARN  ${config.loadBalancer.arn}`,
     `  admin       ${config.portcullis.admin ? `http://${hostPort(config.portcullis.admin.address, config.portcullis.admin.port)}` : 'disabled'}`,
     `  state       ${displayPath(config.portcullis.stateDirectory)}`,
+    `  shared      ${sharedStateLine(config)}`,
     '',
     'Listeners',
   ]
@@ -72,6 +73,12 @@ export function summarise(config: GatewayConfig, name: string, warnings = 0): st
   if (config.targetGroups.length === 0) lines.push('  (none)')
   for (const tg of config.targetGroups) lines.push(...describeTargetGroup(tg))
   return `${lines.join('\n')}\n`
+}
+
+function sharedStateLine(config: GatewayConfig): string {
+  const shared = config.portcullis.sharedState
+  if (shared === undefined) return 'none (one machine: keys in the state directory, sessions in cookies)'
+  return `${shared.displayUrl} (key prefix ${shared.keyPrefix}, ${config.portcullis.sessionStore} sessions; not contacted by validate)`
 }
 
 function hostPort(address: string, port: number): string {

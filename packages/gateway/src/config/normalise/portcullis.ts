@@ -3,6 +3,7 @@ import type { PortcullisModel } from '../model.js'
 import type { PortcullisFile } from '../schema.js'
 import { checkAddress, inRange, resolvePath, toInt } from './checks.js'
 import type { BaseContext } from './context.js'
+import { normaliseSharedState } from './shared-state.js'
 
 /** The admin listener when `Portcullis.Admin` is absent. */
 export const DEFAULT_ADMIN = { address: '127.0.0.1', port: 9800 } as const
@@ -29,6 +30,6 @@ export function normalisePortcullis(file: PortcullisFile, ctx: BaseContext): Por
     accessLog: {
       format: p.AccessLog?.Format ?? 'json',
       path: p.AccessLog?.Path === undefined ? undefined : resolvePath(ctx, p.AccessLog.Path),
-    },
+    },    ...normaliseSharedState(file, ctx),
   }
 }
