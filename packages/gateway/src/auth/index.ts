@@ -4,7 +4,9 @@
  * sealed session cookies and the signing keys behind `x-amzn-oidc-data`.
  *
  * Keys and secrets live in the state directory so that they survive reloads
- * and are shared by every instance using the same directory; per-process
+ * and are shared by every instance using the same directory — or, with
+ * `Portcullis.SharedState`, in Redis (`shared-keys.ts`), shared by every
+ * gateway connected to it; per-process
  * caches (opened sessions, minted identity tokens, JWKS) are rebuilt with
  * each runtime.
  *
@@ -50,6 +52,7 @@ import type { Logger } from 'pino'
 import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
 import type { ActionHandler } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
+import type { SharedState } from '../shared/connection.js'
 import { type AuthShared, OidcAuthenticateAction } from './authenticate.js'
 import { CallbackRegistry } from './callback-registry.js'
 import { IDP_TIMEOUT_MS } from './idp-client.js'
@@ -57,6 +60,7 @@ import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
 import { LoginCallback } from './login.js'
 import { createOutbound } from './outbound.js'
 import { SecretRing } from './secret-ring.js'
+import { importSharedSigningKeys, loadSharedSessionRing, sharedSigningRingVersion } from './shared-keys.js'
 import { activeMarkerVersion, loadSigningKeys, type SigningKeyRing } from './signing-keys.js'
 import type { AuthMetrics, AuthRuntime } from './types.js'
 
@@ -97,9 +101,25 @@ export async function createAuthRuntime(
 ): Promise<AuthRuntime> {
   const stateDirectory = config.portcullis.stateDirectory
   const logger = deps.logger.child({ component: 'auth' })
-  const ring = await SecretRing.load(stateDirectory)
-  let signing: SigningKeyRing = await loadSigningKeys(stateDirectory)
-  let marker = await activeMarkerVersion(stateDirectory)
+  // With SharedState the key rings live in Redis (shared-keys.ts), else in the state directory.
+  const sharedState =
+    config.portcullis.sharedState === undefined
+      ? undefined
+      : await (await import('../shared/connection.js')).connectSharedState(config.portcullis.sharedState, {
+          logger: deps.logger,
+          caFile: config.portcullis.caFile,
+        })
+  const keySource = sharedState === undefined ? fileKeySource(stateDirectory) : sharedKeySource(sharedState)
+  let ring: SecretRing
+  let signing: SigningKeyRing
+  let marker: string
+  try {
+    ring = await keySource.sessionRing()
+    ;({ signing, marker } = await keySource.signing())
+  } catch (err) {
+    await sharedState?.close()
+    throw err
+  }
   let loadedAt = Date.now()
   const outbound = createOutbound({ caFile: config.portcullis.caFile })
   const shared: AuthShared = {
@@ -123,16 +143,20 @@ export async function createAuthRuntime(
     if (checking) return
     checking = true
     try {
-      const current = await activeMarkerVersion(stateDirectory)
+      const current = await keySource.marker()
       if (current !== marker || Date.now() - loadedAt > KEY_RELOAD_INTERVAL_MS) {
-        signing = await loadSigningKeys(stateDirectory)
-        if (current !== marker) logger.info({ kid: signing.active.kid }, 'signing key rotation picked up')
-        marker = current
+        const next = await keySource.signing()
+        signing = next.signing
+        if (next.marker !== marker) logger.info({ kid: signing.active.kid }, 'signing key rotation picked up')
+        marker = next.marker
         loadedAt = Date.now()
         await ring.reload()
       }
     } catch (err) {
-      logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not re-read the key rings')
+      // The shared state's outages are logged once by its connection; the keys in memory go on serving.
+      if (sharedState === undefined) {
+        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not re-read the key rings')
+      }
     } finally {
       checking = false
     }
@@ -161,6 +185,38 @@ export async function createAuthRuntime(
     async close() {
       clearInterval(timer)
       await outbound.close()
+      await sharedState?.close()
     },
+  }
+}
+
+/** Where a runtime reads its key rings, and how it notices a rotation made elsewhere. */
+interface KeySource {
+  sessionRing(): Promise<SecretRing>
+  signing(): Promise<{ signing: SigningKeyRing; marker: string }>
+  /** Changes when the signing keys were rotated. */
+  marker(): Promise<string>
+}
+
+function fileKeySource(stateDirectory: string): KeySource {
+  const marker = async () => String(await activeMarkerVersion(stateDirectory))
+  return {
+    sessionRing: () => SecretRing.load(stateDirectory),
+    async signing() {
+      const m = await marker()
+      return { signing: await loadSigningKeys(stateDirectory), marker: m }
+    },
+    marker,
+  }
+}
+
+function sharedKeySource(shared: SharedState): KeySource {
+  return {
+    sessionRing: () => SecretRing.from(() => loadSharedSessionRing(shared)),
+    async signing() {
+      const text = await sharedSigningRingVersion(shared)
+      return { signing: importSharedSigningKeys(text), marker: text }
+    },
+    marker: () => sharedSigningRingVersion(shared),
   }
 }

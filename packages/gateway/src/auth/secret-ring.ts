@@ -34,7 +34,8 @@ const HEADER_BYTES = 1 + KEY_ID_BYTES + IV_BYTES
 /** What a sealed value is for; each purpose has its own derived key. */
 export type SealPurpose = 'session' | 'state'
 
-interface StoredKey {
+/** One key of the ring as stored (on disk or in the shared state). */
+export interface StoredKey {
   readonly id: string
   readonly secret: string
   readonly createdAt: number
@@ -42,7 +43,8 @@ interface StoredKey {
   readonly retiresAt?: number
 }
 
-interface StoredRing {
+/** The ring as stored: `session-keys.json` on disk, the same JSON in the shared state. */
+export interface StoredRing {
   readonly version: 1
   readonly active: string
   readonly keys: readonly StoredKey[]
@@ -57,7 +59,8 @@ interface DerivedKey {
 const KEY_ID = /^[0-9a-f]{8}$/
 const SECRET = /^[A-Za-z0-9_-]{43}$/
 
-function parseRing(text: string, path: string): StoredRing {
+/** Parses a stored ring; throws naming `source` (a path or a Redis key) when it is not one. */
+export function parseRing(text: string, source: string): StoredRing {
   const value = JSON.parse(text) as StoredRing
   const ok =
     value !== null &&
@@ -77,8 +80,27 @@ function parseRing(text: string, path: string): StoredRing {
         (k.retiresAt === undefined || typeof k.retiresAt === 'number'),
     ) &&
     value.keys.some((k) => k.id === value.active)
-  if (!ok) throw new Error(`${path} is not a valid Portcullis session key ring`)
+  if (!ok) throw new Error(`${source} is not a valid Portcullis session key ring`)
   return value
+}
+
+/** A new ring of one fresh key. */
+export function newRing(): StoredRing {
+  const key = newKey()
+  return { version: 1, active: key.id, keys: [key] }
+}
+
+/**
+ * The ring after a rotation at `now`: a new active key first; the previous
+ * keys retire 8 days from now (the longest a cookie can live, plus a day) and
+ * those already retired are dropped.
+ */
+export function rotatedRing(ring: StoredRing, now: number): StoredRing {
+  const key = newKey()
+  const kept = ring.keys
+    .filter((k) => k.retiresAt === undefined || k.retiresAt > now)
+    .map((k) => (k.retiresAt === undefined ? { ...k, retiresAt: now + RETIRED_KEY_LIFETIME_SECONDS } : k))
+  return { version: 1, active: key.id, keys: [key, ...kept] }
 }
 
 function newKey(): StoredKey {
@@ -101,9 +123,7 @@ async function loadOrCreateRing(stateDirectory: string): Promise<StoredRing> {
   const existing = await readIfPresent(path)
   if (existing !== undefined) return parseRing(existing, path)
   await ensurePrivateDirectory(directory)
-  const key = newKey()
-  const ring: StoredRing = { version: 1, active: key.id, keys: [key] }
-  await createExclusive(path, `${JSON.stringify(ring, null, 2)}\n`)
+  await createExclusive(path, `${JSON.stringify(newRing(), null, 2)}\n`)
   // Whoever won the race, everyone uses what is on disk now.
   return parseRing(await readFile(path, 'utf8'), path)
 }
@@ -121,15 +141,9 @@ export async function rotateSessionKeys(stateDirectory: string): Promise<{ id: s
   await loadOrCreateRing(stateDirectory)
   const { directory, ring: path, rotateLock } = sessionKeyFiles(stateDirectory)
   return withLock(directory, rotateLock, async () => {
-    const ring = parseRing(await readFile(path, 'utf8'), path)
-    const now = Math.floor(Date.now() / 1000)
-    const key = newKey()
-    const kept = ring.keys
-      .filter((k) => k.retiresAt === undefined || k.retiresAt > now)
-      .map((k) => (k.retiresAt === undefined ? { ...k, retiresAt: now + RETIRED_KEY_LIFETIME_SECONDS } : k))
-    const next: StoredRing = { version: 1, active: key.id, keys: [key, ...kept] }
+    const next = rotatedRing(parseRing(await readFile(path, 'utf8'), path), Math.floor(Date.now() / 1000))
     await replaceAtomically(path, `${JSON.stringify(next, null, 2)}\n`)
-    return { id: key.id }
+    return { id: next.active }
   })
 }
 
@@ -149,8 +163,8 @@ export async function listSessionKeys(
 /**
  * The loaded ring: seals with the active key and opens with any key still in
  * the ring. A value sealed under a key this process does not know triggers a
- * (rate-limited) re-read of the file, so a rotation done by another instance
- * is picked up without a reload.
+ * (rate-limited) re-read of the ring (the file, or the shared state), so a
+ * rotation done by another instance is picked up without a reload.
  */
 export class SecretRing {
   #active: DerivedKey
@@ -159,7 +173,7 @@ export class SecretRing {
   #reloading: Promise<void> | undefined
 
   private constructor(
-    private readonly stateDirectory: string,
+    private readonly source: () => Promise<StoredRing>,
     ring: StoredRing,
   ) {
     this.#active = derive(ring.keys.find((k) => k.id === ring.active)!)
@@ -179,15 +193,20 @@ export class SecretRing {
 
   /** Loads (or creates) the ring of `stateDirectory`. */
   static async load(stateDirectory: string): Promise<SecretRing> {
-    return new SecretRing(stateDirectory, await loadOrCreateRing(stateDirectory))
+    return SecretRing.from(() => loadOrCreateRing(stateDirectory))
   }
 
-  /** Re-reads the file (at most once a second, single-flight). */
+  /** A ring read (and re-read on {@link reload}) from `source`, such as the shared state. */
+  static async from(source: () => Promise<StoredRing>): Promise<SecretRing> {
+    return new SecretRing(source, await source())
+  }
+
+  /** Re-reads the ring (at most once a second, single-flight). */
   reload(): Promise<void> {
     if (this.#reloading !== undefined) return this.#reloading
     if (Date.now() - this.#lastReload < 1000) return Promise.resolve()
     this.#lastReload = Date.now()
-    this.#reloading = loadOrCreateRing(this.stateDirectory)
+    this.#reloading = this.source()
       .then((ring) => {
         this.#active = derive(ring.keys.find((k) => k.id === ring.active)!)
         this.#byId = SecretRing.#index(ring)
@@ -202,7 +221,8 @@ export class SecretRing {
   async openFresh(purpose: SealPurpose, sealed: string, aad: Buffer): Promise<Buffer | undefined> {
     let opened = this.open(purpose, sealed, aad)
     if (opened === 'unknown-key') {
-      await this.reload()
+      // Unreadable ring (the shared state down): the value simply does not open.
+      await this.reload().catch(() => undefined)
       opened = this.open(purpose, sealed, aad)
     }
     return opened === 'unknown-key' ? undefined : opened

@@ -162,17 +162,18 @@ program
 
 program
   .command('keys')
-  .description('manage the identity-token signing keys in the state directory')
+  .description('manage the identity-token signing keys and session keys (state directory, or the shared state)')
   .argument('<action>', 'rotate | list')
   .option('--state-dir <dir>', 'state directory', '.portcullis')
-  .action(async (action: string, opts: { stateDir: string }) => {
+  .option('--config <file>', "a configuration: its Portcullis.SharedState (Redis) if it has one, else its state directory")
+  .action(async (action: string, opts: { stateDir: string; config?: string }) => {
     if (action !== 'rotate' && action !== 'list') {
       io.stderr.write(`portcullis keys: unknown action '${action}' (expected rotate or list)\n`)
       process.exitCode = 2
       return
     }
     const { keysCommand } = await import('./commands/keys.js')
-    process.exitCode = await keysCommand({ action, stateDirectory: opts.stateDir }, io)
+    process.exitCode = await keysCommand({ action, stateDirectory: opts.stateDir, config: opts.config }, io)
   })
 
 program

@@ -126,7 +126,8 @@ describe('the shared-state connection', () => {
       relay.silent = true
       await assert.rejects(
         s.run('get', (r) => r.get('k')),
-        (err: unknown) => err instanceof SharedStateUnavailable && /timed out/i.test(String((err.cause as Error).message)),
+        (err: unknown) =>
+          err instanceof SharedStateUnavailable && /timed out/i.test(String((err.cause as Error).message)),
       )
       await waitFor(() => lines(capture, 'unreachable').length > 0, 'the outage to be logged', 10_000)
       relay.silent = false

@@ -1,7 +1,11 @@
 import { listSigningKeys, rotateSessionKeys, rotateSigningKey } from '../../auth/index.js'
+import type { SigningKeyInfo } from '../../auth/signing-keys.js'
+import { ConfigError } from '../../config/errors.js'
+import { loadConfig } from '../../config/load.js'
 
 /**
- * `portcullis keys rotate|list`: manages the key rings in the state directory.
+ * `portcullis keys rotate|list`: manages the key rings in the state directory,
+ * or with `--config FILE` those of its `Portcullis.SharedState` (Redis).
  *
  * `rotate` makes a new signing key active (the previous one stays published
  * at `/keys/{kid}` for 24 h so tokens it signed keep verifying) and adds a new
@@ -17,18 +21,20 @@ import { listSigningKeys, rotateSessionKeys, rotateSigningKey } from '../../auth
  * ```
  */
 export async function keysCommand(
-  args: { action: 'rotate' | 'list'; stateDirectory: string },
+  args: { action: 'rotate' | 'list'; stateDirectory: string; config?: string | undefined },
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Promise<number> {
+  let rings: KeyRings | undefined
   try {
+    rings = await keyRings(args)
     if (args.action === 'rotate') {
-      const { kid } = await rotateSigningKey(args.stateDirectory)
-      const { id } = await rotateSessionKeys(args.stateDirectory)
-      io.stdout.write(`signing key ${kid} is now active; previous key stays published for 24 h\n`)
+      const { kid } = await rings.rotateSigningKey()
+      const { id } = await rings.rotateSessionKeys()
+      io.stdout.write(`signing key ${kid} is now active in ${rings.where}; previous key stays published for 24 h\n`)
       io.stdout.write(`session key ${id} is now active; previous keys still open existing sessions\n`)
       return 0
     }
-    for (const key of await listSigningKeys(args.stateDirectory)) {
+    for (const key of await rings.listSigningKeys()) {
       const status = key.active
         ? 'active'
         : key.publishedUntil === undefined
@@ -40,7 +46,55 @@ export async function keysCommand(
     }
     return 0
   } catch (err) {
+    if (err instanceof ConfigError) {
+      io.stderr.write(`${err.format()}\n`)
+      return 2
+    }
     io.stderr.write(`portcullis keys ${args.action}: ${err instanceof Error ? err.message : String(err)}\n`)
     return 1
+  } finally {
+    await rings?.close()
+  }
+}
+
+/** The two rings of one place: a state directory, or the shared state of a configuration. */
+interface KeyRings {
+  readonly where: string
+  rotateSigningKey(): Promise<{ kid: string }>
+  rotateSessionKeys(): Promise<{ id: string }>
+  listSigningKeys(): Promise<SigningKeyInfo[]>
+  close(): Promise<void>
+}
+
+/** `--config` with SharedState: the rings in Redis (what running gateways use); otherwise a state directory. */
+async function keyRings(args: { stateDirectory: string; config?: string | undefined }): Promise<KeyRings> {
+  let stateDirectory = args.stateDirectory
+  if (args.config !== undefined) {
+    const { config } = await loadConfig(args.config)
+    const model = config.portcullis.sharedState
+    if (model !== undefined) {
+      const { createLogger } = await import('../../observability/logger.js')
+      const { connectSharedState } = await import('../../shared/connection.js')
+      const keys = await import('../../auth/shared-keys.js')
+      const shared = await connectSharedState(model, {
+        logger: createLogger('silent'),
+        caFile: config.portcullis.caFile,
+      })
+      return {
+        where: `the shared state ${model.displayUrl}`,
+        rotateSigningKey: () => keys.rotateSharedSigningKey(shared),
+        rotateSessionKeys: () => keys.rotateSharedSessionKeys(shared),
+        listSigningKeys: () => keys.listSharedSigningKeys(shared),
+        close: () => shared.close(),
+      }
+    }
+    stateDirectory = config.portcullis.stateDirectory
+  }
+  return {
+    where: stateDirectory,
+    rotateSigningKey: () => rotateSigningKey(stateDirectory),
+    rotateSessionKeys: () => rotateSessionKeys(stateDirectory),
+    listSigningKeys: () => listSigningKeys(stateDirectory),
+    close: async () => {},
   }
 }

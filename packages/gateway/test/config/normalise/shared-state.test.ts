@@ -39,7 +39,12 @@ describe('Portcullis.SharedState and SessionStore', () => {
 
   test('refuses another scheme, a missing host, query parameters, a bad prefix and out-of-range timeouts', () => {
     const at = (shared: string) => `${base}Portcullis:\n  SharedState: ${shared}\n`
-    expectError(at('{ Url: "http://redis:6379" }'), 'Portcullis.SharedState.Url', /redis:\/\/ or rediss:\/\//, '"http://')
+    expectError(
+      at('{ Url: "http://redis:6379" }'),
+      'Portcullis.SharedState.Url',
+      /redis:\/\/ or rediss:\/\//,
+      '"http://',
+    )
     expectError(at('{ Url: "not a url" }'), 'Portcullis.SharedState.Url', /expected a URL/, '"not a url"')
     expectError(at('{ Url: "redis://h:1/0?tls=1" }'), 'Portcullis.SharedState.Url', /database number/, '"redis://h')
     expectError(at('{ Url: "redis://h:1/x" }'), 'Portcullis.SharedState.Url', /database number/, '"redis://h')
@@ -64,8 +69,18 @@ describe('Portcullis.SharedState and SessionStore', () => {
   })
 
   test('SessionStore: shared without SharedState is refused; an unknown store too', () => {
-    expectError(`${base}Portcullis:\n  SessionStore: shared\n`, 'Portcullis.SessionStore', /needs Portcullis.SharedState/, 'shared')
-    expectError(`${base}Portcullis:\n  SessionStore: memcached\n`, 'Portcullis.SessionStore', /cookie|shared/, 'memcached')
+    expectError(
+      `${base}Portcullis:\n  SessionStore: shared\n`,
+      'Portcullis.SessionStore',
+      /needs Portcullis.SharedState/,
+      'shared',
+    )
+    expectError(
+      `${base}Portcullis:\n  SessionStore: memcached\n`,
+      'Portcullis.SessionStore',
+      /cookie|shared/,
+      'memcached',
+    )
   })
 
   test('plain redis:// to another machine is a warning: keys and session ids would travel in clear', () => {
