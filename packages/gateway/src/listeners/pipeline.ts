@@ -257,7 +257,9 @@ function finish(
 ): void {
   try {
     // A tunnelled WebSocket answered 101 on the raw socket; `res` never saw it.
-    const status = ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101 ? 101 : res.statusCode
+    // A client that left before any answer gets ALB's 460, not the unsent default 200.
+    const status =
+      ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101 ? 101 : res.headersSent ? res.statusCode : 460
     const { metrics, accessLog } = deps
     const record = ctx.record
     metrics.requestCount.inc({

@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { AccessLogEntry } from '../../src/observability/access-log.js'
 import { startGateway } from '../../src/server/gateway.js'
+import { waitFor } from '../fixtures/process.js'
 import {
   configFromYaml,
   type Echo,
@@ -301,6 +302,45 @@ Portcullis:
       assert.equal(first!.client_port, second!.client_port, 'one connection')
       assert.equal(first!.received_bytes, request.length, 'each keep-alive request counts only its own bytes')
       assert.equal(second!.received_bytes, request.length)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})
+
+describe('a client that leaves before the answer', () => {
+  test("is logged once with ALB's 460, never as the 200 nobody sent", async () => {
+    let arrived: () => void = () => {}
+    const atTarget = new Promise<void>((resolve) => {
+      arrived = resolve
+    })
+    const upstream = await startUpstream((req) => {
+      arrived()
+      req.resume()
+    })
+    const dir = stateDirectory()
+    const logPath = join(dir, 'access.log')
+    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+Portcullis:
+  AccessLog: { Format: json, Path: ${logPath} }
+`
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      const socket = connect(gateway.listeners[0]!.port, '127.0.0.1')
+      socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nhalf')
+      await atTarget
+      socket.destroy()
+      await waitFor(() => gateway.metrics.requestCount.get().then((m) => m.values.length > 0), 'the request to finish')
+      await gateway.close({ deadlineMs: 1000 })
+      const lines = readFileSync(logPath, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AccessLogEntry)
+      assert.deepEqual(
+        lines.map((l) => [l.elb_status_code, l.target_status_code]),
+        [[460, null]],
+      )
     } finally {
       await gateway.close({ deadlineMs: 1000 })
       await upstream.close()
