@@ -2,6 +2,7 @@ import type { OutgoingHttpHeaders } from 'node:http'
 import type { FixedResponseAction } from '../config/model.js'
 import type { ActionHandler } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
+import { SERVER_HEADER } from '../core/responses.js'
 
 /**
  * Creates the handler of a `fixed-response` action: the configured status,
@@ -24,7 +25,7 @@ export function createFixedResponseAction(action: FixedResponseAction): ActionHa
   const status = action.statusCode
   const bodyless = status === 204 || status === 205
   const body = bodyless ? Buffer.alloc(0) : Buffer.from(action.messageBody ?? '', 'utf8')
-  const headers: OutgoingHttpHeaders = {}
+  const headers: OutgoingHttpHeaders = { server: SERVER_HEADER }
   if (action.contentType !== undefined && !bodyless) headers['content-type'] = action.contentType
   if (status !== 204) headers['content-length'] = body.length
 

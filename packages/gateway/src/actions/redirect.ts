@@ -1,6 +1,7 @@
 import type { RedirectAction } from '../config/model.js'
 import type { ActionHandler } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
+import { SERVER_HEADER } from '../core/responses.js'
 
 /**
  * The `redirect` action. Each of ALB's URI components (`Protocol`, `Host`,
@@ -215,6 +216,7 @@ export function createRedirectAction(action: RedirectAction): ActionHandler {
       const cookies = ctx.responseCookies
       if (location === undefined) {
         ctx.res.writeHead(400, {
+          server: SERVER_HEADER,
           'content-type': 'text/plain; charset=utf-8',
           'content-length': BAD_REQUEST_BODY.length,
           ...(cookies.length > 0 ? { 'set-cookie': cookies } : {}),
@@ -224,6 +226,7 @@ export function createRedirectAction(action: RedirectAction): ActionHandler {
       }
       ctx.record.redirectUrl = location
       ctx.res.writeHead(action.statusCode, {
+        server: SERVER_HEADER,
         location,
         'content-length': 0,
         ...(cookies.length > 0 ? { 'set-cookie': cookies } : {}),

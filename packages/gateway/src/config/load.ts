@@ -10,6 +10,7 @@ import type { z } from 'zod'
 import { type FieldPath, formatPath, type ParsedDocument, parseText } from './document.js'
 import { ConfigError, type ConfigIssue, type ConfigIssueSeverity, sortIssues } from './errors.js'
 import type { GatewayConfig } from './model.js'
+import { missingSecretMessage } from './normalise/authenticate.js'
 import { normalise } from './normalise/index.js'
 import { PortcullisFileSchema } from './schema.js'
 
@@ -34,8 +35,10 @@ export interface ParseConfigOptions {
 export const MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 /**
- * Parses and validates configuration text. Pure apart from path resolution:
- * it reads no files (use {@link loadConfig} for that).
+ * Parses and validates configuration text. Pure apart from path resolution
+ * and the environment's client secrets: it reads no files (use
+ * {@link loadConfig} for that). A client secret to be read from
+ * `Portcullis.ClientSecretsDirectory` stays in `clientSecretFile`, unread.
  *
  * @throws {ConfigError} with every error (and warning) found, each with a field path, line and column.
  * @example
@@ -87,10 +90,96 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
   const format = extname(path).toLowerCase() === '.json' ? 'json' : 'yaml'
   const { loaded, document } = parseInternal(text, { source: path, format, baseDir: dirname(absolute) })
   const issues = await checkReferencedFiles(loaded.config, document)
+  const secrets = await readClientSecretFiles(loaded.config, document)
+  issues.push(...secrets.issues)
   if (issues.some((i) => i.severity === 'error')) {
     throw new ConfigError([...loaded.warnings, ...issues], path)
   }
-  return { config: loaded.config, warnings: sortIssues([...loaded.warnings, ...issues]) }
+  return { config: secrets.config, warnings: sortIssues([...loaded.warnings, ...issues]) }
+}
+
+/** A mounted secret file larger than this is not a client secret. */
+const MAX_SECRET_BYTES = 64 * 1024
+
+/**
+ * Reads the client secrets that `UseExistingClientSecret: true` takes from
+ * `Portcullis.ClientSecretsDirectory` (the environment had none), one file
+ * per client id, and returns the configuration with them filled in. A final
+ * line break is dropped (`kubectl create secret --from-file` keeps the
+ * file's). A missing or empty file is an error at every action that needs it.
+ */
+async function readClientSecretFiles(
+  config: GatewayConfig,
+  document: ParsedDocument,
+): Promise<{ config: GatewayConfig; issues: ConfigIssue[] }> {
+  const wanted = new Map<string, string>()
+  for (const listener of config.listeners)
+    for (const rule of listener.rules)
+      for (const action of rule.actions)
+        if (action.type === 'authenticate-oidc' && action.clientSecretFile !== undefined)
+          wanted.set(action.clientSecretFile, action.clientId)
+  if (wanted.size === 0) return { config, issues: [] }
+  const secrets = new Map<string, string>()
+  const issues: ConfigIssue[] = []
+  const directory = config.portcullis.clientSecretsDirectory
+  for (const [file, clientId] of wanted) {
+    let secret: string | undefined
+    let problem = missingSecretMessage(clientId, directory)
+    try {
+      const info = await stat(file)
+      if (info.size > MAX_SECRET_BYTES) problem = `${file} is larger than ${MAX_SECRET_BYTES} bytes`
+      else secret = (await readFile(file, 'utf8')).replace(/\r?\n$/, '')
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT') problem = `cannot read ${file}: ${(err as Error).message}`
+    }
+    if (secret !== undefined && secret !== '') {
+      secrets.set(file, secret)
+      continue
+    }
+    for (const path of oidcActionPaths(document.value, clientId)) {
+      issues.push({
+        path: formatPath([...path, 'UseExistingClientSecret']),
+        ...document.locate(path, 'UseExistingClientSecret'),
+        message: problem,
+        severity: 'error',
+      })
+    }
+  }
+  const listeners = config.listeners.map((listener) => ({
+    ...listener,
+    rules: listener.rules.map((rule) => ({
+      ...rule,
+      actions: rule.actions.map((action) =>
+        action.type === 'authenticate-oidc' && action.clientSecretFile !== undefined
+          ? { ...action, clientSecret: secrets.get(action.clientSecretFile) }
+          : action,
+      ),
+    })),
+  }))
+  return { config: { ...config, listeners }, issues }
+}
+
+/** Where the file has an AuthenticateOidcConfig of `clientId` with UseExistingClientSecret: true. */
+function oidcActionPaths(root: unknown, clientId: string): FieldPath[] {
+  const paths: FieldPath[] = []
+  const listeners = (root as { Listeners?: unknown[] }).Listeners ?? []
+  listeners.forEach((listener, i) => {
+    const l = listener as { DefaultActions?: unknown[]; Rules?: { Actions?: unknown[] }[] }
+    const lists: [FieldPath, unknown[] | undefined][] = [[['Listeners', i, 'DefaultActions'], l.DefaultActions]]
+    for (const [j, rule] of (l.Rules ?? []).entries())
+      lists.push([['Listeners', i, 'Rules', j, 'Actions'], rule.Actions])
+    for (const [base, actions] of lists) {
+      ;(actions ?? []).forEach((action, k) => {
+        const cfg = (action as { AuthenticateOidcConfig?: { ClientId?: unknown; UseExistingClientSecret?: unknown } })
+          .AuthenticateOidcConfig
+        if (cfg?.ClientId === clientId && cfg.UseExistingClientSecret === true) {
+          paths.push([...base, k, 'AuthenticateOidcConfig'])
+        }
+      })
+    }
+  })
+  return paths
 }
 
 function fileIssue(message: string): ConfigIssue {

@@ -32,6 +32,11 @@ export interface LoadBalancerAttributes {
   readonly http2: boolean
   /** `client_keep_alive.seconds`, default 3600. */
   readonly clientKeepAliveSeconds: number
+  /**
+   * `routing.http.preserve_host_header.enabled`, default false: off, the
+   * listener port is appended to a Host without one (except on 80 and 443).
+   */
+  readonly preserveHostHeader: boolean
   /** Every attribute as given, for the ones Portcullis accepts but does not act on. */
   readonly raw: Readonly<Record<string, string>>
 }
@@ -56,6 +61,14 @@ export interface ListenerModel {
   readonly address: string
   readonly protocol: 'HTTP' | 'HTTPS'
   readonly certificates: readonly CertificateModel[]
+  /**
+   * Host names of a certificate to issue from the local CA at start
+   * (`Portcullis.LocalCertificates`), for an HTTPS listener given no
+   * certificate files; undefined otherwise.
+   */
+  readonly localCertificateNames: readonly string[] | undefined
+  /** Listener attributes as given (`describe-listener-attributes`); accepted, not acted on. */
+  readonly attributes: Readonly<Record<string, string>>
   /** `SslPolicy` name as given; Portcullis always enforces TLS 1.2+. */
   readonly sslPolicy: string | undefined
   /**
@@ -201,6 +214,12 @@ export interface AuthenticateCommon {
   readonly userInfoEndpoint: string
   readonly clientId: string
   readonly clientSecret: string | undefined
+  /**
+   * For `UseExistingClientSecret: true` without the environment variable:
+   * the file in `Portcullis.ClientSecretsDirectory` that `loadConfig` reads
+   * the secret from (into `clientSecret`). Undefined otherwise.
+   */
+  readonly clientSecretFile: string | undefined
   readonly sessionCookieName: string
   readonly scope: string
   readonly sessionTimeoutSeconds: number
@@ -321,6 +340,15 @@ export interface PortcullisModel {
   readonly sharedState: SharedStateModel | undefined
   /** Where authenticate actions keep sessions (`Portcullis.SessionStore`); `shared` requires {@link sharedState}. */
   readonly sessionStore: 'cookie' | 'shared'
+  /**
+   * Development opt-in: HTTPS listeners given no certificate files get one
+   * issued from the local CA in the state directory. Warned about on every start.
+   */
+  readonly localCertificates: boolean
+  /** Absolute path of a directory with one file per client id holding its secret (a mounted Kubernetes secret). */
+  readonly clientSecretsDirectory: string | undefined
+  /** EC2 instance id → address, for targets registered by instance id. */
+  readonly instanceAddresses: Readonly<Record<string, string>>
 }
 
 /** `Portcullis.SharedState`: where the shared Redis/Valkey is and how long to wait for it. */

@@ -257,7 +257,16 @@ const ListenerSchema = strict(
     Certificates: z.array(CertificateSchema).optional().describe('Several certificates are selected by SNI.'),
     SslPolicy: z.string().optional().describe('Accepted for compatibility; Portcullis always enforces TLS 1.2+.'),
     DefaultActions: z.array(ActionSchema).optional(),
-    Rules: z.array(RuleSchema).optional(),
+    Rules: z
+      .array(RuleSchema)
+      .optional()
+      .describe(
+        'As describe-rules prints them; its default rule (IsDefault: true) may repeat DefaultActions when it matches them.',
+      ),
+    Attributes: z
+      .array(AttributeSchema)
+      .optional()
+      .describe('Listener attributes as describe-listener-attributes prints them; accepted, not acted on.'),
     Portcullis: strict({
       Address: z.string().optional().describe('Address to bind. Default 0.0.0.0.'),
     }).optional(),
@@ -265,8 +274,20 @@ const ListenerSchema = strict(
   ['ListenerArn', 'LoadBalancerArn', 'AlpnPolicy', 'MutualAuthentication'],
 )
 
-const TargetSchema = strict({ Id: nonEmpty.describe('IP address or host name.'), Port: port.optional() }, [
-  'AvailabilityZone',
+const TargetSchema = strict(
+  {
+    Id: nonEmpty.describe('IP address or host name; an EC2 instance id needs Portcullis.InstanceAddresses.'),
+    Port: port.optional(),
+  },
+  ['AvailabilityZone'],
+)
+
+/** One entry of `describe-target-health` output: its `Target` is what Portcullis reads. */
+const TargetHealthDescriptionSchema = strict({ Target: TargetSchema }, [
+  'HealthCheckPort',
+  'TargetHealth',
+  'AnomalyDetection',
+  'AdministrativeOverride',
 ])
 
 const TargetGroupSchema = strict(
@@ -276,6 +297,10 @@ const TargetGroupSchema = strict(
     Protocol: z.enum(['HTTP', 'HTTPS']),
     Port: port.optional().describe('Default port of targets registered without one.'),
     Targets: z.array(TargetSchema).optional(),
+    TargetHealthDescriptions: z
+      .array(TargetHealthDescriptionSchema)
+      .optional()
+      .describe('The targets as describe-target-health prints them; instead of Targets.'),
     HealthCheckEnabled: z.boolean().optional(),
     HealthCheckProtocol: z.enum(['HTTP', 'HTTPS']).optional(),
     HealthCheckPort: z
@@ -332,7 +357,9 @@ const PortcullisSettingsSchema = strict({
     ConnectTimeoutMs: integerLike.optional().describe('Bound on connecting, 100..60000 ms. Default 2000.'),
     CommandTimeoutMs: integerLike
       .optional()
-      .describe('Bound on each command, 10..60000 ms; a request that needs shared state answers 500 after it. Default 500.'),
+      .describe(
+        'Bound on each command, 10..60000 ms; a request that needs shared state answers 500 after it. Default 500.',
+      ),
   })
     .optional()
     .describe('Redis or Valkey shared by several gateways: key rings, used login states, server-side sessions.'),
@@ -342,6 +369,22 @@ const PortcullisSettingsSchema = strict({
     .describe(
       'Where authenticate-oidc/cognito sessions live: `cookie` (sealed in the browser; default) or `shared` (in SharedState, the cookie carrying a sealed id; revocable).',
     ),
+  LocalCertificates: z
+    .boolean()
+    .optional()
+    .describe(
+      'Development only: HTTPS listeners without certificate files (only CertificateArn, or none) get a certificate from the local CA for their host names. Default false.',
+    ),
+  ClientSecretsDirectory: z
+    .string()
+    .optional()
+    .describe(
+      'Directory with one file per client id holding its secret (a mounted Kubernetes secret), for UseExistingClientSecret: true.',
+    ),
+  InstanceAddresses: z
+    .record(z.string(), z.string())
+    .optional()
+    .describe('EC2 instance id → IP address or host name, for targets registered by instance id (i-…).'),
 })
 
 /**

@@ -8,6 +8,13 @@ import type { RequestContext } from './request.js'
  */
 export type ErrorStatus = 400 | 401 | 414 | 431 | 500 | 502 | 503 | 504 | 561
 
+/**
+ * The `Server` header of every response the load balancer writes itself
+ * (error pages, redirects, fixed responses, login redirects), as ALB's carry
+ * it. Responses from targets keep the target's own.
+ */
+export const SERVER_HEADER = 'awselb/2.0'
+
 // ALB's page titles where they differ from Node's reason phrases.
 const ALB_TITLES: Partial<Record<ErrorStatus, string>> = {
   503: 'Service Temporarily Unavailable',
@@ -52,6 +59,7 @@ export function sendError(res: ServerResponse, status: ErrorStatus, ctx: Request
   }
   const body = errorBody(status)
   const headers: OutgoingHttpHeaders = {
+    server: SERVER_HEADER,
     'content-type': 'text/html',
     'content-length': body.length,
     'cache-control': 'no-store',

@@ -102,6 +102,27 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHea
   return { headers, clientTraceId, clientForwardedFor, strippedIdentityHeaders: stripped }
 }
 
+/**
+ * What ALB appends to the Host header going to targets when
+ * `routing.http.preserve_host_header.enabled` is off (the default): `:PORT`
+ * of the listener, except on 80 and 443, the ports a browser leaves out.
+ * Undefined when nothing is appended: the attribute is on, or the listener
+ * binds any free port (port 0, a Portcullis extension for tests). Computed
+ * once per listener.
+ */
+export function hostPortSuffix(listenerPort: number, preserveHostHeader: boolean): string | undefined {
+  if (preserveHostHeader || listenerPort === 0 || listenerPort === 80 || listenerPort === 443) return undefined
+  return `:${listenerPort}`
+}
+
+/** Appends `suffix` to the target-bound Host header unless it already carries a port (then ALB leaves it). */
+export function appendListenerPort(headers: OutgoingHttpHeaders, suffix: string): void {
+  const host = headers.host
+  if (typeof host !== 'string' || host === '') return
+  const hasPort = host.charCodeAt(0) === 0x5b /* [ */ ? host.includes(']:') : host.includes(':')
+  if (!hasPort) headers.host = host + suffix
+}
+
 export type XffMode = 'append' | 'preserve' | 'remove'
 
 /**

@@ -3,6 +3,7 @@ import { createForwardAction } from '../actions/forward.js'
 import { createRedirectAction } from '../actions/redirect.js'
 import type { ActionModel, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
 import type { ActionHandler, AuthenticateActionFactory, CallbackHandler } from '../core/actions.js'
+import { hostPortSuffix } from '../headers/request-headers.js'
 import type { RuleLabels } from '../observability/metrics.js'
 import { type CompiledRuleSet, compileRules } from '../rules/match.js'
 import type { TargetGroupRegistry } from '../targets/target-group.js'
@@ -26,6 +27,8 @@ export interface CompiledListener {
   readonly defaultRule: CompiledRule
   /** Handles `/oauth2/idpresponse` when that path belongs to the load balancer on this listener. */
   readonly callback: CallbackHandler | undefined
+  /** `:PORT` appended to a Host without a port (`routing.http.preserve_host_header.enabled` off), or undefined. */
+  readonly hostPortSuffix: string | undefined
 }
 
 /** Everything one configuration generation needs at request time. */
@@ -77,6 +80,7 @@ export function compileGateway(config: GatewayConfig, generation: number, deps: 
       rules,
       defaultRule: rules[rules.length - 1]!,
       callback: servesAuthCallback ? deps.auth : undefined,
+      hostPortSuffix: hostPortSuffix(listener.port, config.loadBalancer.attributes.preserveHostHeader),
     })
   }
   return { config, generation, listeners }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
@@ -26,6 +27,9 @@ export function clientConnection(socket: Socket, secure: boolean): ClientConnect
     connection = {
       socket,
       port: socket.remotePort ?? 0,
+      localPort: socket.localPort ?? 0,
+      // randomUUID draws from a buffered pool: one per connection costs next to nothing.
+      traceId: `TID_${randomUUID().replaceAll('-', '')}`,
       tls:
         tlsSocket === undefined
           ? undefined

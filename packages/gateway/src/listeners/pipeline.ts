@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { RequestErrorReason } from '../core/errors.js'
 import { sendError } from '../core/responses.js'
 import {
+  appendListenerPort,
   applyForwardedFor,
   buildUpstreamHeaders,
   isIdentityHeaderName,
@@ -150,6 +151,7 @@ export async function handleRequest(
     if (matched.host !== host && matched.host !== undefined) {
       headers.host = matched.host
     }
+    if (listener.hostPortSuffix !== undefined) appendListenerPort(headers, listener.hostPortSuffix)
     ctx.record.matchedRulePriority = compiledRule.model.priority
     if (channels.requestMatched.hasSubscribers) channels.requestMatched.publish({ ctx })
 

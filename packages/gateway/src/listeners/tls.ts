@@ -1,8 +1,10 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContext } from 'node:tls'
-import type { CertificateModel } from '../config/model.js'
+import type { CertificateModel, GatewayConfig, ListenerModel } from '../config/model.js'
+import { ensureLeafCertificate } from '../tls/local-ca.js'
 
+/** A listener's certificates as its HTTPS server uses them. */
 export interface ListenerTls {
   /** The default certificate's context, used when SNI names no known host (as ALB does). */
   readonly defaultContext: SecureContext
@@ -17,6 +19,30 @@ interface Entry {
   readonly context: SecureContext
   readonly cert: Buffer
   readonly key: Buffer
+}
+
+/**
+ * The TLS material of an HTTPS listener: its certificate files, or, with
+ * `Portcullis.LocalCertificates`, a certificate from the local CA for its
+ * host names (issued when there is none yet, else the one on disk).
+ */
+export async function listenerTls(model: ListenerModel, stateDirectory: string): Promise<ListenerTls> {
+  if (model.localCertificateNames === undefined) return loadListenerTls(model.certificates)
+  const leaf = await ensureLeafCertificate(stateDirectory, model.localCertificateNames)
+  return loadListenerTls([{ certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, isDefault: true }])
+}
+
+/**
+ * Issues the local-CA certificates the configuration's listeners need, so
+ * that a cluster primary writes them once before its workers start and only
+ * read them.
+ */
+export async function issueLocalCertificates(config: GatewayConfig): Promise<void> {
+  for (const listener of config.listeners) {
+    if (listener.protocol === 'HTTPS' && listener.localCertificateNames !== undefined) {
+      await ensureLeafCertificate(config.portcullis.stateDirectory, listener.localCertificateNames)
+    }
+  }
 }
 
 /**

@@ -33,12 +33,18 @@ export interface AccessLogEntry {
   actions_executed: string
   redirect_url: string
   error_reason: string
+  /** ALB's connection traceability id: the same for every request on one client connection. */
+  conn_trace_id: string
 }
 
 /** What the log needs of the client connection; read when the connection's first request started. */
 export interface ConnectionFacts {
   /** The peer's port. */
   readonly port: number
+  /** The listener's port as bound (the real one when the configuration says 0). */
+  readonly localPort: number
+  /** An opaque id of this connection, ALB's `conn_trace_id` (`TID_` and 32 hex digits). */
+  readonly traceId: string
   /** The negotiated TLS session, for HTTPS listeners. */
   readonly tls: { readonly cipher: string; readonly protocol: string; readonly serverName: string } | undefined
 }
@@ -147,14 +153,14 @@ export class AccessLog {
       elb: this.#elb,
       client_port: `${ctx.sourceIp}:${connection.port}`,
       target_port: record.target ?? '-',
-      request_processing_time: requestTime,
-      target_processing_time: target,
-      response_processing_time: target < 0 ? -1 : Math.max(0, round6(total - requestTime - target)),
+      request_processing_time: seconds(requestTime),
+      target_processing_time: seconds(target),
+      response_processing_time: target < 0 ? -1 : Math.max(0, seconds(total - requestTime - target)),
       elb_status_code: statusCode,
       target_status_code: record.targetStatusCode ?? null,
       received_bytes: bytes.received,
       sent_bytes: bytes.sent,
-      request: requestLine(req, ctx.protocol),
+      request: requestLine(req, ctx.protocol, connection.localPort),
       user_agent: req.headers['user-agent'] ?? '-',
       ssl_cipher: tls?.cipher ?? '-',
       ssl_protocol: tls?.protocol ?? '-',
@@ -169,6 +175,7 @@ export class AccessLog {
       actions_executed: record.actionsExecuted.length === 0 ? '-' : record.actionsExecuted.join(','),
       redirect_url: record.redirectUrl ?? '-',
       error_reason: record.errorReason ?? '-',
+      conn_trace_id: connection.traceId,
     }
   }
 
@@ -192,13 +199,25 @@ export class AccessLog {
   }
 }
 
-function round6(n: number): number {
-  return Math.round(n * 1e6) / 1e6
+/** Seconds with millisecond precision, as ALB writes them (`0.001`); -1 stays -1. */
+function seconds(n: number): number {
+  return n < 0 ? -1 : Math.round(n * 1000) / 1000
 }
 
-function requestLine(req: IncomingMessage, protocol: 'http' | 'https'): string {
-  const host = req.headers.host ?? '-'
-  return `${req.method ?? '-'} ${protocol}://${host}${req.url ?? ''} HTTP/${req.httpVersion}`
+/**
+ * ALB's `request` field: `METHOD protocol://host:port/uri HTTP/version`, the
+ * port always written (the listener's), the host as the client sent it
+ * without its own port; `-` for what the request lacks.
+ */
+function requestLine(req: IncomingMessage, protocol: 'http' | 'https', port: number): string {
+  const header = req.headers.host
+  let host = '-'
+  if (header !== undefined && header !== '') {
+    const close = header.charCodeAt(0) === 0x5b /* [ */ ? header.indexOf(']') : -1
+    const colon = header.indexOf(':', close + 1)
+    host = colon === -1 ? header : header.slice(0, colon)
+  }
+  return `${req.method ?? '-'} ${protocol}://${host}:${port}${req.url ?? ''} HTTP/${req.httpVersion}`
 }
 
 function quote(value: string): string {
@@ -237,5 +256,6 @@ export function formatAlbLine(e: AccessLogEntry): string {
     quote(e.target_status_code === null ? '-' : String(e.target_status_code)),
     quote('-'),
     quote('-'),
+    e.conn_trace_id,
   ].join(' ')
 }

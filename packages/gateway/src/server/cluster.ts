@@ -10,6 +10,7 @@ import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
 import { GatewayError, type GatewayErrorCode } from '../core/errors.js'
 import { needsAuth } from '../listeners/compile.js'
+import { issueLocalCertificates } from '../listeners/tls.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import { createAdminHandler } from './admin.js'
@@ -133,6 +134,8 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
     registers: [supervisor],
   })
   let current = config
+  // Issued here, once, so that workers starting together only read the files.
+  await issueLocalCertificates(config)
   // The primary serves /keys from the same state directory the workers sign with.
   let auth = await keysRuntime(config, logger)
   let admin: Server | undefined
@@ -213,6 +216,10 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
     void reloadConfig(options).then(async (next) => {
       if (next === undefined) return
       current = next
+      // A worker that cannot find a certificate issues it itself; the reload goes on either way.
+      await issueLocalCertificates(next).catch((error: unknown) => {
+        logger.warn({ err: error }, 'could not issue a local certificate before the reload')
+      })
       const nextAuth = await keysRuntime(next, logger)
       const previousAuth = auth
       auth = nextAuth

@@ -6,9 +6,10 @@ import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel } from '../config/model.js'
 import { GatewayError } from '../core/errors.js'
+import { SERVER_HEADER } from '../core/responses.js'
 import { compileGateway, needsAuth } from '../listeners/compile.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
-import { loadListenerTls } from '../listeners/tls.js'
+import { type ListenerTls, listenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
@@ -66,7 +67,7 @@ interface ListenerServer {
   listenerId: string
   model: ListenerModel
   readonly sockets: Set<Socket>
-  tls: ReturnType<typeof loadListenerTls> | undefined
+  tls: ListenerTls | undefined
 }
 
 /**
@@ -153,7 +154,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   /** Opens a listener with every setting taken from `cfg`, the generation being applied. */
   async function openListener(model: ListenerModel, cfg: GatewayConfig): Promise<ListenerServer> {
     const sockets = new Set<Socket>()
-    const tls = model.protocol === 'HTTPS' ? loadListenerTls(model.certificates) : undefined
+    const tls = model.protocol === 'HTTPS' ? await listenerTls(model, cfg.portcullis.stateDirectory) : undefined
     const serverOptions = {
       maxHeaderSize: MAX_HEADERS_TOTAL_BYTES,
       requestTimeout: 0,
@@ -218,7 +219,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         return
       }
       const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
-      socket.end(`HTTP/1.1 ${status}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
+      socket.end(`HTTP/1.1 ${status}\r\nServer: ${SERVER_HEADER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
     })
     server.on('tlsClientError', () => {
       metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
@@ -292,12 +293,12 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   async function applyReload(next: GatewayConfig): Promise<void> {
     const nextGeneration = await buildGeneration(next, generationNumber + 1, current)
     let opened: ListenerServer[]
-    const refreshedTls = new Map<ListenerServer, ReturnType<typeof loadListenerTls>>()
+    const refreshedTls = new Map<ListenerServer, ListenerTls>()
     try {
       for (const model of next.listeners) {
         const existing = servers.get(listenerKey(model))
         if (existing !== undefined && model.protocol === 'HTTPS')
-          refreshedTls.set(existing, loadListenerTls(model.certificates))
+          refreshedTls.set(existing, await listenerTls(model, next.portcullis.stateDirectory))
       }
       opened = await syncListeners(next)
     } catch (error) {

@@ -43,6 +43,8 @@ function contextFor(req: IncomingMessage, res: ServerResponse, port: number, coo
       address: '127.0.0.1',
       protocol: 'HTTP',
       certificates: [],
+      localCertificateNames: undefined,
+      attributes: {},
       sslPolicy: undefined,
       rules: [],
     },

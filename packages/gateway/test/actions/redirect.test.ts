@@ -113,6 +113,8 @@ function listener(port: number): ListenerModel {
     address: '127.0.0.1',
     protocol: 'HTTP',
     certificates: [],
+    localCertificateNames: undefined,
+    attributes: {},
     sslPolicy: undefined,
     rules: [],
   }

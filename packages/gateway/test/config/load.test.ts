@@ -68,6 +68,7 @@ describe('the issue-3 YAML', () => {
         dropInvalidHeaderFields: false,
         http2: true,
         clientKeepAliveSeconds: 3600,
+        preserveHostHeader: false,
         raw: { 'idle_timeout.timeout_seconds': '60', 'routing.http.xff_header_processing.mode': 'append' },
       },
     })
@@ -144,12 +145,21 @@ describe('the issue-3 YAML', () => {
       accessLog: { format: 'json', path: undefined },
       sharedState: undefined,
       sessionStore: 'cookie',
+      localCertificates: false,
+      clientSecretsDirectory: undefined,
+      instanceAddresses: {},
     })
   })
 
   test('examples/configs/basic.yaml is that YAML', () => {
+    // Except that it runs as shipped: a local-CA certificate instead of certificate files.
     const fromExample = load(example('basic.yaml')).config
-    assert.deepEqual(fromExample, load(ISSUE_YAML).config)
+    const local = ISSUE_YAML.replace(/ {4}Certificates: .*\n/, '').replace(
+      'Portcullis:\n',
+      'Portcullis:\n  LocalCertificates: true\n',
+    )
+    assert.notEqual(local, ISSUE_YAML)
+    assert.deepEqual(fromExample, load(local).config)
   })
 
   test('the same file as JSON loads into the same model', () => {
@@ -286,6 +296,9 @@ describe('defaults', () => {
       accessLog: { format: 'json', path: undefined },
       sharedState: undefined,
       sessionStore: 'cookie',
+      localCertificates: false,
+      clientSecretsDirectory: undefined,
+      instanceAddresses: {},
     })
     const listener = config.listeners[0]!
     assert.equal(listener.address, '0.0.0.0')
@@ -335,6 +348,9 @@ describe('defaults', () => {
       accessLog: { format: 'alb', path: `${BASE_DIR}/logs/access.log` },
       sharedState: undefined,
       sessionStore: 'cookie',
+      localCertificates: false,
+      clientSecretsDirectory: undefined,
+      instanceAddresses: {},
     })
   })
 
@@ -351,6 +367,7 @@ describe('defaults', () => {
       userInfoEndpoint: 'https://idp.example.com/userinfo',
       clientId: 'portcullis-demo',
       clientSecret: 'replace-me',
+      clientSecretFile: undefined,
       sessionCookieName: 'AWSELBAuthSessionCookie',
       scope: 'openid email profile',
       sessionTimeoutSeconds: 604800,

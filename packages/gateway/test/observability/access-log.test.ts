@@ -46,6 +46,42 @@ Portcullis:
     assert.match(forwarded, / 0 \d{4}-[^ ]+ "forward" "-" "-" /)
     assert.match(fixed, / 200 - \d+ \d+ "GET /)
     assert.match(fixed, / 10 \d{4}-[^ ]+ "fixed-response" "-" "-" /)
+    // conn_trace_id closes the line; request times are seconds with millisecond precision.
+    assert.match(forwarded, / "-" "-" TID_[0-9a-f]{32}$/)
+    const times = forwarded.split(' ').slice(5, 8)
+    for (const time of times) assert.match(time, /^(?:-1|\d+(?:\.\d{1,3})?)$/, time)
+  })
+
+  test('request is METHOD protocol://host:port/uri HTTP/version, the port always written', async () => {
+    const upstream = await startUpstream(echoHandler)
+    const dir = stateDirectory()
+    const logPath = join(dir, 'access.log')
+    const port = await freePort()
+    const yaml = `${forwardYaml(port, upstream.port)}
+Portcullis:
+  AccessLog: { Format: json, Path: ${logPath} }
+`
+    const gateway = await startGateway(configFromYaml(yaml, dir), { logger: silentLogger, admin: false })
+    try {
+      await send(`${gateway.listeners[0]!.url}a?b=1`, { headers: { host: 'www.example.com' } })
+      await send(`${gateway.listeners[0]!.url}fixed`, { headers: { host: 'www.example.com:1234' } })
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+    const [first, second] = readFileSync(logPath, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+    assert.equal(first!.request, `GET http://www.example.com:${port}/a?b=1 HTTP/1.1`)
+    assert.equal(second!.request, `GET http://www.example.com:${port}/fixed HTTP/1.1`)
+    assert.match(String(first!.conn_trace_id), /^TID_[0-9a-f]{32}$/)
+    // Two connections (send opens one per request), two ids.
+    assert.notEqual(first!.conn_trace_id, second!.conn_trace_id)
+    for (const entry of [first!, second!]) {
+      const time = entry.request_processing_time as number
+      assert.equal(Math.round(time * 1000) / 1000, time)
+    }
   })
 })
 

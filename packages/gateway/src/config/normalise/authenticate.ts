@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { insecureEndpointProblem, isLoopbackHost } from '../../values/loopback.js'
 import { parseUserPoolArn } from '../arn.js'
 import { type FieldPath, formatPath } from '../document.js'
@@ -124,7 +125,14 @@ function authenticateCommon(
   path: FieldPath,
 ): Omit<
   AuthenticateCommon,
-  'order' | 'issuer' | 'authorizationEndpoint' | 'tokenEndpoint' | 'userInfoEndpoint' | 'clientId' | 'clientSecret'
+  | 'order'
+  | 'issuer'
+  | 'authorizationEndpoint'
+  | 'tokenEndpoint'
+  | 'userInfoEndpoint'
+  | 'clientId'
+  | 'clientSecret'
+  | 'clientSecretFile'
 > {
   const sessionCookieName = cfg.SessionCookieName ?? DEFAULT_SESSION_COOKIE_NAME
   if (!COOKIE_NAME.test(sessionCookieName)) {
@@ -197,16 +205,48 @@ export function clientSecretVariable(clientId: string): string {
 }
 
 /**
+ * The name of the file in `Portcullis.ClientSecretsDirectory` that holds the
+ * secret of `clientId`: the client id itself when it is a valid Kubernetes
+ * secret key (letters, digits, `-`, `_`, `.`), else the client id with every
+ * other character as `_`.
+ *
+ * @example
+ * ```ts
+ * clientSecretFileName('0oa1b2c3-web') // '0oa1b2c3-web'
+ * clientSecretFileName('https://app.example.com') // 'https___app.example.com'
+ * ```
+ */
+export function clientSecretFileName(clientId: string): string {
+  const name = clientId.replace(/[^A-Za-z0-9._-]/g, '_')
+  return name === '.' || name === '..' ? name.replaceAll('.', '_') : name
+}
+
+/**
+ * Where the secret of an `authenticate-oidc` action with
+ * `UseExistingClientSecret: true` may come from, for messages: the
+ * environment variable, and the file when a directory is configured.
+ */
+function secretSources(clientId: string, directory: string | undefined): string {
+  const variable = `the environment variable ${clientSecretVariable(clientId)}`
+  return directory === undefined
+    ? `${variable} (or a file named ${clientSecretFileName(clientId)} in Portcullis.ClientSecretsDirectory)`
+    : `${variable} or the file ${join(directory, clientSecretFileName(clientId))}`
+}
+
+/**
  * The client secret of an `authenticate-oidc` action. `describe-rules` prints
  * `UseExistingClientSecret: true` and no secret (AWS keeps it); Portcullis
  * then reads it from the environment, keyed by client id, so that it never
- * sits in the file (a Kubernetes secret arrives through `secretKeyRef`).
+ * sits in the file (a Kubernetes secret arrives through `secretKeyRef`), or
+ * else from a file in `Portcullis.ClientSecretsDirectory` (a secret volume),
+ * which `loadConfig` reads: this function reads no files.
  */
 function oidcClientSecret(
   cfg: NonNullable<ActionFile['AuthenticateOidcConfig']>,
   path: FieldPath,
   ctx: NormaliseContext,
-): string | undefined {
+): { secret: string | undefined; file: string | undefined } {
+  const none = { secret: undefined, file: undefined }
   if (cfg.UseExistingClientSecret !== true) {
     if (cfg.ClientSecret === undefined) {
       ctx.report.error(
@@ -215,7 +255,7 @@ function oidcClientSecret(
         'ClientId',
       )
     }
-    return cfg.ClientSecret
+    return { secret: cfg.ClientSecret, file: undefined }
   }
   if (cfg.ClientSecret !== undefined) {
     // As AWS: CreateRule refuses a ClientSecret together with UseExistingClientSecret: true.
@@ -223,18 +263,19 @@ function oidcClientSecret(
       [...path, 'ClientSecret'],
       'ClientSecret cannot be given with UseExistingClientSecret: true (AWS refuses the pair); remove one of them',
     )
-    return undefined
+    return none
   }
-  const variable = clientSecretVariable(cfg.ClientId)
-  const secret = process.env[variable]
-  if (secret === undefined || secret === '') {
-    ctx.report.error(
-      [...path, 'UseExistingClientSecret'],
-      `UseExistingClientSecret: true takes the secret of client ${JSON.stringify(cfg.ClientId)} from the environment variable ${variable}, which is not set`,
-    )
-    return undefined
-  }
-  return secret
+  const secret = process.env[clientSecretVariable(cfg.ClientId)]
+  if (secret !== undefined && secret !== '') return { secret, file: undefined }
+  const directory = ctx.clientSecretsDirectory
+  if (directory !== undefined) return { secret: undefined, file: join(directory, clientSecretFileName(cfg.ClientId)) }
+  ctx.report.error([...path, 'UseExistingClientSecret'], missingSecretMessage(cfg.ClientId, directory))
+  return none
+}
+
+/** The error when neither source holds the secret of `clientId`. */
+export function missingSecretMessage(clientId: string, directory: string | undefined): string {
+  return `UseExistingClientSecret: true takes the secret of client ${JSON.stringify(clientId)} from ${secretSources(clientId, directory)}; neither has it`
 }
 
 function authenticateOidc(
@@ -243,7 +284,7 @@ function authenticateOidc(
   order: number,
   ctx: NormaliseContext,
 ): ActionModel {
-  const clientSecret = oidcClientSecret(cfg, path, ctx)
+  const { secret: clientSecret, file: clientSecretFile } = oidcClientSecret(cfg, path, ctx)
   return {
     type: 'authenticate-oidc',
     order,
@@ -253,6 +294,7 @@ function authenticateOidc(
     userInfoEndpoint: endpoint(cfg.UserInfoEndpoint, [...path, 'UserInfoEndpoint'], ctx),
     clientId: cfg.ClientId,
     clientSecret,
+    clientSecretFile,
     ...authenticateCommon(ctx, cfg, path),
   }
 }
@@ -285,6 +327,7 @@ function authenticateCognito(
     userInfoEndpoint: `${base}/oauth2/userInfo`,
     clientId: cfg.UserPoolClientId,
     clientSecret: cfg.Portcullis?.ClientSecret,
+    clientSecretFile: undefined,
     ...common,
     jwksUri: common.jwksUri ?? `${issuer}/.well-known/jwks.json`,
   }

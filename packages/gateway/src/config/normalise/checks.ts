@@ -12,6 +12,9 @@ export const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 /** An HTTP header name: an RFC 9110 token without `*`, which conditions would read as a wildcard. */
 export const HTTP_TOKEN = /^[!#$%&'+\-.^_`|~0-9A-Za-z]+$/
 
+/** What a target `Id` may be: an IP address (IPv6 optionally in brackets) or a host name. */
+export const TARGET_ADDRESS = /^[A-Za-z0-9.:[\]_-]+$/
+
 /** A number as written: YAML and describe-* output give some numbers as strings. */
 export function toInt(value: number | string): number {
   return typeof value === 'number' ? value : Number.parseInt(value, 10)

@@ -42,6 +42,10 @@ export interface TargetGroupRef {
 export interface NormaliseContext extends AccountContext {
   readonly loadBalancerArn: string
   readonly allowInsecureHttpAuthentication: boolean
+  /** `Portcullis.LocalCertificates`: HTTPS listeners without certificate files get one from the local CA. */
+  readonly localCertificates: boolean
+  /** `Portcullis.ClientSecretsDirectory`, absolute; where secrets missing from the environment are read at load. */
+  readonly clientSecretsDirectory: string | undefined
   readonly targetGroupsByName: ReadonlyMap<string, TargetGroupRef>
   readonly targetGroupsByArn: ReadonlyMap<string, TargetGroupRef>
 }

@@ -43,12 +43,16 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
   const loadBalancer = normaliseLoadBalancer(file, base)
   const account = { ...base, region: loadBalancer.region, accountId: loadBalancer.accountId }
   const targetGroupFiles = file.TargetGroups ?? []
-  const targetGroups = targetGroupFiles.map((tg, i) => normaliseTargetGroup(tg, ['TargetGroups', i], account))
+  const targetGroups = targetGroupFiles.map((tg, i) =>
+    normaliseTargetGroup(tg, ['TargetGroups', i], account, portcullis.instanceAddresses),
+  )
   const index = indexTargetGroups(targetGroupFiles, targetGroups, base)
   const context: NormaliseContext = Object.freeze({
     ...account,
     loadBalancerArn: loadBalancer.arn,
     allowInsecureHttpAuthentication: portcullis.allowInsecureHttpAuthentication,
+    localCertificates: portcullis.localCertificates,
+    clientSecretsDirectory: portcullis.clientSecretsDirectory,
     targetGroupsByName: index.byName,
     targetGroupsByArn: index.byArn,
   })

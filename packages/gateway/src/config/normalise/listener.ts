@@ -1,8 +1,9 @@
 import { deriveListenerArn, deriveRuleArn } from '../arn.js'
 import { type FieldPath, formatPath } from '../document.js'
-import type { CertificateModel, ListenerModel, PortcullisModel, RuleModel } from '../model.js'
+import type { ActionModel, CertificateModel, ListenerModel, PortcullisModel, RuleModel } from '../model.js'
 import type { ListenerFile, PortcullisFile } from '../schema.js'
 import { normaliseActions } from './action.js'
+import { Attributes } from './attributes.js'
 import { checkAddress, inRange, resolvePath, toInt } from './checks.js'
 import type { BaseContext, ListenerScope, NormaliseContext } from './context.js'
 import { checkRulesQuota, MAX_PRIORITY } from './limits.js'
@@ -22,6 +23,16 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
   const certificates = normaliseCertificates(l, path, ctx)
   const arn = deriveListenerArn(ctx.loadBalancerArn, port, i)
   const rules = normaliseRules(l, { path, protocol: l.Protocol, port, address }, arn, ctx)
+  const attributes = listenerAttributes(l, path, ctx)
+  let localCertificateNames: string[] | undefined
+  if (l.Protocol === 'HTTPS' && certificates.length === 0 && ctx.localCertificates) {
+    localCertificateNames = localCertificateNamesOf(rules)
+    ctx.report.warn(
+      path,
+      `no certificate files: serving a certificate from the local development CA for ${localCertificateNames.join(', ')} (Portcullis.LocalCertificates); clients trust it only once they trust that CA`,
+      'Protocol',
+    )
+  }
   return {
     id: port === 0 ? `listener/0.${i}` : `listener/${port}`,
     arn,
@@ -29,17 +40,66 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
     address,
     protocol: l.Protocol,
     certificates,
+    localCertificateNames,
+    attributes,
     sslPolicy: l.SslPolicy,
     rules,
   }
 }
 
-function normaliseCertificates(l: ListenerFile, path: FieldPath, ctx: BaseContext): CertificateModel[] {
+/**
+ * A listener's `Attributes` (describe-listener-attributes): ALB's request
+ * and response header settings. Portcullis acts on none of them, so a value
+ * other than ALB's default (empty; `true` for `routing.http.response.server.enabled`)
+ * is warned about rather than silently dropped.
+ */
+function listenerAttributes(l: ListenerFile, path: FieldPath, ctx: BaseContext): Record<string, string> {
+  const attrs = new Attributes(ctx, l.Attributes, [...path, 'Attributes'])
+  attrs.warnUnknown(new Set(), ['routing.http.request.', 'routing.http.response.'], 'listener')
+  const raw = attrs.raw()
+  for (const [key, value] of Object.entries(raw)) {
+    const isDefault = value === '' || (key === 'routing.http.response.server.enabled' && value === 'true')
+    if (!isDefault && key.startsWith('routing.http.')) {
+      ctx.report.warn(attrs.pathOf(key), `listener attribute ${key} is accepted but Portcullis does not act on it`)
+    }
+  }
+  return raw
+}
+
+/** Names every local certificate covers, whatever the rules say. */
+const LOCAL_NAMES = ['localhost', '127.0.0.1', '::1']
+const DNS_LABEL = '[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?'
+/** A name a certificate can carry: DNS labels, optionally under one leading `*.`; not an all-digit last label. */
+const CERTIFICATE_NAME = new RegExp(`^(?:\\*\\.)?(?:${DNS_LABEL}\\.)*(?!\\d+$)${DNS_LABEL}$`)
+
+/**
+ * The host names of a local certificate: every `host-header` value of the
+ * listener's rules that a certificate can carry (a plain name or a leading
+ * `*.` wildcard; other patterns and regular expressions cannot be), plus
+ * the loopback names.
+ */
+function localCertificateNamesOf(rules: readonly RuleModel[]): string[] {
+  const names = new Set<string>()
+  for (const rule of rules) {
+    for (const condition of rule.conditions) {
+      if (condition.field !== 'host-header') continue
+      for (const value of condition.values) {
+        const name = value.toLowerCase()
+        if (CERTIFICATE_NAME.test(name)) names.add(name)
+      }
+    }
+  }
+  for (const name of LOCAL_NAMES) names.add(name)
+  return [...names]
+}
+
+function normaliseCertificates(l: ListenerFile, path: FieldPath, ctx: NormaliseContext): CertificateModel[] {
   const list = l.Certificates ?? []
-  if (l.Protocol === 'HTTPS' && list.length === 0) {
+  const local = ctx.localCertificates
+  if (l.Protocol === 'HTTPS' && list.length === 0 && !local) {
     ctx.report.error(
       path,
-      'an HTTPS listener needs at least one certificate: Certificates: [{ CertificateFile, PrivateKeyFile }]',
+      'an HTTPS listener needs at least one certificate: Certificates: [{ CertificateFile, PrivateKeyFile }], or for local use Portcullis.LocalCertificates: true',
       'Protocol',
     )
   }
@@ -50,9 +110,15 @@ function normaliseCertificates(l: ListenerFile, path: FieldPath, ctx: BaseContex
   list.forEach((c, j) => {
     const cpath = [...path, 'Certificates', j]
     if (c.CertificateFile === undefined || c.PrivateKeyFile === undefined) {
+      // With the local opt-in, a pasted ACM certificate stands for the one the local CA issues.
+      if (local && c.CertificateArn !== undefined && c.CertificateFile === undefined && c.PrivateKeyFile === undefined)
+        return
       const hint =
         c.CertificateArn !== undefined ? 'Portcullis cannot fetch certificates from ACM by CertificateArn; ' : ''
-      ctx.report.error(cpath, `${hint}give CertificateFile and PrivateKeyFile (PEM files)`)
+      ctx.report.error(
+        cpath,
+        `${hint}add CertificateFile and PrivateKeyFile (PEM files), or for local use Portcullis.LocalCertificates: true`,
+      )
       return
     }
     out.push({
@@ -95,12 +161,15 @@ function normaliseRules(
       } else if (rule.IsDefault === false) {
         ctx.report.error([...rpath, 'IsDefault'], 'a rule with Priority "default" is the default rule')
       }
-      if (defaultPath) {
-        ctx.report.error(
-          rpath,
-          `the listener's default rule is already given by ${formatPath(defaultPath)}`,
-          'Priority',
-        )
+      if (defaultRule && defaultPath) {
+        // describe-listeners and describe-rules pasted together both carry the default rule.
+        const pasted = normaliseRule(rule, rpath, { listener, listenerArn, priority: 'default' }, muted(ctx))
+        if (!sameActions(pasted.actions, defaultRule.actions)) {
+          ctx.report.error(
+            [...rpath, 'Actions'],
+            `this default rule (IsDefault: true) has other actions than ${formatPath(defaultPath)}; keep one of them, or make them the same`,
+          )
+        }
         return
       }
       defaultPath = rpath
@@ -129,6 +198,17 @@ function normaliseRules(
   }
   numbered.sort((a, b) => (a.priority as number) - (b.priority as number))
   return defaultRule ? [...numbered, defaultRule] : numbered
+}
+
+/** The context with a reporter that drops everything: for checking a copy whose problems are reported elsewhere. */
+function muted(ctx: NormaliseContext): NormaliseContext {
+  return { ...ctx, report: { error() {}, warn() {} } }
+}
+
+/** Same actions in the same sequence; `Order` values may differ (describe-rules writes them, DefaultActions may not). */
+function sameActions(a: readonly ActionModel[], b: readonly ActionModel[]): boolean {
+  const strip = (actions: readonly ActionModel[]) => JSON.stringify(actions.map(({ order: _, ...rest }) => rest))
+  return strip(a) === strip(b)
 }
 
 /** Each port is bound once: by one listener, or by the admin listener. */

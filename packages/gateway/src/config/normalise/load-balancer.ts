@@ -13,6 +13,7 @@ const ACTED_ATTRIBUTES = [
   'routing.http.xff_client_port.enabled',
   'routing.http.drop_invalid_header_fields.enabled',
   'routing.http2.enabled',
+  'routing.http.preserve_host_header.enabled',
   'client_keep_alive.seconds',
 ]
 /** Load-balancer attributes ALB defines that Portcullis accepts without acting on them. */
@@ -28,7 +29,6 @@ const PASSIVE_ATTRIBUTES = [
   'health_check_logs.s3.prefix',
   'deletion_protection.enabled',
   'routing.http.desync_mitigation_mode',
-  'routing.http.preserve_host_header.enabled',
   'routing.http.x_amzn_tls_version_and_cipher_suite.enabled',
   'waf.fail_open.enabled',
   'zonal_shift.config.enabled',
@@ -101,6 +101,7 @@ function attributes(list: readonly AttributeFile[] | undefined, ctx: BaseContext
     xffClientPort: attrs.bool('routing.http.xff_client_port.enabled', false),
     dropInvalidHeaderFields: attrs.bool('routing.http.drop_invalid_header_fields.enabled', false),
     http2: attrs.bool('routing.http2.enabled', true),
+    preserveHostHeader: attrs.bool('routing.http.preserve_host_header.enabled', false),
     clientKeepAliveSeconds: attrs.int('client_keep_alive.seconds', 3600, [60, 604800]),
     raw: attrs.raw(),
   }

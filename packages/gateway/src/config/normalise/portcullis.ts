@@ -1,7 +1,7 @@
 import type { FieldPath } from '../document.js'
 import type { PortcullisModel } from '../model.js'
 import type { PortcullisFile } from '../schema.js'
-import { checkAddress, inRange, resolvePath, toInt } from './checks.js'
+import { checkAddress, inRange, resolvePath, TARGET_ADDRESS, toInt } from './checks.js'
 import type { BaseContext } from './context.js'
 import { normaliseSharedState } from './shared-state.js'
 
@@ -30,6 +30,28 @@ export function normalisePortcullis(file: PortcullisFile, ctx: BaseContext): Por
     accessLog: {
       format: p.AccessLog?.Format ?? 'json',
       path: p.AccessLog?.Path === undefined ? undefined : resolvePath(ctx, p.AccessLog.Path),
-    },    ...normaliseSharedState(file, ctx),
+    },
+    ...normaliseSharedState(file, ctx),
+    localCertificates: p.LocalCertificates === true,
+    clientSecretsDirectory:
+      p.ClientSecretsDirectory === undefined ? undefined : resolvePath(ctx, p.ClientSecretsDirectory),
+    instanceAddresses: instanceAddresses(p.InstanceAddresses ?? {}, [...path, 'InstanceAddresses'], ctx),
   }
+}
+
+/** An EC2 instance id, as `describe-target-health` prints instance targets. */
+export const INSTANCE_ID = /^i-(?:[0-9a-f]{8}|[0-9a-f]{17})$/
+
+function instanceAddresses(map: Record<string, string>, path: FieldPath, ctx: BaseContext): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [id, address] of Object.entries(map)) {
+    if (!INSTANCE_ID.test(id)) {
+      ctx.report.error(path, `"${id}" is not an EC2 instance id (i- and 8 or 17 hexadecimal digits)`, id)
+    } else if (!TARGET_ADDRESS.test(address) || INSTANCE_ID.test(address)) {
+      ctx.report.error([...path, id], `expected the IP address or host name of instance ${id}, got "${address}"`)
+    } else {
+      out[id] = address
+    }
+  }
+  return out
 }

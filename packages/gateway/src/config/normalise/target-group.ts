@@ -10,8 +10,9 @@ import type {
 } from '../model.js'
 import type { TargetGroupFile } from '../schema.js'
 import { Attributes } from './attributes.js'
-import { COOKIE_NAME, inRange, RESOURCE_NAME, resolvePath, toInt } from './checks.js'
+import { COOKIE_NAME, inRange, RESOURCE_NAME, resolvePath, TARGET_ADDRESS, toInt } from './checks.js'
 import type { AccountContext, BaseContext, NormaliseContext, TargetGroupRef } from './context.js'
+import { INSTANCE_ID } from './portcullis.js'
 
 /** Target-group attributes Portcullis acts on. */
 const ACTED_ATTRIBUTES = [
@@ -38,7 +39,12 @@ const KNOWN_ATTRIBUTES = new Set([...ACTED_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
  * balancer's region and account when absent), targets, health check and
  * attributes.
  */
-export function normaliseTargetGroup(tg: TargetGroupFile, path: FieldPath, ctx: AccountContext): TargetGroupModel {
+export function normaliseTargetGroup(
+  tg: TargetGroupFile,
+  path: FieldPath,
+  ctx: AccountContext,
+  instanceAddresses: Readonly<Record<string, string>>,
+): TargetGroupModel {
   const name = tg.TargetGroupName
   if (!RESOURCE_NAME.test(name)) {
     ctx.report.error(
@@ -115,7 +121,7 @@ export function normaliseTargetGroup(tg: TargetGroupFile, path: FieldPath, ctx: 
     arn,
     protocol: tg.Protocol,
     port: defaultPort,
-    targets: targets(tg, defaultPort, path, ctx),
+    targets: targets(tg, defaultPort, path, ctx, instanceAddresses),
     healthCheck,
     algorithm,
     stickiness: stickiness(attrs, ctx),
@@ -127,17 +133,46 @@ export function normaliseTargetGroup(tg: TargetGroupFile, path: FieldPath, ctx: 
   }
 }
 
+/**
+ * The registered targets, from `Targets` or, as `describe-target-health`
+ * prints them, from `TargetHealthDescriptions[].Target`. An instance id is
+ * looked up in `Portcullis.InstanceAddresses`: Portcullis cannot ask EC2.
+ */
 function targets(
   tg: TargetGroupFile,
   defaultPort: number | undefined,
   path: FieldPath,
   ctx: BaseContext,
+  instanceAddresses: Readonly<Record<string, string>>,
 ): TargetModel[] {
   const out: TargetModel[] = []
   const seen = new Map<string, number>()
-  ;(tg.Targets ?? []).forEach((target, i) => {
-    const tpath = [...path, 'Targets', i]
-    if (!/^[A-Za-z0-9.:[\]_-]+$/.test(target.Id)) {
+  if (tg.Targets !== undefined && tg.TargetHealthDescriptions !== undefined) {
+    ctx.report.error(
+      [...path, 'TargetHealthDescriptions'],
+      'give the targets once: Targets or TargetHealthDescriptions (describe-target-health output), not both',
+    )
+  }
+  const listed =
+    tg.Targets !== undefined
+      ? tg.Targets.map((target, i) => ({ target, tpath: [...path, 'Targets', i] }))
+      : (tg.TargetHealthDescriptions ?? []).map((d, i) => ({
+          target: d.Target,
+          tpath: [...path, 'TargetHealthDescriptions', i, 'Target'],
+        }))
+  listed.forEach(({ target, tpath }, i) => {
+    let address = target.Id
+    if (INSTANCE_ID.test(target.Id)) {
+      const mapped = instanceAddresses[target.Id]
+      if (mapped === undefined) {
+        ctx.report.error(
+          [...tpath, 'Id'],
+          `${target.Id} is an EC2 instance id; Portcullis connects to addresses and cannot look instances up: add Portcullis.InstanceAddresses: { ${target.Id}: ADDRESS } (its private IP address or host name)`,
+        )
+        return
+      }
+      address = mapped
+    } else if (!TARGET_ADDRESS.test(target.Id)) {
       ctx.report.error([...tpath, 'Id'], `expected an IP address or host name, got "${target.Id}"`)
     }
     const port = target.Port === undefined ? defaultPort : toInt(target.Port)
@@ -146,19 +181,17 @@ function targets(
       return
     }
     inRange(ctx, target.Port === undefined ? tpath : [...tpath, 'Port'], port, 1, 65535, 'a target port')
-    const id = target.Id.startsWith('[') && target.Id.endsWith(']') ? target.Id.slice(1, -1) : target.Id
+    const id = address.startsWith('[') && address.endsWith(']') ? address.slice(1, -1) : address
     const key = `${id.toLowerCase()}:${port}`
     const first = seen.get(key)
     if (first !== undefined) {
-      ctx.report.error(
-        tpath,
-        `target ${id}:${port} is already registered by ${formatPath([...path, 'Targets', first])}`,
-      )
+      ctx.report.error(tpath, `target ${id}:${port} is already registered by ${formatPath(listed[first]!.tpath)}`)
     }
     seen.set(key, i)
     out.push({ id, port })
   })
-  if (out.length === 0) {
+  // Targets that were listed but refused are reported already; only a group with none at all is warned about.
+  if (listed.length === 0) {
     ctx.report.warn(path, 'no targets are registered: requests routed to this target group get 503', 'TargetGroupName')
   }
   return out

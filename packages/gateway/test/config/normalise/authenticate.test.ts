@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import type { JwtValidationAction } from '../../../src/config/model.js'
-import { expectError, expectWarning, https, load, R, rule, withRules } from '../fixtures.js'
+import { ConfigError } from '../../../src/config/errors.js'
+import { loadConfig } from '../../../src/config/load.js'
+import type { AuthenticateOidcAction, JwtValidationAction } from '../../../src/config/model.js'
+import { expectError, expectWarning, https, load, positionOf, R, rule, withRules } from '../fixtures.js'
 
 describe('authentication actions', () => {
   const OIDC_CONFIG = (issuer = 'https://idp.example.com', extra = '') =>
@@ -113,9 +118,91 @@ describe('authentication actions', () => {
         expectError(
           pasted('0oa1b2-web.app'),
           `${A}.AuthenticateOidcConfig.UseExistingClientSecret`,
-          /client "0oa1b2-web\.app" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP, which is not set/,
+          /client "0oa1b2-web\.app" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP \(or a file named 0oa1b2-web\.app in Portcullis\.ClientSecretsDirectory\); neither has it/,
           'true }',
         )
+      })
+    })
+
+    describe('or from a file in Portcullis.ClientSecretsDirectory (a mounted Kubernetes secret)', () => {
+      // An HTTPS listener with a local certificate: loadConfig then reads only the secret files.
+      const mounted = (clientId: string, directory: string) =>
+        pasted(clientId).replace('    Certificates: [{ CertificateFile: c.pem, PrivateKeyFile: k.pem }]\n', '') +
+        `Portcullis: { LocalCertificates: true, ClientSecretsDirectory: ${JSON.stringify(directory)} }\n`
+      const inTemp = async (run: (dir: string, file: string) => Promise<void>) => {
+        const dir = mkdtempSync(join(tmpdir(), 'portcullis-secrets-'))
+        try {
+          await withEnvAsync('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', undefined, () =>
+            run(dir, join(dir, 'portcullis.yaml')),
+          )
+        } finally {
+          rmSync(dir, { recursive: true, force: true })
+        }
+      }
+      const withEnvAsync = async (name: string, value: string | undefined, run: () => Promise<void>) => {
+        const before = process.env[name]
+        if (value === undefined) delete process.env[name]
+        else process.env[name] = value
+        try {
+          await run()
+        } finally {
+          if (before === undefined) delete process.env[name]
+          else process.env[name] = before
+        }
+      }
+
+      test('parseConfig reads no file: it records which one loadConfig will read', async () => {
+        await inTemp(async (dir) => {
+          const { config } = load(mounted('0oa1b2-web.app', join(dir, 'secrets')))
+          const action = config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
+          assert.equal(action.clientSecret, undefined)
+          assert.equal(action.clientSecretFile, join(dir, 'secrets', '0oa1b2-web.app'))
+        })
+      })
+
+      test('loadConfig reads the file named by the client id, without its final line break', async () => {
+        await inTemp(async (dir, file) => {
+          mkdirSync(join(dir, 'secrets'))
+          writeFileSync(join(dir, 'secrets', '0oa1b2-web.app'), 'from-the-volume\n')
+          writeFileSync(file, mounted('0oa1b2-web.app', './secrets'))
+          const { config } = await loadConfig(file)
+          const action = config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
+          assert.equal(action.clientSecret, 'from-the-volume')
+        })
+      })
+
+      test('the environment variable wins over the file', async () => {
+        await inTemp(async (dir, file) => {
+          mkdirSync(join(dir, 'secrets'))
+          writeFileSync(join(dir, 'secrets', '0oa1b2-web.app'), 'from-the-volume')
+          writeFileSync(file, mounted('0oa1b2-web.app', './secrets'))
+          await withEnvAsync('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', 'from-the-environment', async () => {
+            const { config } = await loadConfig(file)
+            const action = config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
+            assert.equal(action.clientSecret, 'from-the-environment')
+          })
+        })
+      })
+
+      test('neither source: loadConfig fails at the action, naming both', async () => {
+        await inTemp(async (dir, file) => {
+          mkdirSync(join(dir, 'secrets'))
+          writeFileSync(join(dir, 'secrets', 'someone-else'), 'x')
+          const text = mounted('0oa1b2-web.app', './secrets')
+          writeFileSync(file, text)
+          const error = await loadConfig(file).then(
+            () => assert.fail('expected the configuration to be refused'),
+            (e: unknown) => e as ConfigError,
+          )
+          assert.ok(error instanceof ConfigError)
+          const issue = error.issues.find((i) => i.severity === 'error')!
+          assert.equal(issue.path, `${A}.AuthenticateOidcConfig.UseExistingClientSecret`)
+          assert.equal(
+            issue.message,
+            `UseExistingClientSecret: true takes the secret of client "0oa1b2-web.app" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP or the file ${join(dir, 'secrets', '0oa1b2-web.app')}; neither has it`,
+          )
+          assert.deepEqual({ line: issue.line, column: issue.column }, positionOf(text, 'UseExistingClientSecret'))
+        })
       })
     })
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { expectError, FORWARD, load, R, rule, withRules } from '../fixtures.js'
+import { expectError, FORWARD, issuesOf, load, R, rule, withRules } from '../fixtures.js'
 
 describe('listeners, their ports and rule priorities', () => {
   test('priorities are unique per listener', () => {
@@ -27,10 +27,25 @@ ${rule(10, FORWARD)}TargetGroups:`,
   })
 
   test('the default rule is given once, and is required', () => {
-    const twice = withRules(
+    // describe-listeners and describe-rules pasted together: the same default rule twice, differently written.
+    const same = withRules(
+      '      - { Priority: default, IsDefault: true, Conditions: [], Actions: [{ Type: fixed-response, Order: 1, FixedResponseConfig: { StatusCode: "404" } }] }\n',
+    )
+    const rules = load(same).config.listeners[0]!.rules
+    assert.equal(rules.length, 1)
+    assert.equal(rules[0]!.priority, 'default')
+    assert.equal(rules[0]!.actions[0]!.type, 'fixed-response')
+    const conflict = withRules(
       '      - { Priority: default, Conditions: [], Actions: [{ Type: forward, TargetGroupArn: app }] }\n',
     )
-    expectError(twice, `${R}[0]`, /already given by Listeners\[0\]\.DefaultActions/, 'Priority: default')
+    const issue = expectError(
+      conflict,
+      `${R}[0].Actions`,
+      /other actions than Listeners\[0\]\.DefaultActions; keep one of them/,
+      '[{ Type: forward',
+    )
+    assert.equal(issuesOf(conflict).length, 1, 'only the conflict is reported')
+    assert.ok(issue)
     const none = withRules(rule(1, FORWARD)).replace(/ {4}DefaultActions:.*\n/, '')
     expectError(none, 'Listeners[0]', /needs DefaultActions/, 'Protocol: HTTP')
     const mismatch = withRules(
