@@ -1,7 +1,6 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
-import { finished } from 'node:stream'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel } from '../config/model.js'
@@ -168,11 +167,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       tls,
       server: undefined as unknown as Server,
     }
-    // The latest response on each connection. An upgrade pipelined behind requests arrives while their
-    // responses may still own the socket; it is handled once the last of them is written.
-    const latestResponse = new WeakMap<Socket, ServerResponse>()
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      latestResponse.set(req.socket, res)
       void handleRequest(pipeline, entry.listenerId, req, res)
     }
     const server: Server =
@@ -205,12 +200,25 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       // authenticates must not become an uncaught exception (the socket is destroyed, 'close' follows).
       socket.on('error', () => {})
       const handle = (): void => {
-        if (socket.destroyed) return
+        if (socket.destroyed || !socket.writable) return
+        // Responses to requests pipelined before the upgrade (Node's own 400 or 417 included) may still own
+        // the socket, even once written: Node releases it in its 'finish' listener, which runs before ours.
+        const owner = responseOwning(socket)
+        if (owner !== undefined) {
+          let waited = false
+          const next = (): void => {
+            if (!waited) {
+              waited = true
+              handle()
+            }
+          }
+          owner.once('finish', next)
+          owner.once('close', next)
+          return
+        }
         void handleRequest(pipeline, entry.listenerId, req, responseForUpgrade(req, socket), { socket, head })
       }
-      const previous = latestResponse.get(socket)
-      if (previous === undefined || previous.writableFinished) handle()
-      else finished(previous, handle)
+      handle()
     })
     server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       metrics.rejectedConnectionCount.inc({ listener: entry.listenerId })
@@ -385,6 +393,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     },
   }
   return gateway
+}
+
+/** The response writing on `socket` now, if any. Node keeps it in an undocumented field; nothing public says. */
+function responseOwning(socket: Socket): ServerResponse | undefined {
+  return (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined
 }
 
 function maxDeregistrationDelayMs(config: GatewayConfig): number {

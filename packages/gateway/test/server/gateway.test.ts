@@ -161,32 +161,72 @@ describe('graceful shutdown', () => {
 })
 
 describe('connections', () => {
-  test('an upgrade pipelined behind a request is handled after that request is answered', async () => {
-    const upstream = await startUpstream(echoHandler)
-    upstream.server.on('upgrade', (_req, socket: Socket) => {
-      socket.resume()
-      socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello')
+  const upgrade =
+    'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
+    'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n'
+  // Each first request is still being answered when Node emits the upgrade that follows it in the same write.
+  const cases = [
+    {
+      name: 'a forwarded request',
+      first: 'GET /first HTTP/1.1\r\nHost: x\r\n\r\n',
+      answer: /^HTTP\/1\.1 200 OK\r\n[\s\S]*"url":"\/first"/,
+    },
+    // Answered at once: written, but Node has not released the socket yet.
+    {
+      name: 'a fixed response',
+      first: 'GET /fixed HTTP/1.1\r\nHost: x\r\n\r\n',
+      answer: /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\nfixed/,
+    },
+    // Answered by Node itself, never seen by the gateway's request handler.
+    {
+      name: "Node's own 417",
+      first: 'GET / HTTP/1.1\r\nHost: x\r\nExpect: 200-ok\r\n\r\n',
+      answer: /^HTTP\/1\.1 417 /,
+    },
+  ]
+  for (const { name, first, answer } of cases) {
+    test(`an upgrade pipelined behind ${name} is handled after that answer`, async () => {
+      const upstream = await startUpstream(echoHandler)
+      upstream.server.on('upgrade', (_req, socket: Socket) => {
+        socket.resume()
+        socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello')
+      })
+      const port = await freePort()
+      const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+      try {
+        // Written without a FIN: a client's FIN ends a tunnel.
+        const client = connect(port, '127.0.0.1')
+        client.write(first + upgrade)
+        let text = ''
+        client.on('data', (c: Buffer) => {
+          text += c.toString()
+          if (text.endsWith('hello')) client.destroy()
+        })
+        await once(client, 'close')
+        assert.match(text, answer)
+        assert.match(text, /[\s\S]HTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*\r\n\r\nhello$/)
+      } finally {
+        await gateway.close({ deadlineMs: 1000 })
+        await upstream.close()
+      }
     })
+  }
+
+  test('an upgrade pipelined behind a request Node refuses (no Host) is dropped with the connection', async () => {
     const port = await freePort()
-    const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+    const gateway = await gatewayFromYaml(forwardYaml(port, 9))
     try {
-      // One write: Node emits the upgrade while the forwarded first request is still waiting for its answer.
       const client = connect(port, '127.0.0.1')
-      client.end(
-        'GET /first HTTP/1.1\r\nHost: x\r\n\r\n' +
-          'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
-          'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
-      )
+      client.end(`GET / HTTP/1.1\r\n\r\n${upgrade}`)
       const received: Buffer[] = []
       client.on('data', (c: Buffer) => received.push(c))
       await once(client, 'close')
       const text = Buffer.concat(received).toString()
-      assert.match(text, /^HTTP\/1\.1 200 OK\r\n/)
-      assert.match(text, /"url":"\/first"/)
-      assert.match(text, /\r\nHTTP\/1\.1 101 Switching Protocols\r\n[\s\S]*\r\n\r\nhello$/)
+      assert.match(text, /^HTTP\/1\.1 400 /)
+      assert.doesNotMatch(text, /HTTP\/1\.1 [^4]/)
+      assert.equal((await send(`http://127.0.0.1:${port}/fixed`)).status, 200)
     } finally {
       await gateway.close({ deadlineMs: 1000 })
-      await upstream.close()
     }
   })
 })
