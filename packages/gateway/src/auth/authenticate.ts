@@ -3,6 +3,7 @@ import type { AuthenticateCognitoAction, AuthenticateOidcAction, ListenerModel, 
 import type { ActionHandler, ActionOutcome } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
+import { type SharedState, SharedStateUnavailable } from '../shared/connection.js'
 import { CookieSessionStore } from './cookie-session-store.js'
 import { AuthError } from './errors.js'
 import { IdentityTokens } from './identity-token.js'
@@ -11,6 +12,7 @@ import { Login } from './login.js'
 import type { Outbound } from './outbound.js'
 import type { SecretRing } from './secret-ring.js'
 import { type SessionStore, sessionFromTokens, sessionSubject } from './session-store.js'
+import { SharedSessionStore } from './shared-session-store.js'
 import type { SigningKey } from './signing-keys.js'
 import type { AuthMetrics, SessionData } from './types.js'
 import { type NoSession, onUnauthenticated } from './unauthenticated.js'
@@ -26,6 +28,10 @@ export interface AuthShared {
   readonly outbound: Outbound
   /** Bound on every call to an IdP, in milliseconds. */
   readonly idpTimeoutMs: number
+  /** The shared Redis (`Portcullis.SharedState`), when configured. */
+  readonly shared: SharedState | undefined
+  /** `Portcullis.SessionStore`: `shared` keeps sessions in {@link shared}. */
+  readonly sessionStore: 'cookie' | 'shared'
   /** The key that signs identity tokens now (changes on rotation). */
   signingKey(): SigningKey
 }
@@ -61,7 +67,18 @@ export class OidcAuthenticateAction implements ActionHandler {
       logger: log,
       timeoutMs: shared.idpTimeoutMs,
     })
-    this.#store = new CookieSessionStore({ ...action, ring: shared.ring, logger: log, metrics: shared.metrics })
+    this.#store =
+      shared.sessionStore === 'shared' && shared.shared !== undefined
+        ? new SharedSessionStore({
+            ...action,
+            ring: shared.ring,
+            shared: shared.shared,
+            logger: log,
+            metrics: shared.metrics,
+            // Token grant plus userinfo, each bounded by the IdP timeout.
+            refreshLockMs: 2 * shared.idpTimeoutMs + 1000,
+          })
+        : new CookieSessionStore({ ...action, ring: shared.ring, logger: log, metrics: shared.metrics })
     this.#identity = new IdentityTokens({
       signer: shared.signer,
       issuer: action.issuer,
@@ -73,6 +90,18 @@ export class OidcAuthenticateAction implements ActionHandler {
   }
 
   async run(ctx: RequestContext): Promise<ActionOutcome> {
+    try {
+      return await this.#run(ctx)
+    } catch (err) {
+      if (!(err instanceof SharedStateUnavailable)) throw err
+      // Shared sessions need Redis: ALB's 500 with our error_reason, within the command timeout.
+      ctx.record.errorReason = 'SharedStateUnavailable'
+      if (!ctx.res.headersSent) sendError(ctx.res, 500, ctx)
+      return 'responded'
+    }
+  }
+
+  async #run(ctx: RequestContext): Promise<ActionOutcome> {
     const opened = await this.#store.open(ctx)
     if (opened === undefined) return this.#unauthenticated(ctx, 'none')
     const now = nowSeconds()
@@ -86,7 +115,7 @@ export class OidcAuthenticateAction implements ActionHandler {
 
   /** No usable session: whatever the request carried is cleared, then `OnUnauthenticatedRequest` decides. */
   async #unauthenticated(ctx: RequestContext, why: NoSession): Promise<ActionOutcome> {
-    this.#store.clear(ctx)
+    await this.#store.clear(ctx)
     switch (onUnauthenticated(this.#action.onUnauthenticatedRequest, why)) {
       case 'allow':
         return 'continue'
@@ -105,6 +134,13 @@ export class OidcAuthenticateAction implements ActionHandler {
     const tokens = await this.#idp.refresh(session.rt!)
     if (tokens.subject !== undefined && tokens.subject !== subject) throw new AuthError(401, 'AuthInvalidIdToken')
     const claims = await this.#idp.userinfo(tokens.accessToken, subject)
-    return sessionFromTokens(tokens, claims, session.se, nowSeconds())
+    const next = sessionFromTokens(tokens, claims, session.se, nowSeconds())
+    // A refresh may bring no new ID token; the IdP session stays the login's.
+    const idToken = next.it ?? session.it
+    return {
+      ...next,
+      ...(idToken === undefined ? {} : { it: idToken }),
+      ...(session.sid === undefined ? {} : { sid: session.sid }),
+    }
   }
 }

@@ -200,6 +200,8 @@ export class CookieSessionStore implements SessionStore {
   }
 
   #seal(session: SessionData): string {
-    return this.#ring.seal('session', Buffer.from(JSON.stringify(session)), this.#aad)
+    // The ID token and IdP session id serve shared sessions only; a cookie stays as small as on ALB.
+    const { it: _idToken, sid: _sid, ...kept } = session
+    return this.#ring.seal('session', Buffer.from(JSON.stringify(kept)), this.#aad)
   }
 }

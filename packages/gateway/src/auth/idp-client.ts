@@ -38,6 +38,10 @@ export interface TokenSet {
   readonly expiresIn: number | undefined
   /** `sub` of the validated ID token (undefined for a refresh without ID token). */
   readonly subject: string | undefined
+  /** The ID token itself, for `id_token_hint` at logout (kept only by shared sessions). */
+  readonly idToken?: string | undefined
+  /** The ID token's `sid` (the IdP's session), which back-channel logout names. */
+  readonly sid?: string | undefined
 }
 
 type Phase = 'token' | 'userinfo'
@@ -319,6 +323,8 @@ export class IdpClient {
         refreshToken: tokens.refresh_token,
         expiresIn: tokens.expiresIn(),
         subject: claims.sub,
+        idToken: tokens.id_token,
+        sid: typeof claims['sid'] === 'string' ? claims['sid'] : undefined,
       }
     } catch (err) {
       logTokenEndpointError(this.#logger, err, 'authorization_code')
@@ -336,6 +342,7 @@ export class IdpClient {
         refreshToken: tokens.refresh_token ?? refreshToken,
         expiresIn: tokens.expiresIn(),
         subject: tokens.claims()?.sub,
+        idToken: tokens.id_token,
       }
     } catch (err) {
       logTokenEndpointError(this.#logger, err, 'refresh_token')

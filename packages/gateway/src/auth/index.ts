@@ -130,6 +130,8 @@ export async function createAuthRuntime(
     allowInsecureHttp: config.portcullis.allowInsecureHttpAuthentication,
     outbound,
     idpTimeoutMs: deps.idpTimeoutMs ?? IDP_TIMEOUT_MS,
+    shared: sharedState,
+    sessionStore: config.portcullis.sessionStore,
     signingKey: () => signing.active,
   }
   // Every OIDC action of this generation registers its login here; the

@@ -6,6 +6,7 @@ import type { AuthenticateCognitoAction, AuthenticateOidcAction } from '../confi
 import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
 import { setCookie } from '../headers/set-cookie.js'
+import { type SharedState, SharedStateUnavailable } from '../shared/connection.js'
 import { type CallbackRegistry, type LoginCompletion, loginKey } from './callback-registry.js'
 import { AuthError, sendRedirect } from './errors.js'
 import type { IdpClient } from './idp-client.js'
@@ -36,6 +37,8 @@ export interface LoginDependencies {
   readonly ring: SecretRing
   readonly logger: Logger
   readonly metrics: AuthMetrics | undefined
+  /** With SharedState, a used `state` is refused on every gateway, not just in this process. */
+  readonly shared?: SharedState | undefined
 }
 
 function nowSeconds(): number {
@@ -200,7 +203,7 @@ export class Login implements LoginCompletion {
     const claims = await this.#idp.userinfo(tokens.accessToken, tokens.subject ?? '')
     this.#deps.metrics?.authLatency((performance.now() - started) / 1000)
     const now = nowSeconds()
-    this.#store.seal(ctx, sessionFromTokens(tokens, claims, now + this.#action.sessionTimeoutSeconds, now))
+    await this.#store.seal(ctx, sessionFromTokens(tokens, claims, now + this.#action.sessionTimeoutSeconds, now))
     this.#deps.metrics?.authSuccess()
     sendRedirect(ctx, safeRedirectPath(state.u))
   }
@@ -243,9 +246,17 @@ export class LoginCallback {
       if (!equalStrings(nonceCookie, state.n)) throw new AuthError(401, 'AuthInvalidAWSALBAuthNonce')
       const login = this.#registry.resolve(loginKey(state.r, state.o))
       if (login === undefined) throw new AuthError(401, 'AuthInvalidStateParam')
-      // One use per state in this process; across instances the IdP's single-use code is the guard.
+      // One use per state in this process, and with SharedState on every gateway (SET NX for the
+      // login window: a state older than that is refused by its age anyway).
       if (this.#usedStates.get(state.n) !== undefined) throw new AuthError(401, 'AuthInvalidStateParam')
       this.#usedStates.set(state.n, true)
+      const shared = this.#deps.shared
+      if (shared !== undefined) {
+        const first = await shared.run('mark a login state used', (r) =>
+          r.set(`used-state:${state.n}`, '1', 'EX', LOGIN_WINDOW_SECONDS + 60, 'NX'),
+        )
+        if (first !== 'OK') throw new AuthError(401, 'AuthInvalidStateParam')
+      }
       const error = params.get('error')
       if (error !== null) {
         logger.info({ idpError: error.slice(0, 64) }, 'the IdP answered the login with an error')
@@ -255,7 +266,12 @@ export class LoginCallback {
       if (host === undefined) throw new AuthError(401, 'AuthMissingHostHeader')
       await login.complete(ctx, state, stateParam, host)
     } catch (err) {
-      const authError = err instanceof AuthError ? err : new AuthError(500, 'AuthUnhandledException', { cause: err })
+      const authError =
+        err instanceof AuthError
+          ? err
+          : err instanceof SharedStateUnavailable
+            ? new AuthError(500, 'SharedStateUnavailable', { cause: err })
+            : new AuthError(500, 'AuthUnhandledException', { cause: err })
       const logged = { reason: authError.reason, status: authError.status }
       if (authError.fault) logger.warn({ ...logged, cause: describeCause(err) }, 'login failed')
       else logger.info(logged, 'login refused')

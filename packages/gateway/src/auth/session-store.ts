@@ -26,9 +26,9 @@ export type SessionRenewal = (session: SessionData) => Promise<SessionData>
 
 /**
  * Where the sessions of one `authenticate-oidc` / `authenticate-cognito`
- * action live between requests: today a sealed, sharded cookie
- * ({@link CookieSessionStore}); a shared store (Redis) implements the same
- * four operations. Every implementation must pass the contract suite in
+ * action live between requests: a sealed, sharded cookie
+ * ({@link CookieSessionStore}) or the shared state ({@link SharedSessionStore},
+ * `Portcullis.SessionStore: shared`), behind the same four operations. Every implementation must pass the contract suite in
  * `test/auth/session-store-contract.ts`.
  *
  * A store binds its sessions to the action's issuer and client id: a session
@@ -54,9 +54,13 @@ export interface SessionStore {
    * client must keep. Throws {@link AuthError} 500 `AuthUserClaimsSizeExceeded`
    * when the session does not fit.
    */
-  seal(exchange: SessionExchange, session: SessionData): void
-  /** Ends the session the request carries (if any): writes to the response what removes it. */
-  clear(exchange: SessionExchange): void
+  seal(exchange: SessionExchange, session: SessionData): void | Promise<void>
+  /**
+   * Ends the session the request carries (if any): writes to the response
+   * what removes it, and forgets it wherever the store keeps it (best effort:
+   * never throws).
+   */
+  clear(exchange: SessionExchange): void | Promise<void>
 }
 
 /** Without a refresh token a session simply lasts until its timeout (ALB); with one, it is renewed once the access token expired. */
@@ -85,6 +89,8 @@ export function sessionFromTokens(
     ...(tokens.refreshToken === undefined ? {} : { rt: tokens.refreshToken }),
     ...(tokens.expiresIn === undefined ? {} : { ae: now + tokens.expiresIn }),
     se: sessionEnd,
+    ...(tokens.idToken === undefined ? {} : { it: tokens.idToken }),
+    ...(tokens.sid === undefined ? {} : { sid: tokens.sid }),
   }
 }
 

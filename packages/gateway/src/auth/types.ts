@@ -47,6 +47,10 @@ export interface SessionData {
   readonly ae?: number
   /** Session end (issue time + SessionTimeout), seconds since the epoch: a hard stop. */
   readonly se: number
+  /** The latest ID token (`id_token_hint` at logout); shared sessions only, never sealed into a cookie. */
+  readonly it?: string
+  /** The IdP's session id (`sid` of the ID token), which back-channel logout names; shared sessions only. */
+  readonly sid?: string
 }
 
 /** What the sealed `state` parameter carries between the redirect and the callback. */

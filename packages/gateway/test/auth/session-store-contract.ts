@@ -85,10 +85,10 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
     const store = (binding: SessionBinding = BINDING) => harness.store(binding, clock)
 
     /** A jar holding a freshly sealed session. */
-    const sealed = (s: SessionData, target: SessionStore = store()): Jar => {
+    const sealed = async (s: SessionData, target: SessionStore = store()): Promise<Jar> => {
       const jar = new Jar()
       const exchange = jar.exchange()
-      target.seal(exchange, s)
+      await target.seal(exchange, s)
       jar.keep(exchange)
       return jar
     }
@@ -103,7 +103,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
       const jar = new Jar()
       const exchange = jar.exchange()
       assert.equal(await store().open(exchange), undefined)
-      store().clear(exchange)
+      await store().clear(exchange)
       jar.keep(exchange)
       assert.equal(jar.cookies.size, 0)
     })
@@ -111,7 +111,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
     test('a sealed session opens again, unchanged, in a later request', async () => {
       now = T0
       const s = session({ rt: 'refresh-1', ae: T0 + 300 })
-      const jar = sealed(s)
+      const jar = await sealed(s)
       assert.ok(jar.cookies.size > 0, 'sealing gives the browser something to keep')
       const opened = await store().open(jar.exchange())
       assert.deepEqual(opened?.session, s)
@@ -121,7 +121,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
 
     test("a session is bound to its action's issuer, client id and cookie name", async () => {
       now = T0
-      const jar = sealed(session())
+      const jar = await sealed(session())
       for (const other of [
         { ...BINDING, issuer: 'https://other-idp.example' },
         { ...BINDING, clientId: 'other-app' },
@@ -134,7 +134,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
 
     test('a tampered session opens nothing', async () => {
       now = T0
-      const jar = sealed(session())
+      const jar = await sealed(session())
       for (const [name, value] of jar.cookies) {
         const flipped = value.endsWith('A') ? `${value.slice(0, -1)}B` : `${value.slice(0, -1)}A`
         jar.cookies.set(name, flipped)
@@ -144,9 +144,9 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
 
     test('clear ends the session the request carries', async () => {
       now = T0
-      const jar = sealed(session())
+      const jar = await sealed(session())
       const exchange = jar.exchange()
-      store().clear(exchange)
+      await store().clear(exchange)
       jar.keep(exchange)
       assert.equal(await store().open(jar.exchange()), undefined)
     })
@@ -156,12 +156,12 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
       const { renew, calls } = renewal()
       const fresh = session({ rt: 'refresh-1', ae: T0 + 300 })
       const s1 = store()
-      const opened = await s1.open(sealed(fresh, s1).exchange())
+      const opened = await s1.open((await sealed(fresh, s1)).exchange())
       assert.deepEqual((await s1.refresh(new Jar().exchange(), opened!, renew))?.session, fresh)
 
       const noRefreshToken = session({ ae: T0 - 1 })
       const s2 = store()
-      const jar = sealed(noRefreshToken, s2)
+      const jar = await sealed(noRefreshToken, s2)
       const exchange = jar.exchange()
       const current = await s2.refresh(exchange, (await s2.open(jar.exchange()))!, renew)
       assert.deepEqual(current?.session, noRefreshToken)
@@ -172,7 +172,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
       now = T0
       const { renew, calls } = renewal()
       const target = store()
-      const jar = sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
+      const jar = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const exchanges = [jar.exchange(), jar.exchange(), jar.exchange()]
       const opened = await Promise.all(exchanges.map((e) => target.open(e)))
       const current = await Promise.all(exchanges.map((e, i) => target.refresh(e, opened[i]!, renew)))
@@ -186,7 +186,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
       now = T0
       const { renew, calls } = renewal()
       const target = store()
-      const old = sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
+      const old = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const first = old.exchange()
       await target.refresh(first, (await target.open(first))!, renew)
       now = T0 + 10
@@ -206,7 +206,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
       now = T0
       const { renew, calls } = renewal('fail')
       const target = store()
-      const jar = sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
+      const jar = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const first = jar.exchange()
       assert.equal(await target.refresh(first, (await target.open(first))!, renew), undefined)
       const second = jar.exchange()

@@ -1,0 +1,258 @@
+import { hash, randomBytes } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { Logger } from 'pino'
+import type { SharedState } from '../shared/connection.js'
+import { type SessionBinding, sessionAad } from './cookie-session-store.js'
+import { AuthError } from './errors.js'
+import type { SecretRing } from './secret-ring.js'
+import {
+  clearSessionCookies,
+  cookieAttributes,
+  parseSessionData,
+  readShards,
+  setSessionCookies,
+  shardNames,
+} from './session-cookie.js'
+import {
+  needsRenewal,
+  type SessionExchange,
+  type SessionRenewal,
+  type SessionStore,
+  type StoredSession,
+  sessionSubject,
+} from './session-store.js'
+import type { AuthMetrics, SessionData } from './types.js'
+
+/** How long a session read from Redis is used by this process before Redis is asked again: the revocation delay. */
+export const SHARED_SESSION_CACHE_MS = 1000
+const CACHE_ENTRIES = 10_000
+/** How often a request waiting for another instance's refresh looks for its result. */
+const REFRESH_POLL_MS = 50
+const SESSION_ID = /^[A-Za-z0-9_-]{43}$/
+
+// Deletes the lock only if it is still ours (a winner past its deadline must not free another's lock).
+const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
+
+/** What {@link SharedSessionStore} needs. */
+export interface SharedSessionStoreOptions extends SessionBinding {
+  /** Seals the session id into the cookie (the shared sealing ring). */
+  readonly ring: SecretRing
+  readonly shared: SharedState
+  readonly logger: Logger
+  readonly metrics?: AuthMetrics | undefined
+  /** A refresh lock's deadline: past it, a waiting instance may refresh itself (the IdP calls' own bound, twice). */
+  readonly refreshLockMs: number
+  /** Seconds since the epoch; tests move it. */
+  readonly clock?: () => number
+}
+
+/** A session opened from the shared state, with the handle that names it there. */
+interface OpenedShared extends StoredSession {
+  readonly handle: string
+}
+
+function opened(session: SessionData, handle: string): StoredSession {
+  const value: OpenedShared = { session, handle }
+  return value
+}
+
+interface Cached {
+  readonly session: SessionData
+  readonly at: number
+}
+
+/** The public name of a session (keys, logs, the admin API): a digest of its id, so knowing it opens nothing. */
+export function sessionHandle(id: string): string {
+  return hash('sha256', id, 'base64url')
+}
+
+/** Redis key of a session. */
+export const sessionKey = (handle: string) => `session:${handle}`
+/** Redis key of the set of session handles of one user of one action. */
+export const subjectIndexKey = (issuer: string, clientId: string, sub: string) =>
+  `sessions-of-sub:${hash('sha256', `${issuer}\0${clientId}\0${sub}`, 'base64url')}`
+/** Redis key of the set of session handles of one IdP session (`sid`). */
+export const sidIndexKey = (issuer: string, sid: string) =>
+  `sessions-of-sid:${hash('sha256', `${issuer}\0${sid}`, 'base64url')}`
+
+const nowSeconds = () => Math.floor(Date.now() / 1000)
+
+/**
+ * Server-side sessions (`Portcullis.SessionStore: shared`): the cookie
+ * (`{name}-0`) carries only a random 256-bit session id, sealed like a
+ * session cookie (AES-256-GCM, bound to the cookie name, issuer and client
+ * id); claims, tokens and refresh state live in Redis under a digest of the
+ * id, expiring with the session. Deleting that key ends the session on every
+ * gateway within {@link SHARED_SESSION_CACHE_MS}.
+ *
+ * Refreshes are single-flight across gateways: the first takes a lock
+ * (`SET NX PX`, deadline {@link SharedSessionStoreOptions.refreshLockMs}),
+ * renews and writes the session back under the same id (the cookie does not
+ * change); the others wait for that result instead of spending the refresh
+ * token again. A failed refresh deletes the session.
+ *
+ * Needs Redis for every request that carries a session: while it is
+ * unreachable those requests fail with `SharedStateUnavailable` (500), within
+ * the command timeout.
+ */
+export class SharedSessionStore implements SessionStore {
+  readonly #ring: SecretRing
+  readonly #shared: SharedState
+  readonly #binding: SessionBinding
+  readonly #names: readonly string[]
+  readonly #aad: Buffer
+  readonly #log: Logger
+  readonly #metrics: AuthMetrics | undefined
+  readonly #lockMs: number
+  readonly #clock: () => number
+  readonly #cache = new LRUCache<string, Cached>({ max: CACHE_ENTRIES })
+  readonly #refreshes = new Map<string, Promise<SessionData | undefined>>()
+
+  constructor(options: SharedSessionStoreOptions) {
+    this.#ring = options.ring
+    this.#shared = options.shared
+    this.#binding = {
+      sessionCookieName: options.sessionCookieName,
+      issuer: options.issuer,
+      clientId: options.clientId,
+    }
+    this.#names = shardNames(options.sessionCookieName)
+    // Its own associated data: a cookie-mode value never opens as a session id, nor the reverse.
+    this.#aad = Buffer.concat([sessionAad(options), Buffer.from('\0shared')])
+    this.#log = options.logger
+    this.#metrics = options.metrics
+    this.#lockMs = options.refreshLockMs
+    this.#clock = options.clock ?? nowSeconds
+  }
+
+  async open(exchange: SessionExchange): Promise<StoredSession | undefined> {
+    const handle = await this.#handleOf(exchange)
+    if (handle === undefined) return undefined
+    const cached = this.#cache.get(handle)
+    if (cached !== undefined && Date.now() - cached.at < SHARED_SESSION_CACHE_MS) {
+      return opened(cached.session, handle)
+    }
+    const session = await this.#read(handle)
+    if (session === undefined) return undefined
+    return opened(session, handle)
+  }
+
+  async refresh(
+    _exchange: SessionExchange,
+    stored: StoredSession,
+    renew: SessionRenewal,
+  ): Promise<StoredSession | undefined> {
+    const { handle, session } = stored as OpenedShared
+    if (!needsRenewal(session, this.#clock())) return stored
+    let flight = this.#refreshes.get(handle)
+    if (flight === undefined) {
+      flight = this.#refreshAcrossInstances(handle, renew).finally(() => this.#refreshes.delete(handle))
+      this.#refreshes.set(handle, flight)
+    }
+    const next = await flight
+    return next === undefined ? undefined : opened(next, handle)
+  }
+
+  async seal(exchange: SessionExchange, session: SessionData): Promise<void> {
+    const id = randomBytes(32).toString('base64url')
+    const handle = sessionHandle(id)
+    const sub = sessionSubject(session)
+    const { issuer, clientId } = this.#binding
+    await this.#shared.run('store a session', (r) => {
+      const m = r.multi().set(sessionKey(handle), JSON.stringify(session), 'EXAT', session.se)
+      // Indexes for revocation by user (operator) and by IdP session (back-channel logout).
+      m.sadd(subjectIndexKey(issuer, clientId, sub), handle).expireat(
+        subjectIndexKey(issuer, clientId, sub),
+        session.se,
+        'GT',
+      )
+      if (session.sid !== undefined) {
+        m.sadd(sidIndexKey(issuer, session.sid), handle).expireat(sidIndexKey(issuer, session.sid), session.se, 'GT')
+      }
+      return m.exec()
+    })
+    const sealed = this.#ring.seal('session', Buffer.from(id), this.#aad)
+    const set = setSessionCookies(sealed, this.#names, exchange.cookies, cookieAttributes(exchange), this.#clock())
+    if (set === undefined) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
+    exchange.responseCookies.push(...set)
+    this.#cache.set(handle, { session, at: Date.now() })
+  }
+
+  async clear(exchange: SessionExchange): Promise<void> {
+    exchange.responseCookies.push(...clearSessionCookies(this.#names, exchange.cookies, cookieAttributes(exchange)))
+    const handle = await this.#handleOf(exchange).catch(() => undefined)
+    if (handle === undefined) return
+    this.#cache.delete(handle)
+    // Best effort: an unreachable Redis must not turn a logout or a refusal into a failure.
+    await this.#shared.run('delete a session', (r) => r.del(sessionKey(handle))).catch(() => undefined)
+  }
+
+  /** The ID token of the session the request carries, for `id_token_hint` at logout. */
+  async idTokenOf(exchange: SessionExchange): Promise<string | undefined> {
+    return (await this.open(exchange).catch(() => undefined))?.session.it
+  }
+
+  /** The handle the request's cookie names, `undefined` when it carries none that opens. */
+  async #handleOf(exchange: SessionExchange): Promise<string | undefined> {
+    const raw = readShards(exchange.cookies, this.#names)
+    if (raw === undefined) return undefined
+    const id = (await this.#ring.openFresh('session', raw, this.#aad))?.toString('utf8')
+    return id !== undefined && SESSION_ID.test(id) ? sessionHandle(id) : undefined
+  }
+
+  async #read(handle: string): Promise<SessionData | undefined> {
+    const text = await this.#shared.run('read a session', (r) => r.get(sessionKey(handle)))
+    const session = text === null ? undefined : parseSessionData(Buffer.from(text))
+    if (session === undefined) this.#cache.delete(handle)
+    else this.#cache.set(handle, { session, at: Date.now() })
+    return session
+  }
+
+  /**
+   * Renews the session once across every gateway: take the lock and renew,
+   * or wait for the instance holding it and use what it wrote. A session
+   * gone from Redis (revoked, or its refresh failed) is over.
+   */
+  async #refreshAcrossInstances(handle: string, renew: SessionRenewal): Promise<SessionData | undefined> {
+    const lock = `refresh-lock:${handle}`
+    const deadline = Date.now() + 2 * this.#lockMs
+    while (Date.now() < deadline) {
+      const current = await this.#read(handle)
+      if (current === undefined || !needsRenewal(current, this.#clock())) return current
+      const token = randomBytes(16).toString('base64url')
+      const won = await this.#shared.run('lock a refresh', (r) => r.set(lock, token, 'PX', this.#lockMs, 'NX'))
+      if (won === 'OK') {
+        try {
+          // Someone may have finished between our read and our lock.
+          const fresh = await this.#read(handle)
+          if (fresh === undefined || !needsRenewal(fresh, this.#clock())) return fresh
+          return await this.#renew(handle, fresh, renew)
+        } finally {
+          await this.#shared.run('unlock a refresh', (r) => r.eval(RELEASE, 1, lock, token)).catch(() => undefined)
+        }
+      }
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS))
+    }
+    throw new AuthError(500, 'AuthUnhandledException')
+  }
+
+  async #renew(handle: string, session: SessionData, renew: SessionRenewal): Promise<SessionData | undefined> {
+    let next: SessionData
+    try {
+      next = await renew(session)
+    } catch (err) {
+      const reason = err instanceof AuthError ? err.reason : 'AuthUnhandledException'
+      if (reason === 'AuthUserClaimsSizeExceeded') this.#metrics?.claimsSizeExceeded()
+      this.#log.info({ reason, session: handle }, 'token refresh failed; the session ends')
+      this.#cache.delete(handle)
+      await this.#shared.run('end a session', (r) => r.del(sessionKey(handle)))
+      return undefined
+    }
+    await this.#shared.run('store a refreshed session', (r) =>
+      r.set(sessionKey(handle), JSON.stringify(next), 'EXAT', next.se),
+    )
+    this.#cache.set(handle, { session: next, at: Date.now() })
+    this.#metrics?.refreshSuccess()
+    return next
+  }
+}
