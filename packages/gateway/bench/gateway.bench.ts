@@ -1,32 +1,75 @@
 /**
- * `npm run bench:gateway`: requests/s and latency, in one run on one machine,
- * for (a) the upstream directly, (b) through Portcullis forwarding, (c) nginx
- * `proxy_pass` to the same upstream with the same number of workers (when
- * nginx is installed) as the physical reference, and (d) an authenticated
- * request through Portcullis carrying a valid session cookie (when the auth
- * runtime is available). Prints a table with the ratios b/a, b/c and d/b.
+ * `npm run bench:gateway`: Portcullis against its peers, in one run on one
+ * machine, every proxy in its own process tree with its access log on and
+ * the same number of workers:
  *
- * Every server runs in its own process so that the load generator (this
- * process) does not share an event loop with what it measures.
+ * - (a) the upstream directly (nginx serving a fixed 2-byte body: a C server,
+ *   so the proxies are the bottleneck);
+ * - (n) nginx `proxy_pass` (upstream keep-alive, X-Forwarded-For);
+ * - (m) the minimal Node proxy of `minimal-proxy.ts`: node:http + undici
+ *   `Pool.dispatch`, the limit of Portcullis's own stack;
+ * - (b) Portcullis forwarding;
+ * - (d) Portcullis with `authenticate-oidc` and a real session from the
+ *   development IdP;
+ * - (o) Apache httpd (mpm_event) + mod_auth_openidc against the same IdP with
+ *   a real session (server-side session cache).
+ *
+ * The load generator is `wrk` when installed (a separate C process, one
+ * thread), else autocannon in this process — which takes a large share of
+ * the CPU and compresses every ratio, so the run says so. The cases are
+ * interleaved over several rounds and the medians reported, so that a noisy
+ * neighbour hurts every case alike; the steadiest figure is the CPU time the
+ * proxy's process tree spent per request, read from /proc.
+ *
+ * Settings: BENCH_WORKERS (default "1,2"), BENCH_ROUNDS (3), BENCH_DURATION
+ * seconds per measurement (5), BENCH_CONNECTIONS (50), BENCH_CASES (e.g.
+ * "m,b,d" to run a subset), BENCH_NODE (the node binary for Portcullis and
+ * the minimal proxy, e.g. Node 24), BENCH_TASKSET (a CPU list every proxy is
+ * pinned to with `taskset -c`), BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof
+ * --cpu-prof-dir=/tmp/prof" to profile Portcullis under the same load).
+ *
+ * Only 127.0.0.1 and unprivileged ports; nginx and Apache get configurations
+ * generated into a temporary directory with their own pid and log files.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process'
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtempSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
-import { Pool } from 'undici'
+import { Pool, request } from 'undici'
 import { createDevIdentityProvider } from '../src/idp/provider.js'
 import { logInAtDevIdp } from '../test/fixtures/login.js'
 
-const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 8)
+const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number)
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
+const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
-const WORKERS = Number(process.env.BENCH_WORKERS ?? 1)
+const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o').split(','))
+const NODE = process.env.BENCH_NODE ?? process.execPath
+const TASKSET = process.env.BENCH_TASKSET
+const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
+const APACHE_MODULES = '/usr/lib/apache2/modules'
+
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
+const minimalProxy = fileURLToPath(new URL('./minimal-proxy.ts', import.meta.url))
 const work = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
+const asRoot = process.getuid?.() === 0
+// nginx and Apache started as root drop their workers to an unprivileged user, which must reach the temp dir.
+if (asRoot) chmodSync(work, 0o755)
 const children: ChildProcess[] = []
+
+function installed(command: string, args: string[]): boolean {
+  return spawnSync(command, args).status === 0
+}
+// `wrk --version` exits 1: only a missing binary is an error.
+const haveWrk = spawnSync('wrk', ['--version']).error === undefined
+const haveNginx = installed('nginx', ['-v'])
+const haveApache = installed('apache2', ['-v']) && existsSync(join(APACHE_MODULES, 'mod_auth_openidc.so'))
 
 async function freePort(): Promise<number> {
   const server = createServer()
@@ -37,40 +80,111 @@ async function freePort(): Promise<number> {
   return port
 }
 
-async function waitForPort(port: number, timeoutMs = 15_000): Promise<void> {
+async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   while (Date.now() < deadline) {
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/`)
+      const res = await fetch(`http://127.0.0.1:${port}/`, { redirect: 'manual' })
       await res.arrayBuffer()
       return
     } catch {
-      await new Promise((r) => setTimeout(r, 100))
+      await new Promise((r) => setTimeout(r, 50))
     }
   }
   throw new Error(`nothing answered on port ${port}`)
 }
 
-function startProcess(command: string, args: string[]): ChildProcess {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'] })
+function start(command: string, args: string[], pinned = true): ChildProcess {
+  const [cmd, argv] = pinned && TASKSET !== undefined ? ['taskset', ['-c', TASKSET, command, ...args]] : [command, args]
+  const child = spawn(cmd, argv, { stdio: ['ignore', 'ignore', 'inherit'] })
   children.push(child)
   return child
 }
 
-interface Result {
-  name: string
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = once(child, 'exit')
+  child.kill('SIGTERM')
+  await exited
+}
+
+/** Ticks of CPU (user + system) of `pid` and every live descendant, from /proc. */
+function treeCpuTicks(pid: number): number {
+  const parents = new Map<number, number>()
+  const ticks = new Map<number, number>()
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1')
+    } catch {
+      continue // exited meanwhile
+    }
+    // Fields after the parenthesised command name (which may hold spaces): state ppid … utime(14) stime(15).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    parents.set(Number(entry), Number(fields[1]))
+    ticks.set(Number(entry), Number(fields[11]) + Number(fields[12]))
+  }
+  let total = 0
+  for (const [p, t] of ticks) {
+    for (let q: number | undefined = p; q !== undefined && q > 1; q = parents.get(q)) {
+      if (q === pid) {
+        total += t
+        break
+      }
+    }
+  }
+  return total
+}
+
+interface Sample {
   rps: number
   p50: number
   p99: number
   errors: number
+  cpuPerRequestUs: number | undefined
 }
 
-async function measure(name: string, url: string, headers: Record<string, string> = {}): Promise<Result> {
-  // A short warm-up lets JIT, connection pools and caches settle.
-  await autocannon({ url, connections: CONNECTIONS, duration: 1, headers })
-  const r = await autocannon({ url, connections: CONNECTIONS, duration: DURATION_SECONDS, headers })
+function parseDuration(text: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(text)
+  if (m === null) throw new Error(`wrk latency '${text}'`)
+  const v = Number(m[1])
+  return m[2] === 'us' ? v / 1000 : m[2] === 'ms' ? v : v * 1000
+}
+
+async function wrk(
+  url: string,
+  seconds: number,
+  headers: Record<string, string>,
+): Promise<Omit<Sample, 'cpuPerRequestUs'> & { requests: number }> {
+  const args = ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency']
+  for (const [k, v] of Object.entries(headers)) args.push('-H', `${k}: ${v}`)
+  args.push(url)
+  const child = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  await once(child, 'exit')
+  const num = (re: RegExp): number => Number(re.exec(out)?.[1] ?? Number.NaN)
+  const p = (q: string): number => parseDuration(new RegExp(`^\\s+${q}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? 'NaNs')
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out)
   return {
-    name,
+    requests: num(/(\d+) requests in/),
+    rps: num(/Requests\/sec:\s+([\d.]+)/),
+    p50: p('50'),
+    p99: p('99'),
+    errors:
+      (socketErrors === null ? 0 : socketErrors.slice(1).reduce((s, n) => s + Number(n), 0)) +
+      (Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0) || 0),
+  }
+}
+
+async function loadOnce(url: string, seconds: number, headers: Record<string, string>) {
+  if (haveWrk) return wrk(url, seconds, headers)
+  const r = await autocannon({ url, connections: CONNECTIONS, duration: seconds, headers })
+  return {
+    requests: r.requests.total,
     rps: r.requests.average,
     p50: r.latency.p50,
     p99: r.latency.p99,
@@ -78,72 +192,139 @@ async function measure(name: string, url: string, headers: Record<string, string
   }
 }
 
-/** Requests per second of the moderate-load latency comparison of (b) and (d). */
+interface Case {
+  readonly key: string
+  readonly name: string
+  url: string
+  headers: Record<string, string>
+  /** Root of the process tree whose CPU is counted (none for the upstream itself). */
+  pid: number | undefined
+  samples: Sample[]
+}
+
+async function measure(c: Case, seconds: number): Promise<Sample> {
+  const before = c.pid === undefined ? 0 : treeCpuTicks(c.pid)
+  const r = await loadOnce(c.url, seconds, c.headers)
+  const after = c.pid === undefined ? 0 : treeCpuTicks(c.pid)
+  return {
+    rps: r.rps,
+    p50: r.p50,
+    p99: r.p99,
+    errors: r.errors,
+    cpuPerRequestUs: c.pid === undefined ? undefined : (((after - before) / CLK_TCK) * 1e6) / r.requests,
+  }
+}
+
+/** Requests per second of the fixed-rate latency comparison. */
 const MODERATE_RATE = 500
 
 /**
- * Latency at a moderate, fixed request rate (not saturation), with
- * microsecond resolution: autocannon reports whole milliseconds, too coarse
- * for an overhead measured in fractions of one.
+ * Latency at a fixed, moderate request rate (not saturation) with
+ * microsecond resolution, from this process over 4 keep-alive connections.
+ * `warmupSeconds` 0 measures from the first request: the first second after
+ * a start.
  */
-async function latencyAtModerateLoad(
+async function latencyAtRate(
   url: string,
-  headers: Record<string, string> = {},
-): Promise<{ p50: number; p99: number }> {
+  headers: Record<string, string>,
+  seconds: number,
+  warmupSeconds: number,
+): Promise<{ p50: number; p99: number; max: number }> {
   const { origin, pathname } = new URL(url)
   const pool = new Pool(origin, { connections: 4 })
   const samples: number[] = []
-  const total = MODERATE_RATE * 4
+  const total = MODERATE_RATE * (seconds + warmupSeconds)
   const started = performance.now()
   let next = 0
-  const worker = async (): Promise<void> => {
+  const caller = async (): Promise<void> => {
     for (;;) {
       const i = next++
       if (i >= total) return
-      const due = started + (i * 1000) / MODERATE_RATE
-      const wait = due - performance.now()
+      const wait = started + (i * 1000) / MODERATE_RATE - performance.now()
       if (wait > 0) await new Promise((r) => setTimeout(r, wait))
       const t0 = performance.now()
       const res = await pool.request({ path: pathname, method: 'GET', headers })
       await res.body.dump()
-      if (i >= MODERATE_RATE) samples.push(performance.now() - t0) // the first second warms up
+      if (i >= MODERATE_RATE * warmupSeconds) samples.push(performance.now() - t0)
     }
   }
-  await Promise.all(Array.from({ length: 8 }, worker))
+  await Promise.all(Array.from({ length: 8 }, caller))
   await pool.close()
-  samples.sort((a, b) => a - b)
+  samples.sort((x, y) => x - y)
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))]!
-  return { p50: at(0.5), p99: at(0.99) }
+  return { p50: at(0.5), p99: at(0.99), max: samples[samples.length - 1]! }
 }
 
-function nginxAvailable(): boolean {
-  return spawnSync('nginx', ['-v']).status === 0
+function nginxConfig(workers: number, body: string, name: string): string {
+  return `worker_processes ${workers};
+daemon off;
+${asRoot ? 'user root;' : ''}
+pid ${join(work, `${name}.pid`)};
+error_log ${join(work, `${name}-error.log`)} warn;
+events { worker_connections 4096; }
+http {
+  keepalive_requests 1000000;
+  client_body_temp_path ${work}/${name}-body;
+  proxy_temp_path ${work}/${name}-proxy;
+  fastcgi_temp_path ${work}/${name}-fastcgi;
+  uwsgi_temp_path ${work}/${name}-uwsgi;
+  scgi_temp_path ${work}/${name}-scgi;
+${body}
+}
+`
 }
 
-async function main(): Promise<void> {
-  const upstreamPort = await freePort()
-  const upstreamCode = `require('node:http').createServer((q, s) => { s.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 }); s.end('ok') }).listen(${upstreamPort}, '127.0.0.1')`
-  startProcess(process.execPath, ['-e', upstreamCode])
-  await waitForPort(upstreamPort)
+function apacheConfig(port: number, workers: number, upstreamPort: number, idpIssuer: string): string {
+  // log_config and unixd are built into Debian's apache2.
+  const modules = ['mpm_event', 'authn_core', 'authz_core', 'authz_user', 'auth_openidc', 'proxy', 'proxy_http']
+  return `ServerRoot ${work}
+ServerName 127.0.0.1
+Listen 127.0.0.1:${port}
+PidFile ${join(work, 'apache.pid')}
+DefaultRuntimeDir ${work}
+ErrorLog ${join(work, 'apache-error.log')}
+LogLevel warn
+${modules.map((m) => `LoadModule ${m}_module ${APACHE_MODULES}/mod_${m}.so`).join('\n')}
+${asRoot ? 'User www-data\nGroup www-data' : ''}
+StartServers ${workers}
+ServerLimit ${workers}
+ThreadsPerChild 64
+MaxRequestWorkers ${64 * workers}
+MinSpareThreads 1
+MaxSpareThreads ${64 * workers + 64}
+KeepAlive On
+MaxKeepAliveRequests 0
+LogFormat "%h %l %u %t \\"%r\\" %>s %b %D" timed
+BufferedLogs On
+CustomLog ${join(work, 'apache-access.log')} timed
+OIDCProviderMetadataURL ${idpIssuer}/.well-known/openid-configuration
+OIDCClientID bench-apache
+OIDCClientSecret bench-secret
+OIDCRedirectURI http://127.0.0.1:${port}/oauth2/idpresponse
+OIDCCryptoPassphrase ${randomBytes(16).toString('hex')}
+OIDCScope "openid email profile"
+OIDCSessionType server-cache
+OIDCCacheType shm
+<Location />
+  AuthType openid-connect
+  Require valid-user
+</Location>
+ProxyPass /oauth2/idpresponse !
+ProxyPass / http://127.0.0.1:${upstreamPort}/ keepalive=On
+`
+}
 
-  const gatewayPort = await freePort()
-  const authPort = await freePort()
-  const adminPort = await freePort()
-  // (d) logs in at a real OpenID provider; plain HTTP on loopback (the
-  // development opt-in) keeps TLS out of the comparison with (b).
-  const idp = await createDevIdentityProvider({
-    clients: [
-      {
-        clientId: 'bench',
-        clientSecret: 'bench-secret',
-        redirectUris: [`http://127.0.0.1:${authPort}/oauth2/idpresponse`],
-      },
-    ],
-  })
-  const configPath = join(work, 'portcullis.yaml')
-  writeFileSync(
-    configPath,
-    `LoadBalancer: { Name: bench, Region: us-east-1 }
+function portcullisConfig(
+  gatewayPort: number,
+  authPort: number,
+  adminPort: number,
+  upstreamPort: number,
+  idp: {
+    issuer: string
+    endpoints: { authorization: string; token: string; userinfo: string }
+  },
+): string {
+  return `LoadBalancer: { Name: bench, Region: us-east-1 }
 Listeners:
   - Port: ${gatewayPort}
     Protocol: HTTP
@@ -173,92 +354,282 @@ Portcullis:
   StateDirectory: ${join(work, 'state')}
   Admin: { Address: 127.0.0.1, Port: ${adminPort} }
   AccessLog: { Format: json, Path: ${join(work, 'access.log')} }
-`,
-  )
-  // BENCH_GATEWAY_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the gateway under the same load.
-  const nodeArgs = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
-  startProcess(process.execPath, [
-    ...nodeArgs,
-    cli,
-    'start',
-    '--config',
-    configPath,
-    '--workers',
-    String(WORKERS),
-    '--log-level',
-    'warn',
-  ])
-  await waitForPort(gatewayPort)
+`
+}
 
-  const results: Result[] = []
-  results.push(await measure('(a) upstream directly', `http://127.0.0.1:${upstreamPort}/`))
-  results.push(await measure('(b) through Portcullis (forward)', `http://127.0.0.1:${gatewayPort}/`))
+/**
+ * The login flow at Apache, as `logInAtDevIdp` does it at Portcullis but
+ * with undici's `request`: mod_auth_openidc answers 401 instead of
+ * redirecting to the IdP unless the client looks like a browser navigating
+ * (`Accept: text/html`, and no `Sec-Fetch-Mode: cors`, which `fetch` always
+ * sends). Returns the `mod_auth_openidc_session` cookie.
+ */
+async function logInAtApache(start: string): Promise<string> {
+  const jars = new Map<string, Map<string, string>>()
+  const jar = (url: string) => {
+    const host = new URL(url).host
+    if (!jars.has(host)) jars.set(host, new Map())
+    return jars.get(host)!
+  }
+  const go = async (url: string, post?: string): Promise<string | undefined> => {
+    const cookies = [...jar(url)].map(([k, v]) => `${k}=${v}`).join('; ')
+    const res = await request(url, {
+      method: post === undefined ? 'GET' : 'POST',
+      headers: {
+        accept: 'text/html',
+        ...(cookies === '' ? {} : { cookie: cookies }),
+        ...(post === undefined ? {} : { 'content-type': 'application/x-www-form-urlencoded' }),
+      },
+      body: post,
+    })
+    await res.body.dump()
+    const setCookie = res.headers['set-cookie']
+    for (const line of setCookie === undefined ? [] : Array.isArray(setCookie) ? setCookie : [setCookie]) {
+      const pair = line.split(';')[0]!
+      const eq = pair.indexOf('=')
+      jar(url).set(pair.slice(0, eq).trim(), pair.slice(eq + 1).trim())
+    }
+    const location = res.headers.location
+    return typeof location === 'string' ? new URL(location, url).href : undefined
+  }
+  let url = start
+  for (let hop = 0; hop < 12; hop++) {
+    let next = await go(url)
+    if (/\/interaction\/[^/]+$/.test(new URL(url).pathname)) {
+      next = await go(`${url}/login`, new URLSearchParams({ username: 'alice', password: 'alice-password' }).toString())
+    }
+    if (next === undefined || next === start) break
+    url = next
+  }
+  const session = jar(start).get('mod_auth_openidc_session')
+  if (session === undefined) throw new Error('the login at Apache did not produce a session cookie')
+  return `mod_auth_openidc_session=${session}`
+}
 
-  const cookie = await logInAtDevIdp(`http://127.0.0.1:${authPort}/`)
-  results.push(await measure('(d) through Portcullis, with a session', `http://127.0.0.1:${authPort}/`, { cookie }))
-  const moderateB = await latencyAtModerateLoad(`http://127.0.0.1:${gatewayPort}/`)
-  const moderateD = await latencyAtModerateLoad(`http://127.0.0.1:${authPort}/`, { cookie })
-  await idp.close()
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((x, y) => x - y)
+  const mid = s.length >> 1
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2
+}
+const fmt = (x: number | undefined, digits = 0): string =>
+  x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits)
 
-  if (nginxAvailable()) {
-    const nginxPort = await freePort()
-    const nginxConf = join(work, 'nginx.conf')
-    writeFileSync(
-      nginxConf,
-      `worker_processes ${WORKERS};
-daemon off;
-pid ${join(work, 'nginx.pid')};
-error_log ${join(work, 'nginx-error.log')} warn;
-events { worker_connections 4096; }
-http {
-  access_log ${join(work, 'nginx-access.log')};
-  client_body_temp_path ${work}/nginx-body;
-  proxy_temp_path ${work}/nginx-proxy;
+async function runWorkers(workers: number, upstreamPort: number): Promise<void> {
+  const nginxPort = await freePort()
+  const minimalPort = await freePort()
+  const gatewayPort = await freePort()
+  const authPort = await freePort()
+  const adminPort = await freePort()
+  const apachePort = await freePort()
+  const idp = await createDevIdentityProvider({
+    clients: [
+      {
+        clientId: 'bench',
+        clientSecret: 'bench-secret',
+        redirectUris: [`http://127.0.0.1:${authPort}/oauth2/idpresponse`],
+      },
+      {
+        clientId: 'bench-apache',
+        clientSecret: 'bench-secret',
+        redirectUris: [`http://127.0.0.1:${apachePort}/oauth2/idpresponse`],
+      },
+    ],
+  })
+  const started: ChildProcess[] = []
+  const cases: Case[] = []
+  const add = (key: string, name: string, port: number, pid: number | undefined): Case => {
+    const c: Case = { key, name, url: `http://127.0.0.1:${port}/`, headers: {}, pid, samples: [] }
+    cases.push(c)
+    return c
+  }
+  const notes: string[] = []
+  const firstSecond: { name: string; p50: number; p99: number; max: number }[] = []
+  try {
+    if (CASES.has('a')) add('a', '(a) upstream directly (nginx, fixed body)', upstreamPort, undefined)
+
+    if (CASES.has('n')) {
+      if (haveNginx) {
+        const conf = join(work, `nginx-proxy-${workers}.conf`)
+        writeFileSync(
+          conf,
+          nginxConfig(
+            workers,
+            `  access_log ${join(work, 'nginx-access.log')} combined buffer=64k flush=1s;
   upstream app { server 127.0.0.1:${upstreamPort}; keepalive 64; }
   server {
     listen 127.0.0.1:${nginxPort};
     location / { proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for; }
+  }`,
+            `nginx-proxy-${workers}`,
+          ),
+        )
+        const child = start('nginx', ['-c', conf, '-p', work])
+        started.push(child)
+        await waitForPort(nginxPort)
+        add('n', '(n) nginx proxy_pass', nginxPort, child.pid)
+      } else notes.push('(n) nginx skipped: not installed (apt-get install nginx)')
+    }
+
+    if (CASES.has('m')) {
+      const child = start(NODE, [
+        '--import',
+        'tsx',
+        minimalProxy,
+        String(minimalPort),
+        String(upstreamPort),
+        String(workers),
+        join(work, 'minimal-access.log'),
+      ])
+      started.push(child)
+      await waitForPort(minimalPort)
+      firstSecond.push({
+        name: '(m) minimal Node proxy',
+        ...(await latencyAtRate(`http://127.0.0.1:${minimalPort}/`, {}, 1, 0)),
+      })
+      add('m', '(m) minimal Node proxy (node:http + undici dispatch)', minimalPort, child.pid)
+    }
+
+    if (CASES.has('b') || CASES.has('d')) {
+      const configPath = join(work, 'portcullis.yaml')
+      writeFileSync(configPath, portcullisConfig(gatewayPort, authPort, adminPort, upstreamPort, idp))
+      const child = start(NODE, [
+        ...GATEWAY_NODE_ARGS,
+        cli,
+        'start',
+        '--config',
+        configPath,
+        '--workers',
+        String(workers),
+        '--log-level',
+        'warn',
+      ])
+      started.push(child)
+      await waitForPort(gatewayPort)
+      await waitForPort(authPort)
+      // The first second after the listener opens: nothing has warmed it but waitForPort's one request.
+      firstSecond.push({
+        name: '(b) Portcullis forward',
+        ...(await latencyAtRate(`http://127.0.0.1:${gatewayPort}/`, {}, 1, 0)),
+      })
+      if (CASES.has('b')) add('b', '(b) Portcullis forward', gatewayPort, child.pid)
+      if (CASES.has('d')) {
+        const cookie = await logInAtDevIdp(`http://127.0.0.1:${authPort}/`)
+        add('d', '(d) Portcullis authenticated (session)', authPort, child.pid).headers = { cookie }
+      }
+    }
+
+    if (CASES.has('o')) {
+      if (haveApache) {
+        const conf = join(work, `apache-${workers}.conf`)
+        writeFileSync(conf, apacheConfig(apachePort, workers, upstreamPort, idp.issuer))
+        const child = start('apache2', ['-f', conf, '-DFOREGROUND'])
+        started.push(child)
+        await waitForPort(apachePort)
+        const cookie = await logInAtApache(`http://127.0.0.1:${apachePort}/`)
+        add('o', '(o) Apache mpm_event + mod_auth_openidc (session)', apachePort, child.pid).headers = { cookie }
+      } else {
+        notes.push(
+          '(o) Apache + mod_auth_openidc skipped: not installed (apt-get install apache2 libapache2-mod-auth-openidc)',
+        )
+      }
+    }
+
+    // Warm every case (JIT, pools, caches), then interleave the rounds.
+    for (const c of cases) await measure(c, 2)
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const c of cases) c.samples.push(await measure(c, DURATION_SECONDS))
+    }
+    const moderate: { name: string; p50: number; p99: number; max: number }[] = []
+    for (const c of cases) {
+      if (c.key === 'm' || c.key === 'b' || c.key === 'd' || c.key === 'o' || c.key === 'n') {
+        moderate.push({ name: c.name, ...(await latencyAtRate(c.url, c.headers, 4, 1)) })
+      }
+    }
+
+    report(workers, cases, moderate, firstSecond, notes)
+  } finally {
+    for (const child of started.reverse()) await stop(child)
+    await idp.close()
   }
 }
-`,
+
+function report(
+  workers: number,
+  cases: Case[],
+  moderate: { name: string; p50: number; p99: number; max: number }[],
+  firstSecond: { name: string; p50: number; p99: number; max: number }[],
+  notes: string[],
+): void {
+  const [l1, l5] = loadavg()
+  console.log(
+    `\nportcullis gateway benchmark: ${workers} worker(s), ${haveWrk ? 'wrk -t1' : 'autocannon (wrk not installed: in-process load generator, ratios compressed)'} -c${CONNECTIONS}, ${ROUNDS} rounds × ${DURATION_SECONDS}s interleaved, medians; node ${spawnSync(NODE, ['--version']).stdout.toString().trim()}, ${cpus().length} × ${cpus()[0]?.model ?? '?'}${TASKSET === undefined ? '' : `, proxies pinned to CPUs ${TASKSET}`}; load average ${l1!.toFixed(2)} (1 min), ${l5!.toFixed(2)} (5 min)\n`,
+  )
+  for (const n of notes) console.log(n)
+  console.log('| case | req/s | p50 ms | p99 ms | CPU µs/req | errors |')
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
+  const med = new Map<string, { rps: number; cpu: number | undefined }>()
+  for (const c of cases) {
+    const rps = median(c.samples.map((s) => s.rps))
+    const cpus = c.samples.map((s) => s.cpuPerRequestUs).filter((x): x is number => x !== undefined)
+    const cpu = cpus.length === 0 ? undefined : median(cpus)
+    med.set(c.key, { rps, cpu })
+    console.log(
+      `| ${c.name} | ${fmt(rps)} | ${fmt(median(c.samples.map((s) => s.p50)), 2)} | ${fmt(median(c.samples.map((s) => s.p99)), 2)} | ${fmt(cpu)} | ${c.samples.reduce((s, x) => s + x.errors, 0)} |`,
     )
-    startProcess('nginx', ['-c', nginxConf, '-p', work])
-    await waitForPort(nginxPort)
-    results.push(await measure('(c) nginx proxy_pass', `http://127.0.0.1:${nginxPort}/`))
   }
-
-  const byName = (prefix: string) => results.find((r) => r.name.startsWith(prefix))
-  const a = byName('(a)')!
-  const b = byName('(b)')!
-  const c = byName('(c)')
-  const d = byName('(d)')
-
-  console.log(
-    `\nportcullis gateway benchmark: ${CONNECTIONS} connections, ${DURATION_SECONDS}s per case, ${WORKERS} worker(s), node ${process.version}\n`,
-  )
-  console.log('| case | req/s | p50 ms | p99 ms | errors |')
-  console.log('| --- | ---: | ---: | ---: | ---: |')
-  for (const r of results) console.log(`| ${r.name} | ${Math.round(r.rps)} | ${r.p50} | ${r.p99} | ${r.errors} |`)
-  console.log('')
-  console.log('| ratio | value | aim |')
+  const ratio = (label: string, x: number | undefined, y: number | undefined, aim: string) =>
+    console.log(`| ${label} | ${x === undefined || y === undefined ? 'n/a' : (x / y).toFixed(2)} | ${aim} |`)
+  const r = (k: string) => med.get(k)?.rps
+  const cpu = (k: string) => med.get(k)?.cpu
+  console.log('\n| ratio | value | aim |')
   console.log('| --- | ---: | --- |')
-  console.log(`| b/a (Portcullis vs direct) | ${(b.rps / a.rps).toFixed(2)} | — |`)
-  if (c !== undefined) console.log(`| b/c (Portcullis vs nginx) | ${(b.rps / c.rps).toFixed(2)} | ≥ 0.6 |`)
-  else console.log('| b/c (Portcullis vs nginx) | n/a: nginx is not installed | ≥ 0.6 |')
-  if (d !== undefined) console.log(`| d/b (authenticated vs forward) | ${(d.rps / b.rps).toFixed(2)} | ≥ 0.8 |`)
-  console.log('')
-  console.log(`| at ${MODERATE_RATE} req/s | p50 ms | p99 ms |`)
-  console.log('| --- | ---: | ---: |')
-  console.log(`| (b) forward | ${moderateB.p50.toFixed(3)} | ${moderateB.p99.toFixed(3)} |`)
-  console.log(`| (d) with a session | ${moderateD.p50.toFixed(3)} | ${moderateD.p99.toFixed(3)} |`)
-  console.log(
-    `| d − b (aim: p99 overhead < 1 ms) | ${(moderateD.p50 - moderateB.p50).toFixed(3)} | ${(moderateD.p99 - moderateB.p99).toFixed(3)} |`,
+  ratio('b/m req/s (forward vs minimal Node proxy)', r('b'), r('m'), '≥ 0.85')
+  ratio('m/b CPU per request (minimal ÷ forward)', cpu('m'), cpu('b'), '≥ 0.85')
+  ratio('d/b req/s (authenticated vs forward)', r('d'), r('b'), '≥ 0.9')
+  ratio('b/d CPU per request (forward ÷ authenticated)', cpu('b'), cpu('d'), '≥ 0.9')
+  ratio('d/o CPU per request (Portcullis ÷ Apache, authenticated)', cpu('d'), cpu('o'), '≤ 0.67')
+  ratio('d/o req/s (authenticated, Portcullis vs Apache)', r('d'), r('o'), '—')
+  ratio('b/n req/s (forward vs nginx)', r('b'), r('n'), '—')
+  ratio('m/n req/s (minimal Node proxy vs nginx)', r('m'), r('n'), '—')
+  ratio('b/a req/s (forward vs direct)', r('b'), r('a'), '—')
+  console.log(`\n| at ${MODERATE_RATE} req/s, 4 s | p50 ms | p99 ms | max ms |`)
+  console.log('| --- | ---: | ---: | ---: |')
+  for (const m of moderate)
+    console.log(`| ${m.name} | ${m.p50.toFixed(3)} | ${m.p99.toFixed(3)} | ${m.max.toFixed(1)} |`)
+  const p99 = (k: string) => moderate.find((m) => m.name.startsWith(`(${k})`))?.p99
+  const diff = (x: number | undefined, y: number | undefined) =>
+    x === undefined || y === undefined ? 'n/a' : (x - y).toFixed(3)
+  console.log(`| b − m p99 (aim < 1 ms) | | ${diff(p99('b'), p99('m'))} | |`)
+  console.log(`| d − m p99 (aim < 1 ms) | | ${diff(p99('d'), p99('m'))} | |`)
+  console.log(`\n| first second after start, ${MODERATE_RATE} req/s | p50 ms | p99 ms | max ms |`)
+  console.log('| --- | ---: | ---: | ---: |')
+  for (const f of firstSecond)
+    console.log(`| ${f.name} | ${f.p50.toFixed(3)} | ${f.p99.toFixed(3)} | ${f.max.toFixed(1)} |`)
+}
+
+async function main(): Promise<void> {
+  if (!haveWrk) console.log('wrk is not installed: falling back to autocannon in this process (apt-get install wrk)')
+  const upstreamPort = await freePort()
+  if (!haveNginx) throw new Error('the upstream is nginx serving a fixed body: apt-get install nginx')
+  const conf = join(work, 'nginx-upstream.conf')
+  mkdirSync(join(work, 'state'), { recursive: true })
+  writeFileSync(
+    conf,
+    nginxConfig(
+      1,
+      `  access_log off;
+  server { listen 127.0.0.1:${upstreamPort}; location / { return 200 ok; } }`,
+      'nginx-upstream',
+    ),
   )
+  // The upstream is not a proxy: never pinned with them.
+  start('nginx', ['-c', conf, '-p', work], false)
+  await waitForPort(upstreamPort)
+  for (const workers of WORKER_COUNTS) await runWorkers(workers, upstreamPort)
 }
 
 try {
   await main()
 } finally {
-  for (const child of children) child.kill('SIGTERM')
-  await Promise.all(children.map((child) => (child.exitCode === null ? once(child, 'exit') : undefined)))
+  await Promise.all(children.map(stop))
 }
