@@ -1,0 +1,227 @@
+/**
+ * Three real `portcullis start` processes sharing one real redis-server,
+ * behind examples/ha/haproxy.cfg (Debian's haproxy), with the test IdP: the
+ * deployment of the README's "Running several gateways", exercised end to end.
+ */
+import assert from 'node:assert/strict'
+import { type ChildProcess, spawn } from 'node:child_process'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { after, before, describe, test } from 'node:test'
+import { fileURLToPath } from 'node:url'
+import { decodeProtectedHeader } from 'jose'
+import { Browser } from '../auth/fixtures/browser.js'
+import { startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { portcullis, runPortcullis, waitFor } from '../fixtures/process.js'
+import { freePort, startRedis, type TestRedis } from '../fixtures/redis.js'
+
+const HAPROXY_CFG = fileURLToPath(new URL('../../../../examples/ha/haproxy.cfg', import.meta.url))
+const ACCESS_TOKEN_TTL = 3
+
+interface Instance {
+  readonly url: string
+  readonly admin: string
+  readonly config: string
+  readonly process: ChildProcess
+}
+
+function config(o: {
+  address: string
+  port: number
+  admin: number
+  redis: string
+  idp: TestProvider
+  target: number
+  dir: string
+}) {
+  return `LoadBalancer: { Name: ha-test }
+Listeners:
+  - Port: ${o.port}
+    Protocol: HTTP
+    Portcullis: { Address: ${o.address} }
+    DefaultActions:
+      - Type: authenticate-oidc
+        Order: 1
+        AuthenticateOidcConfig:
+          Issuer: ${o.idp.issuer}
+          AuthorizationEndpoint: ${o.idp.endpoints.authorization}
+          TokenEndpoint: ${o.idp.endpoints.token}
+          UserInfoEndpoint: ${o.idp.endpoints.userinfo}
+          ClientId: ${o.idp.clientId}
+          ClientSecret: ${o.idp.clientSecret}
+          Scope: openid email profile
+      - { Type: forward, Order: 2, TargetGroupArn: app }
+TargetGroups:
+  - TargetGroupName: app
+    Protocol: HTTP
+    HealthCheckEnabled: false
+    Targets: [{ Id: 127.0.0.1, Port: ${o.target} }]
+Portcullis:
+  StateDirectory: ${o.dir}
+  AllowInsecureHttpAuthentication: true
+  Admin: { Address: 127.0.0.1, Port: ${o.admin} }
+  SharedState: { Url: "${o.redis}", KeyPrefix: "ha:" }
+  SessionStore: shared
+`
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+  await exited
+  clearTimeout(timer)
+}
+
+/** The identity token a target received, and its kid. */
+async function identity(res: Response): Promise<{ token: string; kid: string }> {
+  assert.equal(res.status, 200, `expected the target's answer, got ${res.status}`)
+  const body = (await res.json()) as { data: string }
+  return { token: body.data, kid: decodeProtectedHeader(body.data).kid! }
+}
+
+describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, () => {
+  let dir: string
+  let redis: TestRedis
+  let idp: TestProvider
+  let target: Server
+  let haproxy: ChildProcess | undefined
+  let front: string
+  const instances: Instance[] = []
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-ha-'))
+    redis = await startRedis()
+    target = createServer((req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ data: req.headers['x-amzn-oidc-data'] ?? null }))
+    })
+    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
+    const frontPort = await freePort()
+    front = `http://127.0.0.1:${frontPort}`
+    // One port on three loopback addresses: the gateways run the same configuration (listener and
+    // rule ARNs derive from the port), as copies on three hosts would.
+    const port = await freePort()
+    const ports = await Promise.all(
+      [1, 2, 3].map(async (n) => ({ address: `127.0.0.${n}`, port, admin: await freePort() })),
+    )
+    idp = await startTestProvider({
+      redirectUris: [front, ...ports.map((p) => `http://${p.address}:${p.port}`)].map((u) => `${u}/oauth2/idpresponse`),
+      accessTokenTtlSeconds: ACCESS_TOKEN_TTL,
+      rotateRefreshTokens: true,
+    })
+    for (const [i, p] of ports.entries()) {
+      const file = join(dir, `gateway-${i + 1}.yaml`)
+      await writeFile(
+        file,
+        config({
+          ...p,
+          redis: redis.url,
+          idp,
+          target: (target.address() as AddressInfo).port,
+          dir: join(dir, `state-${i + 1}`),
+        }),
+      )
+      const child = portcullis(['start', '--config', file, '--workers', '1', '--log-level', 'warn'], dir)
+      let out = ''
+      child.stdout.on('data', (c: Buffer) => {
+        out += c.toString()
+      })
+      child.stderr.on('data', (c: Buffer) => {
+        out += c.toString()
+      })
+      instances.push({
+        url: `http://${p.address}:${p.port}`,
+        admin: `http://127.0.0.1:${p.admin}`,
+        config: file,
+        process: child,
+      })
+      await waitFor(() => out.includes('Portcullis is running.') || child.exitCode !== null, `gateway ${i + 1}`, 30_000)
+      assert.match(out, /shared {4}redis:\/\/127\.0\.0\.1:\d+ {2}\(connected; key prefix ha:, shared sessions\)/, out)
+    }
+    haproxy = spawn('haproxy', ['-db', '-f', HAPROXY_CFG], {
+      env: {
+        ...process.env,
+        HA_BIND: `127.0.0.1:${frontPort}`,
+        GATEWAY_1: instances[0]!.url.slice(7),
+        GATEWAY_2: instances[1]!.url.slice(7),
+        GATEWAY_3: instances[2]!.url.slice(7),
+      },
+      stdio: 'ignore',
+    })
+    await waitFor(
+      async () => (await fetch(front, { redirect: 'manual' }).catch(() => undefined)) !== undefined,
+      'haproxy',
+      10_000,
+    )
+  })
+
+  after(async () => {
+    await stop(haproxy)
+    await Promise.all(instances.map((i) => stop(i.process)))
+    await idp?.close()
+    target?.close()
+    await redis?.stop()
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  /** A browser logged in through HAProxy, with its cookies also set for each gateway's own address. */
+  async function loggedIn(): Promise<Browser> {
+    const browser = new Browser()
+    const callback = await browser.login(`${front}/app`)
+    assert.equal(callback.status, 302)
+    for (const i of instances) for (const [k, v] of browser.cookies(front)) browser.cookies(i.url).set(k, v)
+    return browser
+  }
+
+  test('log in through HAProxy, use the session through every gateway; any /keys verifies any token', async () => {
+    const browser = await loggedIn()
+    const tokens = []
+    for (const i of instances) tokens.push(await identity(await browser.fetch(`${i.url}/app`)))
+    for (let n = 0; n < 6; n++)
+      tokens.push(await identity(await browser.fetch(`${front}/app`, { headers: { connection: 'close' } })))
+    for (const { kid } of tokens) {
+      for (const i of instances) assert.equal((await fetch(`${i.admin}/keys/${kid}`)).status, 200)
+    }
+  })
+
+  test('keys rotated on one gateway: every gateway signs with the new key and every /keys serves it', async () => {
+    const browser = await loggedIn()
+    const before = (await identity(await browser.fetch(`${instances[0]!.url}/app`))).kid
+    const rotated = await runPortcullis(['keys', 'rotate', '--config', instances[0]!.config], dir)
+    assert.equal(rotated.code, 0, rotated.stderr)
+    const kid = /signing key ([0-9a-f-]{36}) is now active/.exec(rotated.stdout)![1]!
+    assert.notEqual(kid, before)
+    for (const i of instances) {
+      await waitFor(async () => (await fetch(`${i.admin}/keys/${kid}`)).status === 200, `${kid} at ${i.admin}`, 15_000)
+      assert.equal((await fetch(`${i.admin}/keys/${before}`)).status, 200, 'the old key stays published')
+    }
+  })
+
+  test('a login state used on one gateway is refused on another', async () => {
+    const browser = new Browser()
+    const first = await browser.fetch(`${instances[0]!.url}/app`)
+    assert.equal(first.status, 302)
+    const nonce = browser.cookies(instances[0]!.url).get('AWSALBAuthNonce')!
+    const callback = await browser.loginAtIdp(first.headers.get('location')!, 'alice')
+    assert.equal((await browser.fetch(callback)).status, 302)
+    const replay = callback.replace(instances[0]!.url, instances[1]!.url)
+    browser.cookies(instances[1]!.url).set('AWSALBAuthNonce', nonce)
+    const refused = await browser.fetch(replay)
+    assert.equal(refused.status, 401)
+  })
+
+  test('three gateways refreshing one session at once spend the refresh token once', async () => {
+    const browser = await loggedIn()
+    // Past the access token's lifetime: the next request on each gateway needs a refresh.
+    await new Promise((resolve) => setTimeout(resolve, (ACCESS_TOKEN_TTL + 1) * 1000))
+    const grantsBefore = idp.grants.refresh_token
+    const answers = await Promise.all(instances.map((i) => browser.fetch(`${i.url}/app`)))
+    for (const a of answers) await identity(a)
+    assert.equal(idp.grants.refresh_token - grantsBefore, 1)
+  })
+})
