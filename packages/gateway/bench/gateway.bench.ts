@@ -25,8 +25,9 @@
  * seconds per measurement (5), BENCH_CONNECTIONS (50), BENCH_CASES (e.g.
  * "m,b,d" to run a subset), BENCH_NODE (the node binary for Portcullis and
  * the minimal proxy, e.g. Node 24), BENCH_TASKSET (a CPU list every proxy is
- * pinned to with `taskset -c`), BENCH_GATEWAY_NODE_ARGS (e.g. "--cpu-prof
- * --cpu-prof-dir=/tmp/prof" to profile Portcullis under the same load).
+ * pinned to with `taskset -c`), BENCH_NODE_ARGS (given to both Node proxies,
+ * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them under the same
+ * load: one profile per process, named by pid).
  *
  * Only 127.0.0.1 and unprivileged ports; nginx and Apache get configurations
  * generated into a temporary directory with their own pid and log files.
@@ -51,7 +52,7 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
 const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o').split(','))
 const NODE = process.env.BENCH_NODE ?? process.execPath
 const TASKSET = process.env.BENCH_TASKSET
-const GATEWAY_NODE_ARGS = (process.env.BENCH_GATEWAY_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 const CLK_TCK = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim())
 const APACHE_MODULES = '/usr/lib/apache2/modules'
 
@@ -472,6 +473,7 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
 
     if (CASES.has('m')) {
       const child = start(NODE, [
+        ...NODE_ARGS,
         '--import',
         'tsx',
         minimalProxy,
@@ -493,7 +495,7 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
       const configPath = join(work, 'portcullis.yaml')
       writeFileSync(configPath, portcullisConfig(gatewayPort, authPort, adminPort, upstreamPort, idp))
       const child = start(NODE, [
-        ...GATEWAY_NODE_ARGS,
+        ...NODE_ARGS,
         cli,
         'start',
         '--config',

@@ -95,6 +95,16 @@ class Handler implements Dispatcher.DispatchHandler {
   }
 }
 
+// Exiting (not dying of the signal) lets `--cpu-prof` write each process's profile.
+process.on('SIGTERM', () => {
+  if (cluster.isPrimary) {
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.kill('SIGTERM')
+    cluster.on('exit', () => {
+      if (Object.keys(cluster.workers ?? {}).length === 0) process.exit(0)
+    })
+  } else process.exit(0)
+})
+
 if (cluster.isPrimary) {
   for (let i = 0; i < Number(workers); i++) cluster.fork()
 } else {

@@ -137,7 +137,10 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
       const value = latin1(rawHeaders[i + 1]!)
       const lower = name.toLowerCase()
       if (HOP_BY_HOP.has(lower)) {
-        if (lower === 'connection') connection = connection === undefined ? value : `${connection},${value}`
+        // Most targets send `Connection: keep-alive`, which names no header: skip the rewrite pass for it.
+        if (lower === 'connection' && !CONNECTION_OPTIONS.has(value.toLowerCase())) {
+          connection = connection === undefined ? value : `${connection},${value}`
+        }
         continue
       }
       if (stickiness !== undefined && lower === 'set-cookie' && stickiness.setsAppCookie(value)) appCookieSet = true
