@@ -9,6 +9,7 @@ import { AuthError } from './errors.js'
 import { IdentityTokens } from './identity-token.js'
 import { IdpClient } from './idp-client.js'
 import { Login } from './login.js'
+import { type BackchannelClient, logOut } from './logout.js'
 import type { Outbound } from './outbound.js'
 import type { SecretRing } from './secret-ring.js'
 import { type SessionStore, sessionFromTokens, sessionSubject } from './session-store.js'
@@ -37,6 +38,13 @@ export interface AuthShared {
 }
 
 type OidcAction = AuthenticateOidcAction | AuthenticateCognitoAction
+
+/** The path the browser asked for (before any rule transform): what `LogoutPath` names. */
+function requestPath(ctx: RequestContext): string {
+  const url = ctx.req.url ?? '/'
+  const q = url.indexOf('?')
+  return q === -1 ? url : url.slice(0, q)
+}
 
 function nowSeconds(): number {
   return Math.floor(Date.now() / 1000)
@@ -101,7 +109,17 @@ export class OidcAuthenticateAction implements ActionHandler {
     }
   }
 
+  /** Whom back-channel logout tokens for this action's sessions come from. */
+  get backchannelClient(): BackchannelClient {
+    return { issuer: this.#action.issuer, clientId: this.#action.clientId, idp: this.#idp }
+  }
+
   async #run(ctx: RequestContext): Promise<ActionOutcome> {
+    const logoutPath = this.#action.logoutPath
+    if (logoutPath !== undefined && requestPath(ctx) === logoutPath) {
+      await logOut(ctx, this.#action, this.#store, this.#idp)
+      return 'responded'
+    }
     const opened = await this.#store.open(ctx)
     if (opened === undefined) return this.#unauthenticated(ctx, 'none')
     const now = nowSeconds()

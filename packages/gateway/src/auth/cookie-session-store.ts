@@ -162,6 +162,12 @@ export class CookieSessionStore implements SessionStore {
     exchange.responseCookies.push(...clearSessionCookies(this.#names, exchange.cookies, cookieAttributes(exchange)))
   }
 
+  /** Clears the shards; the cookie carries no ID token, so there is none for `id_token_hint`. */
+  async end(exchange: SessionExchange): Promise<string | undefined> {
+    this.clear(exchange)
+    return undefined
+  }
+
   /** Single-flight per cookie: concurrent requests share one refresh at the token endpoint. */
   #refresh(cacheKey: string, session: SessionData, renew: SessionRenewal): Promise<CachedSession | undefined> {
     let flight = this.#refreshes.get(cacheKey)

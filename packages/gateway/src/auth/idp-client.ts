@@ -44,6 +44,14 @@ export interface TokenSet {
   readonly sid?: string | undefined
 }
 
+/** The IdP's logout endpoints, from discovery (see {@link IdpClient.logoutMetadata}). */
+export interface LogoutMetadata {
+  /** RP-Initiated Logout: where the browser ends its IdP session. */
+  readonly endSessionEndpoint: string | undefined
+  /** The keys that sign back-channel logout tokens. */
+  readonly jwksUri: string | undefined
+}
+
 type Phase = 'token' | 'userinfo'
 
 // What may travel in the identity headers: visible ASCII only (OIDC Core
@@ -178,6 +186,8 @@ export class IdpClient {
   #verifying: oidc.Configuration | undefined
   #discovery: Promise<oidc.Configuration> | undefined
   #discoveryFailedAt = 0
+  #logoutMetadata: { ok: boolean; at: number; value: LogoutMetadata } | undefined
+  #logoutFlight: Promise<LogoutMetadata> | undefined
 
   constructor(
     action: OidcAction,
@@ -254,17 +264,28 @@ export class IdpClient {
     return this.#discovery
   }
 
-  async #discover(): Promise<oidc.Configuration> {
+  /** The issuer's discovery document (bounded); `undefined` when it publishes none (404); throws otherwise. */
+  async #fetchDiscoveryDocument(): Promise<Record<string, unknown> | undefined> {
     const a = this.#action
     const url = `${a.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`
+    if (!endpointAllowed(url, this.#insecure)) throw new Error('discovery URL not allowed')
+    const res = await this.#outbound.fetch(
+      url,
+      { headers: { accept: 'application/json' } },
+      { timeoutMs: this.#timeoutMs, maxBytes: DISCOVERY_MAX_BYTES },
+    )
+    if (res.status === 404) return undefined
+    if (res.status !== 200) throw new Error(`discovery answered ${res.status}`)
+    const doc = (await res.json()) as Record<string, unknown>
+    if (doc['issuer'] !== a.issuer) throw new Error('discovery document names another issuer')
+    return doc
+  }
+
+  async #discover(): Promise<oidc.Configuration> {
+    const a = this.#action
     try {
-      if (!endpointAllowed(url, this.#insecure)) throw new Error('discovery URL not allowed')
-      const res = await this.#outbound.fetch(
-        url,
-        { headers: { accept: 'application/json' } },
-        { timeoutMs: this.#timeoutMs, maxBytes: DISCOVERY_MAX_BYTES },
-      )
-      if (res.status === 404) {
+      const doc = await this.#fetchDiscoveryDocument()
+      if (doc === undefined) {
         this.#logger.info(
           { issuer: a.issuer },
           'issuer publishes no discovery document; ID-token signatures rely on TLS',
@@ -272,9 +293,6 @@ export class IdpClient {
         this.#verifying = this.#base
         return this.#base
       }
-      if (res.status !== 200) throw new Error(`discovery answered ${res.status}`)
-      const doc = (await res.json()) as Record<string, unknown>
-      if (doc['issuer'] !== a.issuer) throw new Error('discovery document names another issuer')
       const jwks = doc['jwks_uri']
       if (typeof jwks !== 'string' || !endpointAllowed(jwks, this.#insecure)) {
         this.#verifying = this.#base
@@ -296,6 +314,44 @@ export class IdpClient {
       )
       return this.#base
     }
+  }
+
+  /**
+   * What logout needs from the issuer's discovery document: its
+   * `end_session_endpoint` (RP-Initiated Logout) and the JWKS that signs
+   * logout tokens (`Portcullis.JwksUri` first). Fetched once; a failure is
+   * retried after a minute. Endpoints that are not https (or loopback http
+   * under the development opt-in) are ignored.
+   */
+  async logoutMetadata(): Promise<LogoutMetadata> {
+    const cached = this.#logoutMetadata
+    if (cached !== undefined && (cached.ok || Date.now() - cached.at < DISCOVERY_RETRY_MS)) return cached.value
+    this.#logoutFlight ??= this.#fetchDiscoveryDocument()
+      .then(
+        (doc) => {
+          const pick = (name: string) => {
+            const url = doc?.[name]
+            return typeof url === 'string' && endpointAllowed(url, this.#insecure) ? url : undefined
+          }
+          return { ok: true, value: { endSessionEndpoint: pick('end_session_endpoint'), jwksUri: pick('jwks_uri') } }
+        },
+        (err: unknown) => {
+          this.#logger.warn(
+            { issuer: this.#action.issuer, err: err instanceof Error ? err.message : String(err) },
+            'OIDC discovery failed; logout goes without the end-session endpoint until it succeeds',
+          )
+          return { ok: false, value: { endSessionEndpoint: undefined, jwksUri: undefined } }
+        },
+      )
+      .then((result) => {
+        const value = { ...result.value, jwksUri: this.#action.jwksUri ?? result.value.jwksUri }
+        this.#logoutMetadata = { ok: result.ok, at: Date.now(), value }
+        return value
+      })
+      .finally(() => {
+        this.#logoutFlight = undefined
+      })
+    return this.#logoutFlight
   }
 
   /** The IdP URL to send the browser to. */

@@ -58,6 +58,7 @@ import { CallbackRegistry } from './callback-registry.js'
 import { IDP_TIMEOUT_MS } from './idp-client.js'
 import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
 import { LoginCallback } from './login.js'
+import { BackchannelLogout, createSessionsHandler } from './logout.js'
 import { createOutbound } from './outbound.js'
 import { SecretRing } from './secret-ring.js'
 import { importSharedSigningKeys, loadSharedSessionRing, sharedSigningRingVersion } from './shared-keys.js'
@@ -139,6 +140,16 @@ export async function createAuthRuntime(
   const logins = new CallbackRegistry()
   const callback = new LoginCallback(shared, logins)
   const jwksCaches = new Map<string, JwksCache>()
+  const jwks = (url: string) => {
+    let cache = jwksCaches.get(url)
+    if (cache === undefined) {
+      cache = new JwksCache(url, outbound, logger, shared.idpTimeoutMs)
+      jwksCaches.set(url, cache)
+    }
+    return cache
+  }
+  const sessionsShared = config.portcullis.sessionStore === 'shared' ? sharedState : undefined
+  const backchannel = new BackchannelLogout({ shared: sessionsShared, logger, jwks })
 
   let checking = false
   const timer = setInterval(async () => {
@@ -170,17 +181,19 @@ export async function createAuthRuntime(
 
     createAction(rule: RuleModel, action: AuthenticateAction, listener: ListenerModel): ActionHandler {
       if (action.type === 'jwt-validation') {
-        let cache = jwksCaches.get(action.jwksEndpoint)
-        if (cache === undefined) {
-          cache = new JwksCache(action.jwksEndpoint, outbound, logger, shared.idpTimeoutMs)
-          jwksCaches.set(action.jwksEndpoint, cache)
-        }
-        return new JwtValidationHandler(action, cache, { allowInsecureHttp: shared.allowInsecureHttp })
+        return new JwtValidationHandler(action, jwks(action.jwksEndpoint), {
+          allowInsecureHttp: shared.allowInsecureHttp,
+        })
       }
       const handler = new OidcAuthenticateAction(shared, rule, action, listener)
       logins.register(handler.login.key, handler.login)
+      backchannel.register(handler.backchannelClient)
       return handler
     },
+
+    handleBackchannelLogout: (ctx: RequestContext) => backchannel.handle(ctx),
+
+    sessionsHandler: createSessionsHandler(config, sessionsShared, logger),
 
     keysHandler: createKeyHandler(() => signing.published),
 

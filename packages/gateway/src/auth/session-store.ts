@@ -61,6 +61,15 @@ export interface SessionStore {
    * never throws).
    */
   clear(exchange: SessionExchange): void | Promise<void>
+  /**
+   * Logout: ends the session the request carries wherever the store keeps it
+   * and clears it from the client, resolving with the session's ID token (for
+   * `id_token_hint`) when the store kept one. Unlike {@link clear} it rejects
+   * when the session could not be forgotten. A store that keeps nothing
+   * server-side (cookies) can only clear the client's copy: a copied cookie
+   * stays valid until it expires.
+   */
+  end(exchange: SessionExchange): Promise<string | undefined>
 }
 
 /** Without a refresh token a session simply lasts until its timeout (ALB); with one, it is renewed once the access token expired. */

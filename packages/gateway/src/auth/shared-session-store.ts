@@ -78,6 +78,29 @@ export const sidIndexKey = (issuer: string, sid: string) =>
 const nowSeconds = () => Math.floor(Date.now() / 1000)
 
 /**
+ * Deletes the sessions named by `handles` (their public names) on every
+ * gateway, and drops them from `index` when they came from one. Resolves with
+ * how many still existed. Throws `SharedStateUnavailable` when Redis cannot
+ * be asked.
+ */
+export async function revokeSessions(shared: SharedState, handles: readonly string[], index?: string): Promise<number> {
+  if (handles.length === 0) return 0
+  return shared.run('revoke sessions', async (r) => {
+    const m = r.multi().del(...handles.map(sessionKey))
+    if (index !== undefined) m.srem(index, ...handles)
+    const results = await m.exec()
+    const deleted = results?.[0]
+    if (deleted === undefined || deleted[0] !== null) throw deleted?.[0] ?? new Error('MULTI aborted')
+    return Number(deleted[1])
+  })
+}
+
+/** The handles in one index set (`subjectIndexKey`, `sidIndexKey`); with two, those in both. */
+export async function indexedSessions(shared: SharedState, index: string, alsoIn?: string): Promise<string[]> {
+  return shared.run('read a session index', (r) => (alsoIn === undefined ? r.smembers(index) : r.sinter(index, alsoIn)))
+}
+
+/**
  * Server-side sessions (`Portcullis.SessionStore: shared`): the cookie
  * (`{name}-0`) carries only a random 256-bit session id, sealed like a
  * session cookie (AES-256-GCM, bound to the cookie name, issuer and client
@@ -187,9 +210,20 @@ export class SharedSessionStore implements SessionStore {
     await this.#shared.run('delete a session', (r) => r.del(sessionKey(handle))).catch(() => undefined)
   }
 
-  /** The ID token of the session the request carries, for `id_token_hint` at logout. */
-  async idTokenOf(exchange: SessionExchange): Promise<string | undefined> {
-    return (await this.open(exchange).catch(() => undefined))?.session.it
+  /**
+   * Logout: deletes the session the request carries from Redis (every
+   * gateway refuses it within {@link SHARED_SESSION_CACHE_MS}) and clears the
+   * cookie. Unlike {@link clear}, fails with `SharedStateUnavailable` when
+   * Redis cannot be asked: a logout that did not revoke must not look done.
+   */
+  async end(exchange: SessionExchange): Promise<string | undefined> {
+    exchange.responseCookies.push(...clearSessionCookies(this.#names, exchange.cookies, cookieAttributes(exchange)))
+    const handle = await this.#handleOf(exchange)
+    if (handle === undefined) return undefined
+    this.#cache.delete(handle)
+    const text = await this.#shared.run('end a session', (r) => r.getdel(sessionKey(handle)))
+    this.#log.info({ session: handle }, 'session ended by logout')
+    return text === null ? undefined : parseSessionData(Buffer.from(text))?.it
   }
 
   /** The handle the request's cookie names, `undefined` when it carries none that opens. */

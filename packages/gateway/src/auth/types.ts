@@ -29,6 +29,8 @@ export interface AuthMetrics {
 export interface AuthRuntime extends CallbackHandler, AuthenticateActionFactory {
   /** node:http handler serving the signing public keys (`GET /{kid}` → PEM); mounted at the admin listener's `/keys/`. */
   readonly keysHandler: (req: IncomingMessage, res: ServerResponse) => void
+  /** node:http handler of the admin listener's `/sessions` endpoints (listing and revoking shared sessions). */
+  readonly sessionsHandler: (req: IncomingMessage, res: ServerResponse) => void
   /** Stops timers and closes outbound connection pools. */
   close(): Promise<void>
 }

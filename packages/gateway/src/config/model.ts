@@ -233,6 +233,10 @@ export interface AuthenticateCommon {
   readonly jwksUri: string | undefined
   /** Lifetime of each `x-amzn-oidc-data` token, default 120. */
   readonly identityTokenLifetimeSeconds: number
+  /** `Portcullis.LogoutPath`: the request path that ends the session (RP-initiated logout); none when undefined. */
+  readonly logoutPath: string | undefined
+  /** `Portcullis.PostLogoutRedirectUri`: a same-host path or a full URL, default `/`. */
+  readonly postLogoutRedirectUri: string
 }
 
 /** `authenticate-oidc`: log users in with any OpenID Connect provider. */

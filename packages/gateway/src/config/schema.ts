@@ -139,6 +139,16 @@ const authenticateExtension = {
     .describe('How the client authenticates at the token endpoint. Default client_secret_basic.'),
   JwksUri: z.string().optional().describe('JWKS for ID-token signatures; from discovery when absent.'),
   IdentityTokenLifetimeSeconds: integerLike.optional().describe('Lifetime of x-amzn-oidc-data tokens. Default 120.'),
+  LogoutPath: z
+    .string()
+    .optional()
+    .describe(
+      "A path (under this rule's conditions) that ends the session and sends the browser to the IdP's end_session_endpoint. None by default.",
+    ),
+  PostLogoutRedirectUri: z
+    .string()
+    .optional()
+    .describe('Where the IdP sends the browser after logout: a path on the request host or a full URL. Default `/`.'),
 }
 
 const authenticateCommon = {

@@ -24,6 +24,12 @@ export interface ActionHandler {
  */
 export interface CallbackHandler {
   handleCallback(ctx: RequestContext): Promise<void>
+  /**
+   * Serves POST /oauth2/backchannel-logout (OIDC Back-Channel Logout 1.0),
+   * routed like the callback: the IdP names the sessions to end in a signed
+   * logout token; no cookie, no rule.
+   */
+  handleBackchannelLogout(ctx: RequestContext): Promise<void>
 }
 
 /** Builds, once per configuration load, the handler of each authenticate-oidc/-cognito/jwt-validation action. */

@@ -55,8 +55,22 @@ export type RequestErrorReason =
  */
 export type SharedStateErrorReason = 'SharedStateUnavailable'
 
+/**
+ * Portcullis's names (ALB has no logout) for a refused OIDC Back-Channel
+ * Logout request at `/oauth2/backchannel-logout`: a logout token that fails
+ * verification or a malformed request (400), a `jti` already used (400),
+ * and a gateway whose sessions live in cookies, which a back-channel request
+ * (it carries none) cannot end (501).
+ */
+export type LogoutErrorReason = 'InvalidLogoutToken' | 'LogoutTokenReplayed' | 'BackchannelLogoutUnsupported'
+
 /** Every `error_reason` the access log can carry. */
-export type ErrorReason = AuthErrorReason | TargetErrorReason | RequestErrorReason | SharedStateErrorReason
+export type ErrorReason =
+  | AuthErrorReason
+  | TargetErrorReason
+  | RequestErrorReason
+  | SharedStateErrorReason
+  | LogoutErrorReason
 
 /**
  * Codes of {@link GatewayError}.

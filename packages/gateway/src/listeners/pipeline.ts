@@ -40,6 +40,7 @@ export interface PipelineDependencies {
 }
 
 const CALLBACK_PATH = '/oauth2/idpresponse'
+const BACKCHANNEL_LOGOUT_PATH = '/oauth2/backchannel-logout'
 
 /**
  * Handles one request (or upgrade) on a listener: the order of steps is the
@@ -132,6 +133,14 @@ export async function handleRequest(
       ctx.query = query
       ctx.record.actionsExecuted.push('authenticate')
       await listener.callback.handleCallback(ctx)
+      return
+    }
+    if (path === BACKCHANNEL_LOGOUT_PATH && listener.callback !== undefined) {
+      ctx.host = host
+      ctx.path = path
+      ctx.query = query
+      ctx.record.actionsExecuted.push('authenticate')
+      await listener.callback.handleBackchannelLogout(ctx)
       return
     }
 

@@ -8,6 +8,8 @@ export interface AdminDependencies {
     | { clusterMetrics(): Promise<string>; readonly contentType: string }
   /** The signing-key handler of the configuration now serving, if any rule authenticates. */
   keysHandler(): ((req: IncomingMessage, res: ServerResponse) => void) | undefined
+  /** The `/sessions` handler (list and revoke shared sessions) of the configuration now serving, if any rule authenticates. */
+  sessionsHandler(): ((req: IncomingMessage, res: ServerResponse) => void) | undefined
   /** The configuration generation now serving, for `/healthz`. */
   generation(): number | undefined
 }
@@ -16,10 +18,11 @@ const KEYS_PREFIX = '/keys/'
 
 /**
  * The admin listener: `/healthz` (liveness, with the configuration
- * generation), `/metrics` (Prometheus text), and `/keys/{kid}` (the identity
+ * generation), `/metrics` (Prometheus text), `/keys/{kid}` (the identity
  * token signing keys, the endpoint targets point their verifier's
- * `keyEndpoint` at). Meant for a private address: it is bound to 127.0.0.1 by
- * default.
+ * `keyEndpoint` at), and `/sessions` (list and revoke shared sessions; see
+ * `auth/logout.ts`). Meant for a private address: it is bound to 127.0.0.1 by
+ * default, and anyone who reaches it can end any user's sessions.
  */
 export function createAdminHandler(deps: AdminDependencies): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -30,6 +33,12 @@ export function createAdminHandler(deps: AdminDependencies): (req: IncomingMessa
       if (keys === undefined) return text(res, 404, 'no signing keys: no rule authenticates users\n')
       req.url = url.slice(KEYS_PREFIX.length - 1)
       keys(req, res)
+      return
+    }
+    if (path === '/sessions' || path.startsWith('/sessions/')) {
+      const sessions = deps.sessionsHandler()
+      if (sessions === undefined) return text(res, 409, 'no sessions: no rule authenticates users\n')
+      sessions(req, res)
       return
     }
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(res, 405, 'method not allowed\n')

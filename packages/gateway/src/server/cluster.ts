@@ -147,6 +147,7 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
         contentType: aggregator.contentType,
       },
       keysHandler: () => auth?.keysHandler,
+      sessionsHandler: () => auth?.sessionsHandler,
       // Workers own the configuration generations; the primary only says it is alive.
       generation: () => undefined,
     })
@@ -241,7 +242,7 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
   logger.info({ generation: current.source }, 'stopped')
 }
 
-/** The primary's auth runtime, used only to serve `/keys` from the shared state directory. */
+/** The primary's auth runtime, used only to serve the admin listener's `/keys` and `/sessions` (from the state directory or the shared state). */
 async function keysRuntime(config: GatewayConfig, logger: Logger): Promise<AuthRuntime | undefined> {
   if (!needsAuth(config)) return undefined
   const { createAuthRuntime } = await import('../auth/index.js')

@@ -268,6 +268,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       const adminHandler = createAdminHandler({
         metrics,
         keysHandler: () => current.auth?.keysHandler,
+        sessionsHandler: () => current.auth?.sessionsHandler,
         generation: () => current.compiled.generation,
       })
       const server = createHttpServer({ requestTimeout: 10_000 }, adminHandler)

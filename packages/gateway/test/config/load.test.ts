@@ -378,6 +378,8 @@ describe('defaults', () => {
       tokenEndpointAuthMethod: 'client_secret_basic',
       jwksUri: undefined,
       identityTokenLifetimeSeconds: 120,
+      logoutPath: undefined,
+      postLogoutRedirectUri: '/',
     })
     const byDefault = rules[3]!.actions[0] as AuthenticateOidcAction
     assert.equal(byDefault.scope, 'openid')

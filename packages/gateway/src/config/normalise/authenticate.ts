@@ -119,6 +119,8 @@ function authenticateCommon(
           TokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | undefined
           JwksUri?: string | undefined
           IdentityTokenLifetimeSeconds?: number | string | undefined
+          LogoutPath?: string | undefined
+          PostLogoutRedirectUri?: string | undefined
         }
       | undefined
   },
@@ -186,7 +188,40 @@ function authenticateCommon(
     tokenEndpointAuthMethod: ext?.TokenEndpointAuthMethod ?? 'client_secret_basic',
     jwksUri: ext?.JwksUri === undefined ? undefined : endpoint(ext.JwksUri, [...path, 'Portcullis', 'JwksUri'], ctx),
     identityTokenLifetimeSeconds,
+    logoutPath:
+      ext?.LogoutPath === undefined
+        ? undefined
+        : logoutPath(ext.LogoutPath, [...path, 'Portcullis', 'LogoutPath'], ctx),
+    postLogoutRedirectUri:
+      ext?.PostLogoutRedirectUri === undefined
+        ? '/'
+        : postLogoutRedirect(ext.PostLogoutRedirectUri, [...path, 'Portcullis', 'PostLogoutRedirectUri'], ctx),
   }
+}
+
+/** Paths the gateway serves itself on every authenticating listener; a logout path cannot be one. */
+const RESERVED_PATHS = new Set(['/oauth2/idpresponse', '/oauth2/backchannel-logout'])
+
+/** `Portcullis.LogoutPath`: an origin-form path without query or fragment, not one the gateway reserves. */
+function logoutPath(value: string, path: FieldPath, ctx: NormaliseContext): string {
+  if (!/^\/[\x21-\x7e]*$/.test(value) || /[?#]/.test(value) || value.startsWith('//') || value.length > 1024) {
+    ctx.report.error(path, `expected a path such as /logout (no query, no fragment), got "${value}"`)
+  } else if (RESERVED_PATHS.has(value)) {
+    ctx.report.error(path, `${value} is served by the gateway itself`)
+  }
+  return value
+}
+
+/** `Portcullis.PostLogoutRedirectUri`: a path on the request's host, or a full URL checked like an IdP endpoint. */
+function postLogoutRedirect(value: string, path: FieldPath, ctx: NormaliseContext): string {
+  if (value.startsWith('/')) {
+    // As the callback's redirects: one leading slash, visible ASCII, no backslash (browsers read `//` and `/\` as a host).
+    if (!/^\/(?![/\\])[\x21-\x5b\x5d-\x7e]*$/.test(value)) {
+      ctx.report.error(path, `"${value}" is not a path on this host`)
+    }
+    return value
+  }
+  return endpoint(value, path, ctx)
 }
 
 /**
