@@ -53,6 +53,7 @@ Listeners:
           ClientId: ${o.idp.clientId}
           ClientSecret: ${o.idp.clientSecret}
           Scope: openid email profile
+          Portcullis: { LogoutPath: /logout }
       - { Type: forward, Order: 2, TargetGroupArn: app }
 TargetGroups:
   - TargetGroupName: app
@@ -213,6 +214,23 @@ describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, 
     browser.cookies(instances[1]!.url).set('AWSALBAuthNonce', nonce)
     const refused = await browser.fetch(replay)
     assert.equal(refused.status, 401)
+  })
+
+  test('logged out through one gateway, refused by every gateway and through HAProxy', async () => {
+    const browser = await loggedIn()
+    const cookie = [...browser.cookies(front)].map(([k, v]) => `${k}=${v}`).join('; ')
+    const use = (url: string) => fetch(`${url}/app`, { headers: { cookie, connection: 'close' }, redirect: 'manual' })
+    for (const i of instances) assert.equal((await use(i.url)).status, 200)
+    const out = await browser.fetch(`${instances[1]!.url}/logout`)
+    assert.equal(out.status, 302)
+    assert.ok(out.headers.get('location')!.startsWith(`${idp.issuer}/session/end?`))
+    // Each gateway trusts a session it read from Redis for up to a second.
+    await new Promise((resolve) => setTimeout(resolve, 1100))
+    for (const url of [...instances.map((i) => i.url), front, front, front]) {
+      const refused = await use(url)
+      assert.equal(refused.status, 302, `${url} still accepts the session`)
+      assert.ok(refused.headers.get('location')!.startsWith(idp.endpoints.authorization))
+    }
   })
 
   test('three gateways refreshing one session at once spend the refresh token once', async () => {
