@@ -291,7 +291,7 @@ describe('logout that logs out', { timeout: 120_000 }, () => {
 
   describe('logout tokens', () => {
     const now = () => Math.floor(Date.now() / 1000)
-    async function token(claims: Record<string, unknown>, key?: CryptoKey): Promise<string> {
+    async function token(claims: Record<string, unknown>, key?: TestProvider['signingKey']['key']): Promise<string> {
       // `claims` override the valid defaults; an undefined value leaves the claim out.
       return new SignJWT({
         iss: idp.issuer,
