@@ -255,6 +255,45 @@ describe('authentication actions', () => {
     )
   })
 
+  test('LogoutPath and PostLogoutRedirectUri: a path, never a reserved one, and a same-host path or an https URL', () => {
+    const withLogout = (settings: string) =>
+      https(withRules(oidc(OIDC_CONFIG('https://idp.example.com', `, ClientSecret: s, Portcullis: { ${settings} }`))))
+    const P = `${A}.AuthenticateOidcConfig.Portcullis`
+    const ok = load(withLogout('LogoutPath: /x/logout, PostLogoutRedirectUri: "https://app.example.com/bye"'))
+    const action = ok.config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
+    assert.equal(action.logoutPath, '/x/logout')
+    assert.equal(action.postLogoutRedirectUri, 'https://app.example.com/bye')
+    expectError(withLogout('LogoutPath: "logout"'), `${P}.LogoutPath`, /expected a path such as \/logout/, '"logout"')
+    expectError(withLogout('LogoutPath: "/x/out?next=1"'), `${P}.LogoutPath`, /no query/, '"/x/out?next=1"')
+    expectError(withLogout('LogoutPath: "//evil.example"'), `${P}.LogoutPath`, /expected a path/, '"//evil.example"')
+    expectError(
+      withLogout('LogoutPath: /oauth2/idpresponse'),
+      `${P}.LogoutPath`,
+      /served by the gateway itself/,
+      '/oauth2/idpresponse',
+    )
+    expectError(
+      withLogout('LogoutPath: /oauth2/backchannel-logout'),
+      `${P}.LogoutPath`,
+      /served by the gateway itself/,
+      '/oauth2/backchannel-logout',
+    )
+    for (const value of ['//evil.example/x', '/\\\\evil.example']) {
+      expectError(
+        withLogout(`PostLogoutRedirectUri: ${JSON.stringify(value)}`),
+        `${P}.PostLogoutRedirectUri`,
+        /is not a path on this host/,
+        JSON.stringify(value),
+      )
+    }
+    expectError(
+      withLogout('PostLogoutRedirectUri: "http://app.example.com/bye"'),
+      `${P}.PostLogoutRedirectUri`,
+      /must be an https URL/,
+      '"http://app.example.com/bye"',
+    )
+  })
+
   test('extension settings are checked', () => {
     const text = https(
       withRules(
