@@ -60,7 +60,7 @@ import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
 import { LoginCallback } from './login.js'
 import { BackchannelLogout, createSessionsHandler } from './logout.js'
 import { createOutbound } from './outbound.js'
-import { SecretRing } from './secret-ring.js'
+import { SecretRing, type StoredRing } from './secret-ring.js'
 import { importSharedSigningKeys, loadSharedSessionRing, sharedSigningRingVersion } from './shared-keys.js'
 import { activeMarkerVersion, loadSigningKeys, type SigningKeyRing } from './signing-keys.js'
 import type { AuthMetrics, AuthRuntime } from './types.js'
@@ -226,12 +226,25 @@ function fileKeySource(stateDirectory: string): KeySource {
 }
 
 function sharedKeySource(shared: SharedState): KeySource {
+  // What was last read is what gets written back if Redis comes back empty;
+  // both rings are checked every few seconds, so a restarted, empty Redis
+  // gets them back before a new gateway could create different ones.
+  let sessionRing: StoredRing | undefined
+  let signingRing: string | undefined
+  const readSessionRing = async (): Promise<StoredRing> => {
+    sessionRing = await loadSharedSessionRing(shared, sessionRing)
+    return sessionRing
+  }
+  const readBoth = async (): Promise<string> => {
+    signingRing = await sharedSigningRingVersion(shared, signingRing)
+    return `${signingRing}\n${JSON.stringify(await readSessionRing())}`
+  }
   return {
-    sessionRing: () => SecretRing.from(() => loadSharedSessionRing(shared)),
+    sessionRing: () => SecretRing.from(readSessionRing),
     async signing() {
-      const text = await sharedSigningRingVersion(shared)
-      return { signing: importSharedSigningKeys(text), marker: text }
+      const marker = await readBoth()
+      return { signing: importSharedSigningKeys(signingRing!), marker }
     },
-    marker: () => sharedSigningRingVersion(shared),
+    marker: readBoth,
   }
 }

@@ -98,9 +98,15 @@ const freshSigningRing = () => {
   return JSON.stringify({ version: 1, active: key.kid, keys: [key] } satisfies StoredSigningRing)
 }
 
-/** The session/state sealing ring of the shared state, created on first use. */
-export async function loadSharedSessionRing(shared: SharedState): Promise<StoredRing> {
-  return parseRing(await readOrCreate(shared, SESSION_KEYS, freshSessionRing), `the shared state's ${SESSION_KEYS}`)
+/**
+ * The session/state sealing ring of the shared state, created on first use.
+ * `known` is the ring this gateway last read: when the shared state lost it
+ * (a Redis restarted without its data), that ring is written back instead of
+ * a new one, so that every session sealed before stays open.
+ */
+export async function loadSharedSessionRing(shared: SharedState, known?: StoredRing): Promise<StoredRing> {
+  const create = known === undefined ? freshSessionRing : () => JSON.stringify(known)
+  return parseRing(await readOrCreate(shared, SESSION_KEYS, create), `the shared state's ${SESSION_KEYS}`)
 }
 
 /** Adds a new active sealing key to the shared ring; older keys keep opening values for 8 days. */
@@ -111,9 +117,13 @@ export async function rotateSharedSessionKeys(shared: SharedState): Promise<{ id
   return { id: (JSON.parse(next) as StoredRing).active }
 }
 
-/** The shared signing keys as text, for cheap change detection (a rotation elsewhere). */
-export async function sharedSigningRingVersion(shared: SharedState): Promise<string> {
-  return readOrCreate(shared, SIGNING_KEYS, freshSigningRing)
+/**
+ * The shared signing keys as text, for cheap change detection (a rotation
+ * elsewhere). `known`, the text this gateway last read, is written back when
+ * the shared state lost the ring, as for {@link loadSharedSessionRing}.
+ */
+export async function sharedSigningRingVersion(shared: SharedState, known?: string): Promise<string> {
+  return readOrCreate(shared, SIGNING_KEYS, known === undefined ? freshSigningRing : () => known)
 }
 
 /** Imports a ring read with {@link sharedSigningRingVersion}: the active key and the retired ones still published. */

@@ -130,6 +130,34 @@ describe('key rings in the shared state', () => {
     }
   })
 
+  test('a Redis that comes back empty gets the running gateways’ rings back, not new ones: sessions and tokens survive', async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const config: GatewayConfig = parseConfig(configFor(redis.url, prefix, dir), {
+      baseDir: dir,
+      source: 'p.yaml',
+    }).config
+    const runtime = await createAuthRuntime(config, { logger })
+    const { server, url } = await serve(runtime.keysHandler)
+    const admin = await connect(prefix)
+    try {
+      const kid = (await loadSharedSigningKeys(admin)).active.kid
+      const sealingKey = (await loadSharedSessionRing(admin)).active
+      await admin.run('forget everything', (r) => r.flushall())
+      await waitFor(
+        async () => (await admin.run('read', (r) => r.exists('signing-keys', 'session-keys'))) === 2,
+        'the running gateway to write its rings back',
+        15_000,
+      )
+      assert.equal((await loadSharedSigningKeys(admin)).active.kid, kid, 'the same signing key, not a new one')
+      assert.equal((await loadSharedSessionRing(admin)).active, sealingKey, 'the same sealing key, not a new one')
+      assert.equal((await fetch(`${url}/${kid}`)).status, 200)
+    } finally {
+      server.close()
+      await runtime.close()
+      await admin.close()
+    }
+  })
+
   test('portcullis keys rotate --config rotates the shared rings, and keys list shows them', async () => {
     const prefix = `t${randomBytes(4).toString('hex')}:`
     const file = join(dir, 'shared.yaml')
