@@ -165,7 +165,10 @@ program
   .description('manage the identity-token signing keys and session keys (state directory, or the shared state)')
   .argument('<action>', 'rotate | list')
   .option('--state-dir <dir>', 'state directory', '.portcullis')
-  .option('--config <file>', "a configuration: its Portcullis.SharedState (Redis) if it has one, else its state directory")
+  .option(
+    '--config <file>',
+    'a configuration: its Portcullis.SharedState (Redis) if it has one, else its state directory',
+  )
   .action(async (action: string, opts: { stateDir: string; config?: string }) => {
     if (action !== 'rotate' && action !== 'list') {
       io.stderr.write(`portcullis keys: unknown action '${action}' (expected rotate or list)\n`)
