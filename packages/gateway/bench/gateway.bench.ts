@@ -72,13 +72,13 @@ const haveWrk = spawnSync('wrk', ['--version']).error === undefined
 const haveNginx = installed('nginx', ['-v'])
 const haveApache = installed('apache2', ['-v']) && existsSync(join(APACHE_MODULES, 'mod_auth_openidc.so'))
 
-async function freePort(): Promise<number> {
-  const server = createServer()
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  const { port } = server.address() as { port: number }
-  server.close()
-  return port
+/** `count` distinct free ports: all held open until every one is chosen, so none is handed out twice. */
+async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer().listen(0, '127.0.0.1'))
+  await Promise.all(servers.map((server) => once(server, 'listening')))
+  const ports = servers.map((server) => (server.address() as { port: number }).port)
+  await Promise.all(servers.map((server) => new Promise((resolve) => server.close(resolve))))
+  return ports
 }
 
 async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
@@ -416,13 +416,17 @@ const fmt = (x: number | undefined, digits = 0): string =>
   x === undefined || Number.isNaN(x) ? 'n/a' : x.toFixed(digits)
 
 async function runWorkers(workers: number, upstreamPort: number): Promise<void> {
-  const nginxPort = await freePort()
-  const minimalPort = await freePort()
-  const gatewayPort = await freePort()
-  const authPort = await freePort()
-  const adminPort = await freePort()
-  const apachePort = await freePort()
+  const [nginxPort, minimalPort, gatewayPort, authPort, adminPort, apachePort, idpPort] = (await freePorts(7)) as [
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+  ]
   const idp = await createDevIdentityProvider({
+    port: idpPort,
     clients: [
       {
         clientId: 'bench',
@@ -611,7 +615,7 @@ function report(
 
 async function main(): Promise<void> {
   if (!haveWrk) console.log('wrk is not installed: falling back to autocannon in this process (apt-get install wrk)')
-  const upstreamPort = await freePort()
+  const [upstreamPort] = (await freePorts(1)) as [number]
   if (!haveNginx) throw new Error('the upstream is nginx serving a fixed body: apt-get install nginx')
   const conf = join(work, 'nginx-upstream.conf')
   mkdirSync(join(work, 'state'), { recursive: true })
