@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
+import { subscribe, unsubscribe } from 'node:diagnostics_channel'
 import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { GatewayError } from '../../src/core/errors.js'
+import { waitFor } from '../fixtures/process.js'
 import {
   configFromYaml,
   echoHandler,
@@ -227,6 +229,57 @@ describe('connections', () => {
       assert.equal((await send(`http://127.0.0.1:${port}/fixed`)).status, 200)
     } finally {
       await gateway.close({ deadlineMs: 1000 })
+    }
+  })
+})
+
+describe('pipelining', () => {
+  test('a response queued behind another is closed when the connection dies: target request aborted, request recorded', async () => {
+    let releaseSlow: () => void = () => {}
+    const slowHeld = new Promise<void>((resolve) => {
+      releaseSlow = resolve
+    })
+    let bigStarted: () => void = () => {}
+    const bigAnswering = new Promise<void>((resolve) => {
+      bigStarted = resolve
+    })
+    let bigFinished: boolean | undefined
+    const upstream = await startUpstream((req, res) => {
+      if (req.url === '/slow') {
+        void slowHeld.then(() => res.end('slow'))
+        return
+      }
+      // More than the queued response buffers before asking the proxy to wait for 'drain'.
+      res.on('close', () => {
+        bigFinished = res.writableFinished
+      })
+      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.write('x'.repeat(256 * 1024))
+      bigStarted()
+    })
+    const finished: string[] = []
+    const onFinished = (message: unknown): void => {
+      finished.push((message as { ctx: { req: { url: string } } }).ctx.req.url)
+    }
+    subscribe('portcullis:request:finished', onFinished)
+    const port = await freePort()
+    const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+    try {
+      const client = connect(port, '127.0.0.1')
+      client.on('error', () => {})
+      client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n')
+      // /big's answer now waits behind /slow's, which the target holds.
+      await bigAnswering
+      client.destroy()
+      await waitFor(() => bigFinished !== undefined, 'the target request of the queued response to end')
+      assert.equal(bigFinished, false, 'the target request of the queued response is aborted')
+      await waitFor(() => finished.length === 2, 'both requests recorded')
+      assert.deepEqual(finished.sort(), ['/big', '/slow'])
+    } finally {
+      unsubscribe('portcullis:request:finished', onFinished)
+      releaseSlow()
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
     }
   })
 })
