@@ -20,6 +20,8 @@ import WebSocket from 'ws'
 
 const IDLE = Number(process.env.BENCH_IDLE ?? 10_000)
 const WEBSOCKETS = Number(process.env.BENCH_WEBSOCKETS ?? 1000)
+// e.g. "--cpu-prof --cpu-prof-dir=DIR" to profile the gateway while it holds the connections.
+const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
 const work = mkdtempSync(join(tmpdir(), 'portcullis-connections-'))
 const children: ChildProcess[] = []
@@ -61,7 +63,15 @@ function rssMiB(pid: number): number {
   return Number(kib) / 1024
 }
 
-async function wrkRate(port: number): Promise<number> {
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'latin1')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/** wrk for 5 s: requests/s, and the worker's CPU µs per request (ticks of 10 ms), steadier on a shared machine. */
+async function wrkRate(port: number, worker: number): Promise<{ rps: number; cpuUs: number }> {
+  const before = cpuTicks(worker)
   const child = spawn('wrk', ['-t1', '-c50', '-d5s', `http://127.0.0.1:${port}/`], {
     stdio: ['ignore', 'pipe', 'inherit'],
   })
@@ -70,7 +80,11 @@ async function wrkRate(port: number): Promise<number> {
     out += c.toString()
   })
   await once(child, 'exit')
-  return Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN)
+  const requests = Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN)
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
+    cpuUs: ((cpuTicks(worker) - before) * 10_000) / requests,
+  }
 }
 
 /** Opens `count` keep-alive connections, each with one request answered, 200 at a time. */
@@ -135,6 +149,7 @@ Portcullis:
 `,
   )
   const primary = start(process.execPath, [
+    ...NODE_ARGS,
     cli,
     'start',
     '--config',
@@ -150,18 +165,21 @@ Portcullis:
   await waitForPort(wsListenerPort)
   const worker = workerPid(primary.pid!)
 
-  await wrkRate(httpPort) // warm-up
-  const rateBefore = await wrkRate(httpPort)
+  await wrkRate(httpPort, worker) // warm-up
+  const rateBefore = await wrkRate(httpPort, worker)
   const rssBefore = rssMiB(worker)
   const idle = await openIdle(httpPort, IDLE)
   const rssIdle = rssMiB(worker)
   const sockets = await openWebSockets(wsListenerPort, WEBSOCKETS)
   const rssBoth = rssMiB(worker)
-  const rateDuring = await wrkRate(httpPort)
+  const rateDuring = await wrkRate(httpPort, worker)
   const stillOpen = idle.filter((s) => !s.destroyed).length
   const wsOpen = sockets.filter((s) => s.readyState === WebSocket.OPEN).length
   for (const s of idle) s.destroy()
   for (const s of sockets) s.terminate()
+  // Measured again once they are gone, so that a change of the machine's load is not taken for their cost.
+  await new Promise((r) => setTimeout(r, 1000))
+  const rateAfter = await wrkRate(httpPort, worker)
 
   const [l1, l5] = loadavg()
   console.log(
@@ -177,9 +195,13 @@ Portcullis:
     `| per 1,000 WebSockets (client + target socket), MiB | ${(((rssBoth - rssIdle) * 1000) / WEBSOCKETS).toFixed(2)} |`,
   )
   console.log(`| still open at the end: idle / WebSockets | ${stillOpen} / ${wsOpen} |`)
-  console.log(`| other clients' req/s before | ${rateBefore.toFixed(0)} |`)
-  console.log(`| other clients' req/s while held | ${rateDuring.toFixed(0)} |`)
-  console.log(`| ratio while held / before | ${(rateDuring / rateBefore).toFixed(2)} |`)
+  console.log(
+    `| other clients' req/s before / while held / after | ${rateBefore.rps.toFixed(0)} / ${rateDuring.rps.toFixed(0)} / ${rateAfter.rps.toFixed(0)} |`,
+  )
+  console.log(`| ratio while held / before | ${(rateDuring.rps / rateBefore.rps).toFixed(2)} |`)
+  console.log(
+    `| worker CPU µs per request before / while held / after | ${rateBefore.cpuUs.toFixed(0)} / ${rateDuring.cpuUs.toFixed(0)} / ${rateAfter.cpuUs.toFixed(0)} |`,
+  )
 }
 
 try {
