@@ -755,29 +755,37 @@ function exchange(gateway: GatewayProcess, ca: string, fuzzCase: FuzzCase): Prom
       ? tlsConnect({ host: '127.0.0.1', port: gateway.httpsPort, ca, servername: 'localhost' })
       : netConnect(gateway.httpPort, '127.0.0.1')
     const received: Buffer[] = []
+    const timers: NodeJS.Timeout[] = []
+    const done = (): void => {
+      for (const t of timers) clearTimeout(t)
+      resolve(Buffer.concat(received))
+    }
     let halfClosed = false
     const halfClose = (): void => {
-      if (!halfClosed) {
+      if (!halfClosed && fuzzCase.resetAfterMs === undefined) {
         halfClosed = true
         socket.end()
       }
     }
     // Half-close once an answer starts (keep-alive would hold the connection) or after a quiet spell.
-    const quiet = setTimeout(halfClose, QUIET_MS)
-    const deadline = setTimeout(() => socket.destroy(), DEADLINE_MS)
+    timers.push(setTimeout(halfClose, QUIET_MS))
+    // Settled here too: a socket whose reset fails (Node) never emits 'close'.
+    timers.push(
+      setTimeout(() => {
+        socket.destroy()
+        done()
+      }, DEADLINE_MS),
+    )
+    if (fuzzCase.resetAfterMs !== undefined)
+      timers.push(setTimeout(() => socket.resetAndDestroy(), fuzzCase.resetAfterMs))
     socket.on('data', (chunk: Buffer) => {
       received.push(chunk)
       halfClose()
     })
     // A reset or a refused TLS handshake is an acceptable answer to bad bytes; what arrived still counts.
     socket.on('error', () => {})
-    socket.on('close', () => {
-      clearTimeout(quiet)
-      clearTimeout(deadline)
-      resolve(Buffer.concat(received))
-    })
+    socket.on('close', done)
     socket.write(Buffer.from(fuzzCase.input, 'latin1'))
-    if (fuzzCase.resetAfterMs !== undefined) setTimeout(() => socket.resetAndDestroy(), fuzzCase.resetAfterMs)
   })
 }
 
