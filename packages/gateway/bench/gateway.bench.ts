@@ -27,7 +27,8 @@
  * the minimal proxy, e.g. Node 24), BENCH_TASKSET (a CPU list every proxy is
  * pinned to with `taskset -c`), BENCH_NODE_ARGS (given to both Node proxies,
  * e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile them under the same
- * load: one profile per process, named by pid).
+ * load: one profile per process, named by pid), BENCH_KEEP_TEMP (keep the
+ * temporary directory with the generated configurations and the logs).
  *
  * Only 127.0.0.1 and unprivileged ports; nginx and Apache get configurations
  * generated into a temporary directory with their own pid and log files.
@@ -35,7 +36,16 @@
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import { createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -638,4 +648,7 @@ try {
   await main()
 } finally {
   await Promise.all(children.map(stop))
+  // The access logs of a full run take hundreds of megabytes.
+  if (process.env.BENCH_KEEP_TEMP === undefined) rmSync(work, { recursive: true, force: true })
+  else console.log(`configurations and logs kept in ${work}`)
 }
