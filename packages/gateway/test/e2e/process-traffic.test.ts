@@ -759,16 +759,17 @@ describe('portcullis start under a seeded mix of traffic', () => {
   let jwksUrl: string
   let closedPort: number
   let dispatcher: UndiciAgent
-  const runs = [1, 2].map((workers) => ({ workers, http: 0, https: 0, admin: 0 }))
+  // Ports found free can be taken by another test before the gateway binds them: a start that
+  // hits one in use is retried on fresh ports (the HTTPS candidates are registered at the IdP up front).
+  const START_ATTEMPTS = 3
+  const runs = [1, 2].map((workers) => ({ workers, http: 0, https: 0, admin: 0, httpsCandidates: [] as number[] }))
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-traffic-'))
     const ca = await ensureLocalCa(join(dir, 'state'))
     const leaf = await ensureLeafCertificate(join(dir, 'state'))
     for (const run of runs) {
-      run.http = await freePort()
-      run.https = await freePort()
-      run.admin = await freePort()
+      for (let i = 0; i < START_ATTEMPTS; i++) run.httpsCandidates.push(await freePort())
     }
     closedPort = await freePort()
     idp = await createDevIdentityProvider({
@@ -777,7 +778,9 @@ describe('portcullis start under a seeded mix of traffic', () => {
         {
           clientId: CLIENT_ID,
           clientSecret: CLIENT_SECRET,
-          redirectUris: runs.map((run) => `https://localhost:${run.https}/oauth2/idpresponse`),
+          redirectUris: runs.flatMap((run) =>
+            run.httpsCandidates.map((port) => `https://localhost:${port}/oauth2/idpresponse`),
+          ),
         },
       ],
     })
@@ -826,24 +829,35 @@ describe('portcullis start under a seeded mix of traffic', () => {
       )
       const log = join(dir, `access-${run.workers}.log`)
       const file = join(dir, `portcullis-${run.workers}.yaml`)
-      await writeFile(file, config(run, { idp, jwks: jwksUrl, upstream: env.upstream.port, closed: closedPort, log }))
-      const child: ChildProcessWithoutNullStreams = portcullis(
-        ['start', '--config', file, '--workers', String(run.workers), '--log-level', 'warn'],
-        dir,
-      )
+      let child!: ChildProcessWithoutNullStreams
       let output = ''
-      child.stdout.on('data', (c: Buffer) => {
-        output += c.toString()
-      })
-      child.stderr.on('data', (c: Buffer) => {
-        output += c.toString()
-      })
+      for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
+        run.http = await freePort()
+        run.https = run.httpsCandidates[attempt]!
+        run.admin = await freePort()
+        await rm(log, { force: true })
+        await writeFile(file, config(run, { idp, jwks: jwksUrl, upstream: env.upstream.port, closed: closedPort, log }))
+        child = portcullis(['start', '--config', file, '--workers', String(run.workers), '--log-level', 'warn'], dir)
+        output = ''
+        child.stdout.on('data', (c: Buffer) => {
+          output += c.toString()
+        })
+        child.stderr.on('data', (c: Buffer) => {
+          output += c.toString()
+        })
+        await waitFor(() => output.includes('SIGHUP') || child.exitCode !== null, 'the start banner', 30_000).catch(
+          (error: unknown) => {
+            child.kill('SIGKILL')
+            throw error
+          },
+        )
+        if (child.exitCode === null || !/the port is in use/.test(output)) break
+      }
       const agents = [
         new http.Agent({ keepAlive: true, maxSockets: 4 }),
         new https.Agent({ keepAlive: true, maxSockets: 4 }),
       ]
       try {
-        await waitFor(() => output.includes('SIGHUP') || child.exitCode !== null, 'the start banner', 30_000)
         assert.equal(child.exitCode, null, output)
         env.listeners = {
           http: { port: run.http, secure: false, agent: agents[0]! },
