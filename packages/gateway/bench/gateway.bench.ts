@@ -12,7 +12,9 @@
  * - (d) Portcullis with `authenticate-oidc` and a real session from the
  *   development IdP;
  * - (o) Apache httpd (mpm_event) + mod_auth_openidc against the same IdP with
- *   a real session (server-side session cache).
+ *   a real session (server-side session cache);
+ * - (s) Portcullis as (d) with `SessionStore: shared`: the session in a
+ *   redis-server the bench starts (skipped when redis-server is missing).
  *
  * The load generator is `wrk` when installed (a separate C process, one
  * thread), else autocannon in this process — which takes a large share of
@@ -46,7 +48,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs'
-import { createServer } from 'node:net'
+import { connect, createServer } from 'node:net'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -59,7 +61,7 @@ const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
-const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o').split(','))
+const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s').split(','))
 const NODE = process.env.BENCH_NODE ?? process.execPath
 const TASKSET = process.env.BENCH_TASKSET
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
@@ -80,6 +82,7 @@ function installed(command: string, args: string[]): boolean {
 // `wrk --version` exits 1: only a missing binary is an error.
 const haveWrk = spawnSync('wrk', ['--version']).error === undefined
 const haveNginx = installed('nginx', ['-v'])
+const haveRedis = installed('redis-server', ['--version'])
 const haveApache = installed('apache2', ['-v']) && existsSync(join(APACHE_MODULES, 'mod_auth_openidc.so'))
 
 /** `count` distinct free ports: all held open until every one is chosen, so none is handed out twice. */
@@ -103,6 +106,23 @@ async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
     }
   }
   throw new Error(`nothing answered on port ${port}`)
+}
+
+/** Waits until something accepts TCP connections on `port` (for servers that do not speak HTTP). */
+async function waitForTcp(port: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (Date.now() < deadline) {
+    const open = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy()
+        resolve(true)
+      })
+      socket.on('error', () => resolve(false))
+    })
+    if (open) return
+    await new Promise((r) => setTimeout(r, 50))
+  }
+  throw new Error(`nothing listens on port ${port}`)
 }
 
 function start(command: string, args: string[], pinned = true): ChildProcess {
@@ -334,7 +354,13 @@ function portcullisConfig(
     issuer: string
     endpoints: { authorization: string; token: string; userinfo: string }
   },
+  shared?: { name: string; redisPort: number },
 ): string {
+  const files = shared?.name ?? 'cookie'
+  const store =
+    shared === undefined
+      ? ''
+      : `  SharedState: { Url: "redis://127.0.0.1:${shared.redisPort}" }\n  SessionStore: shared\n`
   return `LoadBalancer: { Name: bench, Region: us-east-1 }
 Listeners:
   - Port: ${gatewayPort}
@@ -362,10 +388,10 @@ TargetGroups:
     HealthCheckIntervalSeconds: 30
 Portcullis:
   AllowInsecureHttpAuthentication: true
-  StateDirectory: ${join(work, 'state')}
+  StateDirectory: ${join(work, `state-${files}`)}
   Admin: { Address: 127.0.0.1, Port: ${adminPort} }
-  AccessLog: { Format: json, Path: ${join(work, 'access.log')} }
-`
+  AccessLog: { Format: json, Path: ${join(work, `access-${files}.log`)} }
+${store}`
 }
 
 /**
@@ -435,13 +461,22 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
     number,
     number,
   ]
+  const [sharedForwardPort, sharedPort, sharedAdminPort, redisPort] = (await freePorts(4)) as [
+    number,
+    number,
+    number,
+    number,
+  ]
   const idp = await createDevIdentityProvider({
     port: idpPort,
     clients: [
       {
         clientId: 'bench',
         clientSecret: 'bench-secret',
-        redirectUris: [`http://127.0.0.1:${authPort}/oauth2/idpresponse`],
+        redirectUris: [
+          `http://127.0.0.1:${authPort}/oauth2/idpresponse`,
+          `http://127.0.0.1:${sharedPort}/oauth2/idpresponse`,
+        ],
       },
       {
         clientId: 'bench-apache',
@@ -534,6 +569,46 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
       }
     }
 
+    if (CASES.has('s')) {
+      if (haveRedis) {
+        const redis = start('redis-server', [
+          '--port',
+          String(redisPort),
+          '--bind',
+          '127.0.0.1',
+          '--save',
+          '',
+          '--appendonly',
+          'no',
+        ])
+        started.push(redis)
+        await waitForTcp(redisPort)
+        const configPath = join(work, 'portcullis-shared.yaml')
+        writeFileSync(
+          configPath,
+          portcullisConfig(sharedForwardPort, sharedPort, sharedAdminPort, upstreamPort, idp, {
+            name: 'shared',
+            redisPort,
+          }),
+        )
+        const child = start(NODE, [
+          ...NODE_ARGS,
+          cli,
+          'start',
+          '--config',
+          configPath,
+          '--workers',
+          String(workers),
+          '--log-level',
+          'warn',
+        ])
+        started.push(child)
+        await waitForPort(sharedPort)
+        const cookie = await logInAtDevIdp(`http://127.0.0.1:${sharedPort}/`)
+        add('s', '(s) Portcullis authenticated (shared session in Redis)', sharedPort, child.pid).headers = { cookie }
+      } else notes.push('(s) shared sessions skipped: redis-server not installed (apt-get install redis-server)')
+    }
+
     if (CASES.has('o')) {
       if (haveApache) {
         const conf = join(work, `apache-${workers}.conf`)
@@ -557,7 +632,7 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
     }
     const moderate: { name: string; p50: number; p99: number; max: number }[] = []
     for (const c of cases) {
-      if (c.key === 'm' || c.key === 'b' || c.key === 'd' || c.key === 'o' || c.key === 'n') {
+      if (c.key !== 'a') {
         moderate.push({ name: c.name, ...(await latencyAtRate(c.url, c.headers, 4, 1)) })
       }
     }
@@ -605,6 +680,8 @@ function report(
   ratio('b/d CPU per request (forward ÷ authenticated)', cpu('b'), cpu('d'), '≥ 0.9')
   ratio('d/o CPU per request (Portcullis ÷ Apache, authenticated)', cpu('d'), cpu('o'), '≤ 0.67')
   ratio('d/o req/s (authenticated, Portcullis vs Apache)', r('d'), r('o'), '—')
+  ratio('s/d req/s (shared session vs cookie session)', r('s'), r('d'), '≥ 0.8')
+  ratio('d/s CPU per request (cookie ÷ shared session)', cpu('d'), cpu('s'), '≥ 0.8')
   ratio('b/n req/s (forward vs nginx)', r('b'), r('n'), '—')
   ratio('m/n req/s (minimal Node proxy vs nginx)', r('m'), r('n'), '—')
   ratio('b/a req/s (forward vs direct)', r('b'), r('a'), '—')
