@@ -108,6 +108,23 @@ async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
   throw new Error(`nothing answered on port ${port}`)
 }
 
+/** Writes `yaml` to `file` in the work directory and runs `portcullis start` on it. */
+function startPortcullis(file: string, yaml: string, workers: number): ChildProcess {
+  const configPath = join(work, file)
+  writeFileSync(configPath, yaml)
+  return start(NODE, [
+    ...NODE_ARGS,
+    cli,
+    'start',
+    '--config',
+    configPath,
+    '--workers',
+    String(workers),
+    '--log-level',
+    'warn',
+  ])
+}
+
 /** Waits until something accepts TCP connections on `port` (for servers that do not speak HTTP). */
 async function waitForTcp(port: number, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
@@ -541,19 +558,11 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
     }
 
     if (CASES.has('b') || CASES.has('d')) {
-      const configPath = join(work, 'portcullis.yaml')
-      writeFileSync(configPath, portcullisConfig(gatewayPort, authPort, adminPort, upstreamPort, idp))
-      const child = start(NODE, [
-        ...NODE_ARGS,
-        cli,
-        'start',
-        '--config',
-        configPath,
-        '--workers',
-        String(workers),
-        '--log-level',
-        'warn',
-      ])
+      const child = startPortcullis(
+        'portcullis.yaml',
+        portcullisConfig(gatewayPort, authPort, adminPort, upstreamPort, idp),
+        workers,
+      )
       started.push(child)
       await waitForPort(gatewayPort)
       await waitForPort(authPort)
@@ -583,25 +592,14 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
         ])
         started.push(redis)
         await waitForTcp(redisPort)
-        const configPath = join(work, 'portcullis-shared.yaml')
-        writeFileSync(
-          configPath,
+        const child = startPortcullis(
+          'portcullis-shared.yaml',
           portcullisConfig(sharedForwardPort, sharedPort, sharedAdminPort, upstreamPort, idp, {
             name: 'shared',
             redisPort,
           }),
+          workers,
         )
-        const child = start(NODE, [
-          ...NODE_ARGS,
-          cli,
-          'start',
-          '--config',
-          configPath,
-          '--workers',
-          String(workers),
-          '--log-level',
-          'warn',
-        ])
         started.push(child)
         await waitForPort(sharedPort)
         const cookie = await logInAtDevIdp(`http://127.0.0.1:${sharedPort}/`)

@@ -127,20 +127,14 @@ export async function handleRequest(
     const query = q === -1 ? '' : url.slice(q + 1)
     const host = hostWithoutPort(req.headers.host)
 
-    if (path === CALLBACK_PATH && listener.callback !== undefined) {
+    // The gateway's own endpoints on an authenticating listener come before every rule.
+    if (listener.callback !== undefined && (path === CALLBACK_PATH || path === BACKCHANNEL_LOGOUT_PATH)) {
       ctx.host = host
       ctx.path = path
       ctx.query = query
       ctx.record.actionsExecuted.push('authenticate')
-      await listener.callback.handleCallback(ctx)
-      return
-    }
-    if (path === BACKCHANNEL_LOGOUT_PATH && listener.callback !== undefined) {
-      ctx.host = host
-      ctx.path = path
-      ctx.query = query
-      ctx.record.actionsExecuted.push('authenticate')
-      await listener.callback.handleBackchannelLogout(ctx)
+      if (path === CALLBACK_PATH) await listener.callback.handleCallback(ctx)
+      else await listener.callback.handleBackchannelLogout(ctx)
       return
     }
 

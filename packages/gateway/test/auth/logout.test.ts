@@ -21,7 +21,7 @@ import { waitFor } from '../fixtures/process.js'
 import { freePort, startRedis, type TestRedis } from '../fixtures/redis.js'
 import { silentLogger } from '../fixtures/servers.js'
 import { Browser } from './fixtures/browser.js'
-import { startTestProvider, type TestProvider } from './fixtures/provider.js'
+import { authenticateOidcYaml, startTestProvider, type TestProvider } from './fixtures/provider.js'
 
 const EVENT = 'http://schemas.openid.net/event/backchannel-logout'
 
@@ -57,17 +57,7 @@ Listeners:
       - Priority: 10
         Conditions: [{ Field: path-pattern, Values: ["/app*"] }]
         Actions:
-          - Type: authenticate-oidc
-            Order: 1
-            AuthenticateOidcConfig:
-              Issuer: ${o.idp.issuer}
-              AuthorizationEndpoint: ${o.idp.endpoints.authorization}
-              TokenEndpoint: ${o.idp.endpoints.token}
-              UserInfoEndpoint: ${o.idp.endpoints.userinfo}
-              ClientId: ${o.idp.clientId}
-              ClientSecret: ${o.idp.clientSecret}
-              Scope: openid email profile
-              Portcullis: { LogoutPath: /app/logout }
+${authenticateOidcYaml(o.idp, 10, '{ LogoutPath: /app/logout }')}
           - { Type: forward, Order: 2, TargetGroupArn: app }${o.extraRules ?? ''}
 TargetGroups:
   - { TargetGroupName: app, Protocol: HTTP, HealthCheckEnabled: false, Targets: [{ Id: 127.0.0.1, Port: ${o.target} }] }

@@ -14,7 +14,7 @@ import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { decodeProtectedHeader } from 'jose'
 import { Browser } from '../auth/fixtures/browser.js'
-import { startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { authenticateOidcYaml, startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
 import { portcullis, runPortcullis, waitFor } from '../fixtures/process.js'
 import { freePort, startRedis, type TestRedis } from '../fixtures/redis.js'
 
@@ -43,17 +43,7 @@ Listeners:
     Protocol: HTTP
     Portcullis: { Address: ${o.address} }
     DefaultActions:
-      - Type: authenticate-oidc
-        Order: 1
-        AuthenticateOidcConfig:
-          Issuer: ${o.idp.issuer}
-          AuthorizationEndpoint: ${o.idp.endpoints.authorization}
-          TokenEndpoint: ${o.idp.endpoints.token}
-          UserInfoEndpoint: ${o.idp.endpoints.userinfo}
-          ClientId: ${o.idp.clientId}
-          ClientSecret: ${o.idp.clientSecret}
-          Scope: openid email profile
-          Portcullis: { LogoutPath: /logout }
+${authenticateOidcYaml(o.idp, 6, '{ LogoutPath: /logout }')}
       - { Type: forward, Order: 2, TargetGroupArn: app }
 TargetGroups:
   - TargetGroupName: app

@@ -16,7 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { parseConfig } from '../../src/config/load.js'
 import { type RunningGateway, startGateway } from '../../src/server/gateway.js'
 import { Browser } from '../auth/fixtures/browser.js'
-import { startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { authenticateOidcYaml, startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
 import { waitFor } from '../fixtures/process.js'
 import { freePort, startRedis, startRelay, type TestRedis } from '../fixtures/redis.js'
 import { silentLogger } from '../fixtures/servers.js'
@@ -47,15 +47,7 @@ Listeners:
     Protocol: HTTP
     Portcullis: { Address: 127.0.0.1 }
     DefaultActions:
-      - Type: authenticate-oidc
-        Order: 1
-        AuthenticateOidcConfig:
-          Issuer: ${o.idp.issuer}
-          AuthorizationEndpoint: ${o.idp.endpoints.authorization}
-          TokenEndpoint: ${o.idp.endpoints.token}
-          UserInfoEndpoint: ${o.idp.endpoints.userinfo}
-          ClientId: ${o.idp.clientId}
-          ClientSecret: ${o.idp.clientSecret}
+${authenticateOidcYaml(o.idp, 6)}
       - { Type: forward, Order: 2, TargetGroupArn: app }
 TargetGroups:
   - { TargetGroupName: app, Protocol: HTTP, HealthCheckEnabled: false, Targets: [{ Id: 127.0.0.1, Port: ${o.target} }] }
