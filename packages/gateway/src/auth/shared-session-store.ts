@@ -25,6 +25,8 @@ import type { AuthMetrics, SessionData } from './types.js'
 
 /** How long a session read from Redis is used by this process before Redis is asked again: the revocation delay. */
 export const SHARED_SESSION_CACHE_MS = 1000
+/** How long an opened session cookie's handle is remembered by its value. */
+const HANDLE_CACHE_MS = 60_000
 const CACHE_ENTRIES = 10_000
 /** How often a request waiting for another instance's refresh looks for its result. */
 const REFRESH_POLL_MS = 50
@@ -129,6 +131,12 @@ export class SharedSessionStore implements SessionStore {
   readonly #lockMs: number
   readonly #clock: () => number
   readonly #cache = new LRUCache<string, Cached>({ max: CACHE_ENTRIES })
+  // Cookie value → session handle, so that a busy session is not decrypted on
+  // every request (AES-GCM and a digest cost more than the rest of the
+  // lookup). Bounded in time as well, so a retired sealing key stops opening
+  // cached cookies soon after it leaves the ring; revocation does not depend
+  // on it (the session itself is re-read from Redis every second).
+  readonly #handles = new LRUCache<string, string>({ max: CACHE_ENTRIES, ttl: HANDLE_CACHE_MS })
   readonly #refreshes = new Map<string, Promise<SessionData | undefined>>()
 
   constructor(options: SharedSessionStoreOptions) {
@@ -230,8 +238,13 @@ export class SharedSessionStore implements SessionStore {
   async #handleOf(exchange: SessionExchange): Promise<string | undefined> {
     const raw = readShards(exchange.cookies, this.#names)
     if (raw === undefined) return undefined
+    const known = this.#handles.get(raw)
+    if (known !== undefined) return known
     const id = (await this.#ring.openFresh('session', raw, this.#aad))?.toString('utf8')
-    return id !== undefined && SESSION_ID.test(id) ? sessionHandle(id) : undefined
+    if (id === undefined || !SESSION_ID.test(id)) return undefined
+    const handle = sessionHandle(id)
+    this.#handles.set(raw, handle)
+    return handle
   }
 
   async #read(handle: string): Promise<SessionData | undefined> {
