@@ -42,9 +42,12 @@ function malformed(message: string, cause?: unknown): AlbVerifyError {
 // Per-token buffers are shared, not allocated: header and payload bytes are
 // turned into strings at once, and the signed bytes and signature are used by
 // the verifier synchronously (it copies them first if it must wait for a key).
-// 16 KiB of base64 is at most 12 KiB of bytes.
+// The token's UTF-8 bytes are both what the decoder reads and, once the
+// segments are valid (hence ASCII), the signing input. UTF-8 takes at most 3
+// bytes per UTF-16 unit, so any token within the length limit fits whole, as
+// the decoder requires. 16 KiB of base64 is at most 12 KiB of bytes.
+const tokenBytes = Buffer.allocUnsafe(MAX_TOKEN_LENGTH * 3)
 const scratch = Buffer.allocUnsafe((MAX_TOKEN_LENGTH * 3) / 4)
-const inputScratch = Buffer.allocUnsafe(MAX_TOKEN_LENGTH)
 const signatureScratch = Buffer.allocUnsafe(64)
 
 function toJsonObject(text: string, what: string): Record<string, unknown> {
@@ -109,6 +112,7 @@ export function parseAlbTokenShared(token: string): ParsedAlbToken {
   const dot1 = token.indexOf('.')
   const dot2 = dot1 < 0 ? -1 : token.indexOf('.', dot1 + 1)
   if (dot2 < 0 || token.indexOf('.', dot2 + 1) >= 0) throw malformed('token does not have exactly three segments')
+  tokenBytes.write(token, 0, tokenBytes.length, 'utf8')
   const headerLength = base64urlDecodedLength(token, 0, dot1)
   const payloadLength = base64urlDecodedLength(token, dot1 + 1, dot2)
   const signatureLength = base64urlDecodedLength(token, dot2 + 1, token.length)
@@ -116,12 +120,12 @@ export function parseAlbTokenShared(token: string): ParsedAlbToken {
     headerLength < 0 ||
     payloadLength < 0 ||
     signatureLength < 0 ||
-    !decodeBase64url(token, 0, headerLength, scratch, 0) ||
-    !decodeBase64url(token, dot1 + 1, payloadLength, scratch, headerLength) ||
+    !decodeBase64url(tokenBytes, 0, headerLength, scratch, 0) ||
+    !decodeBase64url(tokenBytes, dot1 + 1, payloadLength, scratch, headerLength) ||
     // Only validated here when it is not 64 bytes: its length is checked after alg and kid.
     !(signatureLength === 64
-      ? decodeBase64url(token, dot2 + 1, 64, signatureScratch, 0)
-      : decodeBase64url(token, dot2 + 1, signatureLength, scratch, headerLength + payloadLength))
+      ? decodeBase64url(tokenBytes, dot2 + 1, 64, signatureScratch, 0)
+      : decodeBase64url(tokenBytes, dot2 + 1, signatureLength, scratch, headerLength + payloadLength))
   ) {
     throw malformed('token segment is not strict base64url')
   }
@@ -154,13 +158,11 @@ export function parseAlbTokenShared(token: string): ParsedAlbToken {
     expiresAt = payloadExp === undefined || headerExp < payloadExp ? headerExp : payloadExp
   }
 
-  // The signed bytes are the ASCII of the first two segments, validated above,
-  // so a native latin1 copy is exact (and cheaper than a loop of charCodeAt).
-  inputScratch.write(token, 0, dot2, 'latin1')
   return {
     header: header as AlbTokenHeader,
     payload,
-    signingInput: inputScratch.subarray(0, dot2),
+    // The first two segments, validated above as ASCII: their bytes are exactly the received text.
+    signingInput: tokenBytes.subarray(0, dot2),
     signature: signatureScratch,
     expiresAt,
   }

@@ -8,7 +8,7 @@ function strict(text: string): Buffer | undefined {
   const length = base64urlDecodedLength(text, 0, text.length)
   if (length < 0) return undefined
   const out = Buffer.alloc(length)
-  return decodeBase64url(text, 0, length, out, 0) ? out : undefined
+  return decodeBase64url(Buffer.from(text, 'utf8'), 0, length, out, 0) ? out : undefined
 }
 
 test('encodes with = padding to a multiple of 4', () => {
@@ -54,12 +54,31 @@ test('rejects wrong padding, foreign characters and non-canonical trailing bits'
   }
 })
 
+test('rejects every non-ASCII character, including those whose low byte is in the alphabet', () => {
+  // U+0141 (Ł) has low byte 0x41 (A), U+016A has 0x6A (j), U+0D2D has 0x2D (-), U+FF5F has 0x5F (_):
+  // a decoder reading a latin1 copy would take them for alphabet characters.
+  for (const char of ['\u0141', '\u016a', '\u0d2d', '\uff5f', '\u00c1', '\u0080', '\u{1f600}', '\ud800', '\udc41']) {
+    for (const text of [`${char}WJj`, `Y${char}Jj`, `YW${char}j`, `YWJ${char}`, `YW${char}`, `Y${char}==`]) {
+      assert.equal(strict(text), undefined, JSON.stringify(text))
+    }
+  }
+  assert.equal(strict('YWJj\u0141'), undefined, 'a stray character after a whole group')
+})
+
 test('decodes only the given range, into the given offset', () => {
   const text = '!!YWJj!!'
   const out = Buffer.alloc(5)
   assert.equal(base64urlDecodedLength(text, 2, 6), 3)
-  assert.ok(decodeBase64url(text, 2, 3, out, 2))
+  assert.ok(decodeBase64url(Buffer.from(text), 2, 3, out, 2))
   assert.equal(out.subarray(2).toString(), 'abc')
+})
+
+test('a non-ASCII character before the range shifts the bytes, and is caught where it stands', () => {
+  // The caller decodes every segment from the start of the text, so the first
+  // non-ASCII character is always inside a range it reads, at its own index.
+  const text = 'Y\u0141Jj.YWJj'
+  const bytes = Buffer.from(text, 'utf8')
+  assert.equal(decodeBase64url(bytes, 0, 3, Buffer.alloc(3), 0), false)
 })
 
 test('agrees with Node on every byte string, padded and unpadded', () => {

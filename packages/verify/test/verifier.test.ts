@@ -174,6 +174,31 @@ describe('rejects before any network access', () => {
     for (const token of bad) await rejectsOffline(token, 'ERR_MALFORMED')
   })
 
+  test('a valid token with one character swapped for a non-ASCII one of the same low byte', async () => {
+    // Decoding reads the token's bytes, and the signature covers bytes: a copy
+    // that kept only low bytes would verify each of these against the original signature.
+    const token = mint()
+    const dot1 = token.indexOf('.')
+    const dot2 = token.lastIndexOf('.')
+    for (const at of [0, dot1 - 2, dot1 + 1, dot2 - 2, dot2 + 1, token.length - 3]) {
+      const char = token.charCodeAt(at)
+      assert.ok(char !== 0x2e && char !== 0x3d, `position ${at} is a base64url character`)
+      for (const high of [0x100, 0xff00]) {
+        const swapped = token.slice(0, at) + String.fromCharCode(high | char) + token.slice(at + 1)
+        await rejectsOffline(swapped, 'ERR_MALFORMED')
+      }
+    }
+  })
+
+  test('a token of the maximum length in three-byte characters', async () => {
+    // 3 bytes each in UTF-8: the whole token is 48 KiB of bytes; then one at the very end of an ASCII token.
+    const third = '\u0800'.repeat(Math.floor((MAX_TOKEN_LENGTH - 2) / 3))
+    const token = `${third}.${third}.${third}${'\u0800'.repeat(MAX_TOKEN_LENGTH - 2 - 3 * third.length)}`
+    assert.equal(token.length, MAX_TOKEN_LENGTH)
+    await rejectsOffline(token, 'ERR_MALFORMED')
+    await rejectsOffline(`${'A'.repeat(MAX_TOKEN_LENGTH - 8)}.AAA.A\u0800A`, 'ERR_MALFORMED')
+  })
+
   test('header or payload that is not a JSON object, or has mistyped fields', async () => {
     const payload = { sub: 's', exp, iss: ISSUER }
     const cases: Array<[unknown, unknown]> = [
