@@ -107,6 +107,23 @@ function toSet(
   return new Set(list as readonly string[])
 }
 
+/**
+ * `set.has`, remembering the last value found: ALB repeats the same client id
+ * and issuer on every token, and comparing to the last one costs less than
+ * hashing a fresh string. `null` (no set) stays null.
+ */
+function memberOf(set: ReadonlySet<string> | null): ((value: string | undefined) => boolean) | null {
+  if (set === null) return null
+  let last: string | undefined
+  return (value) => {
+    if (value === undefined) return false
+    if (value === last) return true
+    if (!set.has(value)) return false
+    last = value
+    return true
+  }
+}
+
 function option(options: AlbVerifierOptions, name: keyof AlbVerifierOptions, fallback: number, min: number): number {
   const value = options[name] ?? fallback
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min) {
@@ -166,8 +183,8 @@ function deepFreeze(root: object): void {
 export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
   if (options === null || typeof options !== 'object') throw new TypeError('createAlbVerifier needs an options object')
   const signers = toSet('signer', options.signer, false)!
-  const issuers = toSet('issuer', options.issuer, true)
-  const clientIds = toSet('clientId', options.clientId, true)
+  const isIssuer = memberOf(toSet('issuer', options.issuer, true))
+  const isClientId = memberOf(toSet('clientId', options.clientId, true))
   const toleranceSeconds = option(options, 'clockToleranceSeconds', 0, 0)
   const clock = options.clock ?? Date.now
   if (typeof clock !== 'function') throw new TypeError('clock must be a function')
@@ -204,6 +221,11 @@ export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
     sourceBySigner.set(signer, source)
   }
 
+  // The last allowed signer and its key source: every token of a load balancer
+  // carries the same ARN, and comparing it costs less than hashing it anew.
+  let lastSigner: string | undefined
+  let lastSource: KeySource | undefined
+
   async function verify(token: string): Promise<AlbClaims> {
     if (tokenCache !== null && typeof token === 'string') {
       // Entries expire at exp + tolerance, so a hit is still within its lifetime.
@@ -213,9 +235,15 @@ export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
     let { header, payload, signingInput, signature, expiresAt } = parseAlbTokenShared(token)
 
     const signer = header.signer
-    const source = signer === undefined ? undefined : sourceBySigner.get(signer)
-    if (source === undefined) throw new AlbVerifyError('ERR_SIGNER', 'token signer is not an allowed load balancer')
-    if (clientIds !== null && (header.client === undefined || !clientIds.has(header.client))) {
+    // lastSource is set only together with an allowed signer string.
+    let source = signer === lastSigner ? lastSource : undefined
+    if (source === undefined) {
+      source = signer === undefined ? undefined : sourceBySigner.get(signer)
+      if (source === undefined) throw new AlbVerifyError('ERR_SIGNER', 'token signer is not an allowed load balancer')
+      lastSigner = signer
+      lastSource = source
+    }
+    if (isClientId !== null && !isClientId(header.client)) {
       throw new AlbVerifyError('ERR_CLIENT', 'token client is not an allowed client id')
     }
     const headerIss = header.iss
@@ -223,10 +251,8 @@ export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
     if (headerIss !== undefined && payloadIss !== undefined && headerIss !== payloadIss) {
       throw new AlbVerifyError('ERR_ISSUER', 'token header and payload disagree on iss')
     }
-    if (issuers !== null) {
-      const iss = headerIss ?? payloadIss
-      if (iss === undefined || !issuers.has(iss))
-        throw new AlbVerifyError('ERR_ISSUER', 'token iss is not an allowed issuer')
+    if (isIssuer !== null && !isIssuer(headerIss ?? payloadIss)) {
+      throw new AlbVerifyError('ERR_ISSUER', 'token iss is not an allowed issuer')
     }
 
     let key = source.cached(header.kid)

@@ -309,6 +309,50 @@ describe('rejects before any network access', () => {
     await rejectsOffline(disagree, 'ERR_ISSUER', { issuer: null })
   })
 
+  test('a verifier that has accepted a signer, client and issuer checks every later token against its pins', async () => {
+    // The verifier remembers the last allowed signer, client and issuer it saw: whatever came before, a token
+    // with another or none must still be rejected, and each allowed value still accepted.
+    const SECOND_SIGNER = SIGNER.replace('/my-alb/', '/second/')
+    const verifier = verifierFor(server.url, {
+      signer: [SIGNER, SECOND_SIGNER],
+      issuer: [ISSUER, 'https://second'],
+      clientId: [CLIENT_ID, 'second-client'],
+    })
+    let n = 0
+    const token = (fields: Record<string, unknown>, payloadIss: string | undefined = fields['iss'] as string) => {
+      const header = Object.fromEntries(
+        Object.entries(albHeader(key.kid, exp, fields)).filter(([, v]) => v !== undefined),
+      )
+      return signParts(
+        header,
+        { sub: `s${n++}`, exp, ...(payloadIss === undefined ? {} : { iss: payloadIss }) },
+        key.privateKey,
+      )
+    }
+    const accepts = async (fields: Record<string, unknown>) =>
+      assert.match((await verifier.verify(token({ iss: ISSUER, ...fields }))).sub as string, /^s\d+$/)
+    await accepts({})
+    const before = server.requests.length
+    for (const signer of [OTHER_SIGNER, `${SIGNER}x`, SIGNER.slice(0, -1), undefined]) {
+      await rejects(verifier.verify(token({ iss: ISSUER, signer })), 'ERR_SIGNER')
+      await accepts({})
+    }
+    for (const client of ['x', `${CLIENT_ID}x`, CLIENT_ID.slice(0, -1), undefined]) {
+      await rejects(verifier.verify(token({ iss: ISSUER, client })), 'ERR_CLIENT')
+      await accepts({})
+    }
+    for (const iss of ['https://evil', `${ISSUER}/`, ISSUER.slice(0, -1)]) {
+      await rejects(verifier.verify(token({ iss })), 'ERR_ISSUER')
+      await accepts({})
+    }
+    await rejects(verifier.verify(token({ iss: undefined }, undefined)), 'ERR_ISSUER')
+    await accepts({ signer: SECOND_SIGNER, client: 'second-client', iss: 'https://second' })
+    await rejects(verifier.verify(token({ iss: ISSUER, signer: OTHER_SIGNER })), 'ERR_SIGNER')
+    await accepts({})
+    await accepts({ signer: SECOND_SIGNER, client: 'second-client', iss: 'https://second' })
+    assert.equal(server.requests.length, before, 'the key was fetched once, before')
+  })
+
   test('checks run in the documented order', async () => {
     // Each token fails two checks; the earlier one must be reported.
     const payload = { sub: 's', exp, iss: ISSUER }
