@@ -480,6 +480,37 @@ describe('verified-token cache', () => {
     assert.equal(server.requests.length, fetches)
   })
 
+  test('a token that ends like a cached one is verified on its own bytes, never served from the cache', async () => {
+    // The cache finds entries by the token's last characters and compares the whole token on a hit:
+    // a forgery that keeps a cached token's signature must still be verified, and fail.
+    const verifier = verifierFor(server.url)
+    const token = mint({ sub: 'victim', role: 'user' })
+    const cached = await verifier.verify(token)
+    const [h, p, s] = token.split('.') as [string, string, string]
+    const exp = nowSeconds() + 600
+    const forgeries = [
+      `${h}.${b64({ sub: 'victim', role: 'admin', exp, iss: ISSUER })}.${s}`,
+      `${b64(albHeader(key.kid, exp + 1))}.${p}.${s}`,
+      `${mint({ sub: 'other' }).split('.').slice(0, 2).join('.')}.${s}`,
+      `${h}.${p}.${s.slice(0, 8).split('').reverse().join('')}${s.slice(8)}`,
+      `${h}.${p.replace(/=+$/, '')}.${s}`,
+    ]
+    for (const forged of forgeries) {
+      assert.equal(forged.slice(-32), token.slice(-32))
+      assert.notEqual(forged, token)
+      await rejects(verifier.verify(forged), 'ERR_SIGNATURE')
+      assert.equal(await verifier.verify(token), cached, 'the verified token is still a hit')
+    }
+    // The same token with its signature padding dropped is another token: verified on its own (the padding is
+    // not signed over), not served from the padded token's entry.
+    const unpadded = `${h}.${p}.${s.replace(/=+$/, '')}`
+    const claims = await verifier.verify(unpadded)
+    assert.notEqual(claims, cached)
+    assert.deepEqual(claims, cached)
+    assert.equal(await verifier.verify(unpadded), claims)
+    assert.equal(await verifier.verify(token), cached)
+  })
+
   test('tokenCacheSize 0 disables it', async () => {
     const verifier = verifierFor(server.url, { tokenCacheSize: 0 })
     const token = mint({ sub: 'nocache' })
