@@ -7,12 +7,24 @@
 // load is about three times cheaper than charCodeAt, and the verifier needs
 // those bytes anyway (they are the signing input).
 
-// -1 = not an alphabet character, otherwise the 6-bit value. Every byte
-// >= 0x80, which is how UTF-8 encodes each non-ASCII character, is -1.
-const VALUE = new Int8Array(256).fill(-1)
+// One table per position in a group of four characters: the character's
+// 6-bit value shifted into place, or -1 (all bits set) for a byte outside the
+// alphabet, so OR-ing a group's four entries is negative if any is invalid.
+// Every byte >= 0x80, which is how UTF-8 encodes each non-ASCII character, is
+// -1. SHIFT_0 holds the plain values.
+const SHIFT_18 = new Int32Array(256).fill(-1)
+const SHIFT_12 = new Int32Array(256).fill(-1)
+const SHIFT_6 = new Int32Array(256).fill(-1)
+const SHIFT_0 = new Int32Array(256).fill(-1)
 {
   const chars = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-  for (let i = 0; i < chars.length; i++) VALUE[chars.charCodeAt(i)] = i
+  for (let i = 0; i < chars.length; i++) {
+    const c = chars.charCodeAt(i)
+    SHIFT_18[c] = i << 18
+    SHIFT_12[c] = i << 12
+    SHIFT_6[c] = i << 6
+    SHIFT_0[c] = i
+  }
 }
 const EQ = 0x3d
 
@@ -43,43 +55,40 @@ export function base64urlDecodedLength(text: string, start: number, end: number)
  * puts a byte >= 0x80 at its index, which lies inside the range read (it is
  * not `=`) and is rejected. A latin1 copy would not do: it keeps only the low
  * byte of U+0100 and above, turning e.g. `Ł` (U+0141) into `A`.
+ *
+ * DataViews, made once by the caller: one 32-bit read per group of four
+ * characters and one 16-bit write per two bytes cost less than byte by byte.
  */
-export function decodeBase64url(
-  utf8: Uint8Array,
-  start: number,
-  length: number,
-  out: Uint8Array,
-  offset: number,
-): boolean {
+export function decodeBase64url(utf8: DataView, start: number, length: number, out: DataView, offset: number): boolean {
   let i = start
   let o = offset
   const whole = offset + Math.floor(length / 3) * 3
   while (o < whole) {
-    const a = VALUE[utf8[i]!]!
-    const b = VALUE[utf8[i + 1]!]!
-    const c = VALUE[utf8[i + 2]!]!
-    const d = VALUE[utf8[i + 3]!]!
-    if ((a | b | c | d) < 0) return false
-    const n = (a << 18) | (b << 12) | (c << 6) | d
-    out[o] = n >> 16
-    out[o + 1] = (n >> 8) & 0xff
-    out[o + 2] = n & 0xff
+    const group = utf8.getUint32(i)
+    const n =
+      SHIFT_18[group >>> 24]! |
+      SHIFT_12[(group >>> 16) & 0xff]! |
+      SHIFT_6[(group >>> 8) & 0xff]! |
+      SHIFT_0[group & 0xff]!
+    if (n < 0) return false
+    out.setUint16(o, n >>> 8)
+    out.setUint8(o + 2, n & 0xff)
     o += 3
     i += 4
   }
   const rest = length % 3
   if (rest !== 0) {
-    const a = VALUE[utf8[i]!]!
-    const b = VALUE[utf8[i + 1]!]!
+    const a = SHIFT_0[utf8.getUint8(i)]!
+    const b = SHIFT_0[utf8.getUint8(i + 1)]!
     if ((a | b) < 0) return false
     if (rest === 1) {
       if ((b & 0x0f) !== 0) return false
-      out[o] = (a << 2) | (b >> 4)
+      out.setUint8(o, (a << 2) | (b >> 4))
     } else {
-      const c = VALUE[utf8[i + 2]!]!
+      const c = SHIFT_0[utf8.getUint8(i + 2)]!
       if (c < 0 || (c & 0x03) !== 0) return false
-      out[o] = (a << 2) | (b >> 4)
-      out[o + 1] = ((b & 0x0f) << 4) | (c >> 2)
+      out.setUint8(o, (a << 2) | (b >> 4))
+      out.setUint8(o + 1, ((b & 0x0f) << 4) | (c >> 2))
     }
   }
   return true

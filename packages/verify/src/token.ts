@@ -48,6 +48,13 @@ function malformed(message: string, cause?: unknown): AlbVerifyError {
 const tokenBytes = Buffer.allocUnsafe(MAX_TOKEN_LENGTH * 3)
 const scratch = Buffer.allocUnsafe((MAX_TOKEN_LENGTH * 3) / 4)
 const signatureScratch = Buffer.allocUnsafe(64)
+const tokenView = viewOf(tokenBytes)
+const scratchView = viewOf(scratch)
+const signatureView = viewOf(signatureScratch)
+
+function viewOf(buffer: Buffer): DataView {
+  return new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength)
+}
 
 function toJsonObject(text: string, what: string): Record<string, unknown> {
   let value: unknown
@@ -122,12 +129,12 @@ export function parseAlbTokenShared(token: string): ParsedAlbToken {
     headerLength < 0 ||
     payloadLength < 0 ||
     signatureLength < 0 ||
-    !decodeBase64url(tokenBytes, 0, headerLength, scratch, 0) ||
-    !decodeBase64url(tokenBytes, dot1 + 1, payloadLength, scratch, headerLength) ||
+    !decodeBase64url(tokenView, 0, headerLength, scratchView, 0) ||
+    !decodeBase64url(tokenView, dot1 + 1, payloadLength, scratchView, headerLength) ||
     // Only validated here when it is not 64 bytes: its length is checked after alg and kid.
     !(signatureLength === 64
-      ? decodeBase64url(tokenBytes, dot2 + 1, 64, signatureScratch, 0)
-      : decodeBase64url(tokenBytes, dot2 + 1, signatureLength, scratch, headerLength + payloadLength))
+      ? decodeBase64url(tokenView, dot2 + 1, 64, signatureView, 0)
+      : decodeBase64url(tokenView, dot2 + 1, signatureLength, scratchView, headerLength + payloadLength))
   ) {
     throw malformed('token segment is not strict base64url')
   }
