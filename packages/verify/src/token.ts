@@ -34,13 +34,32 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 // rotates keys, and an equal string gives the same match.
 let lastUuidKid: string | undefined
 
+// ALB writes the same header in every token of a listener rule and key but
+// for its exp, which comes last: `…,"exp":1700000000}`. The last header that
+// JSON.parse accepted, that passed the header checks, whose values are all
+// primitives and that ended this way is kept, with its bytes up to that exp.
+// A header of the same bytes followed by only digits and `}` is that header
+// with the new exp, exactly as JSON.parse would give it: the earlier parse
+// shows that after those bytes the parser expects the value of the last member
+// of the top-level object; that member's key is "exp" (its opening quote
+// follows a comma, so it is not an escaped quote inside a string); the last of
+// duplicate keys wins; up to 15 digits are exact in a double. The other values
+// are the same, so the header checks hold too.
+let lastHeader: Readonly<Record<string, unknown>> | undefined
+let lastHeaderPrefix = new DataView(new ArrayBuffer(0))
+const EXP_MEMBER = Buffer.from(',"exp":', 'latin1')
+const CLOSE_BRACE = 0x7d
+const ZERO = 0x30
+const NINE = 0x39
+
 function malformed(message: string, cause?: unknown): AlbVerifyError {
   return new AlbVerifyError('ERR_MALFORMED', message, cause === undefined ? undefined : { cause })
 }
 
 // Per-token buffers are shared, not allocated: header and payload bytes are
-// turned into strings at once, and the signed bytes and signature are used by
-// the verifier synchronously (it copies them first if it must wait for a key).
+// parsed within the same synchronous call, and the signed bytes and signature
+// are used by the verifier synchronously (it copies them first if it must wait
+// for a key).
 // The token's UTF-8 bytes are both what the decoder reads and, once the
 // segments are valid (hence ASCII), the signing input. UTF-8 takes at most 3
 // bytes per UTF-16 unit, so any token within the length limit fits whole, as
@@ -82,6 +101,65 @@ function checkString(value: unknown, field: string, what: string): void {
 
 function checkNumber(value: unknown, field: string, what: string): void {
   if (value !== undefined && !isFiniteNumber(value)) throw malformed(`token ${what} field "${field}" must be a number`)
+}
+
+/** Where the digits of an ALB header's end `,"exp":<1 to 15 digits, no leading 0>}` start in scratch[0, length), or -1. */
+function albExpStart(length: number): number {
+  const last = length - 1
+  if (last < EXP_MEMBER.length + 1 || scratch[last] !== CLOSE_BRACE) return -1
+  let start = last
+  while (start > last - 16 && start > 0 && scratch[start - 1]! >= ZERO && scratch[start - 1]! <= NINE) start--
+  const digits = last - start
+  if (digits === 0 || digits > 15 || scratch[start] === ZERO || start < EXP_MEMBER.length) return -1
+  for (let i = 0; i < EXP_MEMBER.length; i++) {
+    if (scratch[start - EXP_MEMBER.length + i] !== EXP_MEMBER[i]) return -1
+  }
+  return start
+}
+
+/** Whether scratch starts with the bytes of lastHeaderPrefix, compared four at a time. */
+function startsWithLastHeaderPrefix(): boolean {
+  const prefix = lastHeaderPrefix
+  const length = prefix.byteLength
+  let i = 0
+  for (; i + 4 <= length; i += 4) if (scratchView.getUint32(i) !== prefix.getUint32(i)) return false
+  for (; i < length; i++) if (scratchView.getUint8(i) !== prefix.getUint8(i)) return false
+  return true
+}
+
+/** The header from its decoded bytes, scratch[0, length), parsed and checked. */
+function parseHeader(length: number): Record<string, unknown> {
+  const expStart = albExpStart(length)
+  if (lastHeader !== undefined && expStart === lastHeaderPrefix.byteLength && startsWithLastHeaderPrefix()) {
+    let exp = 0
+    for (let i = expStart; i < length - 1; i++) exp = exp * 10 + (scratch[i]! - ZERO)
+    return { ...lastHeader, exp }
+  }
+  const header = toJsonObject(scratch.toString('utf8', 0, length), 'header')
+  const typ = header['typ']
+  const kid = header['kid']
+  const alg = header['alg']
+  checkString(typ, 'typ', 'header')
+  checkString(kid, 'kid', 'header')
+  checkString(alg, 'alg', 'header')
+  checkString(header['iss'], 'iss', 'header')
+  checkString(header['client'], 'client', 'header')
+  checkString(header['signer'], 'signer', 'header')
+  checkNumber(header['exp'], 'exp', 'header')
+  // ALB always sends typ "JWT"; anything else is some other kind of token.
+  if (typ !== undefined && typ !== 'JWT') throw malformed('token header "typ" is not "JWT"')
+  if (alg !== 'ES256') throw new AlbVerifyError('ERR_ALG', 'token "alg" is not ES256')
+  if (typeof kid !== 'string' || (kid !== lastUuidKid && !UUID.test(kid))) {
+    throw new AlbVerifyError('ERR_KID', 'token "kid" is not a UUID')
+  }
+  lastUuidKid = kid
+  if (expStart >= 0 && Object.values(header).every((value) => value === null || typeof value !== 'object')) {
+    // Copies: the header returned is the caller's, and hits are shallow copies of lastHeader.
+    lastHeader = { ...header }
+    const prefix = Buffer.from(scratch.subarray(0, expStart))
+    lastHeaderPrefix = new DataView(prefix.buffer, prefix.byteOffset, prefix.byteLength)
+  }
+  return header
 }
 
 /**
@@ -138,34 +216,14 @@ export function parseAlbTokenShared(token: string): ParsedAlbToken {
   ) {
     throw malformed('token segment is not strict base64url')
   }
-  // Both texts are taken out of the shared scratch buffer right away.
-  const headerText = scratch.toString('utf8', 0, headerLength)
-  const payloadText = scratch.toString('utf8', headerLength, headerLength + payloadLength)
-  const header = toJsonObject(headerText, 'header')
-  const typ = header['typ']
-  const kid = header['kid']
-  const alg = header['alg']
-  checkString(typ, 'typ', 'header')
-  checkString(kid, 'kid', 'header')
-  checkString(alg, 'alg', 'header')
-  checkString(header['iss'], 'iss', 'header')
-  checkString(header['client'], 'client', 'header')
-  checkString(header['signer'], 'signer', 'header')
+  const header = parseHeader(headerLength)
   const headerExp = header['exp'] as number | undefined
-  checkNumber(headerExp, 'exp', 'header')
-  // ALB always sends typ "JWT"; anything else is some other kind of token.
-  if (typ !== undefined && typ !== 'JWT') throw malformed('token header "typ" is not "JWT"')
-  if (alg !== 'ES256') throw new AlbVerifyError('ERR_ALG', 'token "alg" is not ES256')
-  if (typeof kid !== 'string' || (kid !== lastUuidKid && !UUID.test(kid))) {
-    throw new AlbVerifyError('ERR_KID', 'token "kid" is not a UUID')
-  }
-  lastUuidKid = kid
 
   if (signatureLength !== 64) {
     throw new AlbVerifyError('ERR_SIGNATURE', 'token signature is not a raw 64-byte ES256 signature')
   }
 
-  const payload = toJsonObject(payloadText, 'payload')
+  const payload = toJsonObject(scratch.toString('utf8', headerLength, headerLength + payloadLength), 'payload')
   const payloadExp = payload['exp'] as number | undefined
   checkNumber(payloadExp, 'exp', 'payload')
   checkNumber(payload['nbf'], 'nbf', 'payload')

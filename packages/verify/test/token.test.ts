@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import fc from 'fast-check'
 import { AlbVerifyError, parseAlbToken } from '../src/index.js'
 import { generateSigningKey, signAlbToken } from '../src/mint/index.js'
 import { albHeader, b64, CLIENT_ID, ISSUER, SIGNER } from './helpers.js'
@@ -154,4 +155,78 @@ test('a kid equal to the last valid one is accepted without the regex; any other
   const upper = key.kid.toUpperCase()
   assert.equal(parseAlbToken(withKid(upper)).header.kid, upper)
   assert.equal(failure(withKid(`${upper}x`)), 'ERR_KID: token "kid" is not a UUID')
+})
+
+/** parseAlbToken's header with its key order, or its error code and message. */
+function outcome(token: string): unknown {
+  try {
+    const { header } = parseAlbToken(token)
+    return { header, keys: Object.keys(header) }
+  } catch (err) {
+    assert.ok(err instanceof AlbVerifyError)
+    return `${err.code}: ${err.message}`
+  }
+}
+
+test('a header that is the last ALB-shaped one but for what follows "exp": parses exactly as JSON.parse gives it', () => {
+  // ALB headers differ only in their exp, written last; a header whose bytes up to `"exp":` are those of the
+  // last one (that parsed, passed the checks and ended in `,"exp":<digits>}`) is built from it. Whatever follows,
+  // the outcome must be the one of a full JSON.parse: each header is parsed once right after one that shares its
+  // prefix, and once after one that does not.
+  const payload = JSON.stringify({ sub: 's', exp: 2_000_000_000, iss: ISSUER })
+  const { exp: _exp, ...fields } = albHeader(key.kid, 0)
+  const unrelated = rawToken(JSON.stringify(albHeader(key.kid, 1_700_000_000, { client: 'unrelated' })), payload)
+  const extra = fc.dictionary(
+    fc.oneof(fc.constantFrom('exp', 'kid', 'typ', 'alg', 'x', '__proto__', 'a"b', ',"exp":'), fc.string()),
+    fc.oneof(fc.jsonValue(), fc.constantFrom(',"exp":', '\\', '"', '}')),
+    { maxKeys: 3 },
+  )
+  const expText = fc.oneof(
+    fc.stringMatching(/^[1-9][0-9]{0,14}$/),
+    fc.stringMatching(/^[0-9]{1,20}$/),
+    fc.constantFrom('0', '01', '1.5', '1e3', '-5', '1e400', ' 1', '1 ', '"1"', 'null', '{}', '', '1,"kid":"x"', '1}'),
+    // Around 2^53, where a digit-by-digit sum can round unlike JSON.parse.
+    fc.constantFrom('9007199254740993', '9999999999999999', '18014398509481985', '99999999999999999'),
+  )
+  const tail = fc.constantFrom('}', '} ', '}}', ',"exp":1}', '', ']')
+  // Keys whose JSON ends like `"exp":` without being "exp".
+  const lastKey = fc.constantFrom('exp', 'exp', 'a"exp', '\\exp', 'xexp', ',"exp')
+  fc.assert(
+    fc.property(extra, lastKey, expText, tail, (more, last, value, end) => {
+      const prefix = `${JSON.stringify({ ...fields, ...more }).slice(0, -1)},${JSON.stringify(last)}:`
+      const primer = rawToken(`${prefix}1700000000}`, payload)
+      const token = rawToken(`${prefix}${value}${end}`, payload)
+      outcome(primer)
+      const afterSamePrefix = outcome(token)
+      outcome(unrelated)
+      assert.deepEqual(afterSamePrefix, outcome(token))
+    }),
+    { numRuns: 2000 },
+  )
+})
+
+test('ALB-shaped headers: each exp read right, each result a separate object', () => {
+  const payload = JSON.stringify({ sub: 's', exp: 2_000_000_000, iss: ISSUER })
+  const token = (exp: number) => rawToken(JSON.stringify(albHeader(key.kid, exp)), payload)
+  const first = parseAlbToken(token(1_700_000_000)).header as Record<string, unknown>
+  for (const exp of [1, 9, 10, 1_700_000_001, 999_999_999_999_999]) {
+    const { header } = parseAlbToken(token(exp))
+    assert.deepEqual(header, albHeader(key.kid, exp))
+    assert.deepEqual(Object.keys(header), Object.keys(albHeader(key.kid, exp)))
+  }
+  // A caller may change what it got; nothing it does reaches a later result.
+  first['kid'] = 'changed'
+  first['extra'] = 1
+  const second = parseAlbToken(token(1_700_000_002)).header as Record<string, unknown>
+  assert.deepEqual(second, albHeader(key.kid, 1_700_000_002))
+  second['signer'] = 'changed'
+  assert.deepEqual(parseAlbToken(token(1_700_000_003)).header, albHeader(key.kid, 1_700_000_003))
+  // Nested values are never shared either.
+  const { exp: _exp, ...fields } = albHeader(key.kid, 0)
+  const nested = (exp: number) => rawToken(JSON.stringify({ ...fields, x: { y: 1 }, exp }), payload)
+  const a = parseAlbToken(nested(1_700_000_004)).header
+  const b = parseAlbToken(nested(1_700_000_005)).header
+  const c = parseAlbToken(nested(1_700_000_006)).header
+  assert.ok(a['x'] !== b['x'] && b['x'] !== c['x'] && a['x'] !== c['x'])
+  assert.deepEqual(c, { ...fields, x: { y: 1 }, exp: 1_700_000_006 })
 })
