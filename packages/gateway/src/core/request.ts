@@ -69,6 +69,16 @@ export interface RequestContext {
    * tunnels the socket to the target instead.
    */
   readonly upgrade: { readonly socket: Socket; readonly head: Buffer } | undefined
+  /**
+   * Set by an action whose work outlives its call (the proxy): told once if
+   * the client leaves before the response has finished.
+   */
+  whenClientGone: ClientGoneListener | undefined
+}
+
+/** See `RequestContext.whenClientGone`. */
+export interface ClientGoneListener {
+  clientGone(): void
 }
 
 /** A request's record before any action has filled it in (`-1` times: not measured). */

@@ -1,26 +1,32 @@
 import { randomBytes } from 'node:crypto'
 
-// Trace ids are on the hot path: draw random bytes in blocks rather than one
-// syscall-backed call per request.
-const POOL_SIZE = 12 * 256
-let pool = randomBytes(POOL_SIZE)
-let offset = 0
+// Trace ids are on the hot path: random bytes are drawn and hex-encoded in
+// blocks, and the time part is formatted once per second.
+const IDS_PER_BLOCK = 256
+let block = ''
+let next = IDS_PER_BLOCK
 
 function random24Hex(): string {
-  if (offset + 12 > POOL_SIZE) {
-    pool = randomBytes(POOL_SIZE)
-    offset = 0
+  if (next === IDS_PER_BLOCK) {
+    block = randomBytes(12 * IDS_PER_BLOCK).toString('hex')
+    next = 0
   }
-  const hex = pool.toString('hex', offset, offset + 12)
-  offset += 12
-  return hex
+  const start = next * 24
+  next++
+  return block.slice(start, start + 24)
 }
+
+let rootSecond = Number.NaN
+let rootPrefix = ''
 
 /** A fresh X-Ray style id: `1-{8 hex digits of epoch seconds}-{24 hex digits}`. */
 export function newTraceRoot(nowMs: number = Date.now()): string {
-  return `1-${Math.floor(nowMs / 1000)
-    .toString(16)
-    .padStart(8, '0')}-${random24Hex()}`
+  const second = Math.floor(nowMs / 1000)
+  if (second !== rootSecond) {
+    rootSecond = second
+    rootPrefix = `1-${second.toString(16).padStart(8, '0')}-`
+  }
+  return rootPrefix + random24Hex()
 }
 
 const ROOT_RE = /^1-[0-9a-f]{8}-[0-9a-f]{24}$/

@@ -4,7 +4,7 @@ import { createRedirectAction } from '../actions/redirect.js'
 import type { ActionModel, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
 import type { ActionHandler, AuthenticateActionFactory, CallbackHandler } from '../core/actions.js'
 import { hostPortSuffix } from '../headers/request-headers.js'
-import type { RuleLabels } from '../observability/metrics.js'
+import type { GatewayMetrics, RequestTally, RuleLabels } from '../observability/metrics.js'
 import { type CompiledRuleSet, compileRules } from '../rules/match.js'
 import type { TargetGroupRegistry } from '../targets/target-group.js'
 
@@ -17,6 +17,8 @@ export interface CompiledRule {
   readonly labels: RuleLabels
   /** Name of the (first) target group of the final forward action, for metrics. */
   readonly targetGroupName: string
+  /** Where the rule's finished requests are counted. */
+  readonly tally: RequestTally
 }
 
 export interface CompiledListener {
@@ -43,6 +45,7 @@ export interface CompileDependencies {
   /** The authentication runtime, when some rule authenticates (see `needsAuth`). */
   readonly auth: (CallbackHandler & AuthenticateActionFactory) | undefined
   readonly stickinessSecret: Buffer
+  readonly metrics: Pick<GatewayMetrics, 'tally'>
 }
 
 const ACTION_LOG_NAMES: Record<ActionModel['type'], string> = {
@@ -107,11 +110,13 @@ function compileRule(
         return deps.auth.createAction(rule, action, listener)
     }
   })
+  const labels = { listener: listener.id, rule: String(rule.priority) }
   return {
     model: rule,
     actions,
     actionNames: rule.actions.map((a) => ACTION_LOG_NAMES[a.type]),
-    labels: { listener: listener.id, rule: String(rule.priority) },
+    labels,
     targetGroupName,
+    tally: deps.metrics.tally(labels.listener, labels.rule, targetGroupName),
   }
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto'
+import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
@@ -15,6 +16,13 @@ export interface ClientConnection extends ConnectionFacts {
   /** The socket's byte counters when the previous request on this connection was logged. */
   bytesReadMark: number
   bytesWrittenMark: number
+  /**
+   * Responses on this connection not yet closed. Node never closes a response
+   * queued behind another (pipelining) when the connection dies, and what
+   * waits for its 'close' (the abort of the target request, the access-log
+   * line, the in-flight count) would wait forever: they are closed here.
+   */
+  readonly responses: Set<ServerResponse>
 }
 
 const connections = new WeakMap<Socket, ClientConnection>()
@@ -40,7 +48,15 @@ export function clientConnection(socket: Socket, secure: boolean): ClientConnect
             },
       bytesReadMark: 0,
       bytesWrittenMark: 0,
+      responses: new Set(),
     }
+    const { responses } = connection
+    socket.once('close', () => {
+      for (const queued of responses) {
+        queued.destroy()
+        queued.emit('close')
+      }
+    })
     connections.set(socket, connection)
   }
   return connection

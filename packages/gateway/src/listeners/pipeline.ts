@@ -52,14 +52,19 @@ const BACKCHANNEL_LOGOUT_PATH = '/oauth2/backchannel-logout'
  * Never rejects and never throws: this is the per-request error boundary. A
  * bug while handling one request answers that request 500 (ALB's page) and is
  * logged once with its stack; it never reaches the process.
+ *
+ * Synchronous until an action has to wait (a forward, a redirect or a fixed
+ * response never does): a promise, and the microtask turns it costs, only
+ * exist for requests that need them. Returns that promise, settled when the
+ * pipeline is done with the request, or undefined when it finished at once.
  */
-export async function handleRequest(
+export function handleRequest(
   deps: PipelineDependencies,
   listenerId: string,
   req: IncomingMessage,
   res: ServerResponse,
   upgrade?: { socket: Socket; head: Buffer },
-): Promise<void> {
+): Promise<void> | undefined {
   const startedAt = Date.now()
   const generation = deps.current()
   const listener = generation.compiled.listeners.get(listenerId)
@@ -100,9 +105,16 @@ export async function handleRequest(
     })
     const started = ctx
     generation.inflight++
-    res.once('close', () => {
+    // The one 'close' listener of a request: it aborts a forward in flight and records the request.
+    let closed = false
+    res.on('close', () => {
+      if (closed) return
+      closed = true
+      if (upgrade === undefined) connection.responses.delete(res)
+      if (!res.writableFinished) started.whenClientGone?.clientGone()
       finish(deps, generation, started, compiledRule, res, startedAt)
     })
+    if (upgrade === undefined) connection.responses.add(res)
 
     const invalid = checkRequestShape(req, url, headers)
     if (invalid !== undefined) {
@@ -133,9 +145,9 @@ export async function handleRequest(
       ctx.path = path
       ctx.query = query
       ctx.record.actionsExecuted.push('authenticate')
-      if (path === CALLBACK_PATH) await listener.callback.handleCallback(ctx)
-      else await listener.callback.handleBackchannelLogout(ctx)
-      return
+      const served =
+        path === CALLBACK_PATH ? listener.callback.handleCallback(ctx) : listener.callback.handleBackchannelLogout(ctx)
+      return settle(served, deps, res, ctx, compiledRule, upgrade)
     }
 
     const matched = listener.ruleSet.match({
@@ -158,42 +170,80 @@ export async function handleRequest(
     ctx.record.matchedRulePriority = compiledRule.model.priority
     if (channels.requestMatched.hasSubscribers) channels.requestMatched.publish({ ctx })
 
-    await runActions(ctx, compiledRule, startedAt)
+    const pending = runActions(ctx, compiledRule, startedAt, 0)
+    if (pending !== undefined) return settle(pending, deps, res, ctx, compiledRule, upgrade)
   } catch (error) {
-    if (error instanceof RuleTransformError) {
-      // A rewrite produced an invalid host or URL for this request: ALB answers 500.
-      deps.logger.warn(
-        { traceId: ctx?.record.traceId, rule: String(compiledRule.model.priority), reason: error.message },
-        'rule transform failed',
-      )
-      if (ctx !== undefined) ctx.record.errorReason = 'TransformError'
-      sendError(res, 500, ctx)
-      return
-    }
-    // An exception here is Portcullis's bug, never the client's: log it with
-    // its stack for us, answer a plain 500 without details for them.
-    deps.logger.error({ err: error, traceId: ctx?.record.traceId }, 'unhandled error while handling a request')
-    if (ctx !== undefined) ctx.record.errorReason ??= 'InternalError'
-    try {
-      if (!res.headersSent) sendError(res, 500, ctx)
-      else res.destroy()
-    } catch {
-      // The response itself is broken: dropping the connection is all that is left.
-      res.destroy()
-      upgrade?.socket.destroy()
-    }
+    failed(error, deps, res, ctx, compiledRule, upgrade)
+  }
+  return undefined
+}
+
+/** The rest of a request that had to wait: its failure goes where a synchronous one would. */
+function settle(
+  pending: Promise<void>,
+  deps: PipelineDependencies,
+  res: ServerResponse,
+  ctx: GatewayRequestContext,
+  rule: CompiledRule,
+  upgrade: { socket: Socket; head: Buffer } | undefined,
+): Promise<void> {
+  return pending.then(undefined, (error: unknown) => failed(error, deps, res, ctx, rule, upgrade))
+}
+
+/** Answers a request whose handling threw, and logs why. */
+function failed(
+  error: unknown,
+  deps: PipelineDependencies,
+  res: ServerResponse,
+  ctx: GatewayRequestContext | undefined,
+  rule: CompiledRule,
+  upgrade: { socket: Socket; head: Buffer } | undefined,
+): void {
+  if (error instanceof RuleTransformError) {
+    // A rewrite produced an invalid host or URL for this request: ALB answers 500.
+    deps.logger.warn(
+      { traceId: ctx?.record.traceId, rule: String(rule.model.priority), reason: error.message },
+      'rule transform failed',
+    )
+    if (ctx !== undefined) ctx.record.errorReason = 'TransformError'
+    sendError(res, 500, ctx)
+    return
+  }
+  // An exception here is Portcullis's bug, never the client's: log it with
+  // its stack for us, answer a plain 500 without details for them.
+  deps.logger.error({ err: error, traceId: ctx?.record.traceId }, 'unhandled error while handling a request')
+  if (ctx !== undefined) ctx.record.errorReason ??= 'InternalError'
+  try {
+    if (!res.headersSent) sendError(res, 500, ctx)
+    else res.destroy()
+  } catch {
+    // The response itself is broken: dropping the connection is all that is left.
+    res.destroy()
+    upgrade?.socket.destroy()
   }
 }
 
-async function runActions(ctx: GatewayRequestContext, rule: CompiledRule, startedAt: number): Promise<void> {
+/**
+ * Runs the rule's actions from `from` on, synchronously while they answer at
+ * once; from the first that returns a promise, the rest run after it.
+ */
+function runActions(
+  ctx: GatewayRequestContext,
+  rule: CompiledRule,
+  startedAt: number,
+  from: number,
+): Promise<void> | undefined {
   const { actions, actionNames } = rule
   const last = actions.length - 1
-  for (let i = 0; i < actions.length; i++) {
+  for (let i = from; i < actions.length; i++) {
     ctx.record.actionsExecuted.push(actionNames[i]!)
     // ALB's request_processing_time: from arrival until the final action (the hand-off to the target).
     if (i === last) ctx.record.requestProcessingTime = (Date.now() - startedAt) / 1000
-    const outcome = await actions[i]!.run(ctx)
-    if (outcome === 'responded') return
+    const outcome = actions[i]!.run(ctx)
+    if (typeof outcome !== 'string') {
+      return outcome.then((o) => (o === 'responded' ? undefined : runActions(ctx, rule, startedAt, i + 1)))
+    }
+    if (outcome === 'responded') return undefined
   }
   // Config validation guarantees a final action; reaching here is a bug.
   throw new Error(`rule ${String(rule.model.priority)} ended without a response`)
@@ -265,20 +315,10 @@ function finish(
     // A client that left before any answer gets ALB's 460, not the unsent default 200.
     const status =
       ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101 ? 101 : res.headersSent ? res.statusCode : 460
-    const { metrics, accessLog } = deps
+    const { accessLog } = deps
     const record = ctx.record
-    metrics.requestCount.inc({
-      listener: rule.labels.listener,
-      rule: rule.labels.rule,
-      target_group: rule.targetGroupName,
-    })
-    if (record.targetStatusCode !== undefined && record.targetStatusCode === status) {
-      metrics.countTargetResponse(status, rule.targetGroupName)
-      if (record.targetProcessingTime >= 0)
-        metrics.targetResponseTime.observe({ target_group: rule.targetGroupName }, record.targetProcessingTime)
-    } else if (status >= 300) {
-      metrics.countElbResponse(status, rule.labels)
-    }
+    const fromTarget = record.targetStatusCode !== undefined && record.targetStatusCode === status
+    rule.tally.count(status, fromTarget, record.targetProcessingTime)
     if (accessLog !== undefined) {
       const bytes = takeByteCounts(ctx.connection)
       accessLog.write(accessLog.entry(ctx, ctx.connection, bytes, status, startedAt, Date.now()))

@@ -1,7 +1,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { ListenerModel, RuleModel } from '../config/model.js'
-import { newRequestRecord, type RequestContext, type RequestRecord } from '../core/request.js'
+import { type ClientGoneListener, newRequestRecord, type RequestContext, type RequestRecord } from '../core/request.js'
 import { parseCookieHeader } from '../headers/cookies.js'
 import type { ClientConnection } from './connection.js'
 
@@ -22,6 +22,7 @@ export class GatewayRequestContext implements RequestContext {
   readonly responseCookies: string[] = []
   readonly record: RequestRecord
   readonly upgrade: { readonly socket: Socket; readonly head: Buffer } | undefined
+  whenClientGone: ClientGoneListener | undefined = undefined
   #cookies: Map<string, string> | undefined
 
   constructor(init: {

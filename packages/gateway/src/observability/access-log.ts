@@ -1,5 +1,5 @@
 import { once } from 'node:events'
-import { closeSync, mkdirSync, openSync, write } from 'node:fs'
+import { closeSync, mkdirSync, openSync, writev } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import { dirname } from 'node:path'
 import type { RequestContext } from '../core/request.js'
@@ -63,27 +63,35 @@ export interface AccessLogOptions {
   elb: string
 }
 
-/** Lines are written in batches of about this many characters. */
-const BATCH_CHARACTERS = 64 * 1024
+/** Lines are encoded into batches of this many bytes. */
+const BATCH_BYTES = 64 * 1024
+/** Batches waiting for the file beyond this are dropped (a stalled disk must not exhaust memory). */
+const MAX_QUEUED_BYTES = 16 * 1024 * 1024
+/** Written batches kept for reuse. */
+const SPARE_BATCHES = 4
 
 /**
  * Writes access-log entries, either as JSON lines or as ALB's own
  * space-separated lines.
  *
- * Written by hand rather than through pino's destination (sonic-boom): lines
- * are collected in an array and joined once per batch of 64 KiB, which costs
- * about 1 µs a line where sonic-boom's string appends cost about 9 µs — on the
- * per-request path that was a fifth of a forwarded request's CPU
- * (BENCHMARKS.md). A batch is written as soon as the previous write finished
- * and it is full, and at the latest a second after its first line.
+ * Written by hand rather than through pino's destination (sonic-boom): each
+ * line is encoded at once into a reused 64 KiB buffer and full buffers go to
+ * the file with one `writev`. Holding lines as strings until a batch was
+ * joined cost 3–4 µs a request (the join re-copied every line, as two-byte
+ * text), sonic-boom's string appends about 9 µs (BENCHMARKS.md). A batch is
+ * written as soon as it is full and at the latest a second after its first line.
  */
 export class AccessLog {
   readonly #format: 'json' | 'alb'
   readonly #elb: string
   readonly #path: string | undefined
   #fd: number | undefined
-  #pending: string[] = []
-  #pendingCharacters = 0
+  #batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES)
+  #used = 0
+  /** Full batches not yet written, as the views to write. */
+  #queue: Buffer[] = []
+  #queuedBytes = 0
+  #spare: Buffer[] = []
   #writing: Promise<void> | undefined
   readonly #flushTimer: NodeJS.Timeout
   #failed = false
@@ -96,37 +104,70 @@ export class AccessLog {
       mkdirSync(dirname(options.path), { recursive: true })
       this.#fd = openSync(options.path, 'a', 0o640)
     }
-    this.#flushTimer = setInterval(() => this.#flush(), 1000)
+    this.#flushTimer = setInterval(() => {
+      this.#seal()
+      this.#drain()
+    }, 1000)
     this.#flushTimer.unref()
   }
 
-  #flush(): void {
-    if (this.#writing !== undefined || this.#pending.length === 0) return
-    const data = this.#pending.join('')
-    this.#pending = []
-    this.#pendingCharacters = 0
-    this.#writing = this.#writeOut(data).then(() => {
+  /** Moves the current batch to the queue. */
+  #seal(): void {
+    if (this.#used === 0) return
+    this.#enqueue(this.#batch.subarray(0, this.#used))
+    this.#batch = this.#spare.pop() ?? Buffer.allocUnsafeSlow(BATCH_BYTES)
+    this.#used = 0
+  }
+
+  #enqueue(data: Buffer): void {
+    if (this.#queuedBytes + data.length > MAX_QUEUED_BYTES) {
+      this.#warnOnce('dropping lines: the log cannot keep up')
+      return
+    }
+    this.#queue.push(data)
+    this.#queuedBytes += data.length
+  }
+
+  #drain(): void {
+    if (this.#writing !== undefined || this.#queue.length === 0) return
+    const batches = this.#queue
+    this.#queue = []
+    this.#queuedBytes = 0
+    this.#writing = this.#writeOut(batches).then(() => {
+      for (const written of batches) {
+        // Only whole batch buffers are reused; an oversized single line is not.
+        if (written.buffer.byteLength === BATCH_BYTES && this.#spare.length < SPARE_BATCHES) {
+          this.#spare.push(Buffer.from(written.buffer, written.byteOffset, BATCH_BYTES))
+        }
+      }
       this.#writing = undefined
-      if (this.#pendingCharacters >= BATCH_CHARACTERS) this.#flush()
+      this.#drain()
     })
   }
 
-  async #writeOut(data: string): Promise<void> {
+  async #writeOut(batches: Buffer[]): Promise<void> {
     try {
       if (this.#fd === undefined) {
-        if (!process.stdout.write(data)) await once(process.stdout, 'drain')
+        for (const batch of batches) {
+          if (!process.stdout.write(batch)) await once(process.stdout, 'drain')
+        }
+        // The stream may still hold the last batch: it is not reused until written.
+        await new Promise<void>((resolve) => process.stdout.write('', () => resolve()))
       } else {
         await new Promise<void>((resolve, reject) => {
-          write(this.#fd!, data, null, 'utf8', (error) => (error ? reject(error) : resolve()))
+          writev(this.#fd!, batches, (error) => (error ? reject(error) : resolve()))
         })
       }
     } catch (error) {
-      // Losing log lines must never take requests down; say so once.
-      if (!this.#failed) {
-        this.#failed = true
-        process.emitWarning(`access log ${this.#path ?? 'stdout'}: ${(error as Error).message}`, 'PortcullisWarning')
-      }
+      this.#warnOnce((error as Error).message)
     }
+  }
+
+  /** Losing log lines must never take requests down; say so once. */
+  #warnOnce(why: string): void {
+    if (this.#failed) return
+    this.#failed = true
+    process.emitWarning(`access log ${this.#path ?? 'stdout'}: ${why}`, 'PortcullisWarning')
   }
 
   /**
@@ -180,18 +221,27 @@ export class AccessLog {
   }
 
   write(entry: AccessLogEntry): void {
-    const line = this.#format === 'json' ? `${JSON.stringify(entry)}\n` : `${formatAlbLine(entry)}\n`
-    this.#pending.push(line)
-    this.#pendingCharacters += line.length
-    if (this.#pendingCharacters >= BATCH_CHARACTERS) this.#flush()
+    const line = this.#format === 'json' ? formatJsonLine(entry) : `${formatAlbLine(entry)}\n`
+    // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch.
+    const worstCase = line.length * 3
+    if (this.#used + worstCase > BATCH_BYTES) {
+      this.#seal()
+      if (worstCase > BATCH_BYTES) this.#enqueue(Buffer.from(line, 'utf8'))
+      this.#drain()
+      if (worstCase > BATCH_BYTES) return
+    }
+    this.#used += this.#batch.write(line, this.#used)
   }
 
   /** Writes what is pending and closes the file. */
   async close(): Promise<void> {
     clearInterval(this.#flushTimer)
-    await this.#writing
-    this.#flush()
-    await this.#writing
+    // A finished write starts the next queued one itself: wait until nothing is left.
+    while (this.#writing !== undefined || this.#used > 0 || this.#queue.length > 0) {
+      this.#seal()
+      this.#drain()
+      await this.#writing
+    }
     if (this.#fd !== undefined) {
       closeSync(this.#fd)
       this.#fd = undefined
@@ -236,6 +286,38 @@ function requestLine(req: IncomingMessage, protocol: 'http' | 'https', port: num
     host = colon === -1 ? header : header.slice(0, colon)
   }
   return `${req.method ?? '-'} ${protocol}://${host}:${port}${req.url ?? ''} HTTP/${req.httpVersion}`
+}
+
+/** Characters after which a string is no longer its own JSON text between quotes (lone surrogates included). */
+const JSON_UNSAFE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** `JSON.stringify(value)` for a string, without its cost when nothing needs escaping (the usual case). */
+function jsonString(value: string): string {
+  return JSON_UNSAFE.test(value) ? JSON.stringify(value) : `"${value}"`
+}
+
+/**
+ * `JSON.stringify(entry)` and a newline, byte for byte (a test holds it to
+ * that), written out by hand: the generic serializer was the largest single
+ * cost of a forwarded request (about 4 µs of CPU, BENCHMARKS.md), and the
+ * entry's shape is fixed. Strings that come from the client, a target or the
+ * configuration are escaped; numbers and the fields Portcullis formats itself
+ * (times, type, ports, rule priority, action names, reasons, ids) cannot need it.
+ */
+export function formatJsonLine(e: AccessLogEntry): string {
+  return (
+    `{"type":"${e.type}","time":"${e.time}","elb":${jsonString(e.elb)},"client_port":${jsonString(e.client_port)}` +
+    `,"target_port":${jsonString(e.target_port)},"request_processing_time":${e.request_processing_time}` +
+    `,"target_processing_time":${e.target_processing_time},"response_processing_time":${e.response_processing_time}` +
+    `,"elb_status_code":${e.elb_status_code},"target_status_code":${e.target_status_code}` +
+    `,"received_bytes":${e.received_bytes},"sent_bytes":${e.sent_bytes},"request":${jsonString(e.request)}` +
+    `,"user_agent":${jsonString(e.user_agent)},"ssl_cipher":${jsonString(e.ssl_cipher)}` +
+    `,"ssl_protocol":${jsonString(e.ssl_protocol)},"target_group_arn":${jsonString(e.target_group_arn)}` +
+    `,"trace_id":${jsonString(e.trace_id)},"domain_name":${jsonString(e.domain_name)}` +
+    `,"matched_rule_priority":"${e.matched_rule_priority}","request_creation_time":"${e.request_creation_time}"` +
+    `,"actions_executed":"${e.actions_executed}","redirect_url":${jsonString(e.redirect_url)}` +
+    `,"error_reason":"${e.error_reason}","conn_trace_id":"${e.conn_trace_id}"}\n`
+  )
 }
 
 function quote(value: string): string {

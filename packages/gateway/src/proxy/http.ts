@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TargetErrorReason } from '../core/errors.js'
-import type { RequestContext } from '../core/request.js'
+import type { ClientGoneListener, RequestContext } from '../core/request.js'
 import { type ErrorStatus, sendError } from '../core/responses.js'
 import { HOP_BY_HOP } from '../headers/request-headers.js'
 import type { Target, TargetGroupRuntime } from '../targets/target-group.js'
@@ -87,7 +87,7 @@ function rawPairs(controller: Dispatcher.DispatchController, parsed: IncomingHtt
 }
 
 /** One proxied request: an undici dispatch handler with the controller hooks. */
-class ForwardHandler implements Dispatcher.DispatchHandler {
+class ForwardHandler implements Dispatcher.DispatchHandler, ClientGoneListener {
   readonly #ctx: RequestContext
   readonly #target: Target
   readonly #group: TargetGroupRuntime
@@ -106,7 +106,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler {
   }
 
   /** The client closed its connection before the response was complete. */
-  clientClosed(): void {
+  clientGone(): void {
     if (this.#done) return
     this.#clientGone = true
     this.#controller?.abort(new ClientClosedError('client closed the connection'))
@@ -274,9 +274,7 @@ export function proxyRequest(ctx: RequestContext, target: Target, group: TargetG
   group.acquire(target)
   const sentAt = performance.now()
   const handler = new ForwardHandler(ctx, target, group, sentAt)
-  res.once('close', () => {
-    if (!res.writableFinished) handler.clientClosed()
-  })
+  ctx.whenClientGone = handler
   const req = ctx.req
   const body = hasBody(req) ? bodyStream(req, res) : null
   const timeout = group.targetTimeoutMs

@@ -119,7 +119,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         const { createAuthRuntime } = await import('../auth/index.js')
         auth = await createAuthRuntime(cfg, { logger, metrics: authMetrics(metrics) })
       }
-      const compiled = compileGateway(cfg, number, { registry, auth, stickinessSecret })
+      const compiled = compileGateway(cfg, number, { registry, auth, stickinessSecret, metrics })
       registry.start()
       return { compiled, auth, registry, inflight: 0, onIdle: undefined }
     } catch (error) {
@@ -167,29 +167,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       tls,
       server: undefined as unknown as Server,
     }
-    // Responses not yet closed, per connection. Node never closes a response queued behind another
-    // (pipelining) when the connection dies, and all that waits for its 'close' (the proxy's abort of
-    // the target request, the access log line, the in-flight count) would wait forever.
-    const unclosed = new WeakMap<Socket, Set<ServerResponse>>()
-    const unclosedOn = (socket: Socket): Set<ServerResponse> => {
-      let responses = unclosed.get(socket)
-      if (responses === undefined) {
-        const created = new Set<ServerResponse>()
-        socket.once('close', () => {
-          for (const queued of created) {
-            queued.destroy()
-            queued.emit('close')
-          }
-        })
-        unclosed.set(socket, created)
-        responses = created
-      }
-      return responses
-    }
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
-      const responses = unclosedOn(req.socket)
-      responses.add(res)
-      res.once('close', () => responses.delete(res))
       void handleRequest(pipeline, entry.listenerId, req, res)
     }
     const server: Server =

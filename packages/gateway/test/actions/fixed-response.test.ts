@@ -59,6 +59,7 @@ function contextFor(req: IncomingMessage, res: ServerResponse, port: number, coo
     responseCookies: cookies,
     record: { ...newRequestRecord('Root=1-00000000-000000000000000000000000'), matchedRulePriority: 'default' },
     upgrade: undefined,
+    whenClientGone: undefined,
   }
 }
 

@@ -144,6 +144,7 @@ function contextFor(req: IncomingMessage, res: ServerResponse, port: number, coo
     responseCookies: cookies,
     record: record(),
     upgrade: undefined,
+    whenClientGone: undefined,
   }
 }
 

@@ -2,7 +2,9 @@ import assert from 'node:assert/strict'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import { AccessLog, type AccessLogEntry, formatJsonLine } from '../../src/observability/access-log.js'
 import { startGateway } from '../../src/server/gateway.js'
+import { SeededRandom } from '../fixtures/seeded-random.js'
 import {
   configFromYaml,
   echoHandler,
@@ -143,5 +145,95 @@ Portcullis:
     }
     assert.equal(warnings.length, 1)
     assert.match(warnings[0]!, /access log \/dev\/full: .*ENOSPC/)
+  })
+})
+
+/** Strings as clients, targets and configurations send them, the awkward ones included. */
+function awkwardString(random: SeededRandom): string {
+  const pieces = [
+    'plain',
+    'Mozilla/5.0 (X11; Linux x86_64)',
+    'quote"',
+    'back\\slash',
+    'tab\t',
+    'nul\u0000',
+    'ctl\u001f',
+    'del\u007f',
+    'latin1 é ÿ',
+    'line\u2028sep',
+    '日本語',
+    '😀',
+    'lone \ud800 high',
+    'lone \udfff low',
+    '',
+    '-',
+  ]
+  let s = ''
+  for (let i = random.int(0, 4); i > 0; i--) s += random.pick(pieces)
+  return s
+}
+
+function randomEntry(random: SeededRandom): AccessLogEntry {
+  const s = () => awkwardString(random)
+  const time = () => random.pick([-1, 0, 0.001, 0.123, 12.5, 3600])
+  return {
+    type: random.pick(['http', 'https', 'ws', 'wss'] as const),
+    time: '2026-12-01T09:30:01.042Z',
+    elb: s(),
+    client_port: s(),
+    target_port: s(),
+    request_processing_time: time(),
+    target_processing_time: time(),
+    response_processing_time: time(),
+    elb_status_code: random.pick([200, 302, 460, 502]),
+    target_status_code: random.pick([null, 200, 500]),
+    received_bytes: random.int(0, 1 << 30),
+    sent_bytes: random.int(0, 1 << 30),
+    request: s(),
+    user_agent: s(),
+    ssl_cipher: s(),
+    ssl_protocol: s(),
+    target_group_arn: s(),
+    trace_id: s(),
+    domain_name: s(),
+    matched_rule_priority: random.pick(['-', '0', '10', '50000']),
+    request_creation_time: '2026-12-01T09:30:00.999Z',
+    actions_executed: random.pick(['-', 'forward', 'authenticate,forward']),
+    redirect_url: s(),
+    error_reason: random.pick(['-', 'TargetTimeout', 'AuthInvalidStateParam']),
+    conn_trace_id: 'TID_0123456789abcdef0123456789abcdef',
+  }
+}
+
+describe('access log JSON lines', () => {
+  test('formatJsonLine is JSON.stringify and a newline, byte for byte, for awkward strings (seed 8812, 5000 entries)', () => {
+    const random = new SeededRandom(8812)
+    for (let i = 0; i < 5000; i++) {
+      const entry = randomEntry(random)
+      assert.equal(formatJsonLine(entry), `${JSON.stringify(entry)}\n`, JSON.stringify(entry))
+    }
+  })
+
+  test('every line reaches the file whole and in order, across batches and for lines larger than a batch', async () => {
+    const dir = stateDirectory()
+    const path = join(dir, 'logs', 'access.log')
+    const log = new AccessLog({ format: 'json', path, elb: 'app/test/0' })
+    const random = new SeededRandom(77)
+    const written: AccessLogEntry[] = []
+    for (let i = 0; i < 3000; i++) {
+      const entry = randomEntry(random)
+      // Now and then a line of ~100 KB of multi-byte text: more than one whole batch.
+      if (i % 700 === 350) entry.user_agent = '日本'.repeat(20_000)
+      written.push(entry)
+      log.write(entry)
+    }
+    await log.close()
+    const lines = readFileSync(path, 'utf8').split('\n')
+    assert.equal(lines.pop(), '')
+    assert.equal(lines.length, written.length)
+    lines.forEach((line, i) => {
+      // JSON.parse turns escaped lone surrogates back into the same string.
+      assert.deepEqual(JSON.parse(line), written[i])
+    })
   })
 })

@@ -28,7 +28,8 @@ const rule = {
 
 /**
  * The request context the listener would build: hop-by-hop headers removed,
- * `Host` kept, the path and query split, cookies parsed.
+ * `Host` kept, the path and query split, cookies parsed, and the client's
+ * early close reported to `whenClientGone`.
  */
 export function buildContext(
   req: IncomingMessage,
@@ -45,7 +46,7 @@ export function buildContext(
     ...newRequestRecord('Root=1-00000000-000000000000000000000000'),
     matchedRulePriority: 'default',
   }
-  return {
+  const ctx: RequestContext = {
     req,
     res,
     listener,
@@ -60,7 +61,13 @@ export function buildContext(
     responseCookies: [],
     record,
     upgrade,
+    whenClientGone: undefined,
   }
+  // As the listener pipeline does: a client that leaves early is reported to whatever is still working for it.
+  res.on('close', () => {
+    if (!res.writableFinished) ctx.whenClientGone?.clientGone()
+  })
+  return ctx
 }
 
 export interface TestServer {
