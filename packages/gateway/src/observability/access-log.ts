@@ -221,32 +221,14 @@ export class AccessLog {
   }
 
   write(entry: AccessLogEntry): void {
-    if (this.#format === 'alb') {
-      this.#append(`${formatAlbLine(entry)}\n`)
-      return
-    }
-    const worstCase = jsonLineWorstCase(entry)
-    if (this.#used + worstCase > BATCH_BYTES) {
-      this.#seal()
-      this.#drain()
-      if (worstCase > BATCH_BYTES) {
-        this.#enqueue(Buffer.from(`${JSON.stringify(entry)}\n`, 'utf8'))
-        return
-      }
-    }
-    this.#used = encodeJsonLine(entry, this.#batch, this.#used)
-  }
-
-  #append(line: string): void {
+    const line = this.#format === 'json' ? formatJsonLine(entry) : `${formatAlbLine(entry)}\n`
     // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch.
     const worstCase = line.length * 3
     if (this.#used + worstCase > BATCH_BYTES) {
       this.#seal()
+      if (worstCase > BATCH_BYTES) this.#enqueue(Buffer.from(line, 'utf8'))
       this.#drain()
-      if (worstCase > BATCH_BYTES) {
-        this.#enqueue(Buffer.from(line, 'utf8'))
-        return
-      }
+      if (worstCase > BATCH_BYTES) return
     }
     this.#used += this.#batch.write(line, this.#used)
   }
@@ -306,108 +288,36 @@ function requestLine(req: IncomingMessage, protocol: 'http' | 'https', port: num
   return `${req.method ?? '-'} ${protocol}://${host}:${port}${req.url ?? ''} HTTP/${req.httpVersion}`
 }
 
+/** Characters after which a string is no longer its own JSON text between quotes (lone surrogates included). */
+const JSON_UNSAFE = /["\\\u0000-\u001f\ud800-\udfff]/
+
+/** `JSON.stringify(value)` for a string, without its cost when nothing needs escaping (the usual case). */
+function jsonString(value: string): string {
+  return JSON_UNSAFE.test(value) ? JSON.stringify(value) : `"${value}"`
+}
+
 /**
- * The most bytes `encodeJsonLine` can write for `e`: the fixed text, the
- * numbers, and each string at its worst (6 bytes a unit, for `\u0000`).
+ * `JSON.stringify(entry)` and a newline, byte for byte (a test holds it to
+ * that), written out by hand: the generic serializer was the largest single
+ * cost of a forwarded request (about 4 µs of CPU, BENCHMARKS.md), and the
+ * entry's shape is fixed. Strings that come from the client, a target or the
+ * configuration are escaped; numbers and the fields Portcullis formats itself
+ * (times, type, ports, rule priority, action names, reasons, ids) cannot need it.
  */
-function jsonLineWorstCase(e: AccessLogEntry): number {
+export function formatJsonLine(e: AccessLogEntry): string {
   return (
-    1024 +
-    6 *
-      (e.elb.length +
-        e.client_port.length +
-        e.target_port.length +
-        e.request.length +
-        e.user_agent.length +
-        e.ssl_cipher.length +
-        e.ssl_protocol.length +
-        e.target_group_arn.length +
-        e.trace_id.length +
-        e.domain_name.length +
-        e.matched_rule_priority.length +
-        e.actions_executed.length +
-        e.redirect_url.length +
-        e.error_reason.length +
-        e.conn_trace_id.length +
-        e.time.length +
-        e.request_creation_time.length)
+    `{"type":"${e.type}","time":"${e.time}","elb":${jsonString(e.elb)},"client_port":${jsonString(e.client_port)}` +
+    `,"target_port":${jsonString(e.target_port)},"request_processing_time":${e.request_processing_time}` +
+    `,"target_processing_time":${e.target_processing_time},"response_processing_time":${e.response_processing_time}` +
+    `,"elb_status_code":${e.elb_status_code},"target_status_code":${e.target_status_code}` +
+    `,"received_bytes":${e.received_bytes},"sent_bytes":${e.sent_bytes},"request":${jsonString(e.request)}` +
+    `,"user_agent":${jsonString(e.user_agent)},"ssl_cipher":${jsonString(e.ssl_cipher)}` +
+    `,"ssl_protocol":${jsonString(e.ssl_protocol)},"target_group_arn":${jsonString(e.target_group_arn)}` +
+    `,"trace_id":${jsonString(e.trace_id)},"domain_name":${jsonString(e.domain_name)}` +
+    `,"matched_rule_priority":"${e.matched_rule_priority}","request_creation_time":"${e.request_creation_time}"` +
+    `,"actions_executed":"${e.actions_executed}","redirect_url":${jsonString(e.redirect_url)}` +
+    `,"error_reason":"${e.error_reason}","conn_trace_id":"${e.conn_trace_id}"}\n`
   )
-}
-
-/** Copies `text`, known to be ASCII, into `out` at `at`. */
-function putAscii(out: Buffer, at: number, text: string): number {
-  for (let i = 0; i < text.length; i++) out[at++] = text.charCodeAt(i)
-  return at
-}
-
-/** `JSON.stringify(text)` into `out` at `at`: copied as it is while it is printable ASCII, the rest by V8. */
-function putJsonString(out: Buffer, at: number, text: string): number {
-  out[at] = 0x22
-  let p = at + 1
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i)
-    if (c < 0x20 || c === 0x22 || c === 0x5c || c > 0x7e) return at + out.write(JSON.stringify(text), at)
-    out[p++] = c
-  }
-  out[p] = 0x22
-  return p + 1
-}
-
-/**
- * Writes `JSON.stringify(e)` and a newline, byte for byte (a test holds it
- * to that), into `out` at `at`, which must have `jsonLineWorstCase(e)` bytes
- * free; returns the end. Hand-written because it is the largest piece of
- * Portcullis's own work per request: `JSON.stringify` and then encoding the
- * string cost about 4 µs of CPU, this about 1 (BENCHMARKS.md). The entry's
- * shape is fixed, so only its values vary.
- */
-export function encodeJsonLine(e: AccessLogEntry, out: Buffer, at: number): number {
-  let p = putAscii(out, at, '{"type":')
-  p = putJsonString(out, p, e.type)
-  p = putAscii(out, p, ',"time":')
-  p = putJsonString(out, p, e.time)
-  p = putAscii(out, p, ',"elb":')
-  p = putJsonString(out, p, e.elb)
-  p = putAscii(out, p, ',"client_port":')
-  p = putJsonString(out, p, e.client_port)
-  p = putAscii(out, p, ',"target_port":')
-  p = putJsonString(out, p, e.target_port)
-  p = putAscii(out, p, `,"request_processing_time":${e.request_processing_time}`)
-  p = putAscii(out, p, `,"target_processing_time":${e.target_processing_time}`)
-  p = putAscii(out, p, `,"response_processing_time":${e.response_processing_time}`)
-  p = putAscii(out, p, `,"elb_status_code":${e.elb_status_code}`)
-  p = putAscii(out, p, `,"target_status_code":${e.target_status_code}`)
-  p = putAscii(out, p, `,"received_bytes":${e.received_bytes}`)
-  p = putAscii(out, p, `,"sent_bytes":${e.sent_bytes}`)
-  p = putAscii(out, p, ',"request":')
-  p = putJsonString(out, p, e.request)
-  p = putAscii(out, p, ',"user_agent":')
-  p = putJsonString(out, p, e.user_agent)
-  p = putAscii(out, p, ',"ssl_cipher":')
-  p = putJsonString(out, p, e.ssl_cipher)
-  p = putAscii(out, p, ',"ssl_protocol":')
-  p = putJsonString(out, p, e.ssl_protocol)
-  p = putAscii(out, p, ',"target_group_arn":')
-  p = putJsonString(out, p, e.target_group_arn)
-  p = putAscii(out, p, ',"trace_id":')
-  p = putJsonString(out, p, e.trace_id)
-  p = putAscii(out, p, ',"domain_name":')
-  p = putJsonString(out, p, e.domain_name)
-  p = putAscii(out, p, ',"matched_rule_priority":')
-  p = putJsonString(out, p, e.matched_rule_priority)
-  p = putAscii(out, p, ',"request_creation_time":')
-  p = putJsonString(out, p, e.request_creation_time)
-  p = putAscii(out, p, ',"actions_executed":')
-  p = putJsonString(out, p, e.actions_executed)
-  p = putAscii(out, p, ',"redirect_url":')
-  p = putJsonString(out, p, e.redirect_url)
-  p = putAscii(out, p, ',"error_reason":')
-  p = putJsonString(out, p, e.error_reason)
-  p = putAscii(out, p, ',"conn_trace_id":')
-  p = putJsonString(out, p, e.conn_trace_id)
-  out[p] = 0x7d // }
-  out[p + 1] = 0x0a // \n
-  return p + 2
 }
 
 function quote(value: string): string {
