@@ -11,35 +11,15 @@
 // never pays for that, a server always does.
 // Interleaved ~5 ms slices, median slice, after a warm-up. About 15 s.
 import crypto from 'node:crypto'
-import { createServer } from 'node:http'
 import { syncBuiltinESMExports } from 'node:module'
-import type { AddressInfo } from 'node:net'
 import { createAlbVerifier } from '../src/index.js'
-import { createKeyHandler, generateSigningKey, signAlbToken } from '../src/mint/index.js'
+import { benchTokens, CLIENT_ID, ISSUER, SIGNER } from './tokens.js'
 
-const SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/50dc6c495c0c9188'
-const ISSUER = 'https://idp.example.com'
-const CLIENT_ID = 'bench-client'
 const TOKENS = 4000 // more than the verified-token cache holds, as in verify.bench.ts
 const SLICE = 1000 // verifies per slice
 const ROUNDS = 300
 
-const key = generateSigningKey()
-const server = createServer(createKeyHandler([key]))
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-const keyEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-const now = Math.floor(Date.now() / 1000)
-const tokens = Array.from({ length: TOKENS }, (_, i) =>
-  signAlbToken({
-    claims: { sub: `user-${i}`, email: `user-${i}@example.com`, email_verified: 'true', name: `User ${i}` },
-    key,
-    signer: SIGNER,
-    issuer: ISSUER,
-    clientId: CLIENT_ID,
-    now,
-    expiresInSeconds: 3600,
-  }),
-)
+const { server, keyEndpoint, tokens } = await benchTokens(TOKENS)
 const ours = createAlbVerifier({ signer: SIGNER, issuer: ISSUER, clientId: CLIENT_ID, keyEndpoint })
 await ours.verify(tokens[0]!)
 server.closeAllConnections()

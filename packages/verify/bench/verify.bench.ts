@@ -7,39 +7,18 @@
 // until each has had its time budget; the median slice is reported, as
 // verifies per wall-clock second and as process CPU time per verify.
 import { verify as cryptoVerify } from 'node:crypto'
-import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { cpus } from 'node:os'
 import { AlbJwksCache } from 'aws-jwt-verify/alb-cache'
 import { AlbJwtVerifier } from 'aws-jwt-verify/alb-verifier'
 import { createAlbVerifier } from '../src/index.js'
-import { createKeyHandler, generateSigningKey, signAlbToken } from '../src/mint/index.js'
+import { benchTokens, CLIENT_ID, ISSUER, SIGNER } from './tokens.js'
 
-const SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/bench/50dc6c495c0c9188'
-const ISSUER = 'https://idp.example.com'
-const CLIENT_ID = 'bench-client'
 const TOKENS = 4000 // more than the default verified-token cache (1000), so cycling through them always misses
 const WARMUP_MS = 500
 const MEASURE_MS = 5000 // per case
 const SLICE_MS = 20
 
-const key = generateSigningKey()
-const server = createServer(createKeyHandler([key]))
-await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-const keyEndpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
-
-const now = Math.floor(Date.now() / 1000)
-const tokens = Array.from({ length: TOKENS }, (_, i) =>
-  signAlbToken({
-    claims: { sub: `user-${i}`, email: `user-${i}@example.com`, email_verified: 'true', name: `User ${i}` },
-    key,
-    signer: SIGNER,
-    issuer: ISSUER,
-    clientId: CLIENT_ID,
-    now,
-    expiresInSeconds: 3600,
-  }),
-)
+const { key, server, keyEndpoint, tokens } = await benchTokens(TOKENS)
 const raw = tokens.map((token) => {
   const dot = token.lastIndexOf('.')
   return { data: Buffer.from(token.slice(0, dot)), signature: Buffer.from(token.slice(dot + 1), 'base64url') }
