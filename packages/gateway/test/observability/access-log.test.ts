@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
-import { existsSync, readFileSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, existsSync, openSync, readFileSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { AccessLog, type AccessLogEntry, formatJsonLine } from '../../src/observability/access-log.js'
@@ -235,5 +236,62 @@ describe('access log JSON lines', () => {
       // JSON.parse turns escaped lone surrogates back into the same string.
       assert.deepEqual(JSON.parse(line), written[i])
     })
+  })
+})
+
+describe('access log back-pressure', () => {
+  test('a log that cannot keep up drops whole lines past 16 MiB queued and warns once, instead of growing without bound', async () => {
+    const dir = stateDirectory()
+    const fifo = join(dir, 'stalled.log')
+    execFileSync('mkfifo', [fifo])
+    // The reading end, opened without waiting for a writer, and left unread at first: once the pipe's
+    // buffer is full, the log's write waits in the thread pool while requests keep adding lines.
+    const reading = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+    const log = new AccessLog({ format: 'json', path: fifo, elb: 'app/test/0' })
+    const warnings: string[] = []
+    const onWarning = (warning: Error) => {
+      if (warning.name === 'PortcullisWarning') warnings.push(warning.message)
+    }
+    process.on('warning', onWarning)
+    try {
+      const entry = randomEntry(new SeededRandom(5))
+      entry.user_agent = 'u'.repeat(1000)
+      const written = 30_000 // about 40 MiB of lines
+      for (let i = 0; i < written; i++) log.write({ ...entry, sent_bytes: i })
+      await new Promise((resolve) => setImmediate(resolve))
+      assert.equal(warnings.length, 1)
+      assert.match(warnings[0]!, /stalled\.log: dropping lines: the log cannot keep up/)
+
+      const closing = log.close()
+      const chunks: Buffer[] = []
+      const buffer = Buffer.alloc(64 * 1024)
+      for (;;) {
+        let n: number
+        try {
+          n = readSync(reading, buffer)
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error
+          await new Promise((resolve) => setTimeout(resolve, 2))
+          continue
+        }
+        if (n === 0) break // the log closed its end and everything was read
+        chunks.push(Buffer.from(buffer.subarray(0, n)))
+      }
+      await closing
+      const lines = Buffer.concat(chunks).toString('utf8').split('\n')
+      assert.equal(lines.pop(), '')
+      // Lines were dropped, none was cut: each line read is a whole entry, in order.
+      assert.ok(lines.length > 1000 && lines.length < written, `${lines.length} of ${written} lines`)
+      let previous = -1
+      for (const line of lines) {
+        const sent = (JSON.parse(line) as AccessLogEntry).sent_bytes
+        assert.ok(sent > previous)
+        previous = sent
+      }
+      assert.equal(warnings.length, 1)
+    } finally {
+      process.off('warning', onWarning)
+      closeSync(reading)
+    }
   })
 })
