@@ -154,9 +154,15 @@ export class AccessLog {
         // The stream may still hold the last batch: it is not reused until written.
         await new Promise<void>((resolve) => process.stdout.write('', () => resolve()))
       } else {
-        await new Promise<void>((resolve, reject) => {
-          writev(this.#fd!, batches, (error) => (error ? reject(error) : resolve()))
-        })
+        let pending = batches
+        while (pending.length > 0) {
+          const written = await new Promise<number>((resolve, reject) => {
+            writev(this.#fd!, pending, (error, bytes) => (error ? reject(error) : resolve(bytes)))
+          })
+          // A file that takes nothing more without an error would loop forever: treat it as one.
+          if (written === 0) throw new Error('the file took no more bytes')
+          pending = unwritten(pending, written)
+        }
       }
     } catch (error) {
       this.#warnOnce((error as Error).message)
@@ -247,6 +253,20 @@ export class AccessLog {
       this.#fd = undefined
     }
   }
+}
+
+/** What is left of `batches` after the first `written` bytes went out (a short write). */
+export function unwritten(batches: readonly Buffer[], written: number): Buffer[] {
+  const rest: Buffer[] = []
+  let skip = written
+  for (const batch of batches) {
+    if (skip >= batch.length) skip -= batch.length
+    else {
+      rest.push(skip === 0 ? batch : batch.subarray(skip))
+      skip = 0
+    }
+  }
+  return rest
 }
 
 let isoSecond = Number.NaN

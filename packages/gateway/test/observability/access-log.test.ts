@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { closeSync, constants, existsSync, openSync, readFileSync, readSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { AccessLog, type AccessLogEntry, formatJsonLine } from '../../src/observability/access-log.js'
+import { AccessLog, type AccessLogEntry, formatJsonLine, unwritten } from '../../src/observability/access-log.js'
 import { startGateway } from '../../src/server/gateway.js'
 import { SeededRandom } from '../fixtures/seeded-random.js'
 import {
@@ -293,5 +293,17 @@ describe('access log back-pressure', () => {
       process.off('warning', onWarning)
       closeSync(reading)
     }
+  })
+})
+
+describe('access log short writes', () => {
+  test('what a short write left is written next, from the first byte not yet out', () => {
+    const batches = [Buffer.from('abc'), Buffer.from('defg'), Buffer.from('h')]
+    const text = (buffers: Buffer[]) => Buffer.concat(buffers).toString()
+    assert.equal(text(unwritten(batches, 0)), 'abcdefgh')
+    assert.equal(text(unwritten(batches, 2)), 'cdefgh')
+    assert.equal(text(unwritten(batches, 3)), 'defgh')
+    assert.equal(text(unwritten(batches, 5)), 'fgh')
+    assert.equal(unwritten(batches, 8).length, 0)
   })
 })
