@@ -108,20 +108,30 @@ function toSet(
 }
 
 /**
- * `set.has`, remembering the last value found: ALB repeats the same client id
- * and issuer on every token, and comparing to the last one costs less than
- * hashing a fresh string. `null` (no set) stays null.
+ * `lookup`, remembering the last key found: ALB repeats the same signer,
+ * client id and issuer on every token, and comparing to the last one costs
+ * less than hashing a fresh string. Misses are not remembered.
  */
+function rememberLast<V>(lookup: (key: string) => V | undefined): (key: string | undefined) => V | undefined {
+  let lastKey: string | undefined
+  let lastValue: V | undefined
+  return (key) => {
+    if (key === undefined) return undefined
+    if (key === lastKey) return lastValue
+    const value = lookup(key)
+    if (value !== undefined) {
+      lastKey = key
+      lastValue = value
+    }
+    return value
+  }
+}
+
+/** `set.has` through `rememberLast`; `null` (no set: any value passes) stays null. */
 function memberOf(set: ReadonlySet<string> | null): ((value: string | undefined) => boolean) | null {
   if (set === null) return null
-  let last: string | undefined
-  return (value) => {
-    if (value === undefined) return false
-    if (value === last) return true
-    if (!set.has(value)) return false
-    last = value
-    return true
-  }
+  const found = rememberLast((value) => (set.has(value) ? true : undefined))
+  return (value) => found(value) === true
 }
 
 /** An entry of the verified-token cache: the whole token, compared on every hit, and its claims. */
@@ -245,10 +255,7 @@ export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
     sourceBySigner.set(signer, source)
   }
 
-  // The last allowed signer and its key source: every token of a load balancer
-  // carries the same ARN, and comparing it costs less than hashing it anew.
-  let lastSigner: string | undefined
-  let lastSource: KeySource | undefined
+  const sourceOf = rememberLast((signer) => sourceBySigner.get(signer))
 
   async function verify(token: string): Promise<AlbClaims> {
     let cacheKey: number | undefined
@@ -260,15 +267,8 @@ export function createAlbVerifier(options: AlbVerifierOptions): AlbVerifier {
     }
     let { header, payload, signingInput, signature, expiresAt } = parseAlbTokenShared(token)
 
-    const signer = header.signer
-    // lastSource is set only together with an allowed signer string.
-    let source = signer === lastSigner ? lastSource : undefined
-    if (source === undefined) {
-      source = signer === undefined ? undefined : sourceBySigner.get(signer)
-      if (source === undefined) throw new AlbVerifyError('ERR_SIGNER', 'token signer is not an allowed load balancer')
-      lastSigner = signer
-      lastSource = source
-    }
+    const source = sourceOf(header.signer)
+    if (source === undefined) throw new AlbVerifyError('ERR_SIGNER', 'token signer is not an allowed load balancer')
     if (isClientId !== null && !isClientId(header.client)) {
       throw new AlbVerifyError('ERR_CLIENT', 'token client is not an allowed client id')
     }

@@ -31,6 +31,10 @@ export interface CompiledListener {
   readonly callback: CallbackHandler | undefined
   /** `:PORT` appended to a Host without a port (`routing.http.preserve_host_header.enabled` off), or undefined. */
   readonly hostPortSuffix: string | undefined
+  /** The scheme clients use, for `X-Forwarded-Proto` and the access log. */
+  readonly protocol: 'http' | 'https'
+  /** The listener's port as `X-Forwarded-Port` carries it. */
+  readonly forwardedPort: string
 }
 
 /** Everything one configuration generation needs at request time. */
@@ -84,6 +88,8 @@ export function compileGateway(config: GatewayConfig, generation: number, deps: 
       defaultRule: rules[rules.length - 1]!,
       callback: servesAuthCallback ? deps.auth : undefined,
       hostPortSuffix: hostPortSuffix(listener.port, config.loadBalancer.attributes.preserveHostHeader),
+      protocol: listener.protocol === 'HTTPS' ? 'https' : 'http',
+      forwardedPort: String(listener.port),
     })
   }
   return { config, generation, listeners }

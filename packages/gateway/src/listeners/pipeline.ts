@@ -76,7 +76,7 @@ export function handleRequest(
   let ctx: GatewayRequestContext | undefined
   let compiledRule: CompiledRule = listener.defaultRule
   try {
-    const protocol = listener.model.protocol === 'HTTPS' ? 'https' : 'http'
+    const { protocol } = listener
     // Everything the request's record needs from the socket is read now: once
     // the body has been handed on and the response has finished, Node detaches it.
     const connection = clientConnection(req.socket, protocol === 'https')
@@ -132,7 +132,7 @@ export function handleRequest(
       attrs.xffClientPort ? connection.port : undefined,
     )
     headers['x-forwarded-proto'] = protocol
-    headers['x-forwarded-port'] = String(listener.model.port)
+    headers['x-forwarded-port'] = listener.forwardedPort
 
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)

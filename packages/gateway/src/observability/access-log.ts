@@ -228,15 +228,15 @@ export class AccessLog {
 
   write(entry: AccessLogEntry): void {
     const line = this.#format === 'json' ? formatJsonLine(entry) : `${formatAlbLine(entry)}\n`
-    // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch.
+    // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch,
+    // and one that may not fit even an empty batch goes out as a buffer of its own.
     const worstCase = line.length * 3
     if (this.#used + worstCase > BATCH_BYTES) {
       this.#seal()
       if (worstCase > BATCH_BYTES) this.#enqueue(Buffer.from(line, 'utf8'))
       this.#drain()
-      if (worstCase > BATCH_BYTES) return
     }
-    this.#used += this.#batch.write(line, this.#used)
+    if (worstCase <= BATCH_BYTES) this.#used += this.#batch.write(line, this.#used)
   }
 
   /** Writes what is pending and closes the file. */

@@ -20,6 +20,7 @@ import {
   startUpstream,
   stateDirectory,
 } from '../fixtures/servers.js'
+import { signal } from '../fixtures/signal.js'
 
 describe('gateway pipeline over real sockets', () => {
   let upstream: Awaited<ReturnType<typeof startUpstream>>
@@ -311,12 +312,9 @@ Portcullis:
 
 describe('a client that leaves before the answer', () => {
   test("is logged once with ALB's 460, never as the 200 nobody sent", async () => {
-    let arrived: () => void = () => {}
-    const atTarget = new Promise<void>((resolve) => {
-      arrived = resolve
-    })
+    const atTarget = signal()
     const upstream = await startUpstream((req) => {
-      arrived()
+      atTarget.fire()
       req.resume()
     })
     const dir = stateDirectory()
@@ -329,7 +327,7 @@ Portcullis:
     try {
       const socket = connect(gateway.listeners[0]!.port, '127.0.0.1')
       socket.write('POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nhalf')
-      await atTarget
+      await atTarget.promise
       socket.destroy()
       await waitFor(() => gateway.metrics.requestCount.get().then((m) => m.values.length > 0), 'the request to finish')
       await gateway.close({ deadlineMs: 1000 })

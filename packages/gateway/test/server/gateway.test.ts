@@ -15,6 +15,7 @@ import {
   startUpstream,
   stateDirectory,
 } from '../fixtures/servers.js'
+import { signal } from '../fixtures/signal.js'
 
 describe('reload', () => {
   test('switches rules under load without failing a request, and keeps the listener socket', async () => {
@@ -140,12 +141,9 @@ describe('reload', () => {
 
 describe('graceful shutdown', () => {
   test('in-flight requests finish, new connections are refused', async () => {
-    let release: () => void = () => {}
-    const held = new Promise<void>((resolve) => {
-      release = resolve
-    })
+    const held = signal()
     const upstream = await startUpstream((req, res) => {
-      void held.then(() => echoHandler(req, res))
+      void held.promise.then(() => echoHandler(req, res))
     })
     const port = await freePort()
     const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
@@ -154,7 +152,7 @@ describe('graceful shutdown', () => {
     const closing = gateway.close({ deadlineMs: 5000 })
     await new Promise((r) => setTimeout(r, 50))
     await assert.rejects(send(`http://127.0.0.1:${port}/`), { code: 'ECONNREFUSED' })
-    release()
+    held.fire()
     const res = await inflight
     assert.equal(res.status, 200)
     await closing
@@ -235,18 +233,12 @@ describe('connections', () => {
 
 describe('pipelining', () => {
   test('a response queued behind another is closed when the connection dies: target request aborted, request recorded', async () => {
-    let releaseSlow: () => void = () => {}
-    const slowHeld = new Promise<void>((resolve) => {
-      releaseSlow = resolve
-    })
-    let bigStarted: () => void = () => {}
-    const bigAnswering = new Promise<void>((resolve) => {
-      bigStarted = resolve
-    })
+    const slowHeld = signal()
+    const bigAnswering = signal()
     let bigFinished: boolean | undefined
     const upstream = await startUpstream((req, res) => {
       if (req.url === '/slow') {
-        void slowHeld.then(() => res.end('slow'))
+        void slowHeld.promise.then(() => res.end('slow'))
         return
       }
       // More than the queued response buffers before asking the proxy to wait for 'drain'.
@@ -255,7 +247,7 @@ describe('pipelining', () => {
       })
       res.writeHead(200, { 'content-type': 'text/plain' })
       res.write('x'.repeat(256 * 1024))
-      bigStarted()
+      bigAnswering.fire()
     })
     const finished: string[] = []
     const onFinished = (message: unknown): void => {
@@ -269,7 +261,7 @@ describe('pipelining', () => {
       client.on('error', () => {})
       client.write('GET /slow HTTP/1.1\r\nHost: x\r\n\r\nGET /big HTTP/1.1\r\nHost: x\r\n\r\n')
       // /big's answer now waits behind /slow's, which the target holds.
-      await bigAnswering
+      await bigAnswering.promise
       client.destroy()
       await waitFor(() => bigFinished !== undefined, 'the target request of the queued response to end')
       assert.equal(bigFinished, false, 'the target request of the queued response is aborted')
@@ -277,7 +269,7 @@ describe('pipelining', () => {
       assert.deepEqual(finished.sort(), ['/big', '/slow'])
     } finally {
       unsubscribe('portcullis:request:finished', onFinished)
-      releaseSlow()
+      slowHeld.fire()
       await gateway.close({ deadlineMs: 1000 })
       await upstream.close()
     }
@@ -287,17 +279,11 @@ describe('pipelining', () => {
 describe('upgrades', () => {
   test('a client resetting an upgrade while it is being authenticated does not take the process down', async () => {
     const upstream = await startUpstream(echoHandler)
-    let jwksAsked: () => void = () => {}
-    const asked = new Promise<void>((resolve) => {
-      jwksAsked = resolve
-    })
-    let answerJwks: () => void = () => {}
-    const answered = new Promise<void>((resolve) => {
-      answerJwks = resolve
-    })
+    const asked = signal()
+    const answered = signal()
     const jwks = await startUpstream((_req, res) => {
-      jwksAsked()
-      void answered.then(() => res.end('{"keys":[]}'))
+      asked.fire()
+      void answered.promise.then(() => res.end('{"keys":[]}'))
     })
     const port = await freePort()
     const gateway = await gatewayFromYaml(`
@@ -321,10 +307,10 @@ Portcullis: { AllowInsecureHttpAuthentication: true }
         'GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nAuthorization: Bearer e30.e30.e30\r\n\r\n',
       )
       // The gateway is now waiting for the JWKS, with the upgraded socket in hand.
-      await asked
+      await asked.promise
       client.resetAndDestroy()
       await once(client, 'close')
-      answerJwks()
+      answered.fire()
       const after = await send(`http://127.0.0.1:${port}/`, { headers: { authorization: 'Bearer e30.e30.e30' } })
       assert.equal(after.status, 401)
     } finally {
