@@ -4,6 +4,7 @@ import type { ActionHandler, ActionOutcome } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
 import { type SharedState, SharedStateUnavailable } from '../shared/connection.js'
+import { systemClock } from '../values/clock.js'
 import { CookieSessionStore } from './cookie-session-store.js'
 import { AuthError } from './errors.js'
 import { IdentityTokens } from './identity-token.js'
@@ -44,10 +45,6 @@ function requestPath(ctx: RequestContext): string {
   const url = ctx.req.url ?? '/'
   const q = url.indexOf('?')
   return q === -1 ? url : url.slice(0, q)
-}
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000)
 }
 
 /**
@@ -122,7 +119,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     }
     const opened = await this.#store.open(ctx)
     if (opened === undefined) return this.#unauthenticated(ctx, 'none')
-    const now = nowSeconds()
+    const now = systemClock()
     // The session timeout is a hard stop, whatever the tokens say.
     if (now >= opened.session.se) return this.#unauthenticated(ctx, 'expired')
     const current = await this.#store.refresh(ctx, opened, this.#renew)
@@ -152,7 +149,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     const tokens = await this.#idp.refresh(session.rt!)
     if (tokens.subject !== undefined && tokens.subject !== subject) throw new AuthError(401, 'AuthInvalidIdToken')
     const claims = await this.#idp.userinfo(tokens.accessToken, subject)
-    const next = sessionFromTokens(tokens, claims, session.se, nowSeconds())
+    const next = sessionFromTokens(tokens, claims, session.se, systemClock())
     // A refresh may bring no new ID token; the IdP session stays the login's.
     const idToken = next.it ?? session.it
     return {

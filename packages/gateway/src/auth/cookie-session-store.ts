@@ -1,6 +1,7 @@
 import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
+import { type Clock, systemClock } from '../values/clock.js'
 import { AuthError } from './errors.js'
 import type { SecretRing } from './secret-ring.js'
 import {
@@ -46,8 +47,8 @@ export interface CookieSessionStoreOptions extends SessionBinding {
   readonly ring: SecretRing
   readonly logger: Logger
   readonly metrics?: AuthMetrics | undefined
-  /** Seconds since the epoch; tests move it. */
-  readonly clock?: () => number
+  /** "Now" for refresh and replacement windows; tests own it. */
+  readonly clock?: Clock
 }
 
 /** An opened session as cached per process, keyed by a digest of its cookie value. */
@@ -73,10 +74,6 @@ function digest(sealed: string): string {
   return hash('sha256', sealed, 'base64url')
 }
 
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000)
-}
-
 /**
  * Sessions in the browser: the session is sealed (AES-256-GCM, associated
  * data {@link sessionAad}) into the cookie `{name}-0` … `{name}-3`. Opened
@@ -90,7 +87,7 @@ export class CookieSessionStore implements SessionStore {
   readonly #aad: Buffer
   readonly #log: Logger
   readonly #metrics: AuthMetrics | undefined
-  readonly #clock: () => number
+  readonly #clock: Clock
   readonly #sessions = new LRUCache<string, CachedSession>({ max: SESSION_CACHE_ENTRIES })
   readonly #refreshes = new Map<string, Promise<CachedSession | undefined>>()
 
@@ -105,7 +102,7 @@ export class CookieSessionStore implements SessionStore {
     this.#aad = sessionAad(options)
     this.#log = options.logger
     this.#metrics = options.metrics
-    this.#clock = options.clock ?? nowSeconds
+    this.#clock = options.clock ?? systemClock
   }
 
   async open(exchange: SessionExchange): Promise<StoredSession | undefined> {

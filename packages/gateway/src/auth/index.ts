@@ -47,6 +47,7 @@
  *
  * @packageDocumentation
  */
+import { hash } from 'node:crypto'
 import { createKeyHandler } from '@portcullis/verify/mint'
 import type { Logger } from 'pino'
 import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
@@ -61,7 +62,12 @@ import { LoginCallback } from './login.js'
 import { BackchannelLogout, createSessionsHandler } from './logout.js'
 import { createOutbound } from './outbound.js'
 import { SecretRing, type StoredRing } from './secret-ring.js'
-import { importSharedSigningKeys, loadSharedSessionRing, sharedSigningRingVersion } from './shared-keys.js'
+import {
+  importSharedSigningKeys,
+  loadSharedSessionRing,
+  type SharedRingText,
+  sharedSigningRingVersion,
+} from './shared-keys.js'
 import { activeMarkerVersion, loadSigningKeys, type SigningKeyRing } from './signing-keys.js'
 import type { AuthMetrics, AuthRuntime } from './types.js'
 
@@ -230,20 +236,23 @@ function sharedKeySource(shared: SharedState): KeySource {
   // both rings are checked every few seconds, so a restarted, empty Redis
   // gets them back before a new gateway could create different ones.
   let sessionRing: StoredRing | undefined
-  let signingRing: string | undefined
+  let signing: SharedRingText | undefined
   const readSessionRing = async (): Promise<StoredRing> => {
     sessionRing = await loadSharedSessionRing(shared, sessionRing)
     return sessionRing
   }
   const readBoth = async (): Promise<string> => {
-    signingRing = await sharedSigningRingVersion(shared, signingRing)
-    return `${signingRing}\n${JSON.stringify(await readSessionRing())}`
+    signing = await sharedSigningRingVersion(shared, signing?.text)
+    const ring = await readSessionRing()
+    // A digest, not the rings (they hold the private keys); the session ring by
+    // its key ids, as its times are moved onto our clock on every read.
+    return hash('sha256', `${signing.text}\n${ring.active}\n${ring.keys.map((k) => k.id).join(',')}`, 'base64url')
   }
   return {
     sessionRing: () => SecretRing.from(readSessionRing),
     async signing() {
       const marker = await readBoth()
-      return { signing: importSharedSigningKeys(signingRing!), marker }
+      return { signing: importSharedSigningKeys(signing!), marker }
     },
     marker: readBoth,
   }

@@ -7,6 +7,7 @@ import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
 import { setCookie } from '../headers/set-cookie.js'
 import { type SharedState, SharedStateUnavailable } from '../shared/connection.js'
+import { systemClock } from '../values/clock.js'
 import { type CallbackRegistry, type LoginCompletion, loginKey } from './callback-registry.js'
 import { AuthError, sendRedirect } from './errors.js'
 import type { IdpClient } from './idp-client.js'
@@ -39,10 +40,6 @@ export interface LoginDependencies {
   readonly metrics: AuthMetrics | undefined
   /** With SharedState, a used `state` is refused on every gateway, not just in this process. */
   readonly shared?: SharedState | undefined
-}
-
-function nowSeconds(): number {
-  return Math.floor(Date.now() / 1000)
 }
 
 function randomAlphanumeric(length: number): string {
@@ -161,7 +158,7 @@ export class Login implements LoginCompletion {
       u: safeRedirectPath(ctx.req.url ?? '/'),
       r: this.#ruleArn,
       o: action.order,
-      t: nowSeconds(),
+      t: systemClock(),
       ...(verifier === undefined ? {} : { p: verifier }),
       ...(idTokenNonce === undefined ? {} : { on: idTokenNonce }),
     }
@@ -202,7 +199,7 @@ export class Login implements LoginCompletion {
     })
     const claims = await this.#idp.userinfo(tokens.accessToken, tokens.subject ?? '')
     this.#deps.metrics?.authLatency((performance.now() - started) / 1000)
-    const now = nowSeconds()
+    const now = systemClock()
     await this.#store.seal(ctx, sessionFromTokens(tokens, claims, now + this.#action.sessionTimeoutSeconds, now))
     this.#deps.metrics?.authSuccess()
     sendRedirect(ctx, safeRedirectPath(state.u))
@@ -238,7 +235,7 @@ export class LoginCallback {
       if (stateParam === undefined || stateParam === '') throw new AuthError(401, 'AuthMissingStateParam')
       if (states.length > 1) throw new AuthError(401, 'AuthInvalidStateParam')
       const state = await openState(this.#deps.ring, stateParam)
-      const now = nowSeconds()
+      const now = systemClock()
       if (state === undefined || now - state.t > LOGIN_WINDOW_SECONDS || state.t > now + 60) {
         throw new AuthError(401, 'AuthInvalidStateParam')
       }

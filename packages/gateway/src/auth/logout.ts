@@ -21,6 +21,7 @@ import type { LogoutErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
 import { SERVER_HEADER, sendError } from '../core/responses.js'
 import { type SharedState, SharedStateUnavailable } from '../shared/connection.js'
+import { type Clock, systemClock } from '../values/clock.js'
 import { sendRedirect } from './errors.js'
 import type { IdpClient } from './idp-client.js'
 import type { JwksCache } from './jwt-validation.js'
@@ -99,7 +100,7 @@ export interface BackchannelLogoutOptions {
   /** The JWKS cache of a key-set URL (one per URL for the runtime). */
   jwks(url: string): JwksCache
   /** Seconds since the epoch; tests move it. */
-  readonly clock?: () => number
+  readonly clock?: Clock
 }
 
 /** A refusal: 400 with the spec's JSON error body and our `error_reason`. */
@@ -128,11 +129,11 @@ class LogoutRefused extends Error {
 export class BackchannelLogout {
   readonly #clients = new Map<string, BackchannelClient>()
   readonly #options: BackchannelLogoutOptions
-  readonly #clock: () => number
+  readonly #clock: Clock
 
   constructor(options: BackchannelLogoutOptions) {
     this.#options = options
-    this.#clock = options.clock ?? (() => Math.floor(Date.now() / 1000))
+    this.#clock = options.clock ?? systemClock
   }
 
   /** Accepts logout tokens addressed to this client (actions of one IdP and client register once). */

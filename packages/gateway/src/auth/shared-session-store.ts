@@ -2,6 +2,7 @@ import { hash, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import type { SharedState } from '../shared/connection.js'
+import { type Clock, elapsedMs, systemClock } from '../values/clock.js'
 import { type SessionBinding, sessionAad } from './cookie-session-store.js'
 import { AuthError } from './errors.js'
 import type { SecretRing } from './secret-ring.js'
@@ -44,8 +45,8 @@ export interface SharedSessionStoreOptions extends SessionBinding {
   readonly metrics?: AuthMetrics | undefined
   /** A refresh lock's deadline: past it, a waiting instance may refresh itself (the IdP calls' own bound, twice). */
   readonly refreshLockMs: number
-  /** Seconds since the epoch; tests move it. */
-  readonly clock?: () => number
+  /** "Now" for session ends and token expiries; tests own it. Redis is only ever told durations from it. */
+  readonly clock?: Clock
 }
 
 /** A session opened from the shared state, with the handle that names it there. */
@@ -77,7 +78,13 @@ export const subjectIndexKey = (issuer: string, clientId: string, sub: string) =
 export const sidIndexKey = (issuer: string, sid: string) =>
   `sessions-of-sid:${hash('sha256', `${issuer}\0${sid}`, 'base64url')}`
 
-const nowSeconds = () => Math.floor(Date.now() / 1000)
+/**
+ * What is left of a session's lifetime by `now`, as Redis's `EX`: at least
+ * 1 s (Redis refuses 0; a session at its end is refused by its `se` anyway).
+ */
+function remainingSeconds(session: SessionData, now: number): number {
+  return Math.max(1, session.se - now)
+}
 
 /**
  * Deletes the sessions named by `handles` (their public names) on every
@@ -129,7 +136,7 @@ export class SharedSessionStore implements SessionStore {
   readonly #log: Logger
   readonly #metrics: AuthMetrics | undefined
   readonly #lockMs: number
-  readonly #clock: () => number
+  readonly #clock: Clock
   readonly #cache = new LRUCache<string, Cached>({ max: CACHE_ENTRIES })
   // Cookie value → session handle, so that a busy session is not decrypted on
   // every request (AES-GCM and a digest cost more than the rest of the
@@ -153,14 +160,14 @@ export class SharedSessionStore implements SessionStore {
     this.#log = options.logger
     this.#metrics = options.metrics
     this.#lockMs = options.refreshLockMs
-    this.#clock = options.clock ?? nowSeconds
+    this.#clock = options.clock ?? systemClock
   }
 
   async open(exchange: SessionExchange): Promise<StoredSession | undefined> {
     const handle = await this.#handleOf(exchange)
     if (handle === undefined) return undefined
     const cached = this.#cache.get(handle)
-    if (cached !== undefined && Date.now() - cached.at < SHARED_SESSION_CACHE_MS) {
+    if (cached !== undefined && elapsedMs() - cached.at < SHARED_SESSION_CACHE_MS) {
       return opened(cached.session, handle)
     }
     const session = await this.#read(handle)
@@ -189,16 +196,19 @@ export class SharedSessionStore implements SessionStore {
     const handle = sessionHandle(id)
     const sub = sessionSubject(session)
     const { issuer, clientId } = this.#binding
+    // Redis is told how long the session has left by our clock, never when it
+    // ends: an absolute EXAT would be judged by Redis's clock, and skew between
+    // the two would end sessions early (or keep them past their timeout).
+    const ttl = remainingSeconds(session, this.#clock())
     await this.#shared.run('store a session', (r) => {
-      const m = r.multi().set(sessionKey(handle), JSON.stringify(session), 'EXAT', session.se)
-      // Indexes for revocation by user (operator) and by IdP session (back-channel logout).
-      m.sadd(subjectIndexKey(issuer, clientId, sub), handle).expireat(
-        subjectIndexKey(issuer, clientId, sub),
-        session.se,
-        'GT',
-      )
+      const m = r.multi().set(sessionKey(handle), JSON.stringify(session), 'EX', ttl)
+      // Indexes for revocation by user (operator) and by IdP session (back-channel logout),
+      // kept as long as their longest-lived session (GT: never shortened).
+      const bySub = subjectIndexKey(issuer, clientId, sub)
+      m.sadd(bySub, handle).expire(bySub, ttl, 'NX').expire(bySub, ttl, 'GT')
       if (session.sid !== undefined) {
-        m.sadd(sidIndexKey(issuer, session.sid), handle).expireat(sidIndexKey(issuer, session.sid), session.se, 'GT')
+        const bySid = sidIndexKey(issuer, session.sid)
+        m.sadd(bySid, handle).expire(bySid, ttl, 'NX').expire(bySid, ttl, 'GT')
       }
       return m.exec()
     })
@@ -206,7 +216,7 @@ export class SharedSessionStore implements SessionStore {
     const set = setSessionCookies(sealed, this.#names, exchange.cookies, cookieAttributes(exchange), this.#clock())
     if (set === undefined) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
     exchange.responseCookies.push(...set)
-    this.#cache.set(handle, { session, at: Date.now() })
+    this.#cache.set(handle, { session, at: elapsedMs() })
   }
 
   async clear(exchange: SessionExchange): Promise<void> {
@@ -251,7 +261,7 @@ export class SharedSessionStore implements SessionStore {
     const text = await this.#shared.run('read a session', (r) => r.get(sessionKey(handle)))
     const session = text === null ? undefined : parseSessionData(Buffer.from(text))
     if (session === undefined) this.#cache.delete(handle)
-    else this.#cache.set(handle, { session, at: Date.now() })
+    else this.#cache.set(handle, { session, at: elapsedMs() })
     return session
   }
 
@@ -262,8 +272,8 @@ export class SharedSessionStore implements SessionStore {
    */
   async #refreshAcrossInstances(handle: string, renew: SessionRenewal): Promise<SessionData | undefined> {
     const lock = `refresh-lock:${handle}`
-    const deadline = Date.now() + 2 * this.#lockMs
-    while (Date.now() < deadline) {
+    const deadline = elapsedMs() + 2 * this.#lockMs
+    while (elapsedMs() < deadline) {
       const current = await this.#read(handle)
       if (current === undefined || !needsRenewal(current, this.#clock())) return current
       const token = randomBytes(16).toString('base64url')
@@ -296,9 +306,9 @@ export class SharedSessionStore implements SessionStore {
       return undefined
     }
     await this.#shared.run('store a refreshed session', (r) =>
-      r.set(sessionKey(handle), JSON.stringify(next), 'EXAT', next.se),
+      r.set(sessionKey(handle), JSON.stringify(next), 'EX', remainingSeconds(next, this.#clock())),
     )
-    this.#cache.set(handle, { session: next, at: Date.now() })
+    this.#cache.set(handle, { session: next, at: elapsedMs() })
     this.#metrics?.refreshSuccess()
     return next
   }

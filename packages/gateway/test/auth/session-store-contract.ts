@@ -22,6 +22,13 @@ import type { SessionData } from '../../src/auth/types.js'
 export interface StoreHarness {
   /** A store for the action that `binding` describes, reading the time (seconds) from `clock`. */
   store(binding: SessionBinding, clock: () => number): SessionStore
+  /**
+   * Moves the backend's own time on by `seconds` (as oauth2-proxy's
+   * `PersistentStoreFastForwardFunc`): whatever the backend expires by itself
+   * must then be as if that time had passed. The tests move the stores'
+   * `clock` by the same amount.
+   */
+  fastForward(seconds: number): Promise<void>
   close(): Promise<void>
 }
 
@@ -57,15 +64,30 @@ export const BINDING: SessionBinding = {
   clientId: 'app',
 }
 
-const T0 = 1_800_000_000
+const YEAR = 365 * 24 * 3600
 
-/** A session as a login makes it: `rt`/`ae` only when given. */
-export function session(extra: Partial<SessionData> = {}): SessionData {
-  return { v: 1, c: { sub: 'alice', email: 'alice@example.test' }, at: 'access-1', se: T0 + 3600, ...extra }
+/**
+ * The instants the contract runs at: the real now, and years either side of
+ * it. A store must not care which, whatever clock its backend runs on.
+ */
+const STARTS = [
+  ['now', 0],
+  ['five years back', -5 * YEAR],
+  ['five years ahead', 5 * YEAR],
+] as const
+
+/** A session as a login at `t0` makes it, ending an hour later: `rt`/`ae` only when given. */
+export function sessionAt(t0: number, extra: Partial<SessionData> = {}): SessionData {
+  return { v: 1, c: { sub: 'alice', email: 'alice@example.test' }, at: 'access-1', se: t0 + 3600, ...extra }
 }
 
-/** A renewal that counts its calls, answering with a new access token (or failing). */
-function renewal(outcome: 'renew' | 'fail' = 'renew') {
+/** A session made by a login now (the real clock). */
+export function session(extra: Partial<SessionData> = {}): SessionData {
+  return sessionAt(Math.floor(Date.now() / 1000), extra)
+}
+
+/** A renewal at `T0` that counts its calls, answering with a new access token (or failing). */
+function renewal(T0: number, outcome: 'renew' | 'fail' = 'renew') {
   const calls: SessionData[] = []
   const renew = async (s: SessionData): Promise<SessionData> => {
     calls.push(s)
@@ -76,10 +98,20 @@ function renewal(outcome: 'renew' | 'fail' = 'renew') {
   return { renew, calls }
 }
 
-/** Registers the contract tests for `name` (call at the top level of a test file). */
+/**
+ * Registers the contract tests for `name` (call at the top level of a test
+ * file), once for each of {@link STARTS}: the stores' clock starts there
+ * while the backend keeps its own.
+ */
 export function sessionStoreContract(name: string, makeHarness: () => Promise<StoreHarness>): void {
+  for (const [when, offset] of STARTS) contractAt(`${name}, stores' clock at ${when}`, offset, makeHarness)
+}
+
+function contractAt(name: string, offset: number, makeHarness: () => Promise<StoreHarness>): void {
   describe(`session store contract: ${name}`, () => {
     let harness: StoreHarness
+    const T0 = Math.floor(Date.now() / 1000) + offset
+    const session = (extra: Partial<SessionData> = {}) => sessionAt(T0, extra)
     let now = T0
     const clock = () => now
     const store = (binding: SessionBinding = BINDING) => harness.store(binding, clock)
@@ -153,7 +185,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
 
     test('refresh leaves a session alone while its access token is valid, or when it has no refresh token', async () => {
       now = T0
-      const { renew, calls } = renewal()
+      const { renew, calls } = renewal(T0)
       const fresh = session({ rt: 'refresh-1', ae: T0 + 300 })
       const s1 = store()
       const opened = await s1.open((await sealed(fresh, s1)).exchange())
@@ -170,7 +202,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
 
     test('an expired access token is renewed once for concurrent requests, and the renewed session is kept', async () => {
       now = T0
-      const { renew, calls } = renewal()
+      const { renew, calls } = renewal(T0)
       const target = store()
       const jar = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const exchanges = [jar.exchange(), jar.exchange(), jar.exchange()]
@@ -184,7 +216,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
 
     test('a request still carrying the pre-renewal session just after a renewal gets the renewed one', async () => {
       now = T0
-      const { renew, calls } = renewal()
+      const { renew, calls } = renewal(T0)
       const target = store()
       const old = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const first = old.exchange()
@@ -204,7 +236,7 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
 
     test('a failed renewal ends the session; the same session is not renewed again', async () => {
       now = T0
-      const { renew, calls } = renewal('fail')
+      const { renew, calls } = renewal(T0, 'fail')
       const target = store()
       const jar = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const first = jar.exchange()
@@ -213,6 +245,21 @@ export function sessionStoreContract(name: string, makeHarness: () => Promise<St
       const opened = await target.open(second)
       if (opened !== undefined) assert.equal(await target.refresh(second, opened, renew), undefined)
       assert.equal(calls.length, 1)
+    })
+
+    test("a session lasts until its end by the stores' clock, and no longer, whatever the backend's clock says", async () => {
+      now = T0
+      const target = store()
+      const s = session({ se: T0 + 120 })
+      const jar = await sealed(s, target)
+      now = T0 + 119
+      await harness.fastForward(119)
+      assert.deepEqual((await store().open(jar.exchange()))?.session, s, 'open a second before its end')
+      now = T0 + 121
+      await harness.fastForward(2)
+      const late = await store().open(jar.exchange())
+      // Refusing a session past its end is the caller's (authenticate compares `se`); a store may also forget it.
+      if (late !== undefined) assert.ok(now >= late.session.se, 'a session still opened is past its end')
     })
   })
 }

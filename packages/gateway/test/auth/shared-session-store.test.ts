@@ -5,23 +5,33 @@ import { pino } from 'pino'
 import type { SessionBinding } from '../../src/auth/cookie-session-store.js'
 import { SecretRing } from '../../src/auth/secret-ring.js'
 import { loadSharedSessionRing } from '../../src/auth/shared-keys.js'
-import { SharedSessionStore, sessionKey, subjectIndexKey } from '../../src/auth/shared-session-store.js'
+import { SharedSessionStore, sessionKey, sidIndexKey, subjectIndexKey } from '../../src/auth/shared-session-store.js'
 import type { SessionData } from '../../src/auth/types.js'
 import { connectSharedState, type SharedState } from '../../src/shared/connection.js'
-import { startRedis, type TestRedis } from '../fixtures/redis.js'
+import { systemClock } from '../../src/values/clock.js'
+import { type RedisOptions, startRedis, type TestRedis } from '../fixtures/redis.js'
 import { BINDING, Jar, type StoreHarness, session, sessionStoreContract } from './session-store-contract.js'
 
 const logger = pino({ level: 'silent' })
 
-/** Stores on one real redis-server (a fresh key prefix per harness), sealing ids with the shared ring. */
-async function redisHarness(): Promise<StoreHarness & { shared: SharedState; redis: TestRedis }> {
-  const redis = await startRedis()
+const YEAR = 365 * 24 * 3600
+
+/**
+ * Stores on one real redis-server (a fresh key prefix per harness), sealing
+ * ids with the shared ring; the server's clock set off from ours by
+ * `redisOptions.clockOffsetSeconds`.
+ */
+async function redisHarness(
+  redisOptions: RedisOptions = {},
+): Promise<StoreHarness & { shared: SharedState; redis: TestRedis }> {
+  const redis = await startRedis(redisOptions)
+  const keyPrefix = `c${randomBytes(4).toString('hex')}:`
   const shared = await connectSharedState(
     {
       url: redis.url,
       displayUrl: redis.url,
       tls: false,
-      keyPrefix: `c${randomBytes(4).toString('hex')}:`,
+      keyPrefix,
       connectTimeoutMs: 1000,
       commandTimeoutMs: 500,
     },
@@ -33,6 +43,21 @@ async function redisHarness(): Promise<StoreHarness & { shared: SharedState; red
     redis,
     store: (binding: SessionBinding, clock: () => number) =>
       new SharedSessionStore({ ...binding, ring, shared, logger, clock, refreshLockMs: 2000 }),
+    // Redis's own clock cannot be moved on demand; every expiring key of the
+    // harness has its remaining time cut instead, which is what Redis sees
+    // when that time passes.
+    async fastForward(seconds: number) {
+      await shared.run('fast-forward', async (r) => {
+        const keys = await r.keys(`${keyPrefix}*`)
+        for (const full of keys) {
+          const key = full.slice(keyPrefix.length)
+          const left = await r.pttl(key)
+          if (left < 0) continue
+          if (left <= seconds * 1000) await r.del(key)
+          else await r.pexpire(key, left - seconds * 1000)
+        }
+      })
+    },
     async close() {
       await shared.close()
       await redis.stop()
@@ -40,7 +65,15 @@ async function redisHarness(): Promise<StoreHarness & { shared: SharedState; red
   }
 }
 
-sessionStoreContract('redis', redisHarness)
+sessionStoreContract('redis', () => redisHarness())
+// Redis on a host whose clock disagrees with the gateways' by years: sessions
+// must neither vanish on write nor outlive their end.
+sessionStoreContract("redis, its clock 3 years ahead of the gateways'", () =>
+  redisHarness({ clockOffsetSeconds: 3 * YEAR }),
+)
+sessionStoreContract("redis, its clock 3 years behind the gateways'", () =>
+  redisHarness({ clockOffsetSeconds: -3 * YEAR }),
+)
 
 describe('the shared store beyond the contract', () => {
   let harness: Awaited<ReturnType<typeof redisHarness>>
@@ -49,13 +82,14 @@ describe('the shared store beyond the contract', () => {
   })
   after(() => harness.close())
 
-  test('the cookie is one short sealed id; the session lives in Redis until the session ends', async () => {
+  test("the cookie is one short sealed id; the session lives in Redis for what is left of it by the store's clock", async () => {
     const jar = new Jar()
     const exchange = jar.exchange()
-    const end = Math.floor(Date.now() / 1000) + 3600
+    // A clock years from Redis's: Redis is told a duration, never the instant.
+    const now = Math.floor(Date.now() / 1000) - 4 * YEAR
     await harness
-      .store(BINDING, () => 1_800_000_000)
-      .seal(exchange, session({ se: end, c: { sub: 'alice', blob: 'x'.repeat(9000) } }))
+      .store(BINDING, () => now)
+      .seal(exchange, session({ se: now + 3600, c: { sub: 'alice', blob: 'x'.repeat(9000) } }))
     jar.keep(exchange)
     assert.deepEqual([...jar.cookies.keys()], ['AppSession-0'], 'no shards, however large the claims')
     assert.ok(jar.cookies.get('AppSession-0')!.length < 200)
@@ -65,15 +99,54 @@ describe('the shared store beyond the contract', () => {
     assert.equal(handles.length, 1)
     const ttl = await harness.shared.run('t', (r) => r.ttl(sessionKey(handles[0]!)))
     assert.ok(ttl > 3500 && ttl <= 3600, `expires with the session (ttl ${ttl})`)
+    const indexTtl = await harness.shared.run('t', (r) =>
+      r.ttl(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'alice')),
+    )
+    assert.ok(indexTtl > 3500 && indexTtl <= 3600, `the index expires with its last session (ttl ${indexTtl})`)
+  })
+
+  test("a user's index lives as long as the longest of their sessions, and a shorter one does not cut it", async () => {
+    const now = Math.floor(Date.now() / 1000) + 2 * YEAR
+    const store = harness.store(BINDING, () => now)
+    for (const se of [now + 7200, now + 600]) {
+      const exchange = new Jar().exchange()
+      await store.seal(exchange, session({ se, c: { sub: 'dave' }, sid: 'idp-session-dave' }))
+    }
+    const ttls = await harness.shared.run('t', async (r) => [
+      await r.ttl(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'dave')),
+      await r.ttl(sidIndexKey(BINDING.issuer, 'idp-session-dave')),
+    ])
+    for (const ttl of ttls) assert.ok(ttl > 7100 && ttl <= 7200, `ttl ${ttl}`)
+  })
+
+  test('a renewed session keeps what is left of its lifetime in Redis', async () => {
+    const now = Math.floor(Date.now() / 1000) - 2 * YEAR
+    const store = harness.store(BINDING, () => now)
+    const jar = new Jar()
+    const login = jar.exchange()
+    await store.seal(login, session({ se: now + 900, rt: 'refresh-1', ae: now - 1, c: { sub: 'erin' } }))
+    jar.keep(login)
+    const exchange = jar.exchange()
+    const renewed = await store.refresh(exchange, (await store.open(exchange))!, async (s) => ({
+      ...s,
+      at: 'access-2',
+      ae: now + 300,
+    }))
+    assert.equal(renewed?.session.at, 'access-2')
+    const [handle] = await harness.shared.run('t', (r) =>
+      r.smembers(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'erin')),
+    )
+    const ttl = await harness.shared.run('t', (r) => r.ttl(sessionKey(handle!)))
+    assert.ok(ttl > 850 && ttl <= 900, `ttl ${ttl}`)
   })
 
   test('deleting the session in Redis ends it for every store within the cache time', async () => {
     const jar = new Jar()
     const exchange = jar.exchange()
-    const a = harness.store(BINDING, () => 1_800_000_000)
+    const a = harness.store(BINDING, systemClock)
     await a.seal(exchange, session({ c: { sub: 'carol' } }))
     jar.keep(exchange)
-    const b = harness.store(BINDING, () => 1_800_000_000)
+    const b = harness.store(BINDING, systemClock)
     assert.ok(await b.open(jar.exchange()))
     const [handle] = await harness.shared.run('t', (r) =>
       r.smembers(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'carol')),
@@ -84,7 +157,7 @@ describe('the shared store beyond the contract', () => {
       await new Promise((resolve) => setTimeout(resolve, 100))
     }
     assert.equal(await b.open(jar.exchange()), undefined)
-    assert.equal(await harness.store(BINDING, () => 1_800_000_000).open(jar.exchange()), undefined)
+    assert.equal(await harness.store(BINDING, systemClock).open(jar.exchange()), undefined)
   })
 
   test('a sealed-cookie session does not open as a shared one', async () => {
@@ -94,11 +167,11 @@ describe('the shared store beyond the contract', () => {
     const exchange = jar.exchange()
     new CookieSessionStore({ ...BINDING, ring, logger }).seal(exchange, session())
     jar.keep(exchange)
-    assert.equal(await harness.store(BINDING, () => 1_800_000_000).open(jar.exchange()), undefined)
+    assert.equal(await harness.store(BINDING, systemClock).open(jar.exchange()), undefined)
   })
 
   test('three gateways refreshing one session at once: one renewal, the others wait for its result', async () => {
-    const now = 1_800_000_000
+    const now = Math.floor(Date.now() / 1000)
     const jar = new Jar()
     const login = jar.exchange()
     const stores = [1, 2, 3].map(() => harness.store(BINDING, () => now))

@@ -5,75 +5,21 @@
  */
 import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { decodeProtectedHeader } from 'jose'
 import { Browser } from '../auth/fixtures/browser.js'
-import { authenticateOidcYaml, startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
-import { portcullis, runPortcullis, waitFor } from '../fixtures/process.js'
+import { startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { runPortcullis, waitFor } from '../fixtures/process.js'
 import { freePort, startRedis, type TestRedis } from '../fixtures/redis.js'
+import { type Instance, identity, planGateways, redirectUris, startGateways, stop } from './fixtures.js'
 
 const HAPROXY_CFG = fileURLToPath(new URL('../../../../examples/ha/haproxy.cfg', import.meta.url))
 const ACCESS_TOKEN_TTL = 3
-
-interface Instance {
-  readonly url: string
-  readonly admin: string
-  readonly config: string
-  readonly process: ChildProcess
-}
-
-function config(o: {
-  address: string
-  port: number
-  admin: number
-  redis: string
-  idp: TestProvider
-  target: number
-  dir: string
-}) {
-  return `LoadBalancer: { Name: ha-test }
-Listeners:
-  - Port: ${o.port}
-    Protocol: HTTP
-    Portcullis: { Address: ${o.address} }
-    DefaultActions:
-${authenticateOidcYaml(o.idp, 6, '{ LogoutPath: /logout }')}
-      - { Type: forward, Order: 2, TargetGroupArn: app }
-TargetGroups:
-  - TargetGroupName: app
-    Protocol: HTTP
-    HealthCheckEnabled: false
-    Targets: [{ Id: 127.0.0.1, Port: ${o.target} }]
-Portcullis:
-  StateDirectory: ${o.dir}
-  AllowInsecureHttpAuthentication: true
-  Admin: { Address: 127.0.0.1, Port: ${o.admin} }
-  SharedState: { Url: "${o.redis}", KeyPrefix: "ha:" }
-  SessionStore: shared
-`
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (child === undefined || child.exitCode !== null || child.signalCode !== null) return
-  const exited = new Promise((resolve) => child.once('exit', resolve))
-  child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
-  await exited
-  clearTimeout(timer)
-}
-
-/** The identity token a target received, and its kid. */
-async function identity(res: Response): Promise<{ token: string; kid: string }> {
-  assert.equal(res.status, 200, `expected the target's answer, got ${res.status}`)
-  const body = (await res.json()) as { data: string }
-  return { token: body.data, kid: decodeProtectedHeader(body.data).kid! }
-}
 
 describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, () => {
   let dir: string
@@ -94,46 +40,15 @@ describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, 
     await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
     const frontPort = await freePort()
     front = `http://127.0.0.1:${frontPort}`
-    // One port on three loopback addresses: the gateways run the same configuration (listener and
-    // rule ARNs derive from the port), as copies on three hosts would.
-    const port = await freePort()
-    const ports = await Promise.all(
-      [1, 2, 3].map(async (n) => ({ address: `127.0.0.${n}`, port, admin: await freePort() })),
-    )
+    const plan = await planGateways(3)
     idp = await startTestProvider({
-      redirectUris: [front, ...ports.map((p) => `http://${p.address}:${p.port}`)].map((u) => `${u}/oauth2/idpresponse`),
+      redirectUris: [`${front}/oauth2/idpresponse`, ...redirectUris(plan)],
       accessTokenTtlSeconds: ACCESS_TOKEN_TTL,
       rotateRefreshTokens: true,
     })
-    for (const [i, p] of ports.entries()) {
-      const file = join(dir, `gateway-${i + 1}.yaml`)
-      await writeFile(
-        file,
-        config({
-          ...p,
-          redis: redis.url,
-          idp,
-          target: (target.address() as AddressInfo).port,
-          dir: join(dir, `state-${i + 1}`),
-        }),
-      )
-      const child = portcullis(['start', '--config', file, '--workers', '1', '--log-level', 'warn'], dir)
-      let out = ''
-      child.stdout.on('data', (c: Buffer) => {
-        out += c.toString()
-      })
-      child.stderr.on('data', (c: Buffer) => {
-        out += c.toString()
-      })
-      instances.push({
-        url: `http://${p.address}:${p.port}`,
-        admin: `http://127.0.0.1:${p.admin}`,
-        config: file,
-        process: child,
-      })
-      await waitFor(() => out.includes('Portcullis is running.') || child.exitCode !== null, `gateway ${i + 1}`, 30_000)
-      assert.match(out, /shared {4}redis:\/\/127\.0\.0\.1:\d+ {2}\(connected; key prefix ha:, shared sessions\)/, out)
-    }
+    instances.push(
+      ...(await startGateways(plan, { redis: redis.url, idp, target: (target.address() as AddressInfo).port, dir })),
+    )
     haproxy = spawn('haproxy', ['-db', '-f', HAPROXY_CFG], {
       env: {
         ...process.env,

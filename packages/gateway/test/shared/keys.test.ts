@@ -158,6 +158,38 @@ describe('key rings in the shared state', () => {
     }
   })
 
+  test("times in the shared rings are on Redis's clock: a rotation from a machine 9 days behind keeps the previous keys", async () => {
+    const prefix = `t${randomBytes(4).toString('hex')}:`
+    const file = join(dir, 'skewed.yaml')
+    await writeFile(file, configFor(redis.url, prefix, join(dir, 'state')))
+    const admin = await connect(prefix)
+    try {
+      const before = (await loadSharedSigningKeys(admin)).active.kid
+      const ring = await SecretRing.from(() => loadSharedSessionRing(admin))
+      const sealed = ring.seal('session', Buffer.from('kept'), Buffer.from('aad'))
+      // Its own clock says 9 days ago: "24 h from now" and "8 days from now" would both be in our past.
+      const rotate = await runPortcullis(['keys', 'rotate', '--config', file], dir, { via: ['faketime', '-f', '-9d'] })
+      assert.equal(rotate.code, 0, rotate.stderr)
+      const signing = await loadSharedSigningKeys(admin)
+      assert.notEqual(signing.active.kid, before)
+      assert.ok(
+        signing.published.some((k) => k.kid === before),
+        'the previous signing key is still published for its 24 h',
+      )
+      const until = (await listSharedSigningKeys(admin)).find((k) => k.kid === before)?.publishedUntil
+      const left = until! - Date.now() / 1000
+      assert.ok(left > 24 * 3600 - 120 && left <= 24 * 3600 + 2, `published for ${left} s more`)
+      const rotated = await SecretRing.from(() => loadSharedSessionRing(admin))
+      assert.equal(
+        String(rotated.open('session', sealed, Buffer.from('aad'))),
+        'kept',
+        'the previous sealing key opens',
+      )
+    } finally {
+      await admin.close()
+    }
+  })
+
   test('portcullis keys rotate --config rotates the shared rings, and keys list shows them', async () => {
     const prefix = `t${randomBytes(4).toString('hex')}:`
     const file = join(dir, 'shared.yaml')
