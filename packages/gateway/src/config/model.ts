@@ -28,8 +28,6 @@ export interface LoadBalancerAttributes {
   readonly xffClientPort: boolean
   /** `routing.http.drop_invalid_header_fields.enabled`, default false. */
   readonly dropInvalidHeaderFields: boolean
-  /** `routing.http2.enabled`, default true. */
-  readonly http2: boolean
   /** `client_keep_alive.seconds`, default 3600. */
   readonly clientKeepAliveSeconds: number
   /**
@@ -316,8 +314,6 @@ export interface TargetGroupModel {
   readonly stickiness: StickinessModel | undefined
   /** `deregistration_delay.timeout_seconds`, default 300; used as the drain deadline on reload. */
   readonly deregistrationDelaySeconds: number
-  /** `slow_start.duration_seconds`, default 0. */
-  readonly slowStartSeconds: number
   /** Portcullis: PEM CA file for HTTPS targets (absolute path), undefined for the system store. */
   readonly caFile: string | undefined
   /** Portcullis: per-request timeout to the target (504 after), default the idle timeout. */

@@ -32,6 +32,25 @@ export function isIdentityHeaderName(name: string): boolean {
   return name.replaceAll('_', '-').startsWith('x-amzn-oidc-')
 }
 
+/**
+ * ALB's valid header name (`routing.http.drop_invalid_header_fields.enabled`):
+ * `[-A-Za-z0-9]+`. HTTP allows more (`_`, `.`, `!`, …), and that is the
+ * point of the attribute: a target or framework that folds `_` into `-`
+ * (CGI-style `HTTP_X_AMZN_OIDC_DATA`) cannot be fed a look-alike of a header
+ * the load balancer vouches for. Checked by character code: this runs on
+ * every header of every request when the attribute is on.
+ */
+export function isValidHeaderName(name: string): boolean {
+  if (name.length === 0) return false
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i)
+    // Lower-case letters first: the names reaching here are lower-cased.
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x30 && c <= 0x39) || c === 0x2d || (c >= 0x41 && c <= 0x5a)) continue
+    return false
+  }
+  return true
+}
+
 export interface UpstreamHeaderResult {
   /** Headers to send to the target, lower-case names; duplicates as arrays. */
   headers: OutgoingHttpHeaders
@@ -41,16 +60,21 @@ export interface UpstreamHeaderResult {
   clientForwardedFor: string | undefined
   /** Number of identity headers the client tried to send (for logs and tests). */
   strippedIdentityHeaders: number
+  /** Number of headers dropped for a name outside `[-A-Za-z0-9]` (only with `dropInvalidNames`). */
+  droppedInvalidHeaders: number
 }
 
 /**
  * Builds the target-bound header set from `rawHeaders` in one pass: drops
  * hop-by-hop headers (and every header named in `Connection`), drops every
- * client-sent identity header, and drops the headers the load balancer sets
- * itself. This is the first thing that looks at a request, so nothing later —
- * rules, actions, targets — can ever see a spoofed identity header.
+ * client-sent identity header, drops the headers the load balancer sets
+ * itself, and — with `dropInvalidNames` (the load balancer's
+ * `routing.http.drop_invalid_header_fields.enabled`) — drops every header
+ * whose name is not {@link isValidHeaderName valid}. This is the first thing
+ * that looks at a request, so nothing later — rules, actions, targets — can
+ * ever see a spoofed identity header.
  */
-export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHeaderResult {
+export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidNames = false): UpstreamHeaderResult {
   // A plain object (fast properties) rather than a null-prototype dictionary;
   // `__proto__` is the one name that would misbehave, and it is dropped below.
   const headers: OutgoingHttpHeaders = {}
@@ -58,6 +82,7 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHea
   let clientTraceId: string | undefined
   let clientForwardedFor: string | undefined
   let stripped = 0
+  let invalid = 0
 
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase()
@@ -77,6 +102,10 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHea
     if (HOP_BY_HOP.has(name) || name === '__proto__') continue
     if (isIdentityHeaderName(name)) {
       stripped++
+      continue
+    }
+    if (dropInvalidNames && !isValidHeaderName(name)) {
+      invalid++
       continue
     }
     if (name === 'x-forwarded-for') {
@@ -99,7 +128,13 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[]): UpstreamHea
       if (token !== 'host') delete headers[token]
     }
   }
-  return { headers, clientTraceId, clientForwardedFor, strippedIdentityHeaders: stripped }
+  return {
+    headers,
+    clientTraceId,
+    clientForwardedFor,
+    strippedIdentityHeaders: stripped,
+    droppedInvalidHeaders: invalid,
+  }
 }
 
 /**

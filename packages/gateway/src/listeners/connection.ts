@@ -3,6 +3,7 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import type { TLSSocket } from 'node:tls'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
+import { elapsedMs } from '../values/clock.js'
 
 /**
  * What a request's record needs from its client connection, read while the
@@ -23,6 +24,13 @@ export interface ClientConnection extends ConnectionFacts {
    * line, the in-flight count) would wait forever: they are closed here.
    */
   readonly responses: Set<ServerResponse>
+  /**
+   * When the first request on the connection started ({@link elapsedMs}): what
+   * `client_keep_alive.seconds` counts from (Node does not tell when the
+   * connection was accepted; before its first request only the idle timeout
+   * applies).
+   */
+  readonly firstRequestAt: number
 }
 
 const connections = new WeakMap<Socket, ClientConnection>()
@@ -49,6 +57,7 @@ export function clientConnection(socket: Socket, secure: boolean): ClientConnect
       bytesReadMark: 0,
       bytesWrittenMark: 0,
       responses: new Set(),
+      firstRequestAt: elapsedMs(),
     }
     const { responses } = connection
     socket.once('close', () => {

@@ -8,6 +8,7 @@ import {
   applyForwardedFor,
   buildUpstreamHeaders,
   isIdentityHeaderName,
+  isValidHeaderName,
   normalizePeerAddress,
 } from '../headers/request-headers.js'
 import { traceIdFor } from '../headers/trace-id.js'
@@ -15,6 +16,7 @@ import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { RuleTransformError } from '../rules/errors.js'
+import { elapsedMs } from '../values/clock.js'
 import type { CompiledGateway, CompiledRule } from './compile.js'
 import { clientConnection, takeByteCounts } from './connection.js'
 import { GatewayRequestContext } from './request-context.js'
@@ -83,7 +85,8 @@ export function handleRequest(
     const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
     const url = req.url ?? ''
 
-    const upstream = buildUpstreamHeaders(req.rawHeaders)
+    const attrs = generation.compiled.config.loadBalancer.attributes
+    const upstream = buildUpstreamHeaders(req.rawHeaders, attrs.dropInvalidHeaderFields)
     const traceId = traceIdFor(upstream.clientTraceId, startedAt)
     const headers = upstream.headers
     headers['x-amzn-trace-id'] = traceId
@@ -123,7 +126,11 @@ export function handleRequest(
       return
     }
 
-    const attrs = generation.compiled.config.loadBalancer.attributes
+    // ALB's client_keep_alive.seconds: past it, the connection serves this one
+    // request more and closes gracefully (`Connection: close`), busy or not.
+    if (upgrade === undefined && elapsedMs() - connection.firstRequestAt >= attrs.clientKeepAliveSeconds * 1000) {
+      res.shouldKeepAlive = false
+    }
     applyForwardedFor(
       headers,
       attrs.xffMode,
@@ -155,7 +162,10 @@ export function handleRequest(
       host,
       path,
       query,
-      headers: upstream.strippedIdentityHeaders > 0 ? withoutIdentityHeaders(req.headers) : req.headers,
+      headers:
+        upstream.strippedIdentityHeaders + upstream.droppedInvalidHeaders > 0
+          ? withoutDroppedHeaders(req.headers, attrs.dropInvalidHeaderFields)
+          : req.headers,
       sourceIp,
     })
     compiledRule = listener.rules[matched.index]!
@@ -255,10 +265,12 @@ function runActions(
  * rewrite (for an upgrade request Node builds `req.headers` lazily from
  * `rawHeaders`, and a rewritten `rawHeaders` crashes it).
  */
-function withoutIdentityHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+/** The client's headers as the rules see them: without those the target never gets. */
+function withoutDroppedHeaders(headers: IncomingHttpHeaders, dropInvalidNames: boolean): IncomingHttpHeaders {
   const kept: IncomingHttpHeaders = {}
   for (const name of Object.keys(headers)) {
-    if (!isIdentityHeaderName(name)) kept[name] = headers[name]
+    if (isIdentityHeaderName(name) || (dropInvalidNames && !isValidHeaderName(name))) continue
+    kept[name] = headers[name]
   }
   return kept
 }

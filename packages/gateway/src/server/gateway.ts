@@ -284,18 +284,26 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   }
   if (channels.configLoaded.hasSubscribers) channels.configLoaded.publish({ source: config.source, generation: 1 })
 
-  async function retire(old: ServedGeneration, deadlineMs: number): Promise<void> {
-    if (old.inflight > 0) {
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, deadlineMs)
-        timer.unref()
-        old.onIdle = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
-    }
-    await old.registry.close()
+  /**
+   * Retires a replaced generation once its requests are done or `deadlineMs`
+   * passed: its auth runtime, and its target pools — with `next` (a reload)
+   * per target, a target the reload removed being deregistered with its
+   * group's delay (`TargetGroupRuntime.retire`); without (shutdown), all
+   * gracefully.
+   */
+  async function retire(old: ServedGeneration, deadlineMs: number, next?: ServedGeneration): Promise<void> {
+    const idle =
+      old.inflight === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => {
+            const timer = setTimeout(resolve, deadlineMs)
+            timer.unref()
+            old.onIdle = () => {
+              clearTimeout(timer)
+              resolve()
+            }
+          })
+    await (next === undefined ? idle.then(() => old.registry.close()) : old.registry.retire(next.registry, idle))
     await old.auth?.close()
   }
 
@@ -337,7 +345,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     const removed = [...servers.values()].filter((s) => !wanted.has(s.key))
     for (const entry of removed) servers.delete(entry.key)
     const drainMs = maxDeregistrationDelayMs(previous.compiled.config)
-    void Promise.all([...removed.map((l) => closeListener(l, drainMs)), retire(previous, drainMs)]).catch(
+    void Promise.all([...removed.map((l) => closeListener(l, drainMs)), retire(previous, drainMs, current)]).catch(
       (error: unknown) => {
         logger.warn({ err: error }, 'error while retiring the previous configuration')
       },

@@ -234,6 +234,36 @@ export class TargetGroupRuntime {
     await Promise.all(this.targets.map((t) => t.dispatcher.destroy()))
   }
 
+  /**
+   * Retires this group after a reload to `next` (the same group in the new
+   * configuration, if it is still there); `idle` settles when the replaced
+   * configuration has no request left to start. A target `next` still has
+   * keeps serving the old requests until they finish; a target it no longer
+   * has is deregistered as ALB does it: the old requests get the group's
+   * `deregistration_delay.timeout_seconds`, and those still running then are
+   * cut (the client gets a 502).
+   */
+  async retire(next: TargetGroupRuntime | undefined, idle: Promise<void>): Promise<void> {
+    this.#checker.stop()
+    const kept = new Set(next?.targets.map((t) => targetKey(t.id, t.port)))
+    const delayMs = this.model.deregistrationDelaySeconds * 1000
+    await Promise.all(
+      this.targets.map(async (t) => {
+        const drained = idle.then(() => t.dispatcher.close())
+        if (kept.has(targetKey(t.id, t.port))) return drained
+        let timer: NodeJS.Timeout | undefined
+        const expired = new Promise<'expired'>((resolve) => {
+          timer = setTimeout(() => resolve('expired'), delayMs)
+          // A process shutting down does not wait for a deregistration it is about to end anyway.
+          timer.unref()
+        })
+        const outcome = await Promise.race([drained, expired])
+        clearTimeout(timer)
+        if (outcome === 'expired') await t.dispatcher.destroy()
+      }),
+    )
+  }
+
   /** Runs one health check of every target now (tests, and `start` callers that want to wait). */
   async checkAll(): Promise<void> {
     if (!this.healthCheck.enabled) return
@@ -331,5 +361,10 @@ export class TargetGroupRegistry {
   /** Stops health checks and drops every target connection now. */
   async destroy(): Promise<void> {
     await Promise.all([...this.#groups.values()].map((g) => g.destroy()))
+  }
+
+  /** After a reload to `next`: every group {@link TargetGroupRuntime.retire retires} against its successor. */
+  async retire(next: TargetGroupRegistry, idle: Promise<void>): Promise<void> {
+    await Promise.all([...this.#groups.values()].map((g) => g.retire(next.get(g.arn), idle)))
   }
 }

@@ -66,7 +66,6 @@ describe('the issue-3 YAML', () => {
         xffMode: 'append',
         xffClientPort: false,
         dropInvalidHeaderFields: false,
-        http2: true,
         clientKeepAliveSeconds: 3600,
         preserveHostHeader: false,
         raw: { 'idle_timeout.timeout_seconds': '60', 'routing.http.xff_header_processing.mode': 'append' },
@@ -131,7 +130,6 @@ describe('the issue-3 YAML', () => {
         algorithm: 'round_robin',
         stickiness: { type: 'lb_cookie', durationSeconds: 86400, appCookieName: undefined },
         deregistrationDelaySeconds: 300,
-        slowStartSeconds: 0,
         caFile: undefined,
         targetTimeoutSeconds: undefined,
         raw: { 'stickiness.enabled': 'true', 'stickiness.type': 'lb_cookie' },
@@ -329,7 +327,6 @@ describe('defaults', () => {
     })
     assert.equal(tg.algorithm, 'round_robin')
     assert.equal(tg.deregistrationDelaySeconds, 300)
-    assert.equal(tg.slowStartSeconds, 0)
     assert.deepEqual(tg.stickiness, { type: 'app_cookie', durationSeconds: 86400, appCookieName: 'SESSION' })
   })
 

@@ -4,6 +4,7 @@ import {
   applyForwardedFor,
   buildUpstreamHeaders,
   isIdentityHeaderName,
+  isValidHeaderName,
   normalizePeerAddress,
 } from '../../src/headers/request-headers.js'
 
@@ -141,4 +142,39 @@ test('normalizePeerAddress reports IPv4-mapped peers as IPv4', () => {
   assert.equal(normalizePeerAddress('::ffff:127.0.0.1'), '127.0.0.1')
   assert.equal(normalizePeerAddress('::1'), '::1')
   assert.equal(normalizePeerAddress(undefined), '')
+})
+
+describe('drop_invalid_header_fields: names outside [-A-Za-z0-9]', () => {
+  test('isValidHeaderName accepts letters, digits and hyphens only', () => {
+    for (const name of ['x-good', 'X-Good', 'accept', 'x-1', '-', 'A1-b2']) assert.ok(isValidHeaderName(name), name)
+    for (const name of [
+      '',
+      'x_under',
+      'x.dot',
+      'x!',
+      'x~y',
+      "x'y",
+      'x|y',
+      'x#',
+      'x$',
+      'x%',
+      'x&',
+      'x*',
+      'x+',
+      'x^',
+      'x`',
+    ]) {
+      assert.ok(!isValidHeaderName(name), name)
+    }
+  })
+
+  test('buildUpstreamHeaders drops them only when asked, and counts them', () => {
+    const raw = ['Host', 'a', 'x_under', '1', 'x.dot', '2', 'X-Good', '3']
+    const on = buildUpstreamHeaders(raw, true)
+    assert.deepEqual(on.headers, { host: 'a', 'x-good': '3' })
+    assert.equal(on.droppedInvalidHeaders, 2)
+    const off = buildUpstreamHeaders(raw)
+    assert.deepEqual(off.headers, { host: 'a', x_under: '1', 'x.dot': '2', 'x-good': '3' })
+    assert.equal(off.droppedInvalidHeaders, 0)
+  })
 })

@@ -184,7 +184,6 @@ export function groupModel(overrides: Partial<TargetGroupModel> = {}): TargetGro
     algorithm: 'round_robin',
     stickiness: undefined,
     deregistrationDelaySeconds: 300,
-    slowStartSeconds: 0,
     caFile: undefined,
     targetTimeoutSeconds: undefined,
     raw: {},

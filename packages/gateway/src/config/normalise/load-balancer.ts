@@ -6,16 +6,19 @@ import { Attributes } from './attributes.js'
 import { RESOURCE_NAME } from './checks.js'
 import type { BaseContext } from './context.js'
 
-/** Load-balancer attributes Portcullis acts on. */
-const ACTED_ATTRIBUTES = [
+/**
+ * Load-balancer attributes Portcullis acts on. Each must name a test that
+ * changes it and observes the behaviour through the real `portcullis start`
+ * process: `test/e2e/load-balancer-attributes.test.ts` fails otherwise.
+ */
+export const ACTED_LOAD_BALANCER_ATTRIBUTES = [
   'idle_timeout.timeout_seconds',
   'routing.http.xff_header_processing.mode',
   'routing.http.xff_client_port.enabled',
   'routing.http.drop_invalid_header_fields.enabled',
-  'routing.http2.enabled',
   'routing.http.preserve_host_header.enabled',
   'client_keep_alive.seconds',
-]
+] as const
 /** Load-balancer attributes ALB defines that Portcullis accepts without acting on them. */
 const PASSIVE_ATTRIBUTES = [
   'access_logs.s3.enabled',
@@ -34,8 +37,11 @@ const PASSIVE_ATTRIBUTES = [
   'zonal_shift.config.enabled',
   'load_balancing.cross_zone.enabled',
   'ipv6.deny_all_igw_traffic',
+  // Listeners speak HTTP/1.1 whatever this says (HTTP/2 is not implemented
+  // yet); clients that offer h2 by ALPN settle on HTTP/1.1.
+  'routing.http2.enabled',
 ]
-const KNOWN_ATTRIBUTES = new Set([...ACTED_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
+const KNOWN_ATTRIBUTES = new Set<string>([...ACTED_LOAD_BALANCER_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
 
 /**
  * The `LoadBalancer` block: name, region, account and ARN (derived when
@@ -91,6 +97,8 @@ export function normaliseLoadBalancer(file: PortcullisFile, ctx: BaseContext): L
 function attributes(list: readonly AttributeFile[] | undefined, ctx: BaseContext): LoadBalancerAttributes {
   const attrs = new Attributes(ctx, list, ['LoadBalancer', 'Attributes'])
   attrs.warnUnknown(KNOWN_ATTRIBUTES, ['routing.http.response.'], 'load balancer')
+  // Checked like ALB checks it (a typo is an error), though not acted on: see PASSIVE_ATTRIBUTES.
+  attrs.bool('routing.http2.enabled', true)
   return {
     idleTimeoutSeconds: attrs.int('idle_timeout.timeout_seconds', 60, [1, 4000]),
     xffMode: attrs.oneOf(
@@ -100,7 +108,6 @@ function attributes(list: readonly AttributeFile[] | undefined, ctx: BaseContext
     ),
     xffClientPort: attrs.bool('routing.http.xff_client_port.enabled', false),
     dropInvalidHeaderFields: attrs.bool('routing.http.drop_invalid_header_fields.enabled', false),
-    http2: attrs.bool('routing.http2.enabled', true),
     preserveHostHeader: attrs.bool('routing.http.preserve_host_header.enabled', false),
     clientKeepAliveSeconds: attrs.int('client_keep_alive.seconds', 3600, [60, 604800]),
     raw: attrs.raw(),

@@ -14,8 +14,12 @@ import { COOKIE_NAME, inRange, RESOURCE_NAME, resolvePath, TARGET_ADDRESS, toInt
 import type { AccountContext, BaseContext, NormaliseContext, TargetGroupRef } from './context.js'
 import { INSTANCE_ID } from './portcullis.js'
 
-/** Target-group attributes Portcullis acts on. */
-const ACTED_ATTRIBUTES = [
+/**
+ * Target-group attributes Portcullis acts on. Each must name a test that
+ * changes it and observes the behaviour through the real `portcullis start`
+ * process: `test/e2e/target-group-attributes.test.ts` fails otherwise.
+ */
+export const ACTED_TARGET_GROUP_ATTRIBUTES = [
   'load_balancing.algorithm.type',
   'stickiness.enabled',
   'stickiness.type',
@@ -23,16 +27,17 @@ const ACTED_ATTRIBUTES = [
   'stickiness.app_cookie.cookie_name',
   'stickiness.app_cookie.duration_seconds',
   'deregistration_delay.timeout_seconds',
-  'slow_start.duration_seconds',
-]
+] as const
 /** Target-group attributes ALB defines that Portcullis accepts without acting on them. */
 const PASSIVE_ATTRIBUTES = [
   'load_balancing.algorithm.anomaly_mitigation',
   'load_balancing.cross_zone.enabled',
   'lambda.multi_value_headers.enabled',
+  // Not implemented: validated as ALB does, and a non-zero value is warned about.
+  'slow_start.duration_seconds',
 ]
 const PASSIVE_ATTRIBUTE_PREFIXES = ['target_group_health.', 'target_health_state.', 'target_failover.']
-const KNOWN_ATTRIBUTES = new Set([...ACTED_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
+const KNOWN_ATTRIBUTES = new Set<string>([...ACTED_TARGET_GROUP_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
 
 /**
  * One entry of `TargetGroups`: name and ARN (derived from the load
@@ -110,6 +115,11 @@ export function normaliseTargetGroup(
       attrs.pathOf('slow_start.duration_seconds'),
       'slow start cannot be used with the weighted_random algorithm',
     )
+  } else if (slowStartSeconds >= 30) {
+    ctx.report.warn(
+      attrs.pathOf('slow_start.duration_seconds'),
+      `slow start is not implemented in Portcullis: a new or newly healthy target gets its full share of requests at once, not ramped up over ${slowStartSeconds} s`,
+    )
   }
 
   const ext = tg.Portcullis
@@ -126,7 +136,6 @@ export function normaliseTargetGroup(
     algorithm,
     stickiness: stickiness(attrs, ctx),
     deregistrationDelaySeconds: attrs.int('deregistration_delay.timeout_seconds', 300, [0, 3600]),
-    slowStartSeconds,
     caFile: ext?.CaFile === undefined ? undefined : resolvePath(ctx, ext.CaFile),
     targetTimeoutSeconds: ext?.TargetTimeoutSeconds,
     raw: attrs.raw(),

@@ -127,6 +127,13 @@ ${fields}`
     expectError(attr('stickiness.lb_cookie.duration_seconds', '"0"'), A, /1\.\.604800, got 0/, '"0"')
     expectError(attr('deregistration_delay.timeout_seconds', '"3601"'), A, /0\.\.3600/, '"3601"')
     expectError(attr('slow_start.duration_seconds', '"10"'), A, /0 \(off\) or 30\.\.900/, '"10"')
+    // Not implemented: said at validate and at every start, never silently accepted.
+    expectWarning(
+      attr('slow_start.duration_seconds', '"60"'),
+      `${T}.Attributes[0].Value`,
+      /slow start is not implemented in Portcullis: a new or newly healthy target gets its full share of requests at once, not ramped up over 60 s/,
+      '"60"',
+    )
     expectWarning(
       attr('stickines.enabled', '"true"'),
       `${T}.Attributes[0].Key`,
