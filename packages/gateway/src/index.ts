@@ -24,8 +24,8 @@
  */
 
 // Key rotation straight from its modules: importing `portcullis` never loads the OIDC stack.
-export { rotateSessionKeys } from './auth/secret-ring.js'
-export { listSigningKeys, rotateSigningKey, type SigningKeyInfo } from './auth/signing-keys.js'
+export { rotateSessionKeys } from './auth/keys/sealing-ring.js'
+export { listSigningKeys, rotateSigningKey, type SigningKeyInfo } from './auth/keys/signing-keys.js'
 export { ConfigError, type ConfigIssue, type ConfigIssueSeverity, formatIssue } from './config/errors.js'
 export { portcullisJsonSchema } from './config/json-schema.js'
 export { type LoadedConfig, loadConfig, type ParseConfigOptions, parseConfig } from './config/load.js'

@@ -54,25 +54,25 @@ import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from
 import type { ActionHandler } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
 import type { SharedState } from '../shared/connection.js'
-import { type AuthShared, OidcAuthenticateAction } from './authenticate.js'
-import { CallbackRegistry } from './callback-registry.js'
-import { IDP_TIMEOUT_MS } from './idp-client.js'
 import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
-import { LoginCallback } from './login.js'
-import { BackchannelLogout, createSessionsHandler } from './logout.js'
-import { createOutbound } from './outbound.js'
-import { SecretRing, type StoredRing } from './secret-ring.js'
+import { SecretRing, type StoredRing } from './keys/sealing-ring.js'
 import {
   importSharedSigningKeys,
   loadSharedSessionRing,
   type SharedRingText,
   sharedSigningRingVersion,
-} from './shared-keys.js'
-import { activeMarkerVersion, loadSigningKeys, type SigningKeyRing } from './signing-keys.js'
+} from './keys/shared-keys.js'
+import { activeMarkerVersion, loadSigningKeys, type SigningKeyRing } from './keys/signing-keys.js'
+import { type AuthShared, OidcAuthenticateAction } from './oidc/authenticate.js'
+import { CallbackRegistry } from './oidc/callback-registry.js'
+import { IDP_TIMEOUT_MS } from './oidc/idp-client.js'
+import { LoginCallback } from './oidc/login.js'
+import { BackchannelLogout, createSessionsHandler } from './oidc/logout.js'
+import { createOutbound } from './outbound.js'
 import type { AuthMetrics, AuthRuntime } from './types.js'
 
-export { rotateSessionKeys } from './secret-ring.js'
-export { DEFAULT_GRACE_SECONDS, listSigningKeys, rotateSigningKey } from './signing-keys.js'
+export { rotateSessionKeys } from './keys/sealing-ring.js'
+export { DEFAULT_GRACE_SECONDS, listSigningKeys, rotateSigningKey } from './keys/signing-keys.js'
 export type { AuthMetrics, AuthRuntime } from './types.js'
 
 /** How often a runtime checks the state directory for a key rotation done elsewhere. */

@@ -5,7 +5,7 @@ import type { ActionHandler, ActionOutcome } from '../core/actions.js'
 import type { AuthErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
-import { endpointAllowed } from './idp-client.js'
+import { endpointAllowed } from './oidc/idp-client.js'
 import { type Outbound, OutboundError } from './outbound.js'
 
 /**

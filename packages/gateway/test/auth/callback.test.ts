@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { SecretRing } from '../../src/auth/secret-ring.js'
+import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
 import type { StateData } from '../../src/auth/types.js'
 import { Browser } from './fixtures/browser.js'
 import { callbackUrlOf, listenFront, oidcAction, startTestGateway, type TestGateway } from './fixtures/gateway.js'

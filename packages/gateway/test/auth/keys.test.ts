@@ -3,8 +3,8 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { listSessionKeys, rotateSessionKeys, SecretRing } from '../../src/auth/secret-ring.js'
-import { listSigningKeys, loadSigningKeys, rotateSigningKey } from '../../src/auth/signing-keys.js'
+import { listSessionKeys, rotateSessionKeys, SecretRing } from '../../src/auth/keys/sealing-ring.js'
+import { listSigningKeys, loadSigningKeys, rotateSigningKey } from '../../src/auth/keys/signing-keys.js'
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 

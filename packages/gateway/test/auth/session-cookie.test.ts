@@ -9,7 +9,7 @@ import {
   SHARD_SIZE,
   setSessionCookies,
   shardNames,
-} from '../../src/auth/session-cookie.js'
+} from '../../src/auth/session/cookie.js'
 import type { RequestContext } from '../../src/core/request.js'
 
 const names = shardNames('S')

@@ -13,9 +13,9 @@
 import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
 import { after, before, describe, test } from 'node:test'
-import type { SessionBinding } from '../../src/auth/cookie-session-store.js'
 import { AuthError } from '../../src/auth/errors.js'
-import type { SessionExchange, SessionStore } from '../../src/auth/session-store.js'
+import type { SessionBinding } from '../../src/auth/session/cookie-store.js'
+import type { SessionExchange, SessionStore } from '../../src/auth/session/store.js'
 import type { SessionData } from '../../src/auth/types.js'
 
 /** Stores of one harness share their backend (keys, a Redis database). */

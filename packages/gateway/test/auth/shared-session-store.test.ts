@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
-import type { SessionBinding } from '../../src/auth/cookie-session-store.js'
-import { SecretRing } from '../../src/auth/secret-ring.js'
-import { loadSharedSessionRing } from '../../src/auth/shared-keys.js'
-import { SharedSessionStore, sessionKey, sidIndexKey, subjectIndexKey } from '../../src/auth/shared-session-store.js'
+import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
+import { loadSharedSessionRing } from '../../src/auth/keys/shared-keys.js'
+import type { SessionBinding } from '../../src/auth/session/cookie-store.js'
+import { SharedSessionStore, sessionKey, sidIndexKey, subjectIndexKey } from '../../src/auth/session/shared-store.js'
 import type { SessionData } from '../../src/auth/types.js'
 import { connectSharedState, type SharedState } from '../../src/shared/connection.js'
 import { systemClock } from '../../src/values/clock.js'
@@ -161,7 +161,7 @@ describe('the shared store beyond the contract', () => {
   })
 
   test('a sealed-cookie session does not open as a shared one', async () => {
-    const { CookieSessionStore } = await import('../../src/auth/cookie-session-store.js')
+    const { CookieSessionStore } = await import('../../src/auth/session/cookie-store.js')
     const ring = await SecretRing.from(() => loadSharedSessionRing(harness.shared))
     const jar = new Jar()
     const exchange = jar.exchange()

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { CallbackRegistry, type LoginCompletion, loginKey } from '../../src/auth/callback-registry.js'
-import { onUnauthenticated } from '../../src/auth/unauthenticated.js'
+import { CallbackRegistry, type LoginCompletion, loginKey } from '../../src/auth/oidc/callback-registry.js'
+import { onUnauthenticated } from '../../src/auth/oidc/unauthenticated.js'
 
 describe('OnUnauthenticatedRequest (contract §5), decided in one place', () => {
   test('the whole table: mode × why there is no usable session', () => {

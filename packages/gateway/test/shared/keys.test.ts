@@ -8,14 +8,14 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
 import { type AuthRuntime, createAuthRuntime } from '../../src/auth/index.js'
-import { SecretRing } from '../../src/auth/secret-ring.js'
+import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
 import {
   listSharedSigningKeys,
   loadSharedSessionRing,
   loadSharedSigningKeys,
   rotateSharedSessionKeys,
   rotateSharedSigningKey,
-} from '../../src/auth/shared-keys.js'
+} from '../../src/auth/keys/shared-keys.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { GatewayConfig } from '../../src/config/model.js'
 import { connectSharedState, type SharedState } from '../../src/shared/connection.js'

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
-import { rotateSigningKey } from '../../src/auth/signing-keys.js'
+import { rotateSigningKey } from '../../src/auth/keys/signing-keys.js'
 import { createExclusive, replaceAtomically } from '../../src/state/files.js'
 import { ensureStickinessSecret } from '../../src/state/secret.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'

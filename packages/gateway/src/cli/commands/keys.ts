@@ -1,5 +1,5 @@
 import { listSigningKeys, rotateSessionKeys, rotateSigningKey } from '../../auth/index.js'
-import type { SigningKeyInfo } from '../../auth/signing-keys.js'
+import type { SigningKeyInfo } from '../../auth/keys/signing-keys.js'
 import { ConfigError } from '../../config/errors.js'
 import { loadConfig } from '../../config/load.js'
 
@@ -75,7 +75,7 @@ async function keyRings(args: { stateDirectory: string; config?: string | undefi
     if (model !== undefined) {
       const { createLogger } = await import('../../observability/logger.js')
       const { connectSharedState } = await import('../../shared/connection.js')
-      const keys = await import('../../auth/shared-keys.js')
+      const keys = await import('../../auth/keys/shared-keys.js')
       const shared = await connectSharedState(model, {
         logger: createLogger('silent'),
         caFile: config.portcullis.caFile,

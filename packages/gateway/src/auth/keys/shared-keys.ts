@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomUUID } from 'node:crypto'
 import { importSigningKey } from '@portcullis/verify/mint'
-import type { SharedState } from '../shared/connection.js'
-import { newRing, parseRing, rotatedRing, type StoredRing } from './secret-ring.js'
+import type { SharedState } from '../../shared/connection.js'
+import { newRing, parseRing, rotatedRing, type StoredRing } from './sealing-ring.js'
 import { DEFAULT_GRACE_SECONDS, type SigningKey, type SigningKeyInfo, type SigningKeyRing } from './signing-keys.js'
 
 /**

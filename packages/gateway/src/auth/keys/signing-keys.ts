@@ -9,7 +9,7 @@ import {
   type SigningKeyFiles,
   signingKeyFiles,
   withLock,
-} from '../state/index.js'
+} from '../../state/index.js'
 
 /**
  * The P-256 key ring that signs `x-amzn-oidc-data`, kept in

@@ -1,8 +1,8 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { signAlbToken } from '@portcullis/verify/mint'
-import { sessionSubject } from './session-store.js'
-import type { SigningKey } from './signing-keys.js'
-import type { SessionData } from './types.js'
+import type { SigningKey } from '../keys/signing-keys.js'
+import { sessionSubject } from '../session/store.js'
+import type { SessionData } from '../types.js'
 
 /** What one action's identity tokens say and how long they last. */
 export interface IdentityTokenOptions {

@@ -1,11 +1,11 @@
 import { hash, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import type { SharedState } from '../shared/connection.js'
-import { type Clock, elapsedMs, systemClock } from '../values/clock.js'
-import { type SessionBinding, sessionAad } from './cookie-session-store.js'
-import { AuthError } from './errors.js'
-import type { SecretRing } from './secret-ring.js'
+import type { SharedState } from '../../shared/connection.js'
+import { type Clock, elapsedMs, systemClock } from '../../values/clock.js'
+import { AuthError } from '../errors.js'
+import type { SecretRing } from '../keys/sealing-ring.js'
+import type { AuthMetrics, SessionData } from '../types.js'
 import {
   clearSessionCookies,
   cookieAttributes,
@@ -13,7 +13,8 @@ import {
   readShards,
   setSessionCookies,
   shardNames,
-} from './session-cookie.js'
+} from './cookie.js'
+import { type SessionBinding, sessionAad } from './cookie-store.js'
 import {
   needsRenewal,
   type SessionExchange,
@@ -21,8 +22,7 @@ import {
   type SessionStore,
   type StoredSession,
   sessionSubject,
-} from './session-store.js'
-import type { AuthMetrics, SessionData } from './types.js'
+} from './store.js'
 
 /** How long a session read from Redis is used by this process before Redis is asked again: the revocation delay. */
 export const SHARED_SESSION_CACHE_MS = 1000

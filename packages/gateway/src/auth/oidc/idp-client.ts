@@ -1,9 +1,9 @@
 import * as oidc from 'openid-client'
 import type { Logger } from 'pino'
-import type { AuthenticateCognitoAction, AuthenticateOidcAction } from '../config/model.js'
-import { insecureEndpointProblem } from '../values/loopback.js'
-import { AuthError } from './errors.js'
-import { type Outbound, OutboundError } from './outbound.js'
+import type { AuthenticateCognitoAction, AuthenticateOidcAction } from '../../config/model.js'
+import { insecureEndpointProblem } from '../../values/loopback.js'
+import { AuthError } from '../errors.js'
+import { type Outbound, OutboundError } from '../outbound.js'
 
 /**
  * The relying-party side of one authenticate action, on `openid-client`:

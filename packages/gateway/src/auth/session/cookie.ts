@@ -1,7 +1,7 @@
-import type { RequestContext } from '../core/request.js'
-import { expiredCookie, setCookie } from '../headers/set-cookie.js'
-import { requestHost } from './redirects.js'
-import type { SessionData } from './types.js'
+import type { RequestContext } from '../../core/request.js'
+import { expiredCookie, setCookie } from '../../headers/set-cookie.js'
+import { requestHost } from '../oidc/redirects.js'
+import type { SessionData } from '../types.js'
 
 /**
  * Session-cookie encoding: the sealed session value is split into shards

@@ -1,4 +1,4 @@
-import type { OnUnauthenticatedRequest } from '../config/model.js'
+import type { OnUnauthenticatedRequest } from '../../config/model.js'
 
 /** Why a request has no usable session. */
 export type NoSession =

@@ -1,5 +1,5 @@
-import type { RequestContext } from '../core/request.js'
-import type { StateData } from './types.js'
+import type { RequestContext } from '../../core/request.js'
+import type { StateData } from '../types.js'
 
 /** The second half of a login, done by the action that started it. */
 export interface LoginCompletion {

@@ -7,7 +7,7 @@ import {
   replaceAtomically,
   sessionKeyFiles,
   withLock,
-} from '../state/index.js'
+} from '../../state/index.js'
 
 /**
  * The secret key ring behind the session cookies and the `state` parameter,

@@ -1,7 +1,7 @@
-import type { RequestContext } from '../core/request.js'
-import { AuthError } from './errors.js'
-import type { TokenSet } from './idp-client.js'
-import type { SessionData } from './types.js'
+import type { RequestContext } from '../../core/request.js'
+import { AuthError } from '../errors.js'
+import type { TokenSet } from '../oidc/idp-client.js'
+import type { SessionData } from '../types.js'
 
 /** User claims plus access token above this fail the login or refresh with 500 (ALB). */
 export const MAX_CLAIMS_BYTES = 11 * 1024

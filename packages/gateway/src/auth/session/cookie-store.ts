@@ -1,9 +1,10 @@
 import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import { type Clock, systemClock } from '../values/clock.js'
-import { AuthError } from './errors.js'
-import type { SecretRing } from './secret-ring.js'
+import { type Clock, systemClock } from '../../values/clock.js'
+import { AuthError } from '../errors.js'
+import type { SecretRing } from '../keys/sealing-ring.js'
+import type { AuthMetrics, SessionData } from '../types.js'
 import {
   clearSessionCookies,
   cookieAttributes,
@@ -12,15 +13,14 @@ import {
   SHARD_SIZE,
   setSessionCookies,
   shardNames,
-} from './session-cookie.js'
+} from './cookie.js'
 import {
   needsRenewal,
   type SessionExchange,
   type SessionRenewal,
   type SessionStore,
   type StoredSession,
-} from './session-store.js'
-import type { AuthMetrics, SessionData } from './types.js'
+} from './store.js'
 
 const SESSION_CACHE_ENTRIES = 10_000
 /** How long requests still carrying a just-refreshed cookie get the refreshed session. */
