@@ -3,59 +3,33 @@
 //
 //   node scripts/check-layers.mjs [SRC_DIR]     (default: packages/gateway/src)
 //
-// Reads every relative import of every .ts file under SRC_DIR — static
-// `import … from`, `export … from`, side-effect `import '…'` and dynamic
-// `import('…')`, type-only imports included — maps both ends to a layer and
-// lists each import that points up (or sideways into another folder of the
-// same layer). Exit 1 when there is one, or when a file belongs to no layer.
+// Reads every relative import of every .ts file under SRC_DIR with
+// TypeScript's own scanner — static `import … from`, `export … from`,
+// side-effect `import '…'`, dynamic `import('…')` and type-level imports,
+// type-only ones included; comments and strings are not imports — maps both
+// ends to a layer of packages/gateway/layers.json (the layers, lowest first,
+// and what each holds) and lists each import that points up (or sideways into
+// another unit of the same layer). Exit 1 when there is one, or when a file
+// belongs to no layer.
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import ts from 'typescript'
 
-// Lowest first. A module may import its own folder and anything in a lower
-// layer; folders that share a layer are independent of each other. An entry
-// ending in `.ts` names one file, which takes precedence over its folder.
-//
-// - values, config/model.ts: pure vocabulary of ALB (regex dialect, CIDR and
-//   status-code syntax, the validated configuration model); import nothing.
-// - core: the request context and record, the action-handler, callback and
-//   authenticate-action interfaces, the load balancer's own responses and
-//   the error vocabulary. Imports only the configuration model.
-// - headers, state, observability: header handling, the state directory,
-//   logging/metrics/access log — leaves over core.
-// - tls (local CA, on state), rules (pure matching), targets (pools, health),
-//   config (loading and validation): each on the layers above only.
-// - proxy (moving bytes to a target), audit (checks over a loaded config) and
-//   shared (the connection to the shared Redis of `Portcullis.SharedState`, on
-//   tls for the CA trust it shares with the IdP calls; auth and server use it).
-// - actions (forward on proxy and targets; redirect; fixed-response) and auth
-//   (the authenticate actions and the login callback).
-// - listeners: compile a configuration into handlers, run the pipeline.
-// - server: the runtime (reload, cluster, admin). It loads auth with a lazy
-//   `import()` only so that a gateway without authenticate rules never pulls
-//   in the OIDC stack; auth is below server, so that import points down.
-// - idp (the development provider), demo, cli: applications of the above.
-// - index.ts: the public API, re-exporting from anywhere.
-export const LAYERS = [
-  ['values', 'config/model.ts'],
-  ['core'],
-  ['headers', 'state', 'observability'],
-  ['tls', 'rules', 'targets', 'config'],
-  ['proxy', 'audit', 'shared'],
-  ['actions', 'auth'],
-  ['listeners'],
-  ['server'],
-  ['idp'],
-  ['demo'],
-  ['cli'],
-  ['index.ts'],
-]
+const LAYERS_FILE = 'packages/gateway/layers.json'
+const root = fileURLToPath(new URL('..', import.meta.url))
 
-// `import X, { a } from`, `import * as ns from`, `export { a } from`, `export * from`, `import type …`.
-const STATIC = String.raw`\b(?:import|export)\s+(?:type\s+)?(?:[\w$]+\s*,?\s*)?(?:\{[^}]*\}\s*|\*\s*(?:as\s+[\w$]+\s*)?)?from\s*['"]([^'"]+)['"]`
-const DYNAMIC = String.raw`\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)`
-const BARE = String.raw`^\s*import\s*['"]([^'"]+)['"]`
-const IMPORT = new RegExp(`${STATIC}|${DYNAMIC}|${BARE}`, 'gm')
+/** The layers' units, lowest layer first, from the layers file; throws on a unit listed twice. */
+function readLayers() {
+  const { layers } = JSON.parse(readFileSync(join(root, LAYERS_FILE), 'utf8'))
+  const units = layers.map((layer) => Object.keys(layer))
+  const all = units.flat()
+  const twice = all.filter((unit, i) => all.indexOf(unit) !== i)
+  if (twice.length > 0) throw new Error(`${LAYERS_FILE}: ${twice.join(', ')} listed more than once`)
+  return units
+}
+
+const LAYERS = readLayers()
 
 /** The layer unit of a path relative to the source root: a listed file, else its top folder. */
 function unitOf(path) {
@@ -86,12 +60,11 @@ export function checkLayers(srcDir) {
     const fromUnit = unitOf(from)
     const fromRank = rankOf(fromUnit)
     if (fromRank === -1) {
-      problems.push(`${from}: '${fromUnit}' belongs to no layer (add it to LAYERS in scripts/check-layers.mjs)`)
+      problems.push(`${from}: '${fromUnit}' belongs to no layer (add it to ${LAYERS_FILE})`)
       continue
     }
     const text = readFileSync(file, 'utf8')
-    for (const match of text.matchAll(IMPORT)) {
-      const specifier = match[1] ?? match[2] ?? match[3]
+    for (const { fileName: specifier, pos } of ts.preProcessFile(text, true, true).importedFiles) {
       if (!specifier.startsWith('.')) continue
       imports++
       const to = relative(srcDir, resolve(dirname(file), specifier.replace(/\.js$/, '.ts')))
@@ -99,7 +72,7 @@ export function checkLayers(srcDir) {
       if (toUnit === fromUnit) continue
       const toRank = rankOf(toUnit)
       if (toRank !== -1 && toRank < fromRank) continue
-      const line = text.slice(0, match.index).split('\n').length
+      const line = text.slice(0, pos).split('\n').length
       const why =
         toRank === -1
           ? `'${toUnit}' belongs to no layer`
@@ -113,7 +86,6 @@ export function checkLayers(srcDir) {
 }
 
 if (process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const root = fileURLToPath(new URL('..', import.meta.url))
   const srcDir = resolve(process.argv[2] ?? join(root, 'packages/gateway/src'))
   const { problems, files, imports } = checkLayers(srcDir)
   if (problems.length > 0) {

@@ -42,9 +42,19 @@ if (selected.length === 0) {
 // Tests start real servers and browsers; two cores want a little
 // oversubscription because most of the time is spent waiting on sockets.
 const concurrency = Math.max(2, availableParallelism())
+// The `@portcullis/source` export condition makes `@portcullis/verify` resolve
+// to its .ts source instead of its built dist, so an edit is tested without a build.
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=120000', ...selected],
+  [
+    '--conditions=@portcullis/source',
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-timeout=120000',
+    ...selected,
+  ],
   { cwd: root, stdio: 'inherit', env: { ...process.env, NODE_ENV: 'test' } },
 )
 process.exit(result.status ?? 1)

@@ -6,6 +6,7 @@
 // depend on the date it runs on.
 import { spawnSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import { requirePrerequisites } from './check-prerequisites.mjs'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const SUITES = [
@@ -21,12 +22,7 @@ const SUITES = [
 ]
 const SHIFTS = process.argv.length > 2 ? process.argv.slice(2) : ['+3y', '-3y']
 
-for (const tool of ['faketime', 'datefudge']) {
-  if (spawnSync('sh', ['-c', `command -v ${tool}`]).status !== 0) {
-    console.error(`test-dates: '${tool}' is missing; install it with: apt-get install faketime datefudge`)
-    process.exit(1)
-  }
-}
+requirePrerequisites(['redis-server', 'faketime', 'datefudge'], 'test-dates')
 for (const shift of SHIFTS) {
   console.log(`== the time-sensitive suites with the clock ${shift} (faketime)`)
   const run = spawnSync('faketime', ['-f', shift, process.execPath, 'scripts/run-tests.mjs', ...SUITES], {

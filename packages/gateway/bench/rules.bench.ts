@@ -1,4 +1,4 @@
-// node --import tsx packages/gateway/bench/rules.bench.ts — rule matches per second:
+// node --conditions=@portcullis/source --import tsx packages/gateway/bench/rules.bench.ts — rule matches per second:
 //   (a) a request matched by the first of 100 rules
 //   (b) a request that falls through 100 rules to the default rule (every condition evaluated)
 //   (c) as (b) with a 16 KB adversarial path against star-heavy path patterns

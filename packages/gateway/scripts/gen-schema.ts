@@ -1,6 +1,6 @@
 /**
  * Regenerates packages/gateway/schema/portcullis.schema.json from the zod
- * schema. Run: `node --import tsx packages/gateway/scripts/gen-schema.ts`.
+ * schema. Run: `npm run gen:schema`.
  * test/config/json-schema.test.ts fails when the committed file is stale.
  */
 import { writeFileSync } from 'node:fs'

@@ -89,6 +89,35 @@ describe('scripts/check-layers.mjs', () => {
     const { status, output } = run(dir)
     assert.equal(status, 1, output)
     assert.match(output, /auth\/index\.ts:1 imports \.\.\/actions\/types\.js: 'auth' and 'actions' share layer/)
-    assert.match(output, /plugins\/a\.ts: 'plugins' belongs to no layer/)
+    assert.match(output, /plugins\/a\.ts: 'plugins' belongs to no layer \(add it to packages\/gateway\/layers\.json\)/)
+  })
+
+  test('idp stands on values only: it may import values, shares a layer with core, and demo may import it', () => {
+    const passes = tree('idp-floor', {
+      'values/loopback.ts': 'export const isLoopbackHost = () => true\n',
+      'idp/provider.ts': "import { isLoopbackHost } from '../values/loopback.js'\nexport const p = isLoopbackHost\n",
+      'demo/demo.ts': "import { p } from '../idp/provider.js'\nexport const d = p\n",
+    })
+    assert.equal(run(passes).status, 0)
+    const fails = tree('idp-sideways', {
+      'idp/provider.ts': "import type { R } from '../core/request.js'\nexport type P = R\n",
+      'core/request.ts': 'export interface R {}\n',
+    })
+    const { status, output } = run(fails)
+    assert.equal(status, 1, output)
+    assert.match(output, /idp\/provider\.ts:1 imports \.\.\/core\/request\.js: 'idp' and 'core' share layer/)
+  })
+
+  test('subfolders belong to their top folder; imports written in comments or strings are not imports', () => {
+    const dir = tree('subfolders', {
+      'auth/oidc/login.ts':
+        "import { s } from '../session/store.js'\nimport '../../shared/connection.js'\nexport const l = s\n",
+      'auth/session/store.ts':
+        "// import { x } from '../../server/gateway.js'\nexport const s = \"import('../../cli/main.js')\"\n",
+      'shared/connection.ts': 'export {}\n',
+    })
+    const { status, output } = run(dir)
+    assert.equal(status, 0, output)
+    assert.match(output, /2 relative imports in 3 files/)
   })
 })
