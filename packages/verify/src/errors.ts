@@ -1,3 +1,5 @@
+import type { ProbeErrorCode } from './probe/errors.js'
+
 /**
  * Every reason `@portcullis/verify` can reject a token or a request.
  *
@@ -66,6 +68,43 @@ export const ALB_VERIFY_ERROR_CODES: readonly AlbVerifyErrorCode[] = Object.free
 ])
 
 /**
+ * Stable codes of {@link PortcullisVerifyError}: those of
+ * {@link AlbVerifyError} (a rejected token or request), of `ProbeError`
+ * (`@portcullis/verify/probe`: `ERR_PROBE_TARGET`, `ERR_PROBE_OPTIONS`,
+ * `ERR_PROBE_KEY`) and `ERR_CIDR` of `CidrError` (`@portcullis/verify/net`:
+ * not an address or CIDR block). A code is never renamed or reused.
+ */
+export type PortcullisVerifyErrorCode = AlbVerifyErrorCode | ProbeErrorCode | 'ERR_CIDR'
+
+/**
+ * The base of every error `@portcullis/verify` throws, as jose's `JOSEError`
+ * is of jose's: one `instanceof` for all of them, a stable
+ * {@link PortcullisVerifyErrorCode} to branch on, and the underlying error,
+ * when there is one, as `cause`. Each subclass narrows `code` to its own.
+ * Invalid options are programming errors and throw `TypeError`, as Node's own
+ * APIs do.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await verifier.verify(token)
+ * } catch (err) {
+ *   if (!(err instanceof PortcullisVerifyError)) throw err
+ *   console.warn(`${err.code}: ${err.message}`) // e.g. ERR_EXPIRED: token has expired
+ * }
+ * ```
+ */
+export abstract class PortcullisVerifyError extends Error {
+  /** Stable machine-readable reason; see {@link PortcullisVerifyErrorCode}. */
+  readonly code: PortcullisVerifyErrorCode
+
+  constructor(code: PortcullisVerifyErrorCode, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/**
  * The only error `verify` and `verifyRequest` reject with. Messages never
  * contain token contents, so they are safe to log and to return to clients.
  *
@@ -79,14 +118,13 @@ export const ALB_VERIFY_ERROR_CODES: readonly AlbVerifyErrorCode[] = Object.free
  * }
  * ```
  */
-export class AlbVerifyError extends Error {
+export class AlbVerifyError extends PortcullisVerifyError {
   /** Stable machine-readable reason; see {@link AlbVerifyErrorCode}. */
-  readonly code: AlbVerifyErrorCode
+  declare readonly code: AlbVerifyErrorCode
 
   constructor(code: AlbVerifyErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
+    super(code, message, options)
     this.name = 'AlbVerifyError'
-    this.code = code
   }
 }
 

@@ -5,7 +5,14 @@
  *
  * @packageDocumentation
  */
-export { ALB_VERIFY_ERROR_CODES, AlbVerifyError, type AlbVerifyErrorCode, isAlbVerifyError } from './errors.js'
+export {
+  ALB_VERIFY_ERROR_CODES,
+  AlbVerifyError,
+  type AlbVerifyErrorCode,
+  isAlbVerifyError,
+  PortcullisVerifyError,
+  type PortcullisVerifyErrorCode,
+} from './errors.js'
 export type { HeaderSource } from './headers.js'
 export { defaultKeyEndpoint } from './keys/endpoint.js'
 export { type AlbTokenHeader, MAX_TOKEN_LENGTH, type ParsedAlbToken, parseAlbToken } from './token.js'

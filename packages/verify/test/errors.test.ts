@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
-import { ALB_VERIFY_ERROR_CODES, AlbVerifyError, isAlbVerifyError } from '../src/index.js'
+import { ALB_VERIFY_ERROR_CODES, AlbVerifyError, isAlbVerifyError, PortcullisVerifyError } from '../src/index.js'
+import { CidrError } from '../src/net/index.js'
+import { ProbeError } from '../src/probe/index.js'
 
 test('AlbVerifyError carries code, name and cause', () => {
   const cause = new Error('socket hang up')
@@ -9,6 +11,18 @@ test('AlbVerifyError carries code, name and cause', () => {
   assert.equal(err.name, 'AlbVerifyError')
   assert.equal(err.cause, cause)
   assert.ok(err instanceof Error)
+})
+
+test('every error of the package is a PortcullisVerifyError with its code', () => {
+  for (const [err, code, name] of [
+    [new AlbVerifyError('ERR_EXPIRED', 'token has expired'), 'ERR_EXPIRED', 'AlbVerifyError'],
+    [new ProbeError('ERR_PROBE_TARGET', 'not a URL'), 'ERR_PROBE_TARGET', 'ProbeError'],
+    [new CidrError('prefix', 'bad prefix'), 'ERR_CIDR', 'CidrError'],
+  ] as const) {
+    assert.ok(err instanceof PortcullisVerifyError, name)
+    assert.equal(err.code, code)
+    assert.equal(err.name, name)
+  }
 })
 
 test('isAlbVerifyError also recognises errors from another copy of the package', () => {

@@ -10,6 +10,7 @@ import type { ElasticLoadBalancingV2ClientConfig } from '@aws-sdk/client-elastic
 import type { GatewayConfig } from '../config/model.js'
 import { normalise } from '../config/normalise/index.js'
 import type { PortcullisFile, RuleFile, TargetGroupFile } from '../config/schema.js'
+import { PortcullisError } from '../values/errors.js'
 import { type CheckOptions, checkModel, finding, type RawFinding } from './checks.js'
 import { CATALOGUE, type Finding, type FindingId, sortFindings } from './findings.js'
 
@@ -36,11 +37,27 @@ export interface AwsAuditResult {
 
 /**
  * A failure that stops the audit (no credentials, an unreachable endpoint, an
- * unexpected error answer), with a message fit for a terminal. Permission
- * errors do not throw: they become `aws-access-denied` findings.
+ * unexpected error answer), with a message fit for a terminal and the SDK's
+ * error as `cause`. Permission errors do not throw: they become
+ * `aws-access-denied` findings.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await auditAwsAccount({ region: 'eu-west-1' })
+ * } catch (err) {
+ *   if (err instanceof AwsAuditError) console.error(err.code, err.message) // ERR_AWS_AUDIT …
+ *   else throw err
+ * }
+ * ```
  */
-export class AwsAuditError extends Error {
+export class AwsAuditError extends PortcullisError {
   override readonly name = 'AwsAuditError'
+  declare readonly code: 'ERR_AWS_AUDIT'
+
+  constructor(message: string, options?: ErrorOptions) {
+    super('ERR_AWS_AUDIT', message, options)
+  }
 }
 
 /** Error codes that mean "this principal may not call that action". */
@@ -83,7 +100,7 @@ export async function auditAwsAccount(options: AwsAuditOptions = {}): Promise<Aw
           findings.push(accountFinding(loadBalancer, resource, `${action} was refused: ${(error as Error).message}`))
           return undefined
         }
-        throw new AwsAuditError(`${action} failed: ${describeError(error)}`)
+        throw new AwsAuditError(`${action} failed: ${describeError(error)}`, { cause: error })
       }
     }
     const all = async <P, T>(pages: AsyncIterable<P>, pick: (page: P) => T[] | undefined): Promise<T[]> => {
@@ -225,7 +242,9 @@ interface LiveLoadBalancer {
  */
 function toModel(file: PortcullisFile, listenerArns: readonly string[]): GatewayConfig {
   const ignore = () => {}
-  const model = normalise(file, { baseDir: process.cwd(), source: undefined }, { error: ignore, warn: ignore })
+  // No client secrets: the checks never read them, and the account, not this machine, is audited.
+  const options = { baseDir: process.cwd(), source: undefined, env: {} }
+  const model = normalise(file, options, { error: ignore, warn: ignore })
   // The normaliser derives listener ARNs (a file has none); findings name the real ones.
   return { ...model, listeners: model.listeners.map((l, i) => ({ ...l, arn: listenerArns[i] ?? l.arn })) }
 }
@@ -242,8 +261,10 @@ function loadBalancerOf(arn: string): string | undefined {
 async function regionOf(client: { config: { region: () => Promise<string> } }): Promise<string> {
   try {
     return await client.config.region()
-  } catch {
-    throw new AwsAuditError('no AWS region: pass --region, or set AWS_REGION or a region in your AWS profile')
+  } catch (error) {
+    throw new AwsAuditError('no AWS region: pass --region, or set AWS_REGION or a region in your AWS profile', {
+      cause: error,
+    })
   }
 }
 

@@ -44,14 +44,14 @@ export interface RawFinding {
   readonly message: string
 }
 
-/** Options of {@link checkModel}. */
+/** Options of the audits (`auditConfigFile`, `auditConfigText`, `auditAwsAccount`) and of {@link checkModel}. */
 export interface CheckOptions {
   /** Sessions longer than this are reported (`auth-session-timeout-long`); default 86400 (one day). */
   readonly maxSessionTimeoutSeconds?: number
 }
 
 /** ALB's default and longest `SessionTimeout` are both 7 days, so "too long" needs a lower bound of its own. */
-export const DEFAULT_MAX_SESSION_TIMEOUT_SECONDS = 86400
+const DEFAULT_MAX_SESSION_TIMEOUT_SECONDS = 86400
 
 /**
  * Runs every configuration check on one load balancer's model.
@@ -149,7 +149,7 @@ const OUTDATED_POLICIES = /^ELBSecurityPolicy-(2016-08|2015-05|2015-03|2015-02|2
 const OLD_PROTOCOL_IN_NAME = /-1-[01]-/
 
 /** True when the named ELB security policy still negotiates TLS 1.0 or 1.1. */
-export function isOutdatedTlsPolicy(policy: string): boolean {
+function isOutdatedTlsPolicy(policy: string): boolean {
   return OUTDATED_POLICIES.test(policy) || OLD_PROTOCOL_IN_NAME.test(policy)
 }
 
@@ -330,7 +330,7 @@ const NON_PUBLIC = compileCidrMatcher(
 )
 
 /** True for an IP address outside private, loopback, link-local and shared address space; host names are not judged. */
-export function isPublicAddress(address: string): boolean {
+function isPublicAddress(address: string): boolean {
   return isIP(address) !== 0 && !NON_PUBLIC(address)
 }
 

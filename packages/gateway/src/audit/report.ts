@@ -1,8 +1,9 @@
 /**
  * Audit output: a report a person reads (grouped by load balancer, worst
- * first), JSON, and SARIF 2.1.0 for code-scanning dashboards.
+ * first), JSON, and SARIF 2.1.0 (through `sarif.ts`) for code-scanning dashboards.
  */
 import { CATALOGUE, type Finding, type FindingId, SEVERITIES, type Severity } from './findings.js'
+import { formatSarifLog, type SarifLevel } from './sarif.js'
 
 /**
  * The readable report: one block per load balancer, each finding with its
@@ -45,7 +46,7 @@ export function formatJson(findings: readonly Finding[], scanned: readonly strin
   return `${JSON.stringify({ loadBalancers: scanned, findings }, null, 2)}\n`
 }
 
-const SARIF_LEVEL: Record<Severity, 'error' | 'warning' | 'note'> = { high: 'error', medium: 'warning', low: 'note' }
+const SARIF_LEVEL: Record<Severity, SarifLevel> = { high: 'error', medium: 'warning', low: 'note' }
 /** GitHub code scanning ranks results by this property (0.0–10.0). */
 const SECURITY_SEVERITY: Record<Severity, string> = { high: '8.0', medium: '5.0', low: '2.0' }
 
@@ -61,52 +62,39 @@ const SECURITY_SEVERITY: Record<Severity, string> = { high: '8.0', medium: '5.0'
  * ```
  */
 export function formatSarif(findings: readonly Finding[], version: string): string {
-  const ids = Object.keys(CATALOGUE) as FindingId[]
-  const log = {
-    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
-    version: '2.1.0',
-    runs: [
-      {
-        tool: {
-          driver: {
-            name: 'portcullis audit',
-            version,
-            rules: ids.map((id) => {
-              const check = CATALOGUE[id]
-              return {
-                id,
-                name: id,
-                shortDescription: { text: check.title },
-                help: { text: check.remediation },
-                defaultConfiguration: { level: SARIF_LEVEL[check.severity] },
-                properties: {
-                  'security-severity': SECURITY_SEVERITY[check.severity],
-                  tags: ['security', ...(check.control ? [check.control] : [])],
-                },
-              }
-            }),
-          },
+  return formatSarifLog({
+    name: 'portcullis audit',
+    version,
+    rules: (Object.keys(CATALOGUE) as FindingId[]).map((id) => {
+      const check = CATALOGUE[id]
+      return {
+        id,
+        name: id,
+        shortDescription: { text: check.title },
+        help: { text: check.remediation },
+        defaultConfiguration: { level: SARIF_LEVEL[check.severity] },
+        properties: {
+          'security-severity': SECURITY_SEVERITY[check.severity],
+          tags: ['security', ...(check.control ? [check.control] : [])],
         },
-        results: findings.map((f) => ({
-          ruleId: f.id,
-          ruleIndex: ids.indexOf(f.id),
-          level: SARIF_LEVEL[f.severity],
-          message: { text: `${f.message}. ${f.remediation}` },
-          locations: [
-            f.location
-              ? {
-                  physicalLocation: {
-                    artifactLocation: { uri: f.location.file.split('\\').join('/') },
-                    region: { startLine: f.location.line, startColumn: f.location.column },
-                  },
-                  logicalLocations: [{ fullyQualifiedName: f.location.path }],
-                }
-              : { logicalLocations: [{ fullyQualifiedName: f.arn, kind: 'resource' }] },
-          ],
-          partialFingerprints: { 'portcullis/v1': `${f.id}:${f.arn}` },
-        })),
-      },
-    ],
-  }
-  return `${JSON.stringify(log, null, 2)}\n`
+      }
+    }),
+    results: findings.map((f) => ({
+      ruleId: f.id,
+      level: SARIF_LEVEL[f.severity],
+      message: { text: `${f.message}. ${f.remediation}` },
+      locations: [
+        f.location
+          ? {
+              physicalLocation: {
+                artifactLocation: { uri: f.location.file.split('\\').join('/') },
+                region: { startLine: f.location.line, startColumn: f.location.column },
+              },
+              logicalLocations: [{ fullyQualifiedName: f.location.path }],
+            }
+          : { logicalLocations: [{ fullyQualifiedName: f.arn, kind: 'resource' }] },
+      ],
+      partialFingerprints: { 'portcullis/v1': `${f.id}:${f.arn}` },
+    })),
+  })
 }

@@ -3,6 +3,7 @@
  * the line and column, the field path in ELBv2 vocabulary, and what was
  * expected. Nothing here carries a stack trace to the user.
  */
+import { PortcullisError } from '../values/errors.js'
 
 /** How bad a {@link ConfigIssue} is: errors refuse the file, warnings do not. */
 export type ConfigIssueSeverity = 'error' | 'warning'
@@ -59,7 +60,7 @@ export function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
  * Thrown when a configuration file cannot be used: missing, unreadable, not
  * YAML/JSON, of the wrong shape, or violating one of ELBv2's constraints.
  * `issues` holds every error found (and the warnings seen along the way), so
- * a user fixes them all in one pass.
+ * a user fixes them all in one pass. Its code is always `ERR_CONFIG`.
  *
  * @example
  * ```ts
@@ -71,8 +72,9 @@ export function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
  * }
  * ```
  */
-export class ConfigError extends Error {
+export class ConfigError extends PortcullisError {
   override readonly name = 'ConfigError'
+  declare readonly code: 'ERR_CONFIG'
   /** Every problem found, errors and warnings, in file order. */
   readonly issues: readonly ConfigIssue[]
   /** The file name as the user gave it, used as the prefix of formatted lines. */
@@ -83,7 +85,7 @@ export class ConfigError extends Error {
     const errors = sorted.filter((i) => i.severity === 'error')
     const first = errors[0] ?? sorted[0]
     const summary = first ? formatIssue(first, source) : 'invalid configuration'
-    super(errors.length > 1 ? `${summary} (and ${errors.length - 1} more)` : summary)
+    super('ERR_CONFIG', errors.length > 1 ? `${summary} (and ${errors.length - 1} more)` : summary)
     this.issues = sorted
     this.source = source
   }

@@ -11,6 +11,7 @@ import { type FieldPath, formatPath, type ParsedDocument, parseText } from './do
 import { ConfigError, type ConfigIssue, type ConfigIssueSeverity, sortIssues } from './errors.js'
 import type { GatewayConfig } from './model.js'
 import { missingSecretMessage } from './normalise/authenticate.js'
+import type { Environment } from './normalise/context.js'
 import { normalise } from './normalise/index.js'
 import { PortcullisFileSchema } from './schema.js'
 
@@ -29,6 +30,8 @@ export interface ParseConfigOptions {
   readonly format?: 'yaml' | 'json'
   /** Directory relative paths in the file are resolved against; default the source's directory, else the working directory. */
   readonly baseDir?: string
+  /** Where `UseExistingClientSecret: true` looks for `PORTCULLIS_CLIENT_SECRET_<CLIENT ID>`; default `process.env`. */
+  readonly env?: Environment
 }
 
 /** Configuration files larger than this are refused before parsing. */
@@ -36,8 +39,8 @@ export const MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 /**
  * Parses and validates configuration text. Pure apart from path resolution
- * and the environment's client secrets: it reads no files (use
- * {@link loadConfig} for that). A client secret to be read from
+ * and the client secrets of `options.env` (default `process.env`): it reads
+ * no files (use {@link loadConfig} for that). A client secret to be read from
  * `Portcullis.ClientSecretsDirectory` stays in `clientSecretFile`, unread.
  *
  * @throws {ConfigError} with every error (and warning) found, each with a field path, line and column.
@@ -58,6 +61,8 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
  * Reads, parses and validates a configuration file, and checks that the
  * certificate, key and CA files it names exist and are valid PEM (and that
  * each private key matches its certificate). YAML unless the name ends in `.json`.
+ * Client secrets are looked up in `options.env` (default `process.env`)
+ * before `Portcullis.ClientSecretsDirectory`.
  *
  * @throws {ConfigError} when the file is missing, unreadable or invalid.
  * @example
@@ -66,7 +71,7 @@ export function parseConfig(text: string, options: ParseConfigOptions = {}): Loa
  * for (const w of warnings) console.warn(formatIssue(w, 'portcullis.yaml'))
  * ```
  */
-export async function loadConfig(path: string): Promise<LoadedConfig> {
+export async function loadConfig(path: string, options: Pick<ParseConfigOptions, 'env'> = {}): Promise<LoadedConfig> {
   const absolute = resolve(path)
   let text: string
   try {
@@ -88,7 +93,12 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
     throw new ConfigError([fileIssue(reason)], path)
   }
   const format = extname(path).toLowerCase() === '.json' ? 'json' : 'yaml'
-  const { loaded, document } = parseInternal(text, { source: path, format, baseDir: dirname(absolute) })
+  const { loaded, document } = parseInternal(text, {
+    source: path,
+    format,
+    baseDir: dirname(absolute),
+    env: options.env,
+  })
   const issues = await checkReferencedFiles(loaded.config, document)
   const secrets = await readClientSecretFiles(loaded.config, document)
   issues.push(...secrets.issues)
@@ -209,7 +219,7 @@ function parseInternal(text: string, options: ParseConfigOptions): { loaded: Loa
   const baseDir = options.baseDir ?? (absoluteSource ? dirname(absoluteSource) : process.cwd())
   const config = normalise(
     shape.data,
-    { baseDir, source: absoluteSource },
+    { baseDir, source: absoluteSource, env: options.env ?? process.env },
     { error: add('error'), warn: add('warning') },
   )
   if (issues.some((i) => i.severity === 'error')) throw new ConfigError(issues, source)

@@ -4,6 +4,7 @@
  * failures (a listener that cannot bind, a reload after shutdown). Codes are
  * stable: logs, metrics labels and callers match on them.
  */
+import { PortcullisError } from '../values/errors.js'
 
 /**
  * ALB's `error_reason` codes of the authenticate actions (the contract's
@@ -73,7 +74,7 @@ export type ErrorReason =
   | LogoutErrorReason
 
 /**
- * Codes of {@link GatewayError}.
+ * Codes of {@link GatewayError}, a subset of `PortcullisErrorCode`.
  *
  * | code | meaning |
  * | --- | --- |
@@ -99,13 +100,12 @@ export type GatewayErrorCode = 'ERR_LISTEN' | 'ERR_CLOSED' | 'ERR_WORKER_EXIT' |
  * }
  * ```
  */
-export class GatewayError extends Error {
+export class GatewayError extends PortcullisError {
   /** Stable machine-readable reason; see {@link GatewayErrorCode}. */
-  readonly code: GatewayErrorCode
+  declare readonly code: GatewayErrorCode
 
   constructor(code: GatewayErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
+    super(code, message, options)
     this.name = 'GatewayError'
-    this.code = code
   }
 }

@@ -13,6 +13,7 @@ import { createDevIdentityProvider, type DevIdentityProvider, devProviderEndpoin
 import type { DevUser } from '../idp/users.js'
 import { type RunningGateway, startGateway } from '../server/gateway.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../tls/local-ca.js'
+import { PortcullisError } from '../values/errors.js'
 import { type DemoTarget, SIGNED_OUT_PATH, startDemoTarget } from './target-app.js'
 
 /** The OAuth client the demo registers with its provider. Local-only, so the secret need not be secret. */
@@ -225,13 +226,15 @@ async function freePort(): Promise<number> {
 }
 
 /** The part of a demo that failed to start, so that the CLI can name the option to change. */
-export class DemoStartError extends Error {
+export class DemoStartError extends PortcullisError {
+  override readonly name = 'DemoStartError'
+  declare readonly code: 'ERR_DEMO_START'
+
   constructor(
     readonly component: 'idp' | 'target' | 'gateway' | 'config',
     override readonly cause: unknown,
   ) {
-    super(cause instanceof Error ? cause.message : String(cause), { cause })
-    this.name = 'DemoStartError'
+    super('ERR_DEMO_START', cause instanceof Error ? cause.message : String(cause), { cause })
   }
 }
 

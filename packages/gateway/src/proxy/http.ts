@@ -6,6 +6,7 @@ import type { ClientGoneListener, RequestContext } from '../core/request.js'
 import { type ErrorStatus, sendError } from '../core/responses.js'
 import { HOP_BY_HOP } from '../headers/request-headers.js'
 import type { Target, TargetGroupRuntime } from '../targets/target-group.js'
+import { PortcullisError } from '../values/errors.js'
 
 /*
  * Why undici's Pool with a raw dispatch handler: it is the leanest path Node
@@ -29,8 +30,13 @@ import type { Target, TargetGroupRuntime } from '../targets/target-group.js'
 const CONNECTION_OPTIONS = new Set(['keep-alive', 'close'])
 
 /** Error thrown into undici when the client went away, so the upstream request is aborted. */
-class ClientClosedError extends Error {
+class ClientClosedError extends PortcullisError {
   override readonly name = 'ClientClosedError'
+  declare readonly code: 'ERR_CLIENT_CLOSED'
+
+  constructor() {
+    super('ERR_CLIENT_CLOSED', 'client closed the connection')
+  }
 }
 
 /**
@@ -109,13 +115,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ClientGoneListener {
   clientGone(): void {
     if (this.#done) return
     this.#clientGone = true
-    this.#controller?.abort(new ClientClosedError('client closed the connection'))
+    this.#controller?.abort(new ClientClosedError())
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     // Called again with a new controller when undici retries the request: keep the latest.
     this.#controller = controller
-    if (this.#clientGone) controller.abort(new ClientClosedError('client closed the connection'))
+    if (this.#clientGone) controller.abort(new ClientClosedError())
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, parsed: IncomingHttpHeaders): void {

@@ -5,8 +5,9 @@ import { type LoadedConfig, type ParseConfigOptions, parseConfig } from '../../s
 /** Base directory used for path resolution in parse tests (never read). */
 export const BASE_DIR = '/etc/portcullis'
 
+/** Parses `text` as `portcullis.yaml` in {@link BASE_DIR}, in an empty environment unless `options.env` says otherwise. */
 export function load(text: string, options: ParseConfigOptions = {}): LoadedConfig {
-  return parseConfig(text, { source: 'portcullis.yaml', baseDir: BASE_DIR, ...options })
+  return parseConfig(text, { source: 'portcullis.yaml', baseDir: BASE_DIR, env: {}, ...options })
 }
 
 /** The issues of a file that must be refused. */

@@ -1,4 +1,5 @@
 import { BlockList, isIP } from 'node:net'
+import { PortcullisVerifyError } from '../errors.js'
 
 /** One CIDR block: `10.0.0.0/8`, `2001:db8::/32`; a bare address is a /32 or /128. */
 export interface CidrBlock {
@@ -9,15 +10,26 @@ export interface CidrBlock {
   readonly hasPrefix: boolean
 }
 
-/** Why {@link parseCidr} refused a string: `address` (not an IP address) or `prefix` (bad `/n`). */
-export class CidrError extends TypeError {
+/**
+ * Why {@link parseCidr} refused a string: code `ERR_CIDR`, and `reason`
+ * `address` (not an IP address) or `prefix` (bad `/n`).
+ *
+ * @example
+ * ```ts
+ * try { parseCidr(input) } catch (err) {
+ *   if (err instanceof CidrError) console.error(`${err.code} (${err.reason}): ${err.message}`)
+ * }
+ * ```
+ */
+export class CidrError extends PortcullisVerifyError {
   override readonly name = 'CidrError'
+  declare readonly code: 'ERR_CIDR'
 
   constructor(
     readonly reason: 'address' | 'prefix',
     message: string,
   ) {
-    super(message)
+    super('ERR_CIDR', message)
   }
 }
 

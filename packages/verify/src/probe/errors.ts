@@ -1,3 +1,5 @@
+import { PortcullisVerifyError } from '../errors.js'
+
 /**
  * Why a probe could not start. The codes are stable.
  *
@@ -24,12 +26,12 @@ export type ProbeErrorCode = 'ERR_PROBE_TARGET' | 'ERR_PROBE_OPTIONS' | 'ERR_PRO
  * }
  * ```
  */
-export class ProbeError extends Error {
-  readonly code: ProbeErrorCode
+export class ProbeError extends PortcullisVerifyError {
+  /** Stable machine-readable reason; see {@link ProbeErrorCode}. */
+  declare readonly code: ProbeErrorCode
 
   constructor(code: ProbeErrorCode, message: string, options?: ErrorOptions) {
-    super(message, options)
+    super(code, message, options)
     this.name = 'ProbeError'
-    this.code = code
   }
 }

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { test } from 'node:test'
+import { PortcullisVerifyError } from '../../src/errors.js'
 import { CidrError, compileCidrMatcher, parseCidr } from '../../src/net/cidr.js'
 
 test('CIDR blocks and bare addresses parse, with their family and whether a prefix was written', () => {
@@ -23,7 +24,8 @@ test('a bad address or prefix length is a CidrError that says which', () => {
   ] as const) {
     assert.throws(
       () => parseCidr(bad),
-      (e: unknown) => e instanceof CidrError && e instanceof TypeError && e.reason === reason,
+      (e: unknown) =>
+        e instanceof CidrError && e instanceof PortcullisVerifyError && e.code === 'ERR_CIDR' && e.reason === reason,
       bad,
     )
   }

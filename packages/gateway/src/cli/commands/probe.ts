@@ -13,6 +13,7 @@ import {
   type ProbeReport,
   probeAlbTarget,
 } from '@portcullis/verify/probe'
+import { formatSarifLog } from '../../audit/sarif.js'
 import { signingKeyFiles } from '../../state/index.js'
 
 /** Options of {@link probeCommand}, as the command line gives them. */
@@ -92,7 +93,7 @@ export async function probeCommand(
     return PROBE_EXIT.inconclusive
   }
   if (options.format === 'json') io.stdout.write(`${JSON.stringify(report, null, 2)}\n`)
-  else if (options.format === 'sarif') io.stdout.write(`${JSON.stringify(toSarif(report, options.version), null, 2)}\n`)
+  else if (options.format === 'sarif') io.stdout.write(formatSarif(report, options.version))
   else io.stdout.write(formatTable(report))
   return PROBE_EXIT[report.outcome]
 }
@@ -203,47 +204,34 @@ export function formatTable(report: ProbeReport): string {
  * The report as SARIF 2.1.0: one rule per forgery of the battery, one
  * `error` result per forgery the target accepted, located at the URL.
  */
-export function toSarif(report: ProbeReport, version: string): Record<string, unknown> {
-  const forgeries = PROBE_CASES.filter((c) => c.role === 'forgery')
-  const ruleIndex = new Map(forgeries.map((c, i) => [c.id, i]))
-  return {
-    $schema: 'https://json.schemastore.org/sarif-2.1.0.json',
-    version: '2.1.0',
-    runs: [
+export function formatSarif(report: ProbeReport, version: string): string {
+  return formatSarifLog({
+    name: 'portcullis probe',
+    version,
+    rules: PROBE_CASES.filter((c) => c.role === 'forgery').map((c) => ({
+      id: `portcullis-probe/${c.id}`,
+      name: c.id,
+      shortDescription: { text: `Target accepts a forged ALB identity: ${c.title}` },
+      help: { text: `A target behind an ALB must verify x-amzn-oidc-data; a correct target ${c.correct}.` },
+      defaultConfiguration: { level: 'error' },
+      properties: { tags: ['security'] },
+    })),
+    invocations: [
       {
-        tool: {
-          driver: {
-            name: 'portcullis probe',
-            version,
-            rules: forgeries.map((c) => ({
-              id: `portcullis-probe/${c.id}`,
-              name: c.id,
-              shortDescription: { text: `Target accepts a forged ALB identity: ${c.title}` },
-              help: { text: `A target behind an ALB must verify x-amzn-oidc-data; a correct target ${c.correct}.` },
-              defaultConfiguration: { level: 'error' },
-              properties: { tags: ['security'] },
-            })),
-          },
-        },
-        invocations: [
-          {
-            executionSuccessful: report.outcome !== 'inconclusive',
-            exitCode: PROBE_EXIT[report.outcome],
-            properties: { outcome: report.outcome, reason: report.reason, requests: report.requests },
-          },
-        ],
-        results: report.results
-          .filter((r) => r.role === 'forgery' && r.verdict === 'accepted')
-          .map((r) => ({
-            ruleId: `portcullis-probe/${r.id}`,
-            ruleIndex: ruleIndex.get(r.id),
-            level: 'error',
-            message: {
-              text: `${report.target} accepted a forged identity (${r.title}): it answered ${r.detail}, like the valid token; a correct target ${r.correct}.`,
-            },
-            locations: [{ physicalLocation: { artifactLocation: { uri: report.target } } }],
-          })),
+        executionSuccessful: report.outcome !== 'inconclusive',
+        exitCode: PROBE_EXIT[report.outcome],
+        properties: { outcome: report.outcome, reason: report.reason, requests: report.requests },
       },
     ],
-  }
+    results: report.results
+      .filter((r) => r.role === 'forgery' && r.verdict === 'accepted')
+      .map((r) => ({
+        ruleId: `portcullis-probe/${r.id}`,
+        level: 'error',
+        message: {
+          text: `${report.target} accepted a forged identity (${r.title}): it answered ${r.detail}, like the valid token; a correct target ${r.correct}.`,
+        },
+        locations: [{ physicalLocation: { artifactLocation: { uri: report.target } } }],
+      })),
+  })
 }

@@ -300,7 +300,7 @@ function oidcClientSecret(
     )
     return none
   }
-  const secret = process.env[clientSecretVariable(cfg.ClientId)]
+  const secret = ctx.env[clientSecretVariable(cfg.ClientId)]
   if (secret !== undefined && secret !== '') return { secret, file: undefined }
   const directory = ctx.clientSecretsDirectory
   if (directory !== undefined) return { secret: undefined, file: join(directory, clientSecretFileName(cfg.ClientId)) }

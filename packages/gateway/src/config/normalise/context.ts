@@ -12,7 +12,15 @@ export interface NormaliseOptions {
   readonly baseDir: string
   /** Absolute path of the file, recorded in `GatewayConfig.source`. */
   readonly source: string | undefined
+  /**
+   * Where `UseExistingClientSecret: true` finds `PORTCULLIS_CLIENT_SECRET_<CLIENT ID>`:
+   * the caller's `process.env`, passed in so that normalising stays a function of its inputs.
+   */
+  readonly env: Environment
 }
+
+/** Environment variables by name, as `process.env` holds them. */
+export type Environment = Readonly<Record<string, string | undefined>>
 
 /** What every validator may read: where to report, and where relative paths start. */
 export interface BaseContext {
@@ -46,6 +54,8 @@ export interface NormaliseContext extends AccountContext {
   readonly localCertificates: boolean
   /** `Portcullis.ClientSecretsDirectory`, absolute; where secrets missing from the environment are read at load. */
   readonly clientSecretsDirectory: string | undefined
+  /** The environment client secrets are read from ({@link NormaliseOptions.env}). */
+  readonly env: Environment
   readonly targetGroupsByName: ReadonlyMap<string, TargetGroupRef>
   readonly targetGroupsByArn: ReadonlyMap<string, TargetGroupRef>
 }

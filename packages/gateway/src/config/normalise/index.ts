@@ -25,12 +25,13 @@ export type { IssueReporter, NormaliseOptions } from './context.js'
 /**
  * Normalises a shape-checked file into the model, reporting every violated
  * constraint through `report`. The returned model is only meaningful when no
- * error was reported.
+ * error was reported. It reads no file, and the environment only as
+ * `options.env`.
  *
  * @example
  * ```ts
  * const errors: string[] = []
- * const model = normalise(file, { baseDir: '/etc/portcullis', source: undefined }, {
+ * const model = normalise(file, { baseDir: '/etc/portcullis', source: undefined, env: process.env }, {
  *   error: (path, message) => errors.push(`${formatPath(path)}: ${message}`),
  *   warn: () => {},
  * })
@@ -53,6 +54,7 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
     allowInsecureHttpAuthentication: portcullis.allowInsecureHttpAuthentication,
     localCertificates: portcullis.localCertificates,
     clientSecretsDirectory: portcullis.clientSecretsDirectory,
+    env: options.env,
     targetGroupsByName: index.byName,
     targetGroupsByArn: index.byArn,
   })

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { ConfigError } from '../../../src/config/errors.js'
-import { loadConfig } from '../../../src/config/load.js'
-import type { AuthenticateOidcAction, JwtValidationAction } from '../../../src/config/model.js'
-import { expectError, expectWarning, https, load, positionOf, R, rule, withRules } from '../fixtures.js'
+import { loadConfig, parseConfig } from '../../../src/config/load.js'
+import type { AuthenticateOidcAction, GatewayConfig, JwtValidationAction } from '../../../src/config/model.js'
+import { BASE_DIR, expectError, expectWarning, https, load, positionOf, R, rule, withRules } from '../fixtures.js'
 
 describe('authentication actions', () => {
   const OIDC_CONFIG = (issuer = 'https://idp.example.com', extra = '') =>
@@ -93,35 +93,37 @@ describe('authentication actions', () => {
           ),
         ),
       )
-    const withEnv = (name: string, value: string | undefined, run: () => void) => {
-      const before = process.env[name]
-      if (value === undefined) delete process.env[name]
-      else process.env[name] = value
-      try {
-        run()
-      } finally {
-        if (before === undefined) delete process.env[name]
-        else process.env[name] = before
-      }
-    }
+    const env = { PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP: 'from-the-environment' }
 
     test('takes the secret from PORTCULLIS_CLIENT_SECRET_<client id>', () => {
-      withEnv('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', 'from-the-environment', () => {
-        const { config } = load(pasted('0oa1b2-web.app'))
-        const action = config.listeners[0]!.rules[0]!.actions[0] as { clientSecret?: string }
-        assert.equal(action.clientSecret, 'from-the-environment')
-      })
+      const { config } = load(pasted('0oa1b2-web.app'), { env })
+      const action = config.listeners[0]!.rules[0]!.actions[0] as { clientSecret?: string }
+      assert.equal(action.clientSecret, 'from-the-environment')
     })
 
     test('fails clearly, naming the variable, when it is not set', () => {
-      withEnv('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', undefined, () => {
-        expectError(
-          pasted('0oa1b2-web.app'),
-          `${A}.AuthenticateOidcConfig.UseExistingClientSecret`,
-          /client "0oa1b2-web\.app" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP \(or a file named 0oa1b2-web\.app in Portcullis\.ClientSecretsDirectory\); neither has it/,
-          'true }',
-        )
-      })
+      expectError(
+        pasted('0oa1b2-web.app'),
+        `${A}.AuthenticateOidcConfig.UseExistingClientSecret`,
+        /client "0oa1b2-web\.app" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP \(or a file named 0oa1b2-web\.app in Portcullis\.ClientSecretsDirectory\); neither has it/,
+        'true }',
+      )
+    })
+
+    test('parseConfig reads process.env only when given no environment', () => {
+      const variable = 'PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP'
+      const before = process.env[variable]
+      process.env[variable] = 'from-process-env'
+      try {
+        const secretOf = (config: GatewayConfig) =>
+          (config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction).clientSecret
+        const text = pasted('0oa1b2-web.app')
+        assert.equal(secretOf(parseConfig(text, { baseDir: BASE_DIR }).config), 'from-process-env')
+        assert.equal(secretOf(parseConfig(text, { baseDir: BASE_DIR, env }).config), 'from-the-environment')
+      } finally {
+        if (before === undefined) delete process.env[variable]
+        else process.env[variable] = before
+      }
     })
 
     describe('or from a file in Portcullis.ClientSecretsDirectory (a mounted Kubernetes secret)', () => {
@@ -132,22 +134,9 @@ describe('authentication actions', () => {
       const inTemp = async (run: (dir: string, file: string) => Promise<void>) => {
         const dir = mkdtempSync(join(tmpdir(), 'portcullis-secrets-'))
         try {
-          await withEnvAsync('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', undefined, () =>
-            run(dir, join(dir, 'portcullis.yaml')),
-          )
+          await run(dir, join(dir, 'portcullis.yaml'))
         } finally {
           rmSync(dir, { recursive: true, force: true })
-        }
-      }
-      const withEnvAsync = async (name: string, value: string | undefined, run: () => Promise<void>) => {
-        const before = process.env[name]
-        if (value === undefined) delete process.env[name]
-        else process.env[name] = value
-        try {
-          await run()
-        } finally {
-          if (before === undefined) delete process.env[name]
-          else process.env[name] = before
         }
       }
 
@@ -165,7 +154,7 @@ describe('authentication actions', () => {
           mkdirSync(join(dir, 'secrets'))
           writeFileSync(join(dir, 'secrets', '0oa1b2-web.app'), 'from-the-volume\n')
           writeFileSync(file, mounted('0oa1b2-web.app', './secrets'))
-          const { config } = await loadConfig(file)
+          const { config } = await loadConfig(file, { env: {} })
           const action = config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
           assert.equal(action.clientSecret, 'from-the-volume')
         })
@@ -176,11 +165,9 @@ describe('authentication actions', () => {
           mkdirSync(join(dir, 'secrets'))
           writeFileSync(join(dir, 'secrets', '0oa1b2-web.app'), 'from-the-volume')
           writeFileSync(file, mounted('0oa1b2-web.app', './secrets'))
-          await withEnvAsync('PORTCULLIS_CLIENT_SECRET_0OA1B2_WEB_APP', 'from-the-environment', async () => {
-            const { config } = await loadConfig(file)
-            const action = config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
-            assert.equal(action.clientSecret, 'from-the-environment')
-          })
+          const { config } = await loadConfig(file, { env })
+          const action = config.listeners[0]!.rules[0]!.actions[0] as AuthenticateOidcAction
+          assert.equal(action.clientSecret, 'from-the-environment')
         })
       })
 
@@ -190,7 +177,7 @@ describe('authentication actions', () => {
           writeFileSync(join(dir, 'secrets', 'someone-else'), 'x')
           const text = mounted('0oa1b2-web.app', './secrets')
           writeFileSync(file, text)
-          const error = await loadConfig(file).then(
+          const error = await loadConfig(file, { env: {} }).then(
             () => assert.fail('expected the configuration to be refused'),
             (e: unknown) => e as ConfigError,
           )
@@ -207,14 +194,14 @@ describe('authentication actions', () => {
     })
 
     test('refuses ClientSecret together with UseExistingClientSecret: true, as AWS does', () => {
-      withEnv('PORTCULLIS_CLIENT_SECRET_C', 'set', () => {
-        expectError(
-          pasted('c', ', ClientSecret: s'),
-          `${A}.AuthenticateOidcConfig.ClientSecret`,
-          /cannot be given with UseExistingClientSecret: true/,
-          's }',
-        )
-      })
+      expectError(
+        pasted('c', ', ClientSecret: s'),
+        `${A}.AuthenticateOidcConfig.ClientSecret`,
+        /cannot be given with UseExistingClientSecret: true/,
+        's }',
+        0,
+        { env: { PORTCULLIS_CLIENT_SECRET_C: 'set' } },
+      )
     })
   })
 
