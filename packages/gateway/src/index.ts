@@ -24,8 +24,9 @@
  */
 
 // Key rotation straight from its modules: importing `portcullis` never loads the OIDC stack.
-export { rotateSessionKeys } from './auth/keys/sealing-ring.js'
-export { listSigningKeys, rotateSigningKey, type SigningKeyInfo } from './auth/keys/signing-keys.js'
+export { type KeyRingStore, openKeyRings, stateDirectoryKeyRings } from './auth/keys/key-ring-store.js'
+export type { SessionKeyInfo } from './auth/keys/sealing-ring.js'
+export type { SigningKeyInfo } from './auth/keys/signing-ring.js'
 export { ConfigError, type ConfigIssue, type ConfigIssueSeverity, formatIssue } from './config/errors.js'
 export { portcullisJsonSchema } from './config/json-schema.js'
 export { type LoadedConfig, loadConfig, type ParseConfigOptions, parseConfig } from './config/load.js'

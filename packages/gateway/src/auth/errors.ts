@@ -1,6 +1,7 @@
 import type { AuthErrorReason, SharedStateErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
 import { SERVER_HEADER } from '../core/responses.js'
+import { PortcullisError } from '../values/errors.js'
 
 /**
  * One refused or failed authentication step: the HTTP status the client
@@ -8,13 +9,14 @@ import { SERVER_HEADER } from '../core/responses.js'
  * error, which ALB does not log as one). `fault` separates the gateway's or
  * IdP's faults (ELBAuthError, 5xx) from refusals (ELBAuthFailure).
  */
-export class AuthError extends Error {
+export class AuthError extends PortcullisError {
+  declare readonly code: 'ERR_AUTH'
   constructor(
     readonly status: 401 | 500 | 561,
     readonly reason: AuthErrorReason | SharedStateErrorReason | undefined,
     options?: { cause?: unknown },
   ) {
-    super(reason ?? `authentication failed with ${status}`, options)
+    super('ERR_AUTH', reason ?? `authentication failed with ${status}`, options)
     this.name = 'AuthError'
   }
 

@@ -3,12 +3,14 @@
  * and `jwt-validation` actions, the `/oauth2/idpresponse` callback, the
  * sealed session cookies and the signing keys behind `x-amzn-oidc-data`.
  *
- * Keys and secrets live in the state directory so that they survive reloads
- * and are shared by every instance using the same directory — or, with
- * `Portcullis.SharedState`, in Redis (`shared-keys.ts`), shared by every
- * gateway connected to it; per-process
- * caches (opened sessions, minted identity tokens, JWKS) are rebuilt with
- * each runtime.
+ * By concept: `keys/` (the sealing and signing rings, where they are kept:
+ * the state directory or the shared state, and keeping them current),
+ * `session/` (the session store contract, the cookie and shared stores, the
+ * operator's `/sessions` API), `oidc/` (the authenticate action, login,
+ * logout, the IdP client, identity tokens), and `jwt-validation.ts`.
+ * Keys survive reloads and are shared by every instance using the same
+ * state directory or shared state; per-process caches (opened sessions,
+ * minted identity tokens, JWKS) are rebuilt with each runtime.
  *
  * Decisions where ALB documents nothing (contract "decision" items and ours):
  * - `state` and the session cookie are AES-256-GCM sealed with keys derived
@@ -47,49 +49,59 @@
  *
  * @packageDocumentation
  */
-import { hash } from 'node:crypto'
-import { createKeyHandler } from '@portcullis/verify/mint'
 import type { Logger } from 'pino'
 import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
 import type { ActionHandler } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
-import type { SharedState } from '../shared/connection.js'
+import type { SharedState } from '../shared/state.js'
 import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
-import { SecretRing, type StoredRing } from './keys/sealing-ring.js'
-import {
-  importSharedSigningKeys,
-  loadSharedSessionRing,
-  type SharedRingText,
-  sharedSigningRingVersion,
-} from './keys/shared-keys.js'
-import { activeMarkerVersion, loadSigningKeys, type SigningKeyRing } from './keys/signing-keys.js'
-import { type AuthShared, OidcAuthenticateAction } from './oidc/authenticate.js'
+import { keyRingsFor } from './keys/key-ring-store.js'
+import { liveKeyRings } from './keys/live.js'
+import { OidcAuthenticateAction, type OidcEnvironment } from './oidc/authenticate.js'
+import { BackchannelLogout } from './oidc/backchannel-logout.js'
 import { CallbackRegistry } from './oidc/callback-registry.js'
 import { IDP_TIMEOUT_MS } from './oidc/idp-client.js'
 import { LoginCallback } from './oidc/login.js'
-import { BackchannelLogout, createSessionsHandler } from './oidc/logout.js'
 import { createOutbound } from './outbound.js'
-import type { AuthMetrics, AuthRuntime } from './types.js'
+import { createSessionsHandler } from './session/admin.js'
+import type { AuthAdmin, AuthMetrics, AuthRuntime } from './types.js'
 
-export { rotateSessionKeys } from './keys/sealing-ring.js'
-export { DEFAULT_GRACE_SECONDS, listSigningKeys, rotateSigningKey } from './keys/signing-keys.js'
-export type { AuthMetrics, AuthRuntime } from './types.js'
+export {
+  type KeyRingStore,
+  keyRingsFor,
+  openKeyRings,
+  sharedKeyRings,
+  stateDirectoryKeyRings,
+} from './keys/key-ring-store.js'
+export { DEFAULT_GRACE_SECONDS, type SigningKeyInfo } from './keys/signing-ring.js'
+export type { AuthAdmin, AuthMetrics, AuthRuntime } from './types.js'
 
-/** How often a runtime checks the state directory for a key rotation done elsewhere. */
-const KEY_CHECK_INTERVAL_MS = 5000
-/** Retired signing keys leave the published set when their grace ends: re-read at least this often. */
-const KEY_RELOAD_INTERVAL_MS = 60_000
+/** What a runtime is built with besides its configuration. */
+export interface AuthDependencies {
+  readonly logger: Logger
+  readonly metrics?: AuthMetrics
+  /** Bound on each call to an IdP or JWKS endpoint; default 5000 ms. Tests shorten it. */
+  readonly idpTimeoutMs?: number
+  /**
+   * The process's connection to `Portcullis.SharedState` (the server opens
+   * it once and owns it): required when the configuration has one.
+   */
+  readonly shared?: SharedState | undefined
+}
+
+function sharedStateOf(config: GatewayConfig, deps: { shared?: SharedState | undefined }): SharedState | undefined {
+  if (config.portcullis.sharedState !== undefined && deps.shared === undefined) {
+    throw new Error('the configuration has Portcullis.SharedState: pass the connection to it (deps.shared)')
+  }
+  return config.portcullis.sharedState === undefined ? undefined : deps.shared
+}
 
 /**
- * Builds the authentication runtime for one configuration load: loads (or
- * creates) the session key ring and the signing key ring in
- * `config.portcullis.stateDirectory`, and prepares the outbound client.
- *
- * A rotation made by `portcullis keys rotate` (or another instance) is picked
- * up without a reload: the runtime stats the `active` signing-key marker and
- * the session key file every 5 s (cheaper and more portable than `fs.watch`,
- * which misses changes on some network file systems), and re-reads the
- * session ring at once when a cookie names a key it does not know.
+ * Builds the authentication runtime for one configuration load: the key
+ * rings (the state directory's, or the shared state's with
+ * `Portcullis.SharedState`; kept current, see `liveKeyRings`), the outbound
+ * client, and the handlers of every authenticate action, the login callback
+ * and back-channel logout.
  *
  * @example
  * ```ts
@@ -97,90 +109,43 @@ const KEY_RELOAD_INTERVAL_MS = 60_000
  * const handler = auth.createAction(rule, rule.actions[0], listener)
  * ```
  */
-export async function createAuthRuntime(
-  config: GatewayConfig,
-  deps: {
-    logger: Logger
-    metrics?: AuthMetrics
-    /** Bound on each call to an IdP or JWKS endpoint; default 5000 ms. Tests shorten it. */
-    idpTimeoutMs?: number
-  },
-): Promise<AuthRuntime> {
-  const stateDirectory = config.portcullis.stateDirectory
+export async function createAuthRuntime(config: GatewayConfig, deps: AuthDependencies): Promise<AuthRuntime> {
   const logger = deps.logger.child({ component: 'auth' })
-  // With SharedState the key rings live in Redis (shared-keys.ts), else in the state directory.
-  const sharedState =
-    config.portcullis.sharedState === undefined
-      ? undefined
-      : await (await import('../shared/connection.js')).connectSharedState(config.portcullis.sharedState, {
-          logger: deps.logger,
-          caFile: config.portcullis.caFile,
-        })
-  const keySource = sharedState === undefined ? fileKeySource(stateDirectory) : sharedKeySource(sharedState)
-  let ring: SecretRing
-  let signing: SigningKeyRing
-  let marker: string
-  try {
-    ring = await keySource.sessionRing()
-    ;({ signing, marker } = await keySource.signing())
-  } catch (err) {
-    await sharedState?.close()
-    throw err
-  }
-  let loadedAt = Date.now()
+  const shared = sharedStateOf(config, deps)
+  const keys = await liveKeyRings(keyRingsFor(config, shared), logger)
   const outbound = createOutbound({ caFile: config.portcullis.caFile })
-  const shared: AuthShared = {
+  // Sessions live in Redis only with SessionStore: shared; the replay markers whenever there is a shared state.
+  const sessionRecords = config.portcullis.sessionStore === 'shared' ? shared?.sessions : undefined
+  const env: OidcEnvironment = {
     logger,
     metrics: deps.metrics,
-    ring,
+    ring: keys.sealing,
     signer: config.loadBalancer.arn,
     allowInsecureHttp: config.portcullis.allowInsecureHttpAuthentication,
     outbound,
     idpTimeoutMs: deps.idpTimeoutMs ?? IDP_TIMEOUT_MS,
-    shared: sharedState,
-    sessionStore: config.portcullis.sessionStore,
-    signingKey: () => signing.active,
+    markers: shared?.markers,
+    sessionRecords,
+    signingKey: () => keys.signing.active,
   }
   // Every OIDC action of this generation registers its login here; the
   // callback resolves the one named in `state`.
   const logins = new CallbackRegistry()
-  const callback = new LoginCallback(shared, logins)
+  const callback = new LoginCallback(env, logins)
   const jwksCaches = new Map<string, JwksCache>()
   const jwks = (url: string) => {
     let cache = jwksCaches.get(url)
     if (cache === undefined) {
-      cache = new JwksCache(url, outbound, logger, shared.idpTimeoutMs)
+      cache = new JwksCache(url, outbound, logger, env.idpTimeoutMs)
       jwksCaches.set(url, cache)
     }
     return cache
   }
-  const sessionsShared = config.portcullis.sessionStore === 'shared' ? sharedState : undefined
-  const backchannel = new BackchannelLogout({ shared: sessionsShared, logger, jwks })
-
-  let checking = false
-  const timer = setInterval(async () => {
-    if (checking) return
-    checking = true
-    try {
-      const current = await keySource.marker()
-      if (current !== marker || Date.now() - loadedAt > KEY_RELOAD_INTERVAL_MS) {
-        const next = await keySource.signing()
-        signing = next.signing
-        if (next.marker !== marker) logger.info({ kid: signing.active.kid }, 'signing key rotation picked up')
-        marker = next.marker
-        loadedAt = Date.now()
-        await ring.reload()
-      }
-    } catch (err) {
-      // The shared state's outages are logged once by its connection; the keys in memory go on serving.
-      if (sharedState === undefined) {
-        logger.error({ err: err instanceof Error ? err.message : String(err) }, 'could not re-read the key rings')
-      }
-    } finally {
-      checking = false
-    }
-  }, KEY_CHECK_INTERVAL_MS)
-  timer.unref()
+  const backchannel = new BackchannelLogout({
+    shared: sessionRecords === undefined ? undefined : shared,
+    logger,
+    jwks,
+  })
 
   return {
     handleCallback: (ctx: RequestContext) => callback.handle(ctx),
@@ -188,10 +153,10 @@ export async function createAuthRuntime(
     createAction(rule: RuleModel, action: AuthenticateAction, listener: ListenerModel): ActionHandler {
       if (action.type === 'jwt-validation') {
         return new JwtValidationHandler(action, jwks(action.jwksEndpoint), {
-          allowInsecureHttp: shared.allowInsecureHttp,
+          allowInsecureHttp: env.allowInsecureHttp,
         })
       }
-      const handler = new OidcAuthenticateAction(shared, rule, action, listener)
+      const handler = new OidcAuthenticateAction(env, rule, action, listener)
       logins.register(handler.login.key, handler.login)
       backchannel.register(handler.backchannelClient)
       return handler
@@ -199,61 +164,30 @@ export async function createAuthRuntime(
 
     handleBackchannelLogout: (ctx: RequestContext) => backchannel.handle(ctx),
 
-    sessionsHandler: createSessionsHandler(config, sessionsShared, logger),
+    sessionsHandler: createSessionsHandler(config, shared?.sessions, logger),
 
-    keysHandler: createKeyHandler(() => signing.published),
+    keysHandler: keys.keysHandler,
 
     async close() {
-      clearInterval(timer)
+      keys.close()
       await outbound.close()
-      await sharedState?.close()
     },
   }
 }
 
-/** Where a runtime reads its key rings, and how it notices a rotation made elsewhere. */
-interface KeySource {
-  sessionRing(): Promise<SecretRing>
-  signing(): Promise<{ signing: SigningKeyRing; marker: string }>
-  /** Changes when the signing keys were rotated. */
-  marker(): Promise<string>
-}
-
-function fileKeySource(stateDirectory: string): KeySource {
-  const marker = async () => String(await activeMarkerVersion(stateDirectory))
+/**
+ * What the admin listener serves from authentication — `/keys/{kid}` (every
+ * published signing key) and `/sessions` (the operator's session API) —
+ * without an OIDC runtime: the cluster primary serves these while its
+ * workers run the actions.
+ */
+export async function createAuthAdmin(config: GatewayConfig, deps: AuthDependencies): Promise<AuthAdmin> {
+  const logger = deps.logger.child({ component: 'auth' })
+  const shared = sharedStateOf(config, deps)
+  const keys = await liveKeyRings(keyRingsFor(config, shared), logger)
   return {
-    sessionRing: () => SecretRing.load(stateDirectory),
-    async signing() {
-      const m = await marker()
-      return { signing: await loadSigningKeys(stateDirectory), marker: m }
-    },
-    marker,
-  }
-}
-
-function sharedKeySource(shared: SharedState): KeySource {
-  // What was last read is what gets written back if Redis comes back empty;
-  // both rings are checked every few seconds, so a restarted, empty Redis
-  // gets them back before a new gateway could create different ones.
-  let sessionRing: StoredRing | undefined
-  let signing: SharedRingText | undefined
-  const readSessionRing = async (): Promise<StoredRing> => {
-    sessionRing = await loadSharedSessionRing(shared, sessionRing)
-    return sessionRing
-  }
-  const readBoth = async (): Promise<string> => {
-    signing = await sharedSigningRingVersion(shared, signing?.text)
-    const ring = await readSessionRing()
-    // A digest, not the rings (they hold the private keys); the session ring by
-    // its key ids, as its times are moved onto our clock on every read.
-    return hash('sha256', `${signing.text}\n${ring.active}\n${ring.keys.map((k) => k.id).join(',')}`, 'base64url')
-  }
-  return {
-    sessionRing: () => SecretRing.from(readSessionRing),
-    async signing() {
-      const marker = await readBoth()
-      return { signing: importSharedSigningKeys(signing!), marker }
-    },
-    marker: readBoth,
+    keysHandler: keys.keysHandler,
+    sessionsHandler: createSessionsHandler(config, shared?.sessions, logger),
+    close: () => keys.close(),
   }
 }

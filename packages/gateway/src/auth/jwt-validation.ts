@@ -5,6 +5,7 @@ import type { ActionHandler, ActionOutcome } from '../core/actions.js'
 import type { AuthErrorReason } from '../core/errors.js'
 import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
+import { PortcullisError } from '../values/errors.js'
 import { endpointAllowed } from './oidc/idp-client.js'
 import { type Outbound, OutboundError } from './outbound.js'
 
@@ -47,7 +48,13 @@ const CHALLENGE_INVALID = 'Bearer error="invalid_token"'
 type KeySet = ReturnType<typeof createLocalJWKSet>
 
 /** Raised when the JWKS cannot be obtained at all. */
-class JwksUnavailable extends Error {}
+class JwksUnavailable extends PortcullisError {
+  declare readonly code: 'ERR_JWKS_UNAVAILABLE'
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('ERR_JWKS_UNAVAILABLE', message, options)
+    this.name = 'JwksUnavailable'
+  }
+}
 
 /**
  * Fetches and caches one JWKS endpoint, enforcing ALB's size and key-count
@@ -77,7 +84,7 @@ export class JwksCache {
     const due = this.#keys === undefined || Date.now() - this.#fetchedAt > JWKS_MAX_AGE_MS
     // After a failure, wait before trying again: a down endpoint is not hit once per request.
     if (due && Date.now() - this.#failedAt > JWKS_FAILURE_BACKOFF_MS) await this.#refresh()
-    if (this.#keys === undefined) throw new JwksUnavailable()
+    if (this.#keys === undefined) throw new JwksUnavailable(`no key set from ${this.#url}`)
     return this.#keys
   }
 

@@ -1,5 +1,6 @@
 import { Agent, fetch as undiciFetch } from 'undici'
 import { outboundTrust } from '../tls/trust.js'
+import { PortcullisError } from '../values/errors.js'
 import { lookupLocalhostAsLoopback } from '../values/loopback.js'
 
 /**
@@ -13,13 +14,14 @@ import { lookupLocalhostAsLoopback } from '../values/loopback.js'
 export type OutboundFailure = 'timeout' | 'network' | 'too-large'
 
 /** Raised by {@link Outbound.fetch}; callers map `kind` to ALB's `error_reason`. */
-export class OutboundError extends Error {
+export class OutboundError extends PortcullisError {
+  declare readonly code: 'ERR_OUTBOUND'
   constructor(
     readonly kind: OutboundFailure,
     readonly url: string,
     options?: { cause?: unknown },
   ) {
-    super(`outbound request ${kind}`, options)
+    super('ERR_OUTBOUND', `outbound request ${kind}`, options)
     this.name = 'OutboundError'
   }
 }

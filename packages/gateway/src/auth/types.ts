@@ -26,13 +26,19 @@ export interface AuthMetrics {
  * The authentication runtime built for one configuration load. Listeners see
  * it only as the callback handler and action factory of `core/actions.ts`.
  */
-export interface AuthRuntime extends CallbackHandler, AuthenticateActionFactory {
+export interface AuthRuntime extends CallbackHandler, AuthenticateActionFactory, AuthAdmin {
+  /** Stops timers and closes outbound connection pools (never the shared state: its owner closes it). */
+  close(): Promise<void>
+}
+
+/** What the admin listener serves from authentication. */
+export interface AuthAdmin {
   /** node:http handler serving the signing public keys (`GET /{kid}` → PEM); mounted at the admin listener's `/keys/`. */
   readonly keysHandler: (req: IncomingMessage, res: ServerResponse) => void
   /** node:http handler of the admin listener's `/sessions` endpoints (listing and revoking shared sessions). */
   readonly sessionsHandler: (req: IncomingMessage, res: ServerResponse) => void
-  /** Stops timers and closes outbound connection pools. */
-  close(): Promise<void>
+  /** Stops its timers. */
+  close(): void | Promise<void>
 }
 
 /** What the sealed session cookie carries (short keys keep the cookie small). */

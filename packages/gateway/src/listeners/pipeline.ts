@@ -16,6 +16,7 @@ import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { RuleTransformError } from '../rules/errors.js'
+import { SharedStateUnavailable } from '../shared/connection.js'
 import { elapsedMs } from '../values/clock.js'
 import type { CompiledGateway, CompiledRule } from './compile.js'
 import { clientConnection, takeByteCounts } from './connection.js'
@@ -217,6 +218,14 @@ function failed(
     )
     if (ctx !== undefined) ctx.record.errorReason = 'TransformError'
     sendError(res, 500, ctx)
+    return
+  }
+  if (error instanceof SharedStateUnavailable) {
+    // A request that needs the shared state while Redis cannot be asked (its
+    // outage is logged once by the connection): ALB's 500, our error_reason.
+    if (ctx !== undefined) ctx.record.errorReason = 'SharedStateUnavailable'
+    if (!res.headersSent) sendError(res, 500, ctx)
+    else res.destroy()
     return
   }
   // An exception here is Portcullis's bug, never the client's: log it with

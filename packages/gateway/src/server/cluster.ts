@@ -4,7 +4,7 @@ import { watch } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { Logger } from 'pino'
 import { AggregatorRegistry, Counter, Registry } from 'prom-client'
-import type { AuthRuntime } from '../auth/index.js'
+import type { AuthAdmin } from '../auth/index.js'
 import { ConfigError } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
@@ -13,6 +13,7 @@ import { needsAuth } from '../listeners/compile.js'
 import { issueLocalCertificates } from '../listeners/tls.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
+import type { SharedState } from '../shared/state.js'
 import { createAdminHandler } from './admin.js'
 import { type RunningGateway, startGateway } from './gateway.js'
 import { listen } from './listen.js'
@@ -63,22 +64,27 @@ export async function serve(options: ServeOptions): Promise<void> {
   const { config, warnings } = await loadConfig(options.configPath)
   // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
   for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
-  await checkSharedState(config, options.logger)
-  return servePrimary(options, config)
+  const shared = await connectShared(config, options.logger)
+  try {
+    return await servePrimary(options, config, shared)
+  } finally {
+    await shared?.close()
+  }
 }
 
 /**
- * Connects once to `Portcullis.SharedState` before any worker starts, so that
- * `start` fails at once, saying why (`ERR_SHARED_STATE`), when it cannot be
- * reached; every process then keeps its own connection.
+ * The primary's connection to `Portcullis.SharedState`, opened before any
+ * worker starts so that `start` fails at once, saying why
+ * (`ERR_SHARED_STATE`), when it cannot be reached. The primary keeps it for
+ * the admin listener's `/keys` and `/sessions`; each worker has its own.
  */
-async function checkSharedState(config: GatewayConfig, logger: Logger): Promise<void> {
+async function connectShared(config: GatewayConfig, logger: Logger): Promise<SharedState | undefined> {
   const model = config.portcullis.sharedState
-  if (model === undefined) return
-  const { connectSharedState } = await import('../shared/connection.js')
+  if (model === undefined) return undefined
+  const { connectSharedState } = await import('../shared/state.js')
   const shared = await connectSharedState(model, { logger, caFile: config.portcullis.caFile })
   logger.info({ redis: model.displayUrl, keyPrefix: model.keyPrefix }, 'connected to the shared state')
-  await shared.close()
+  return shared
 }
 
 async function reloadConfig(options: ServeOptions): Promise<GatewayConfig | undefined> {
@@ -123,7 +129,11 @@ function onStopSignal(stop: () => void): () => void {
   }
 }
 
-async function servePrimary(options: ServeOptions, config: GatewayConfig): Promise<void> {
+async function servePrimary(
+  options: ServeOptions,
+  config: GatewayConfig,
+  shared: SharedState | undefined,
+): Promise<void> {
   const { logger } = options
   cluster.setupPrimary({ execArgv: process.execArgv, args: process.argv.slice(2) })
   const aggregator = new AggregatorRegistry()
@@ -136,8 +146,8 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
   let current = config
   // Issued here, once, so that workers starting together only read the files.
   await issueLocalCertificates(config)
-  // The primary serves /keys from the same state directory the workers sign with.
-  let auth = await keysRuntime(config, logger)
+  // The primary serves /keys and /sessions from the same rings and sessions the workers use.
+  let auth = await authAdmin(config, logger, shared)
   let admin: Server | undefined
   let adminUrl: string | undefined
   if (config.portcullis.admin !== undefined) {
@@ -221,7 +231,12 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
       await issueLocalCertificates(next).catch((error: unknown) => {
         logger.warn({ err: error }, 'could not issue a local certificate before the reload')
       })
-      const nextAuth = await keysRuntime(next, logger)
+      if (JSON.stringify(next.portcullis.sharedState) !== JSON.stringify(config.portcullis.sharedState)) {
+        // The workers refuse this reload too (GatewayError ERR_SHARED_STATE): one connection per process.
+        logger.error('Portcullis.SharedState changed: restart the gateway to use another shared state')
+        return
+      }
+      const nextAuth = await authAdmin(next, logger, shared)
       const previousAuth = auth
       auth = nextAuth
       await previousAuth?.close()
@@ -242,11 +257,15 @@ async function servePrimary(options: ServeOptions, config: GatewayConfig): Promi
   logger.info({ generation: current.source }, 'stopped')
 }
 
-/** The primary's auth runtime, used only to serve the admin listener's `/keys` and `/sessions` (from the state directory or the shared state). */
-async function keysRuntime(config: GatewayConfig, logger: Logger): Promise<AuthRuntime | undefined> {
+/** What the primary's admin listener serves from authentication (no OIDC runtime: the workers run the actions). */
+async function authAdmin(
+  config: GatewayConfig,
+  logger: Logger,
+  shared: SharedState | undefined,
+): Promise<AuthAdmin | undefined> {
   if (!needsAuth(config)) return undefined
-  const { createAuthRuntime } = await import('../auth/index.js')
-  return createAuthRuntime(config, { logger })
+  const { createAuthAdmin } = await import('../auth/index.js')
+  return createAuthAdmin(config, { logger, shared })
 }
 
 /**

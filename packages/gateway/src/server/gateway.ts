@@ -3,7 +3,7 @@ import { createServer as createHttpsServer } from 'node:https'
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
-import type { GatewayConfig, ListenerModel } from '../config/model.js'
+import type { GatewayConfig, ListenerModel, SharedStateModel } from '../config/model.js'
 import { GatewayError } from '../core/errors.js'
 import { SERVER_HEADER } from '../core/responses.js'
 import { compileGateway, needsAuth } from '../listeners/compile.js'
@@ -12,6 +12,7 @@ import { type ListenerTls, listenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
+import type { SharedState } from '../shared/state.js'
 import { ensureStickinessSecret } from '../state/index.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
 import { createAdminHandler } from './admin.js'
@@ -95,8 +96,29 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
           elb: config.loadBalancer.arn.split(':loadbalancer/')[1] ?? config.loadBalancer.name,
         })
 
+  // The process's one connection to the shared state: opened by the first
+  // generation whose authentication needs it, kept across reloads, closed last.
+  let shared: { model: SharedStateModel; state: SharedState } | undefined
+  async function sharedStateFor(cfg: GatewayConfig): Promise<SharedState | undefined> {
+    const model = cfg.portcullis.sharedState
+    if (model === undefined) return undefined
+    if (shared === undefined) {
+      const { connectSharedState } = await import('../shared/state.js')
+      shared = { model, state: await connectSharedState(model, { logger, caFile: cfg.portcullis.caFile }) }
+    } else if (JSON.stringify(shared.model) !== JSON.stringify(model)) {
+      throw new GatewayError(
+        'ERR_SHARED_STATE',
+        `Portcullis.SharedState changed (${shared.model.displayUrl} → ${model.displayUrl}): restart the gateway to use another shared state`,
+      )
+    }
+    return shared.state
+  }
+
   let generationNumber = 0
-  let current = await buildGeneration(config, ++generationNumber, undefined)
+  let current = await buildGeneration(config, ++generationNumber, undefined).catch(async (error: unknown) => {
+    await shared?.state.close()
+    throw error
+  })
   const servers = new Map<string, ListenerServer>()
   let admin: { server: Server; url: string } | undefined
   let closing = false
@@ -117,7 +139,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       if (needsAuth(cfg)) {
         // Loaded on demand: a gateway without authenticate rules never pulls in the OIDC stack.
         const { createAuthRuntime } = await import('../auth/index.js')
-        auth = await createAuthRuntime(cfg, { logger, metrics: authMetrics(metrics) })
+        auth = await createAuthRuntime(cfg, {
+          logger,
+          metrics: authMetrics(metrics),
+          shared: await sharedStateFor(cfg),
+        })
       }
       const compiled = compileGateway(cfg, number, { registry, auth, stickinessSecret, metrics })
       registry.start()
@@ -280,6 +306,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     await current.registry.close()
     await current.auth?.close()
     await accessLog?.close()
+    await shared?.state.close()
     throw error
   }
   if (channels.configLoaded.hasSubscribers) channels.configLoaded.publish({ source: config.source, generation: 1 })
@@ -399,6 +426,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       }
       metrics.hostCounts = undefined
       await accessLog?.close()
+      await shared?.state.close()
     },
   }
   return gateway

@@ -3,6 +3,7 @@ import type { Logger } from 'pino'
 import type { SharedStateModel } from '../config/model.js'
 import { GatewayError } from '../core/errors.js'
 import { outboundTrust } from '../tls/trust.js'
+import { PortcullisError } from '../values/errors.js'
 
 /** How often the connection is checked: drives the outage log lines and recovery from a server that stopped answering. */
 const HEARTBEAT_MS = 1000
@@ -15,18 +16,21 @@ const MAX_RECONNECT_DELAY_MS = 2000
  * answer turn it into a 500 with `error_reason` `SharedStateUnavailable`;
  * callers that can do without it go on.
  */
-export class SharedStateUnavailable extends Error {
+export class SharedStateUnavailable extends PortcullisError {
+  declare readonly code: 'ERR_SHARED_STATE_UNAVAILABLE'
   constructor(what: string, options?: { cause?: unknown }) {
-    super(`shared state unavailable (${what})`, options)
+    super('ERR_SHARED_STATE_UNAVAILABLE', `shared state unavailable (${what})`, options)
     this.name = 'SharedStateUnavailable'
   }
 }
 
 /**
  * One process's connection to the shared Redis/Valkey (`Portcullis.SharedState`).
- * Every key it touches carries the configured prefix.
+ * Every key it touches carries the configured prefix. Only the modules of
+ * `shared/` hold one: the rest of the gateway sees the typed records of
+ * {@link SharedState} (`state.ts`), which name every key in one place.
  */
-export interface SharedState {
+export interface RedisConnection {
   /** `redis://host:port/db` without credentials. */
   readonly displayUrl: string
   readonly keyPrefix: string
@@ -69,11 +73,11 @@ function reason(err: unknown): string {
  *
  * @example
  * ```ts
- * const shared = await connectSharedState(config.portcullis.sharedState, { logger, caFile: config.portcullis.caFile })
- * await shared.run('ping', (redis) => redis.ping())
+ * const redis = await connectRedis(config.portcullis.sharedState, { logger, caFile: config.portcullis.caFile })
+ * await redis.run('ping', (client) => client.ping())
  * ```
  */
-export async function connectSharedState(model: SharedStateModel, options: ConnectOptions): Promise<SharedState> {
+export async function connectRedis(model: SharedStateModel, options: ConnectOptions): Promise<RedisConnection> {
   const { Redis: RedisClient } = await import('ioredis')
   const log = options.logger.child({ component: 'shared-state', redis: model.displayUrl })
   const ca = model.tls ? outboundTrust(options.caFile) : undefined

@@ -3,8 +3,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
-import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
 import type { StateData } from '../../src/auth/types.js'
+import { loadSealingRing } from '../fixtures/keys.js'
 import { Browser } from './fixtures/browser.js'
 import { callbackUrlOf, listenFront, oidcAction, startTestGateway, type TestGateway } from './fixtures/gateway.js'
 import { startTestProvider, type TestProvider } from './fixtures/provider.js'
@@ -213,7 +213,7 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
   })
 
   async function forgeState(overrides: Partial<StateData>): Promise<string> {
-    const ring = await SecretRing.load(gw.stateDirectory)
+    const ring = await loadSealingRing(gw.stateDirectory)
     const state: StateData = {
       v: 1,
       n: 'NonceNonceNonceNonce0123',

@@ -4,9 +4,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
+import { stateDirectoryKeyRings } from '../../src/auth/keys/key-ring-store.js'
 import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
 import { SHARD_SIZE } from '../../src/auth/session/cookie.js'
-import { CookieSessionStore, type SessionBinding, sessionAad } from '../../src/auth/session/cookie-store.js'
+import { CookieSessionStore } from '../../src/auth/session/cookie-store.js'
+import { type SessionBinding, sessionAad } from '../../src/auth/session/store.js'
 import type { SessionData } from '../../src/auth/types.js'
 import { systemClock } from '../../src/values/clock.js'
 import { BINDING, Jar, type StoreHarness, session, sessionStoreContract } from './session-store-contract.js'
@@ -15,13 +17,14 @@ const logger = pino({ level: 'silent' })
 
 async function cookieHarness(): Promise<StoreHarness & { ring: SecretRing }> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-store-'))
-  const ring = await SecretRing.load(dir)
+  const ring = await SecretRing.from(() => stateDirectoryKeyRings(dir).sessionRing())
   return {
     ring,
     store: (binding: SessionBinding, clock: () => number) =>
       new CookieSessionStore({ ...binding, ring, logger, clock }),
     // The cookie store keeps nothing that expires by itself: only its clock moves.
     fastForward: async () => {},
+    serverSide: false,
     close: () => rm(dir, { recursive: true, force: true }),
   }
 }
@@ -39,17 +42,17 @@ describe('the sealed-cookie store beyond the contract', () => {
     const jar = new Jar()
     const exchange = jar.exchange()
     const s = session()
-    harness.store(BINDING, systemClock).seal(exchange, s)
+    await harness.store(BINDING, systemClock).seal(exchange, s)
     jar.keep(exchange)
     const opened = harness.ring.open('session', jar.cookies.get('AppSession-0')!, sessionAad(BINDING))
     assert.ok(Buffer.isBuffer(opened))
     assert.deepEqual(JSON.parse(opened.toString('utf8')), s)
   })
 
-  test('a session over four shards does not fit: 500 AuthUserClaimsSizeExceeded, nothing set', () => {
+  test('a session over four shards does not fit: 500 AuthUserClaimsSizeExceeded, nothing set', async () => {
     const exchange = new Jar().exchange()
     const big = session({ c: { sub: 'alice', blob: 'x'.repeat(4 * SHARD_SIZE) } })
-    assert.throws(() => harness.store(BINDING, systemClock).seal(exchange, big), {
+    await assert.rejects(harness.store(BINDING, systemClock).seal(exchange, big), {
       name: 'AuthError',
       reason: 'AuthUserClaimsSizeExceeded',
       status: 500,

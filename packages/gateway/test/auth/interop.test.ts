@@ -9,7 +9,7 @@ import { createAlbVerifier, parseAlbToken } from '@portcullis/verify'
 import { AlbJwksCache } from 'aws-jwt-verify/alb-cache'
 import { AlbJwtVerifier } from 'aws-jwt-verify/alb-verifier'
 import { SimpleFetcher } from 'aws-jwt-verify/https'
-import { rotateSigningKey } from '../../src/auth/index.js'
+import { stateDirectoryKeyRings } from '../../src/auth/index.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
 import { Browser } from './fixtures/browser.js'
 import {
@@ -99,7 +99,7 @@ describe('x-amzn-oidc-data interop, key rotation, and instances sharing a state 
     const browser = new Browser()
     await browser.login(`${gw.url}/x`)
     const before = await identityToken(browser, gw)
-    const { kid } = await rotateSigningKey(gw.stateDirectory)
+    const { kid } = await stateDirectoryKeyRings(gw.stateDirectory).rotateSigningKey()
     await gw.reload()
     const afterRotation = await identityToken(browser, gw)
     assert.equal(parseAlbToken(afterRotation).header.kid, kid)
@@ -122,7 +122,7 @@ describe('x-amzn-oidc-data interop, key rotation, and instances sharing a state 
   test('a running runtime picks up a rotation made elsewhere (no reload) within seconds', async () => {
     const browser = new Browser()
     await browser.login(`${gw.url}/x`)
-    const { kid } = await rotateSigningKey(gw.stateDirectory)
+    const { kid } = await stateDirectoryKeyRings(gw.stateDirectory).rotateSigningKey()
     // The runtime checks the key ring every 5 s; poll for the new kid instead of sleeping a fixed time.
     const deadline = Date.now() + 20_000
     let seen = parseAlbToken(await identityToken(browser, gw)).header.kid

@@ -3,8 +3,14 @@ import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { listSessionKeys, rotateSessionKeys, SecretRing } from '../../src/auth/keys/sealing-ring.js'
-import { listSigningKeys, loadSigningKeys, rotateSigningKey } from '../../src/auth/keys/signing-keys.js'
+import { stateDirectoryKeyRings } from '../../src/auth/keys/key-ring-store.js'
+import { loadSealingRing, loadSigningKeys } from '../fixtures/keys.js'
+
+const rotateSigningKey = (dir: string, options?: { graceSeconds?: number }) =>
+  stateDirectoryKeyRings(dir).rotateSigningKey(options)
+const listSigningKeys = (dir: string) => stateDirectoryKeyRings(dir).listSigningKeys()
+const rotateSessionKeys = (dir: string) => stateDirectoryKeyRings(dir).rotateSessionKeys()
+const listSessionKeys = (dir: string) => stateDirectoryKeyRings(dir).listSessionKeys()
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -76,7 +82,7 @@ describe('session/state secret ring', () => {
   const aad = Buffer.from('portcullis session:Cookie')
 
   test('concurrent creation yields one ring (0600); values round-trip and bind purpose and associated data', async () => {
-    const rings = await Promise.all(Array.from({ length: 8 }, () => SecretRing.load(dir)))
+    const rings = await Promise.all(Array.from({ length: 8 }, () => loadSealingRing(dir)))
     assert.equal((await listSessionKeys(dir)).length, 1)
     assert.equal((await stat(join(dir, 'session-keys.json'))).mode & 0o777, 0o600)
     const sealed = rings[0]!.seal('session', Buffer.from('hello'), aad)
@@ -94,10 +100,10 @@ describe('session/state secret ring', () => {
   })
 
   test('values sealed before a rotation still open; another instance’s rotation is picked up on an unknown key id', async () => {
-    const before = await SecretRing.load(dir)
+    const before = await loadSealingRing(dir)
     const old = before.seal('session', Buffer.from('old'), aad)
     await rotateSessionKeys(dir)
-    const afterRotation = await SecretRing.load(dir)
+    const afterRotation = await loadSealingRing(dir)
     assert.equal(afterRotation.open('session', old, aad)?.toString(), 'old')
     const fresh = afterRotation.seal('session', Buffer.from('new'), aad)
     assert.equal(before.open('session', fresh, aad), 'unknown-key')
@@ -111,8 +117,8 @@ describe('session/state secret ring', () => {
   test('a value from a foreign ring does not open', async () => {
     const otherDir = await mkdtemp(join(tmpdir(), 'portcullis-ring-'))
     try {
-      const foreign = (await SecretRing.load(otherDir)).seal('session', Buffer.from('x'), aad)
-      const ring = await SecretRing.load(dir)
+      const foreign = (await loadSealingRing(otherDir)).seal('session', Buffer.from('x'), aad)
+      const ring = await loadSealingRing(dir)
       assert.equal(await ring.openFresh('session', foreign, aad), undefined)
     } finally {
       await rm(otherDir, { recursive: true, force: true })

@@ -14,8 +14,7 @@ import assert from 'node:assert/strict'
 import type { IncomingMessage } from 'node:http'
 import { after, before, describe, test } from 'node:test'
 import { AuthError } from '../../src/auth/errors.js'
-import type { SessionBinding } from '../../src/auth/session/cookie-store.js'
-import type { SessionExchange, SessionStore } from '../../src/auth/session/store.js'
+import type { SessionBinding, SessionExchange, SessionStore } from '../../src/auth/session/store.js'
 import type { SessionData } from '../../src/auth/types.js'
 
 /** Stores of one harness share their backend (keys, a Redis database). */
@@ -29,6 +28,15 @@ export interface StoreHarness {
    * `clock` by the same amount.
    */
   fastForward(seconds: number): Promise<void>
+  /**
+   * True when the store keeps sessions on the server: logout and revocation
+   * then end a session everywhere, and refreshes are shared by every
+   * instance. A cookie store keeps nothing: a copied cookie outlives a
+   * logout, and each instance refreshes on its own.
+   */
+  readonly serverSide: boolean
+  /** Ends every session of `user` at `binding`'s client (server-side stores only: the operator's revocation). */
+  revokeUser?(binding: SessionBinding, user: string): Promise<number>
   close(): Promise<void>
 }
 
@@ -245,6 +253,54 @@ function contractAt(name: string, offset: number, makeHarness: () => Promise<Sto
       const opened = await target.open(second)
       if (opened !== undefined) assert.equal(await target.refresh(second, opened, renew), undefined)
       assert.equal(calls.length, 1)
+    })
+
+    test('logout (end) clears the client and, in a server-side store, ends the session everywhere', async () => {
+      now = T0
+      const jar = await sealed(session({ it: 'id-token-1' }))
+      const copied = new Map(jar.cookies)
+      const exchange = jar.exchange()
+      const idToken = await store().end(exchange)
+      jar.keep(exchange)
+      assert.equal(idToken, harness.serverSide ? 'id-token-1' : undefined, 'the ID token for id_token_hint, when kept')
+      assert.equal(jar.cookies.size, 0, 'the cookies are cleared')
+      const thief = new Jar()
+      for (const [k, v] of copied) thief.cookies.set(k, v)
+      const replayed = await store().open(thief.exchange())
+      if (harness.serverSide) assert.equal(replayed, undefined, 'a copied cookie opens nothing after logout')
+      else assert.ok(replayed, 'a cookie store cannot end a copied cookie (documented)')
+    })
+
+    test("revocation by user ends that user's sessions and no one else's (server-side stores)", async (t) => {
+      now = T0
+      if (harness.revokeUser === undefined) {
+        assert.equal(harness.serverSide, false, 'a server-side store must offer revocation')
+        t.diagnostic('sessions live in cookies: there is nothing to revoke (the admin API answers 409)')
+        return
+      }
+      // Users of their own: the other tests' sessions share the backend.
+      const carol = [await sealed(session({ c: { sub: 'carol' } })), await sealed(session({ c: { sub: 'carol' } }))]
+      const dave = await sealed(session({ c: { sub: 'dave' } }))
+      assert.equal(await harness.revokeUser(BINDING, 'carol'), 2)
+      for (const jar of carol) assert.equal(await store().open(jar.exchange()), undefined)
+      assert.ok(await store().open(dave.exchange()), "dave's session is untouched")
+      assert.equal(await harness.revokeUser(BINDING, 'carol'), 0, 'nothing left to revoke')
+    })
+
+    test('two instances refreshing one session at once: one renewal with a server-side store', async () => {
+      now = T0
+      const { renew, calls } = renewal(T0)
+      const jar = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }))
+      const instances = [store(), store()]
+      const results = await Promise.all(
+        instances.map(async (s) => {
+          const exchange = jar.exchange()
+          return s.refresh(exchange, (await s.open(exchange))!, renew)
+        }),
+      )
+      for (const r of results) assert.equal(r?.session.rt, 'refresh-2')
+      // The refresh lock spans instances only where the session is shared.
+      assert.equal(calls.length, harness.serverSide ? 1 : 2)
     })
 
     test("a session lasts until its end by the stores' clock, and no longer, whatever the backend's clock says", async () => {

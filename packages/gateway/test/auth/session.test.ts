@@ -2,10 +2,10 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { parseAlbToken } from '@portcullis/verify'
 import fc from 'fast-check'
-import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
 import { readShards, shardNames } from '../../src/auth/session/cookie.js'
-import { sessionAad } from '../../src/auth/session/cookie-store.js'
+import { sessionAad } from '../../src/auth/session/store.js'
 import type { SessionData } from '../../src/auth/types.js'
+import { loadSealingRing } from '../fixtures/keys.js'
 import { Browser } from './fixtures/browser.js'
 import {
   callbackUrlOf,
@@ -29,7 +29,7 @@ async function rewriteSession(
   sealed: string,
   change: (s: SessionData) => SessionData,
 ): Promise<string> {
-  const ring = await SecretRing.load(gw.stateDirectory)
+  const ring = await loadSealingRing(gw.stateDirectory)
   const aad = sessionAad({ sessionCookieName: cookieName, issuer: idp.issuer, clientId: idp.clientId })
   const opened = ring.open('session', sealed, aad)
   assert.ok(Buffer.isBuffer(opened), 'the session cookie should open')
@@ -147,7 +147,7 @@ describe('sessions: OnUnauthenticatedRequest, expiry, shards, independence, tamp
   test('the session ends at issue time + SessionTimeout, and identity tokens never outlive it', async () => {
     const browser = new Browser()
     assert.equal((await browser.login(`${gw.url}/short/x`)).status, 302)
-    const ring = await SecretRing.load(gw.stateDirectory)
+    const ring = await loadSealingRing(gw.stateDirectory)
     const opened = ring.open(
       'session',
       sealedOf(browser, gw, 'ShortSession'),

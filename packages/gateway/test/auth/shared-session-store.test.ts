@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, test } from 'node:test'
+import { Redis } from 'ioredis'
 import { pino } from 'pino'
+import { sharedKeyRings } from '../../src/auth/keys/key-ring-store.js'
 import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
-import { loadSharedSessionRing } from '../../src/auth/keys/shared-keys.js'
-import type { SessionBinding } from '../../src/auth/session/cookie-store.js'
-import { SharedSessionStore, sessionKey, sidIndexKey, subjectIndexKey } from '../../src/auth/session/shared-store.js'
+import { idpSessionIndex, revokeIndexed, SharedSessionStore, userIndex } from '../../src/auth/session/shared-store.js'
+import type { SessionBinding } from '../../src/auth/session/store.js'
 import type { SessionData } from '../../src/auth/types.js'
-import { connectSharedState, type SharedState } from '../../src/shared/connection.js'
+import { indexKey, sessionKey } from '../../src/shared/sessions.js'
+import { connectSharedState, type SharedState } from '../../src/shared/state.js'
 import { systemClock } from '../../src/values/clock.js'
 import { type RedisOptions, startRedis, type TestRedis } from '../fixtures/redis.js'
 import { BINDING, Jar, type StoreHarness, session, sessionStoreContract } from './session-store-contract.js'
@@ -23,7 +25,7 @@ const YEAR = 365 * 24 * 3600
  */
 async function redisHarness(
   redisOptions: RedisOptions = {},
-): Promise<StoreHarness & { shared: SharedState; redis: TestRedis }> {
+): Promise<StoreHarness & { shared: SharedState; redis: TestRedis; inspect: Redis }> {
   const redis = await startRedis(redisOptions)
   const keyPrefix = `c${randomBytes(4).toString('hex')}:`
   const shared = await connectSharedState(
@@ -37,28 +39,32 @@ async function redisHarness(
     },
     { logger, caFile: undefined },
   )
-  const ring = await SecretRing.from(() => loadSharedSessionRing(shared))
+  const ring = await SecretRing.from(() => sharedKeyRings(shared.keyRings, redis.url).sessionRing())
+  // The test's own client, to look at (and age) what the store wrote.
+  const inspect = new Redis(redis.url, { keyPrefix })
   return {
     shared,
     redis,
+    inspect,
     store: (binding: SessionBinding, clock: () => number) =>
-      new SharedSessionStore({ ...binding, ring, shared, logger, clock, refreshLockMs: 2000 }),
+      new SharedSessionStore({ ...binding, ring, records: shared.sessions, logger, clock, refreshLockMs: 2000 }),
     // Redis's own clock cannot be moved on demand; every expiring key of the
     // harness has its remaining time cut instead, which is what Redis sees
     // when that time passes.
+    serverSide: true,
+    revokeUser: (binding: SessionBinding, user: string) =>
+      revokeIndexed(shared.sessions, userIndex(binding.issuer, binding.clientId, user)),
     async fastForward(seconds: number) {
-      await shared.run('fast-forward', async (r) => {
-        const keys = await r.keys(`${keyPrefix}*`)
-        for (const full of keys) {
-          const key = full.slice(keyPrefix.length)
-          const left = await r.pttl(key)
-          if (left < 0) continue
-          if (left <= seconds * 1000) await r.del(key)
-          else await r.pexpire(key, left - seconds * 1000)
-        }
-      })
+      for (const full of await inspect.keys(`${keyPrefix}*`)) {
+        const key = full.slice(keyPrefix.length)
+        const left = await inspect.pttl(key)
+        if (left < 0) continue
+        if (left <= seconds * 1000) await inspect.del(key)
+        else await inspect.pexpire(key, left - seconds * 1000)
+      }
     },
     async close() {
+      inspect.disconnect()
       await shared.close()
       await redis.stop()
     },
@@ -93,15 +99,11 @@ describe('the shared store beyond the contract', () => {
     jar.keep(exchange)
     assert.deepEqual([...jar.cookies.keys()], ['AppSession-0'], 'no shards, however large the claims')
     assert.ok(jar.cookies.get('AppSession-0')!.length < 200)
-    const handles = await harness.shared.run('t', (r) =>
-      r.smembers(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'alice')),
-    )
+    const handles = await harness.shared.sessions.list(userIndex(BINDING.issuer, BINDING.clientId, 'alice'))
     assert.equal(handles.length, 1)
-    const ttl = await harness.shared.run('t', (r) => r.ttl(sessionKey(handles[0]!)))
+    const ttl = await harness.inspect.ttl(sessionKey(handles[0]!))
     assert.ok(ttl > 3500 && ttl <= 3600, `expires with the session (ttl ${ttl})`)
-    const indexTtl = await harness.shared.run('t', (r) =>
-      r.ttl(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'alice')),
-    )
+    const indexTtl = await harness.inspect.ttl(indexKey(userIndex(BINDING.issuer, BINDING.clientId, 'alice')))
     assert.ok(indexTtl > 3500 && indexTtl <= 3600, `the index expires with its last session (ttl ${indexTtl})`)
   })
 
@@ -112,10 +114,10 @@ describe('the shared store beyond the contract', () => {
       const exchange = new Jar().exchange()
       await store.seal(exchange, session({ se, c: { sub: 'dave' }, sid: 'idp-session-dave' }))
     }
-    const ttls = await harness.shared.run('t', async (r) => [
-      await r.ttl(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'dave')),
-      await r.ttl(sidIndexKey(BINDING.issuer, 'idp-session-dave')),
-    ])
+    const ttls = [
+      await harness.inspect.ttl(indexKey(userIndex(BINDING.issuer, BINDING.clientId, 'dave'))),
+      await harness.inspect.ttl(indexKey(idpSessionIndex(BINDING.issuer, 'idp-session-dave'))),
+    ]
     for (const ttl of ttls) assert.ok(ttl > 7100 && ttl <= 7200, `ttl ${ttl}`)
   })
 
@@ -133,10 +135,8 @@ describe('the shared store beyond the contract', () => {
       ae: now + 300,
     }))
     assert.equal(renewed?.session.at, 'access-2')
-    const [handle] = await harness.shared.run('t', (r) =>
-      r.smembers(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'erin')),
-    )
-    const ttl = await harness.shared.run('t', (r) => r.ttl(sessionKey(handle!)))
+    const [handle] = await harness.shared.sessions.list(userIndex(BINDING.issuer, BINDING.clientId, 'erin'))
+    const ttl = await harness.inspect.ttl(sessionKey(handle!))
     assert.ok(ttl > 850 && ttl <= 900, `ttl ${ttl}`)
   })
 
@@ -148,10 +148,8 @@ describe('the shared store beyond the contract', () => {
     jar.keep(exchange)
     const b = harness.store(BINDING, systemClock)
     assert.ok(await b.open(jar.exchange()))
-    const [handle] = await harness.shared.run('t', (r) =>
-      r.smembers(subjectIndexKey(BINDING.issuer, BINDING.clientId, 'carol')),
-    )
-    await harness.shared.run('t', (r) => r.del(sessionKey(handle!)))
+    const [handle] = await harness.shared.sessions.list(userIndex(BINDING.issuer, BINDING.clientId, 'carol'))
+    await harness.shared.sessions.revoke([handle!])
     const deadline = Date.now() + 5000
     while ((await b.open(jar.exchange())) !== undefined && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 100))
@@ -162,10 +160,10 @@ describe('the shared store beyond the contract', () => {
 
   test('a sealed-cookie session does not open as a shared one', async () => {
     const { CookieSessionStore } = await import('../../src/auth/session/cookie-store.js')
-    const ring = await SecretRing.from(() => loadSharedSessionRing(harness.shared))
+    const ring = await SecretRing.from(() => sharedKeyRings(harness.shared.keyRings, harness.redis.url).sessionRing())
     const jar = new Jar()
     const exchange = jar.exchange()
-    new CookieSessionStore({ ...BINDING, ring, logger }).seal(exchange, session())
+    await new CookieSessionStore({ ...BINDING, ring, logger }).seal(exchange, session())
     jar.keep(exchange)
     assert.equal(await harness.store(BINDING, systemClock).open(jar.exchange()), undefined)
   })

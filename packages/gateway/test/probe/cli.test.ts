@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createKeyHandler } from '@portcullis/verify/mint'
 import { withAlbAuth } from '@portcullis/verify/node'
-import { loadSigningKeys } from '../../src/auth/keys/signing-keys.js'
+import { loadSigningKeys } from '../fixtures/keys.js'
 import { portcullis } from '../fixtures/process.js'
 
 const SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/cli-probe/0123456789abcdef'

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
 import type { SharedStateModel } from '../../src/config/model.js'
 import { GatewayError } from '../../src/core/errors.js'
-import { connectSharedState, type SharedState, SharedStateUnavailable } from '../../src/shared/connection.js'
+import { connectRedis, type RedisConnection, SharedStateUnavailable } from '../../src/shared/connection.js'
 import { Capture } from '../fixtures/capture.js'
 import { waitFor } from '../fixtures/process.js'
 import { startRedis, startRelay, startSilentServer, type TestRedis } from '../fixtures/redis.js'
@@ -44,7 +44,7 @@ describe('the shared-state connection', () => {
 
   test('connects, prefixes every key, and closes', async () => {
     const { logger } = capturedLogger()
-    const shared = await connectSharedState(model(redis.url), { logger, caFile: undefined })
+    const shared = await connectRedis(model(redis.url), { logger, caFile: undefined })
     try {
       await shared.run('set', (r) => r.set('k', 'v'))
       assert.equal(await shared.run('get', (r) => r.get('k')), 'v')
@@ -52,8 +52,8 @@ describe('the shared-state connection', () => {
     } finally {
       await shared.close()
     }
-    const other = await connectSharedState(model(redis.url, { keyPrefix: 'other:' }), { logger, caFile: undefined })
-    const shorter = await connectSharedState(model(redis.url, { keyPrefix: 'te' }), { logger, caFile: undefined })
+    const other = await connectRedis(model(redis.url, { keyPrefix: 'other:' }), { logger, caFile: undefined })
+    const shorter = await connectRedis(model(redis.url, { keyPrefix: 'te' }), { logger, caFile: undefined })
     try {
       assert.equal(await other.run('get', (r) => r.get('k')), null, 'another prefix sees nothing')
       assert.equal(await shorter.run('get', (r) => r.get('st:k')), 'v', 'the key is test:k in Redis')
@@ -67,7 +67,7 @@ describe('the shared-state connection', () => {
     const { logger } = capturedLogger()
     const port = redis.port + 1 === 65536 ? 1 : redis.port + 1
     const url = `redis://user:hunter2@127.0.0.1:${port}`
-    await assert.rejects(connectSharedState(model(url), { logger, caFile: undefined }), (err: unknown) => {
+    await assert.rejects(connectRedis(model(url), { logger, caFile: undefined }), (err: unknown) => {
       assert.ok(err instanceof GatewayError)
       assert.equal(err.code, 'ERR_SHARED_STATE')
       assert.match(err.message, new RegExp(`redis://127\\.0\\.0\\.1:${port}.*ECONNREFUSED`))
@@ -80,7 +80,7 @@ describe('the shared-state connection', () => {
     const silent = await startSilentServer()
     try {
       const { logger } = capturedLogger()
-      await assert.rejects(connectSharedState(model(silent.url), { logger, caFile: undefined }), {
+      await assert.rejects(connectRedis(model(silent.url), { logger, caFile: undefined }), {
         name: 'GatewayError',
         code: 'ERR_SHARED_STATE',
         message: /accepted the connection but did not answer within 200 ms|timed out after 1000 ms/,
@@ -92,7 +92,7 @@ describe('the shared-state connection', () => {
 
   test('Redis killed: commands fail at once, one log line per outage, and it reconnects by itself', async () => {
     const { logger, capture } = capturedLogger()
-    const shared = await connectSharedState(model(redis.url), { logger, caFile: undefined })
+    const shared = await connectRedis(model(redis.url), { logger, caFile: undefined })
     try {
       await redis.kill('SIGKILL')
       for (let i = 0; i < 20; i++) {
@@ -119,9 +119,9 @@ describe('the shared-state connection', () => {
   test('a Redis that stops answering: commands end at the command timeout, and it recovers', async () => {
     const relay = await startRelay(redis.port)
     const { logger, capture } = capturedLogger()
-    let shared: SharedState | undefined
+    let shared: RedisConnection | undefined
     try {
-      shared = await connectSharedState(model(relay.url), { logger, caFile: undefined })
+      shared = await connectRedis(model(relay.url), { logger, caFile: undefined })
       const s = shared
       relay.silent = true
       await assert.rejects(

@@ -6,23 +6,29 @@ import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { Redis } from 'ioredis'
 import { pino } from 'pino'
 import { type AuthRuntime, createAuthRuntime } from '../../src/auth/index.js'
+import { sharedKeyRings } from '../../src/auth/keys/key-ring-store.js'
 import { SecretRing } from '../../src/auth/keys/sealing-ring.js'
-import {
-  listSharedSigningKeys,
-  loadSharedSessionRing,
-  loadSharedSigningKeys,
-  rotateSharedSessionKeys,
-  rotateSharedSigningKey,
-} from '../../src/auth/keys/shared-keys.js'
+import { importSigningRing } from '../../src/auth/keys/signing-ring.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { GatewayConfig } from '../../src/config/model.js'
-import { connectSharedState, type SharedState } from '../../src/shared/connection.js'
+import { connectSharedState, type SharedState } from '../../src/shared/state.js'
 import { runPortcullis, waitFor } from '../fixtures/process.js'
 import { startRedis, type TestRedis } from '../fixtures/redis.js'
 
 const logger = pino({ level: 'silent' })
+
+// The shared rings of one connection, as every user of them sees them.
+const rings = (c: SharedState) => sharedKeyRings(c.keyRings, c.displayUrl)
+const loadSharedSigningKeys = async (c: SharedState) =>
+  importSigningRing((await rings(c).signingRing()).ring, Date.now() / 1000)
+const loadSharedSessionRing = (c: SharedState) => rings(c).sessionRing()
+const rotateSharedSigningKey = (c: SharedState, options?: { graceSeconds?: number }) =>
+  rings(c).rotateSigningKey(options)
+const rotateSharedSessionKeys = (c: SharedState) => rings(c).rotateSessionKeys()
+const listSharedSigningKeys = (c: SharedState) => rings(c).listSigningKeys()
 
 function configFor(url: string, prefix: string, stateDirectory: string): string {
   return `Listeners:
@@ -104,7 +110,9 @@ describe('key rings in the shared state', () => {
       baseDir: dir,
       source: 'p.yaml',
     }).config
-    const runtimes = [await createAuthRuntime(config, { logger }), await createAuthRuntime(config, { logger })]
+    // Two gateways: each its own connection, as each process has.
+    const gateways = await Promise.all([1, 2].map(() => connect(prefix)))
+    const runtimes = await Promise.all(gateways.map((shared) => createAuthRuntime(config, { logger, shared })))
     const servers = await Promise.all(runtimes.map((r) => serve(r.keysHandler)))
     const admin = await connect(prefix)
     try {
@@ -126,6 +134,7 @@ describe('key rings in the shared state', () => {
     } finally {
       for (const { server } of servers) server.close()
       for (const r of runtimes) await r.close()
+      for (const g of gateways) await g.close()
       await admin.close()
     }
   })
@@ -136,15 +145,17 @@ describe('key rings in the shared state', () => {
       baseDir: dir,
       source: 'p.yaml',
     }).config
-    const runtime = await createAuthRuntime(config, { logger })
+    const gateway = await connect(prefix)
+    const runtime = await createAuthRuntime(config, { logger, shared: gateway })
     const { server, url } = await serve(runtime.keysHandler)
     const admin = await connect(prefix)
+    const inspect = new Redis(redis.url, { keyPrefix: prefix })
     try {
       const kid = (await loadSharedSigningKeys(admin)).active.kid
       const sealingKey = (await loadSharedSessionRing(admin)).active
-      await admin.run('forget everything', (r) => r.flushall())
+      await inspect.flushall()
       await waitFor(
-        async () => (await admin.run('read', (r) => r.exists('signing-keys', 'session-keys'))) === 2,
+        async () => (await inspect.exists('signing-keys', 'session-keys')) === 2,
         'the running gateway to write its rings back',
         15_000,
       )
@@ -154,7 +165,9 @@ describe('key rings in the shared state', () => {
     } finally {
       server.close()
       await runtime.close()
+      await gateway.close()
       await admin.close()
+      inspect.disconnect()
     }
   })
 

@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, open, readdir, readFile, rm, stat, writeFile } from 'no
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, mock, test } from 'node:test'
-import { rotateSigningKey } from '../../src/auth/keys/signing-keys.js'
+import { stateDirectoryKeyRings } from '../../src/auth/keys/key-ring-store.js'
 import { createExclusive, replaceAtomically } from '../../src/state/files.js'
 import { ensureStickinessSecret } from '../../src/state/secret.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
@@ -69,8 +69,8 @@ describe('the one atomic writer', () => {
   test('every state file is flushed to disk before it is published', async () => {
     const stateDirectory = join(dir, 'state')
     // Signing keys: the new key, the active marker, the retired key's expiry.
-    assert.ok((await fsyncsDuring(() => rotateSigningKey(stateDirectory))) >= 2)
-    assert.ok((await fsyncsDuring(() => rotateSigningKey(stateDirectory))) >= 3)
+    assert.ok((await fsyncsDuring(() => stateDirectoryKeyRings(stateDirectory).rotateSigningKey())) >= 2)
+    assert.ok((await fsyncsDuring(() => stateDirectoryKeyRings(stateDirectory).rotateSigningKey())) >= 3)
     assert.equal(await fsyncsDuring(() => ensureStickinessSecret(stateDirectory)), 1)
     // The CA's key and certificate, then the leaf's.
     assert.equal(await fsyncsDuring(() => ensureLocalCa(stateDirectory)), 2)

@@ -1,21 +1,15 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
-import {
-  createExclusive,
-  ensurePrivateDirectory,
-  readIfPresent,
-  replaceAtomically,
-  sessionKeyFiles,
-  withLock,
-} from '../../state/index.js'
+import { systemClock } from '../../values/clock.js'
 
 /**
- * The secret key ring behind the session cookies and the `state` parameter,
- * stored in `{stateDirectory}/session-keys.json` (0600; paths and file I/O
- * from `state/`). Every instance that
- * shares the state directory seals and opens with the same keys. Rotation
- * adds a new active key; older keys stay for opening until they retire
- * (after the longest a cookie can live), so rotating never logs anyone out.
+ * The secret key ring behind the session cookies and the `state` parameter:
+ * its policy (key ids, rotation, retirement) as pure functions over the
+ * stored ring, and {@link SecretRing}, which seals and opens with it. Where
+ * the ring is kept — `session-keys.json` in the state directory, or the
+ * shared state — is `key-ring-store.ts`'s. Every instance reading the same
+ * ring seals and opens with the same keys. Rotation adds a new active key;
+ * older keys stay for opening until they retire (after the longest a cookie
+ * can live), so rotating never logs anyone out.
  *
  * Sealed format (then base64url): `0x01 | key id (4) | iv (12) | AES-256-GCM ciphertext | tag (16)`.
  * Each purpose (session cookie, state) uses its own HKDF-derived key, and the
@@ -59,9 +53,9 @@ interface DerivedKey {
 const KEY_ID = /^[0-9a-f]{8}$/
 const SECRET = /^[A-Za-z0-9_-]{43}$/
 
-/** Parses a stored ring; throws naming `source` (a path or a Redis key) when it is not one. */
-export function parseRing(text: string, source: string): StoredRing {
-  const value = JSON.parse(text) as StoredRing
+/** Checks a stored ring's shape; throws naming `source` (a path or a Redis key) when it is not one. */
+export function parseRing(stored: unknown, source: string): StoredRing {
+  const value = stored as StoredRing
   const ok =
     value !== null &&
     typeof value === 'object' &&
@@ -107,7 +101,7 @@ function newKey(): StoredKey {
   return {
     id: randomBytes(KEY_ID_BYTES).toString('hex'),
     secret: randomBytes(32).toString('base64url'),
-    createdAt: Math.floor(Date.now() / 1000),
+    createdAt: systemClock(),
   }
 }
 
@@ -117,41 +111,29 @@ function derive(key: StoredKey): DerivedKey {
   return { id: Buffer.from(key.id, 'hex'), session: sub('session-cookie'), state: sub('state') }
 }
 
-/** Reads the ring, creating it atomically when absent (safe when several processes start at once). */
-async function loadOrCreateRing(stateDirectory: string): Promise<StoredRing> {
-  const { directory, ring: path } = sessionKeyFiles(stateDirectory)
-  const existing = await readIfPresent(path)
-  if (existing !== undefined) return parseRing(existing, path)
-  await ensurePrivateDirectory(directory)
-  await createExclusive(path, `${JSON.stringify(newRing(), null, 2)}\n`)
-  // Whoever won the race, everyone uses what is on disk now.
-  return parseRing(await readFile(path, 'utf8'), path)
+/** `ring` with its times moved by `by` seconds (from one clock onto another). */
+export function shiftRing(ring: StoredRing, by: number): StoredRing {
+  if (by === 0) return ring
+  return {
+    ...ring,
+    keys: ring.keys.map((k) => ({
+      ...k,
+      createdAt: k.createdAt + by,
+      ...(k.retiresAt === undefined ? {} : { retiresAt: k.retiresAt + by }),
+    })),
+  }
 }
 
-/**
- * Adds a new active session/state key; the previous ones keep opening values
- * for 8 days, and keys past that are removed.
- *
- * @example
- * ```ts
- * const { id } = await rotateSessionKeys('/var/lib/portcullis')
- * ```
- */
-export async function rotateSessionKeys(stateDirectory: string): Promise<{ id: string }> {
-  await loadOrCreateRing(stateDirectory)
-  const { directory, ring: path, rotateLock } = sessionKeyFiles(stateDirectory)
-  return withLock(directory, rotateLock, async () => {
-    const next = rotatedRing(parseRing(await readFile(path, 'utf8'), path), Math.floor(Date.now() / 1000))
-    await replaceAtomically(path, `${JSON.stringify(next, null, 2)}\n`)
-    return { id: next.active }
-  })
+/** A key as listed (never the secret). */
+export interface SessionKeyInfo {
+  readonly id: string
+  readonly active: boolean
+  readonly createdAt: number
+  readonly retiresAt: number | undefined
 }
 
-/** Lists the ring's key ids (never the secrets), newest first. */
-export async function listSessionKeys(
-  stateDirectory: string,
-): Promise<{ id: string; active: boolean; createdAt: number; retiresAt: number | undefined }[]> {
-  const ring = await loadOrCreateRing(stateDirectory)
+/** The ring's key ids, newest first. */
+export function describeRing(ring: StoredRing): SessionKeyInfo[] {
   return ring.keys.map((k) => ({
     id: k.id,
     active: k.id === ring.active,
@@ -189,11 +171,6 @@ export class SecretRing {
       map.set(derived.id.readUInt32BE(0), derived)
     }
     return map
-  }
-
-  /** Loads (or creates) the ring of `stateDirectory`. */
-  static async load(stateDirectory: string): Promise<SecretRing> {
-    return SecretRing.from(() => loadOrCreateRing(stateDirectory))
   }
 
   /** A ring read (and re-read on {@link reload}) from `source`, such as the shared state. */

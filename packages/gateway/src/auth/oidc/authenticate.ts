@@ -3,24 +3,25 @@ import type { AuthenticateCognitoAction, AuthenticateOidcAction, ListenerModel, 
 import type { ActionHandler, ActionOutcome } from '../../core/actions.js'
 import type { RequestContext } from '../../core/request.js'
 import { sendError } from '../../core/responses.js'
-import { type SharedState, SharedStateUnavailable } from '../../shared/connection.js'
+import type { ReplayMarkers, SessionRecords } from '../../shared/state.js'
 import { systemClock } from '../../values/clock.js'
 import { AuthError } from '../errors.js'
 import type { SecretRing } from '../keys/sealing-ring.js'
-import type { SigningKey } from '../keys/signing-keys.js'
+import type { SigningKey } from '../keys/signing-ring.js'
 import type { Outbound } from '../outbound.js'
 import { CookieSessionStore } from '../session/cookie-store.js'
 import { SharedSessionStore } from '../session/shared-store.js'
 import { type SessionStore, sessionFromTokens, sessionSubject } from '../session/store.js'
 import type { AuthMetrics, SessionData } from '../types.js'
+import type { BackchannelClient } from './backchannel-logout.js'
 import { IdentityTokens } from './identity-token.js'
 import { IdpClient } from './idp-client.js'
 import { Login } from './login.js'
-import { type BackchannelClient, logOut } from './logout.js'
+import { logOut } from './logout.js'
 import { type NoSession, onUnauthenticated } from './unauthenticated.js'
 
-/** State shared by every authenticate action of one runtime. */
-export interface AuthShared {
+/** What every authenticate action of one runtime uses. */
+export interface OidcEnvironment {
   readonly logger: Logger
   readonly metrics: AuthMetrics | undefined
   readonly ring: SecretRing
@@ -30,10 +31,10 @@ export interface AuthShared {
   readonly outbound: Outbound
   /** Bound on every call to an IdP, in milliseconds. */
   readonly idpTimeoutMs: number
-  /** The shared Redis (`Portcullis.SharedState`), when configured. */
-  readonly shared: SharedState | undefined
-  /** `Portcullis.SessionStore`: `shared` keeps sessions in {@link shared}. */
-  readonly sessionStore: 'cookie' | 'shared'
+  /** Used-once markers on every gateway (`Portcullis.SharedState`), when configured. */
+  readonly markers: ReplayMarkers | undefined
+  /** Where sessions live with `Portcullis.SessionStore: shared`; cookies otherwise. */
+  readonly sessionRecords: SessionRecords | undefined
   /** The key that signs identity tokens now (changes on rotation). */
   signingKey(): SigningKey
 }
@@ -61,57 +62,45 @@ export class OidcAuthenticateAction implements ActionHandler {
   /** Starts logins here; the callback finishes them (register it under {@link Login.key}). */
   readonly login: Login
 
-  constructor(shared: AuthShared, rule: RuleModel, action: OidcAction, listener: ListenerModel) {
-    if (listener.protocol !== 'HTTPS' && !shared.allowInsecureHttp) {
+  constructor(env: OidcEnvironment, rule: RuleModel, action: OidcAction, listener: ListenerModel) {
+    if (listener.protocol !== 'HTTPS' && !env.allowInsecureHttp) {
       throw new Error(`${action.type} on HTTP listener ${listener.id} needs the development opt-in`)
     }
     this.#action = action
-    const log = shared.logger.child({ rule: rule.arn, cookie: action.sessionCookieName })
-    this.#idp = new IdpClient(action, shared.outbound, {
-      allowInsecureHttp: shared.allowInsecureHttp,
+    const log = env.logger.child({ rule: rule.arn, cookie: action.sessionCookieName })
+    this.#idp = new IdpClient(action, env.outbound, {
+      allowInsecureHttp: env.allowInsecureHttp,
       logger: log,
-      timeoutMs: shared.idpTimeoutMs,
+      timeoutMs: env.idpTimeoutMs,
     })
     this.#store =
-      shared.sessionStore === 'shared' && shared.shared !== undefined
+      env.sessionRecords !== undefined
         ? new SharedSessionStore({
             ...action,
-            ring: shared.ring,
-            shared: shared.shared,
+            ring: env.ring,
+            records: env.sessionRecords,
             logger: log,
-            metrics: shared.metrics,
+            metrics: env.metrics,
             // Token grant plus userinfo, each bounded by the IdP timeout.
-            refreshLockMs: 2 * shared.idpTimeoutMs + 1000,
+            refreshLockMs: 2 * env.idpTimeoutMs + 1000,
           })
-        : new CookieSessionStore({ ...action, ring: shared.ring, logger: log, metrics: shared.metrics })
+        : new CookieSessionStore({ ...action, ring: env.ring, logger: log, metrics: env.metrics })
     this.#identity = new IdentityTokens({
-      signer: shared.signer,
+      signer: env.signer,
       issuer: action.issuer,
       clientId: action.clientId,
       lifetimeSeconds: action.identityTokenLifetimeSeconds,
-      signingKey: () => shared.signingKey(),
+      signingKey: () => env.signingKey(),
     })
-    this.login = new Login(shared, action, rule.arn, this.#idp, this.#store)
+    this.login = new Login(env, action, rule.arn, this.#idp, this.#store)
   }
 
+  /**
+   * A shared session with Redis unreachable rejects with
+   * `SharedStateUnavailable`: the pipeline answers ALB's 500 with that
+   * `error_reason`, within the command timeout.
+   */
   async run(ctx: RequestContext): Promise<ActionOutcome> {
-    try {
-      return await this.#run(ctx)
-    } catch (err) {
-      if (!(err instanceof SharedStateUnavailable)) throw err
-      // Shared sessions need Redis: ALB's 500 with our error_reason, within the command timeout.
-      ctx.record.errorReason = 'SharedStateUnavailable'
-      if (!ctx.res.headersSent) sendError(ctx.res, 500, ctx)
-      return 'responded'
-    }
-  }
-
-  /** Whom back-channel logout tokens for this action's sessions come from. */
-  get backchannelClient(): BackchannelClient {
-    return { issuer: this.#action.issuer, clientId: this.#action.clientId, idp: this.#idp }
-  }
-
-  async #run(ctx: RequestContext): Promise<ActionOutcome> {
     const logoutPath = this.#action.logoutPath
     if (logoutPath !== undefined && requestPath(ctx) === logoutPath) {
       await logOut(ctx, this.#action, this.#store, this.#idp)
@@ -126,6 +115,11 @@ export class OidcAuthenticateAction implements ActionHandler {
     if (current === undefined) return this.#unauthenticated(ctx, 'refresh-failed')
     this.#identity.addHeaders(ctx.upstreamHeaders, current.session, now)
     return 'continue'
+  }
+
+  /** Whom back-channel logout tokens for this action's sessions come from. */
+  get backchannelClient(): BackchannelClient {
+    return { issuer: this.#action.issuer, clientId: this.#action.clientId, idp: this.#idp }
   }
 
   /** No usable session: whatever the request carried is cleared, then `OnUnauthenticatedRequest` decides. */

@@ -1,6 +1,6 @@
 import type { OutgoingHttpHeaders } from 'node:http'
 import { signAlbToken } from '@portcullis/verify/mint'
-import type { SigningKey } from '../keys/signing-keys.js'
+import type { SigningKey } from '../keys/signing-ring.js'
 import { sessionSubject } from '../session/store.js'
 import type { SessionData } from '../types.js'
 

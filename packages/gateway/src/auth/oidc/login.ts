@@ -6,7 +6,7 @@ import type { AuthenticateCognitoAction, AuthenticateOidcAction } from '../../co
 import type { RequestContext } from '../../core/request.js'
 import { sendError } from '../../core/responses.js'
 import { setCookie } from '../../headers/set-cookie.js'
-import { type SharedState, SharedStateUnavailable } from '../../shared/connection.js'
+import { type ReplayMarkers, SharedStateUnavailable } from '../../shared/state.js'
 import { systemClock } from '../../values/clock.js'
 import { AuthError, sendRedirect } from '../errors.js'
 import type { SecretRing } from '../keys/sealing-ring.js'
@@ -39,7 +39,7 @@ export interface LoginDependencies {
   readonly logger: Logger
   readonly metrics: AuthMetrics | undefined
   /** With SharedState, a used `state` is refused on every gateway, not just in this process. */
-  readonly shared?: SharedState | undefined
+  readonly markers?: ReplayMarkers | undefined
 }
 
 function randomAlphanumeric(length: number): string {
@@ -247,12 +247,9 @@ export class LoginCallback {
       // login window: a state older than that is refused by its age anyway).
       if (this.#usedStates.get(state.n) !== undefined) throw new AuthError(401, 'AuthInvalidStateParam')
       this.#usedStates.set(state.n, true)
-      const shared = this.#deps.shared
-      if (shared !== undefined) {
-        const first = await shared.run('mark a login state used', (r) =>
-          r.set(`used-state:${state.n}`, '1', 'EX', LOGIN_WINDOW_SECONDS + 60, 'NX'),
-        )
-        if (first !== 'OK') throw new AuthError(401, 'AuthInvalidStateParam')
+      const markers = this.#deps.markers
+      if (markers !== undefined && !(await markers.markOnce('login-state', state.n, LOGIN_WINDOW_SECONDS + 60))) {
+        throw new AuthError(401, 'AuthInvalidStateParam')
       }
       const error = params.get('error')
       if (error !== null) {

@@ -16,30 +16,18 @@ import {
 } from './cookie.js'
 import {
   needsRenewal,
+  renewOrEnd,
+  type SessionBinding,
   type SessionExchange,
   type SessionRenewal,
   type SessionStore,
   type StoredSession,
+  sessionAad,
 } from './store.js'
 
 const SESSION_CACHE_ENTRIES = 10_000
 /** How long requests still carrying a just-refreshed cookie get the refreshed session. */
 const REPLACEMENT_WINDOW_SECONDS = 60
-
-/** What binds a session to the action that created it. */
-export interface SessionBinding {
-  readonly sessionCookieName: string
-  readonly issuer: string
-  readonly clientId: string
-}
-
-/**
- * The associated data a session cookie is sealed with: the cookie name, the
- * issuer and the client id of the action that created it.
- */
-export function sessionAad(binding: SessionBinding): Buffer {
-  return Buffer.from(`portcullis session\0${binding.sessionCookieName}\0${binding.issuer}\0${binding.clientId}`)
-}
 
 /** What {@link CookieSessionStore} needs. */
 export interface CookieSessionStoreOptions extends SessionBinding {
@@ -81,7 +69,7 @@ function digest(sealed: string): string {
  * single-flight per cookie, and for 60 s after a refresh the pre-refresh
  * cookie gets the refreshed session and the new cookie again.
  */
-export class CookieSessionStore implements SessionStore {
+export class CookieSessionStore implements SessionStore<OpenedCookie> {
   readonly #ring: SecretRing
   readonly #names: readonly string[]
   readonly #aad: Buffer
@@ -105,7 +93,7 @@ export class CookieSessionStore implements SessionStore {
     this.#clock = options.clock ?? systemClock
   }
 
-  async open(exchange: SessionExchange): Promise<StoredSession | undefined> {
+  async open(exchange: SessionExchange): Promise<OpenedCookie | undefined> {
     const raw = readShards(exchange.cookies, this.#names)
     if (raw === undefined) return undefined
     const cacheKey = digest(raw)
@@ -124,11 +112,11 @@ export class CookieSessionStore implements SessionStore {
 
   async refresh(
     exchange: SessionExchange,
-    stored: StoredSession,
+    stored: OpenedCookie,
     renew: SessionRenewal,
-  ): Promise<StoredSession | undefined> {
-    const { cacheKey } = stored as OpenedCookie
-    let entry: CachedSession | undefined = (stored as OpenedCookie).entry
+  ): Promise<OpenedCookie | undefined> {
+    const { cacheKey } = stored
+    let entry: CachedSession | undefined = stored.entry
     const now = this.#clock()
     if (entry.replacement !== undefined && now > entry.replacedUntil!) {
       // A client still sending the pre-refresh cookie long after the refresh
@@ -144,10 +132,10 @@ export class CookieSessionStore implements SessionStore {
       const set = setSessionCookies(entry.replacement, this.#names, exchange.cookies, cookieAttributes(exchange), now)
       if (set !== undefined) exchange.responseCookies.push(...set)
     }
-    return entry
+    return { session: entry.session, entry, cacheKey }
   }
 
-  seal(exchange: SessionExchange, session: SessionData): void {
+  async seal(exchange: SessionExchange, session: SessionData): Promise<void> {
     const sealed = this.#seal(session)
     const set = setSessionCookies(sealed, this.#names, exchange.cookies, cookieAttributes(exchange), this.#clock())
     if (set === undefined) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
@@ -155,13 +143,13 @@ export class CookieSessionStore implements SessionStore {
     this.#sessions.set(digest(sealed), { session })
   }
 
-  clear(exchange: SessionExchange): void {
+  async clear(exchange: SessionExchange): Promise<void> {
     exchange.responseCookies.push(...clearSessionCookies(this.#names, exchange.cookies, cookieAttributes(exchange)))
   }
 
   /** Clears the shards; the cookie carries no ID token, so there is none for `id_token_hint`. */
   async end(exchange: SessionExchange): Promise<string | undefined> {
-    this.clear(exchange)
+    await this.clear(exchange)
     return undefined
   }
 
@@ -176,30 +164,34 @@ export class CookieSessionStore implements SessionStore {
   }
 
   async #doRefresh(cacheKey: string, session: SessionData, renew: SessionRenewal): Promise<CachedSession | undefined> {
-    try {
-      const next = await renew(session)
-      const sealed = this.#seal(next)
-      if (sealed.length > SHARD_SIZE * this.#names.length) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
-      // Requests still carrying the old cookie (sent before the browser saw
-      // the new one) reuse this result instead of refreshing again, which a
-      // rotating refresh token would not survive.
-      const refreshed: CachedSession = {
-        session: next,
-        replacement: sealed,
-        replacedUntil: this.#clock() + REPLACEMENT_WINDOW_SECONDS,
-        previous: session,
-      }
-      this.#sessions.set(cacheKey, refreshed)
-      this.#sessions.set(digest(sealed), { session: next })
-      this.#metrics?.refreshSuccess()
-      return refreshed
-    } catch (err) {
-      const reason = err instanceof AuthError ? err.reason : 'AuthUnhandledException'
-      if (reason === 'AuthUserClaimsSizeExceeded') this.#metrics?.claimsSizeExceeded()
-      this.#log.info({ reason }, 'token refresh failed; the session ends')
+    const renewed = await renewOrEnd(
+      async () => {
+        const next = await renew(session)
+        const sealed = this.#seal(next)
+        if (sealed.length > SHARD_SIZE * this.#names.length) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
+        return { next, sealed }
+      },
+      this.#log,
+      this.#metrics,
+    )
+    if (renewed === undefined) {
       this.#sessions.set(cacheKey, { session, refreshFailed: true })
       return undefined
     }
+    const { next, sealed } = renewed
+    // Requests still carrying the old cookie (sent before the browser saw
+    // the new one) reuse this result instead of refreshing again, which a
+    // rotating refresh token would not survive.
+    const refreshed: CachedSession = {
+      session: next,
+      replacement: sealed,
+      replacedUntil: this.#clock() + REPLACEMENT_WINDOW_SECONDS,
+      previous: session,
+    }
+    this.#sessions.set(cacheKey, refreshed)
+    this.#sessions.set(digest(sealed), { session: next })
+    this.#metrics?.refreshSuccess()
+    return refreshed
   }
 
   #seal(session: SessionData): string {

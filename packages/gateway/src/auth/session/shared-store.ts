@@ -1,7 +1,7 @@
 import { hash, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
-import type { SharedState } from '../../shared/connection.js'
+import type { SessionIndex, SessionRecords } from '../../shared/state.js'
 import { type Clock, elapsedMs, systemClock } from '../../values/clock.js'
 import { AuthError } from '../errors.js'
 import type { SecretRing } from '../keys/sealing-ring.js'
@@ -14,17 +14,19 @@ import {
   setSessionCookies,
   shardNames,
 } from './cookie.js'
-import { type SessionBinding, sessionAad } from './cookie-store.js'
 import {
   needsRenewal,
+  renewOrEnd,
+  type SessionBinding,
   type SessionExchange,
   type SessionRenewal,
   type SessionStore,
   type StoredSession,
+  sessionAad,
   sessionSubject,
 } from './store.js'
 
-/** How long a session read from Redis is used by this process before Redis is asked again: the revocation delay. */
+/** How long a session read from Redis is used by this process before Redis is asked again: the revocation delay (default). */
 export const SHARED_SESSION_CACHE_MS = 1000
 /** How long an opened session cookie's handle is remembered by its value. */
 const HANDLE_CACHE_MS = 60_000
@@ -33,20 +35,20 @@ const CACHE_ENTRIES = 10_000
 const REFRESH_POLL_MS = 50
 const SESSION_ID = /^[A-Za-z0-9_-]{43}$/
 
-// Deletes the lock only if it is still ours (a winner past its deadline must not free another's lock).
-const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`
-
 /** What {@link SharedSessionStore} needs. */
 export interface SharedSessionStoreOptions extends SessionBinding {
   /** Seals the session id into the cookie (the shared sealing ring). */
   readonly ring: SecretRing
-  readonly shared: SharedState
+  /** The sessions' records in the shared state. */
+  readonly records: SessionRecords
   readonly logger: Logger
   readonly metrics?: AuthMetrics | undefined
   /** A refresh lock's deadline: past it, a waiting instance may refresh itself (the IdP calls' own bound, twice). */
   readonly refreshLockMs: number
   /** "Now" for session ends and token expiries; tests own it. Redis is only ever told durations from it. */
   readonly clock?: Clock
+  /** How long a session read from Redis is trusted here ({@link SHARED_SESSION_CACHE_MS} by default; 0: never). */
+  readonly cacheMs?: number
 }
 
 /** A session opened from the shared state, with the handle that names it there. */
@@ -54,9 +56,8 @@ interface OpenedShared extends StoredSession {
   readonly handle: string
 }
 
-function opened(session: SessionData, handle: string): StoredSession {
-  const value: OpenedShared = { session, handle }
-  return value
+function opened(session: SessionData, handle: string): OpenedShared {
+  return { session, handle }
 }
 
 interface Cached {
@@ -69,14 +70,10 @@ export function sessionHandle(id: string): string {
   return hash('sha256', id, 'base64url')
 }
 
-/** Redis key of a session. */
-export const sessionKey = (handle: string) => `session:${handle}`
-/** Redis key of the set of session handles of one user of one action. */
-export const subjectIndexKey = (issuer: string, clientId: string, sub: string) =>
-  `sessions-of-sub:${hash('sha256', `${issuer}\0${clientId}\0${sub}`, 'base64url')}`
-/** Redis key of the set of session handles of one IdP session (`sid`). */
-export const sidIndexKey = (issuer: string, sid: string) =>
-  `sessions-of-sid:${hash('sha256', `${issuer}\0${sid}`, 'base64url')}`
+/** The index of one user's sessions at one action's client. */
+export const userIndex = (issuer: string, clientId: string, user: string): SessionIndex => ({ issuer, clientId, user })
+/** The index of the sessions of one IdP session (`sid`). */
+export const idpSessionIndex = (issuer: string, idpSession: string): SessionIndex => ({ issuer, idpSession })
 
 /**
  * What is left of a session's lifetime by `now`, as Redis's `EX`: at least
@@ -86,27 +83,28 @@ function remainingSeconds(session: SessionData, now: number): number {
   return Math.max(1, session.se - now)
 }
 
-/**
- * Deletes the sessions named by `handles` (their public names) on every
- * gateway, and drops them from `index` when they came from one. Resolves with
- * how many still existed. Throws `SharedStateUnavailable` when Redis cannot
- * be asked.
- */
-export async function revokeSessions(shared: SharedState, handles: readonly string[], index?: string): Promise<number> {
-  if (handles.length === 0) return 0
-  return shared.run('revoke sessions', async (r) => {
-    const m = r.multi().del(...handles.map(sessionKey))
-    if (index !== undefined) m.srem(index, ...handles)
-    const results = await m.exec()
-    const deleted = results?.[0]
-    if (deleted === undefined || deleted[0] !== null) throw deleted?.[0] ?? new Error('MULTI aborted')
-    return Number(deleted[1])
-  })
+/** A session as an operator sees it: its public name and when it ends. */
+export interface SessionListing {
+  readonly session: string
+  /** The session's end (seconds since the epoch). */
+  readonly expires: number
 }
 
-/** The handles in one index set (`subjectIndexKey`, `sidIndexKey`); with two, those in both. */
-export async function indexedSessions(shared: SharedState, index: string, alsoIn?: string): Promise<string[]> {
-  return shared.run('read a session index', (r) => (alsoIn === undefined ? r.smembers(index) : r.sinter(index, alsoIn)))
+/** The sessions still stored in `index`, by public name and end (the admin API's listing). */
+export async function listSessions(records: SessionRecords, index: SessionIndex): Promise<SessionListing[]> {
+  const handles = await records.list(index)
+  const values = await records.loadMany(handles)
+  const out: SessionListing[] = []
+  values.forEach((text, i) => {
+    const session = text === undefined ? undefined : parseSessionData(Buffer.from(text))
+    if (session !== undefined) out.push({ session: handles[i]!, expires: session.se })
+  })
+  return out
+}
+
+/** Ends every session in `index` on every gateway (within the read cache); how many there were. */
+export async function revokeIndexed(records: SessionRecords, index: SessionIndex): Promise<number> {
+  return records.revoke(await records.list(index), index)
 }
 
 /**
@@ -127,9 +125,9 @@ export async function indexedSessions(shared: SharedState, index: string, alsoIn
  * unreachable those requests fail with `SharedStateUnavailable` (500), within
  * the command timeout.
  */
-export class SharedSessionStore implements SessionStore {
+export class SharedSessionStore implements SessionStore<OpenedShared> {
   readonly #ring: SecretRing
-  readonly #shared: SharedState
+  readonly #records: SessionRecords
   readonly #binding: SessionBinding
   readonly #names: readonly string[]
   readonly #aad: Buffer
@@ -137,6 +135,7 @@ export class SharedSessionStore implements SessionStore {
   readonly #metrics: AuthMetrics | undefined
   readonly #lockMs: number
   readonly #clock: Clock
+  readonly #cacheMs: number
   readonly #cache = new LRUCache<string, Cached>({ max: CACHE_ENTRIES })
   // Cookie value → session handle, so that a busy session is not decrypted on
   // every request (AES-GCM and a digest cost more than the rest of the
@@ -148,7 +147,7 @@ export class SharedSessionStore implements SessionStore {
 
   constructor(options: SharedSessionStoreOptions) {
     this.#ring = options.ring
-    this.#shared = options.shared
+    this.#records = options.records
     this.#binding = {
       sessionCookieName: options.sessionCookieName,
       issuer: options.issuer,
@@ -161,13 +160,14 @@ export class SharedSessionStore implements SessionStore {
     this.#metrics = options.metrics
     this.#lockMs = options.refreshLockMs
     this.#clock = options.clock ?? systemClock
+    this.#cacheMs = options.cacheMs ?? SHARED_SESSION_CACHE_MS
   }
 
-  async open(exchange: SessionExchange): Promise<StoredSession | undefined> {
+  async open(exchange: SessionExchange): Promise<OpenedShared | undefined> {
     const handle = await this.#handleOf(exchange)
     if (handle === undefined) return undefined
     const cached = this.#cache.get(handle)
-    if (cached !== undefined && elapsedMs() - cached.at < SHARED_SESSION_CACHE_MS) {
+    if (cached !== undefined && elapsedMs() - cached.at < this.#cacheMs) {
       return opened(cached.session, handle)
     }
     const session = await this.#read(handle)
@@ -177,10 +177,10 @@ export class SharedSessionStore implements SessionStore {
 
   async refresh(
     _exchange: SessionExchange,
-    stored: StoredSession,
+    stored: OpenedShared,
     renew: SessionRenewal,
-  ): Promise<StoredSession | undefined> {
-    const { handle, session } = stored as OpenedShared
+  ): Promise<OpenedShared | undefined> {
+    const { handle, session } = stored
     if (!needsRenewal(session, this.#clock())) return stored
     let flight = this.#refreshes.get(handle)
     if (flight === undefined) {
@@ -199,19 +199,10 @@ export class SharedSessionStore implements SessionStore {
     // Redis is told how long the session has left by our clock, never when it
     // ends: an absolute EXAT would be judged by Redis's clock, and skew between
     // the two would end sessions early (or keep them past their timeout).
-    const ttl = remainingSeconds(session, this.#clock())
-    await this.#shared.run('store a session', (r) => {
-      const m = r.multi().set(sessionKey(handle), JSON.stringify(session), 'EX', ttl)
-      // Indexes for revocation by user (operator) and by IdP session (back-channel logout),
-      // kept as long as their longest-lived session (GT: never shortened).
-      const bySub = subjectIndexKey(issuer, clientId, sub)
-      m.sadd(bySub, handle).expire(bySub, ttl, 'NX').expire(bySub, ttl, 'GT')
-      if (session.sid !== undefined) {
-        const bySid = sidIndexKey(issuer, session.sid)
-        m.sadd(bySid, handle).expire(bySid, ttl, 'NX').expire(bySid, ttl, 'GT')
-      }
-      return m.exec()
-    })
+    // Indexed for revocation by user (operator) and by IdP session (back-channel logout).
+    const indexes = [userIndex(issuer, clientId, sub)]
+    if (session.sid !== undefined) indexes.push(idpSessionIndex(issuer, session.sid))
+    await this.#records.save(handle, JSON.stringify(session), remainingSeconds(session, this.#clock()), indexes)
     const sealed = this.#ring.seal('session', Buffer.from(id), this.#aad)
     const set = setSessionCookies(sealed, this.#names, exchange.cookies, cookieAttributes(exchange), this.#clock())
     if (set === undefined) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
@@ -225,7 +216,7 @@ export class SharedSessionStore implements SessionStore {
     if (handle === undefined) return
     this.#cache.delete(handle)
     // Best effort: an unreachable Redis must not turn a logout or a refusal into a failure.
-    await this.#shared.run('delete a session', (r) => r.del(sessionKey(handle))).catch(() => undefined)
+    await this.#records.delete(handle).catch(() => undefined)
   }
 
   /**
@@ -239,9 +230,9 @@ export class SharedSessionStore implements SessionStore {
     const handle = await this.#handleOf(exchange)
     if (handle === undefined) return undefined
     this.#cache.delete(handle)
-    const text = await this.#shared.run('end a session', (r) => r.getdel(sessionKey(handle)))
+    const text = await this.#records.take(handle)
     this.#log.info({ session: handle }, 'session ended by logout')
-    return text === null ? undefined : parseSessionData(Buffer.from(text))?.it
+    return text === undefined ? undefined : parseSessionData(Buffer.from(text))?.it
   }
 
   /** The handle the request's cookie names, `undefined` when it carries none that opens. */
@@ -258,8 +249,8 @@ export class SharedSessionStore implements SessionStore {
   }
 
   async #read(handle: string): Promise<SessionData | undefined> {
-    const text = await this.#shared.run('read a session', (r) => r.get(sessionKey(handle)))
-    const session = text === null ? undefined : parseSessionData(Buffer.from(text))
+    const text = await this.#records.load(handle)
+    const session = text === undefined ? undefined : parseSessionData(Buffer.from(text))
     if (session === undefined) this.#cache.delete(handle)
     else this.#cache.set(handle, { session, at: elapsedMs() })
     return session
@@ -271,21 +262,19 @@ export class SharedSessionStore implements SessionStore {
    * gone from Redis (revoked, or its refresh failed) is over.
    */
   async #refreshAcrossInstances(handle: string, renew: SessionRenewal): Promise<SessionData | undefined> {
-    const lock = `refresh-lock:${handle}`
     const deadline = elapsedMs() + 2 * this.#lockMs
     while (elapsedMs() < deadline) {
       const current = await this.#read(handle)
       if (current === undefined || !needsRenewal(current, this.#clock())) return current
       const token = randomBytes(16).toString('base64url')
-      const won = await this.#shared.run('lock a refresh', (r) => r.set(lock, token, 'PX', this.#lockMs, 'NX'))
-      if (won === 'OK') {
+      if (await this.#records.lockRefresh(handle, this.#lockMs, token)) {
         try {
           // Someone may have finished between our read and our lock.
           const fresh = await this.#read(handle)
           if (fresh === undefined || !needsRenewal(fresh, this.#clock())) return fresh
           return await this.#renew(handle, fresh, renew)
         } finally {
-          await this.#shared.run('unlock a refresh', (r) => r.eval(RELEASE, 1, lock, token)).catch(() => undefined)
+          await this.#records.unlockRefresh(handle, token).catch(() => undefined)
         }
       }
       await new Promise((resolve) => setTimeout(resolve, REFRESH_POLL_MS))
@@ -294,20 +283,13 @@ export class SharedSessionStore implements SessionStore {
   }
 
   async #renew(handle: string, session: SessionData, renew: SessionRenewal): Promise<SessionData | undefined> {
-    let next: SessionData
-    try {
-      next = await renew(session)
-    } catch (err) {
-      const reason = err instanceof AuthError ? err.reason : 'AuthUnhandledException'
-      if (reason === 'AuthUserClaimsSizeExceeded') this.#metrics?.claimsSizeExceeded()
-      this.#log.info({ reason, session: handle }, 'token refresh failed; the session ends')
+    const next = await renewOrEnd(() => renew(session), this.#log.child({ session: handle }), this.#metrics)
+    if (next === undefined) {
       this.#cache.delete(handle)
-      await this.#shared.run('end a session', (r) => r.del(sessionKey(handle)))
+      await this.#records.delete(handle)
       return undefined
     }
-    await this.#shared.run('store a refreshed session', (r) =>
-      r.set(sessionKey(handle), JSON.stringify(next), 'EX', remainingSeconds(next, this.#clock())),
-    )
+    await this.#records.replace(handle, JSON.stringify(next), remainingSeconds(next, this.#clock()))
     this.#cache.set(handle, { session: next, at: elapsedMs() })
     this.#metrics?.refreshSuccess()
     return next

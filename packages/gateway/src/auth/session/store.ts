@@ -1,7 +1,8 @@
+import type { Logger } from 'pino'
 import type { RequestContext } from '../../core/request.js'
 import { AuthError } from '../errors.js'
 import type { TokenSet } from '../oidc/idp-client.js'
-import type { SessionData } from '../types.js'
+import type { AuthMetrics, SessionData } from '../types.js'
 
 /** User claims plus access token above this fail the login or refresh with 500 (ALB). */
 export const MAX_CLAIMS_BYTES = 11 * 1024
@@ -13,9 +14,27 @@ export const MAX_CLAIMS_BYTES = 11 * 1024
  */
 export type SessionExchange = Pick<RequestContext, 'cookies' | 'responseCookies' | 'protocol' | 'req'>
 
-/** A session a store opened for one request. */
+/** A session a store opened for one request (each store adds what it needs to find it again). */
 export interface StoredSession {
   readonly session: SessionData
+}
+
+/** What binds a session to the action that created it. */
+export interface SessionBinding {
+  readonly sessionCookieName: string
+  readonly issuer: string
+  readonly clientId: string
+}
+
+/**
+ * The associated data a session is sealed with: the cookie name, the issuer
+ * and the client id of the action that created it. Every store seals with
+ * it, so a session is only ever opened by an action of the same IdP and
+ * client that created it, whatever cookie name, rule or listener it is
+ * replayed under.
+ */
+export function sessionAad(binding: SessionBinding): Buffer {
+  return Buffer.from(`portcullis session\0${binding.sessionCookieName}\0${binding.issuer}\0${binding.clientId}`)
 }
 
 /**
@@ -36,9 +55,9 @@ export type SessionRenewal = (session: SessionData) => Promise<SessionData>
  * `OnUnauthenticatedRequest` decision are the caller's; token renewal is the
  * store's, because only the store knows which requests carry the same session.
  */
-export interface SessionStore {
+export interface SessionStore<S extends StoredSession = StoredSession> {
   /** The session the request carries; `undefined` when none, or when what it carries does not open. */
-  open(exchange: SessionExchange): Promise<StoredSession | undefined>
+  open(exchange: SessionExchange): Promise<S | undefined>
   /**
    * The session to use for this request, renewed first when its access token
    * has expired and it has a refresh token ({@link needsRenewal}). Concurrent
@@ -48,19 +67,19 @@ export interface SessionStore {
    * response what the client must keep. `undefined` when the renewal failed:
    * the session is over, and later requests carrying it are not renewed again.
    */
-  refresh(exchange: SessionExchange, stored: StoredSession, renew: SessionRenewal): Promise<StoredSession | undefined>
+  refresh(exchange: SessionExchange, stored: S, renew: SessionRenewal): Promise<S | undefined>
   /**
    * Stores a new session (after a login) and writes to the response what the
    * client must keep. Throws {@link AuthError} 500 `AuthUserClaimsSizeExceeded`
    * when the session does not fit.
    */
-  seal(exchange: SessionExchange, session: SessionData): void | Promise<void>
+  seal(exchange: SessionExchange, session: SessionData): Promise<void>
   /**
    * Ends the session the request carries (if any): writes to the response
    * what removes it, and forgets it wherever the store keeps it (best effort:
-   * never throws).
+   * never rejects).
    */
-  clear(exchange: SessionExchange): void | Promise<void>
+  clear(exchange: SessionExchange): Promise<void>
   /**
    * Logout: ends the session the request carries wherever the store keeps it
    * and clears it from the client, resolving with the session's ID token (for
@@ -70,6 +89,26 @@ export interface SessionStore {
    * stays valid until it expires.
    */
   end(exchange: SessionExchange): Promise<string | undefined>
+}
+
+/**
+ * Runs a store's renewal (the IdP's, and whatever the store does with the
+ * result); when it fails, counts and logs why — the session then ends, in
+ * every store alike — and resolves with `undefined`.
+ */
+export async function renewOrEnd<T>(
+  attempt: () => Promise<T>,
+  log: Logger,
+  metrics: AuthMetrics | undefined,
+): Promise<T | undefined> {
+  try {
+    return await attempt()
+  } catch (err) {
+    const reason = err instanceof AuthError ? err.reason : 'AuthUnhandledException'
+    if (reason === 'AuthUserClaimsSizeExceeded') metrics?.claimsSizeExceeded()
+    log.info({ reason }, 'token refresh failed; the session ends')
+    return undefined
+  }
 }
 
 /** Without a refresh token a session simply lasts until its timeout (ALB); with one, it is renewed once the access token expired. */

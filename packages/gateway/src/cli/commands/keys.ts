@@ -1,5 +1,4 @@
-import { listSigningKeys, rotateSessionKeys, rotateSigningKey } from '../../auth/index.js'
-import type { SigningKeyInfo } from '../../auth/keys/signing-keys.js'
+import { type KeyRingStore, openKeyRings, stateDirectoryKeyRings } from '../../auth/index.js'
 import { ConfigError } from '../../config/errors.js'
 import { loadConfig } from '../../config/load.js'
 
@@ -24,7 +23,7 @@ export async function keysCommand(
   args: { action: 'rotate' | 'list'; stateDirectory: string; config?: string | undefined },
   io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream },
 ): Promise<number> {
-  let rings: KeyRings | undefined
+  let rings: (KeyRingStore & { close(): Promise<void> }) | undefined
   try {
     rings = await keyRings(args)
     if (args.action === 'rotate') {
@@ -57,44 +56,12 @@ export async function keysCommand(
   }
 }
 
-/** The two rings of one place: a state directory, or the shared state of a configuration. */
-interface KeyRings {
-  readonly where: string
-  rotateSigningKey(): Promise<{ kid: string }>
-  rotateSessionKeys(): Promise<{ id: string }>
-  listSigningKeys(): Promise<SigningKeyInfo[]>
-  close(): Promise<void>
-}
-
-/** `--config` with SharedState: the rings in Redis (what running gateways use); otherwise a state directory. */
-async function keyRings(args: { stateDirectory: string; config?: string | undefined }): Promise<KeyRings> {
-  let stateDirectory = args.stateDirectory
-  if (args.config !== undefined) {
-    const { config } = await loadConfig(args.config)
-    const model = config.portcullis.sharedState
-    if (model !== undefined) {
-      const { createLogger } = await import('../../observability/logger.js')
-      const { connectSharedState } = await import('../../shared/connection.js')
-      const keys = await import('../../auth/keys/shared-keys.js')
-      const shared = await connectSharedState(model, {
-        logger: createLogger('silent'),
-        caFile: config.portcullis.caFile,
-      })
-      return {
-        where: `the shared state ${model.displayUrl}`,
-        rotateSigningKey: () => keys.rotateSharedSigningKey(shared),
-        rotateSessionKeys: () => keys.rotateSharedSessionKeys(shared),
-        listSigningKeys: () => keys.listSharedSigningKeys(shared),
-        close: () => shared.close(),
-      }
-    }
-    stateDirectory = config.portcullis.stateDirectory
-  }
-  return {
-    where: stateDirectory,
-    rotateSigningKey: () => rotateSigningKey(stateDirectory),
-    rotateSessionKeys: () => rotateSessionKeys(stateDirectory),
-    listSigningKeys: () => listSigningKeys(stateDirectory),
-    close: async () => {},
-  }
+/** `--config`: the rings the configuration's gateways use (Redis with SharedState); otherwise a state directory. */
+async function keyRings(args: {
+  stateDirectory: string
+  config?: string | undefined
+}): Promise<KeyRingStore & { close(): Promise<void> }> {
+  if (args.config === undefined) return { ...stateDirectoryKeyRings(args.stateDirectory), close: async () => {} }
+  const { config } = await loadConfig(args.config)
+  return openKeyRings(config)
 }
