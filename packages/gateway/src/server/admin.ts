@@ -21,7 +21,7 @@ const KEYS_PREFIX = '/keys/'
  * generation), `/metrics` (Prometheus text), `/keys/{kid}` (the identity
  * token signing keys, the endpoint targets point their verifier's
  * `keyEndpoint` at), and `/sessions` (list and revoke shared sessions; see
- * `auth/logout.ts`). Meant for a private address: it is bound to 127.0.0.1 by
+ * `auth/session/admin.ts`). Meant for a private address: it is bound to 127.0.0.1 by
  * default, and anyone who reaches it can end any user's sessions.
  */
 export function createAdminHandler(deps: AdminDependencies): (req: IncomingMessage, res: ServerResponse) => void {

@@ -2,8 +2,8 @@
  * The state directory, all of it: its layout (which file holds what, with
  * which mode: `layout.ts`), the one atomic writer, reads and locks every
  * process sharing the directory goes through (`files.ts`), and the
- * stickiness secret (`secret.ts`). The signing keys (auth/signing-keys.ts),
- * the session key ring (auth/secret-ring.ts) and the local CA
+ * stickiness secret (`secret.ts`). The signing keys and
+ * the session key ring (auth/keys/key-ring-store.ts) and the local CA
  * (tls/local-ca.ts) keep their logic and take their paths and file I/O from
  * here.
  */

@@ -8,9 +8,9 @@ import { join, resolve } from 'node:path'
  * - `signing-keys/{kid}.pem`: a P-256 key that signs `x-amzn-oidc-data`;
  *   `signing-keys/active`: the key id that signs new tokens;
  *   `signing-keys/{kid}.expires`: until when a retired key stays published;
- *   `signing-keys/rotate.lock/`: held while a rotation runs (auth/signing-keys.ts).
+ *   `signing-keys/rotate.lock/`: held while a rotation runs (auth/keys/key-ring-store.ts).
  * - `session-keys.json`: the ring sealing session cookies and `state`;
- *   `session-keys.lock/`: held while it rotates (auth/secret-ring.ts).
+ *   `session-keys.lock/`: held while it rotates (auth/keys/key-ring-store.ts).
  * - `stickiness.key`: the key of the stickiness cookie values (state/secret.ts).
  * - `tls/ca.pem` (public) and `tls/ca-key.pem`: the local development CA;
  *   `tls/leaf-{id}.pem` (public, leaf then CA) and `tls/leaf-{id}-key.pem`:
