@@ -6,8 +6,15 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 import type { LevelWithSilent } from 'pino'
 import { createLogger, LOG_LEVELS } from '../observability/logger.js'
 import { isGatewayWorker, runGatewayWorker } from '../server/cluster.js'
+import { runtimeNotice } from './runtime.js'
 
 const io = { stdout: process.stdout, stderr: process.stderr }
+
+// One line of ours on an end-of-life Node, for a person at a terminal (workers are the primary's business).
+const notice = runtimeNotice()
+if (notice !== undefined && process.stderr.isTTY && !isGatewayWorker()) io.stderr.write(notice)
+// The AWS SDK would say the same in its words on `audit --aws`: ours was said.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true'
 const version = (
   JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }
 ).version

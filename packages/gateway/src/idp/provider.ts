@@ -14,12 +14,36 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { exportJWK, generateKeyPair } from 'jose'
-import Provider, { type Configuration, type KoaContextWithOIDC } from 'oidc-provider'
+import type { Configuration, KoaContextWithOIDC, default as Provider } from 'oidc-provider'
 import { createMemoryAdapter } from 'oidc-provider/lib/adapters/memory_adapter.js'
 import type { Logger } from 'pino'
 import { isLoopbackHost } from '../values/loopback.js'
 import { escapeHtml, PAGE_CSP, page, sendHtml } from './html.js'
 import { DEFAULT_DEV_USERS, type DevUser, DevUserDirectory, SCOPE_CLAIMS, userClaims } from './users.js'
+
+let oidcProvider: Promise<typeof import('oidc-provider')> | undefined
+
+/**
+ * oidc-provider, loaded on first use (so that `demo --print-config` never
+ * loads it). Loading it on Node 20 prints "Unsupported runtime. Use Node.js
+ * v22.x LTS": Portcullis says what that means for its users itself, once
+ * (`cli/runtime.ts`), so that one line is held back while the module loads;
+ * anything else it prints passes.
+ */
+function loadOidcProvider(): Promise<typeof import('oidc-provider')> {
+  oidcProvider ??= (async () => {
+    const warn = console.warn
+    console.warn = (...args: unknown[]) => {
+      if (!String(args[0]).includes('oidc-provider WARNING: Unsupported runtime')) warn(...args)
+    }
+    try {
+      return await import('oidc-provider')
+    } finally {
+      console.warn = warn
+    }
+  })()
+  return oidcProvider
+}
 
 /** A relying party registered with the development provider (a confidential web client). */
 export interface DevClient {
@@ -383,7 +407,8 @@ async function buildProvider(
       Grant: 86_400,
     },
   }
-  const provider = new Provider(issuer, configuration)
+  const { default: OidcProvider } = await loadOidcProvider()
+  const provider = new OidcProvider(issuer, configuration)
   // Koa would print every error to stderr; oidc-provider reports them through `server_error` instead.
   provider.silent = true
   return provider
