@@ -103,7 +103,16 @@ const API: Record<string, { values: readonly string[]; types: readonly string[] 
       'formatSarif',
       'formatText',
     ],
-    types: ['AwsAuditOptions', 'AwsAuditResult', 'CheckOptions', 'Finding', 'FindingId', 'FindingLocation', 'Severity'],
+    types: [
+      'AwsAuditOptions',
+      'AwsAuditResult',
+      'CheckOptions',
+      'ConfigAuditResult',
+      'Finding',
+      'FindingId',
+      'FindingLocation',
+      'Severity',
+    ],
   },
   '@portcullis/verify': {
     values: [

@@ -235,16 +235,16 @@ interface LiveLoadBalancer {
 
 /**
  * The model of one load balancer, through the normaliser a file goes
- * through. What AWS accepted but Portcullis cannot run (certificates in ACM,
- * instance and Lambda targets, a Cognito secret Portcullis cannot fetch) is
- * reported as errors that the audit ignores: the model is still complete for
- * the checks, which read rules, actions, attributes and target addresses.
+ * through, for an audit (no client secret is looked up). What AWS accepted
+ * but Portcullis cannot run (certificates in ACM, instance and Lambda
+ * targets, a Cognito secret Portcullis cannot fetch) is reported and ignored
+ * here: the model is still complete for the checks, which read rules,
+ * actions, attributes and target addresses.
  */
 function toModel(file: PortcullisFile, listenerArns: readonly string[]): GatewayConfig {
   const ignore = () => {}
-  // No client secrets: the checks never read them, and the account, not this machine, is audited.
-  const options = { baseDir: process.cwd(), source: undefined, env: {} }
-  const model = normalise(file, options, { error: ignore, warn: ignore })
+  const options = { baseDir: process.cwd(), source: undefined, env: {}, purpose: 'audit' as const }
+  const model = normalise(file, options, { error: ignore, warn: ignore, need: ignore })
   // The normaliser derives listener ARNs (a file has none); findings name the real ones.
   return { ...model, listeners: model.listeners.map((l, i) => ({ ...l, arn: listenerArns[i] ?? l.arn })) }
 }

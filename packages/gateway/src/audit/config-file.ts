@@ -1,32 +1,47 @@
 /**
- * Auditing a configuration file: parse and validate it exactly as `validate`
- * and `start` do (so the audit judges what would run), run the checks, and
- * point each finding at its line and column.
+ * Auditing a configuration file: parse and validate it as `validate` and
+ * `start` do (so the audit judges what would run), without what only the
+ * machine that runs it supplies (secrets, certificate files, instance
+ * addresses), run the checks, and point each finding at its line and column.
  */
 import { readFile } from 'node:fs/promises'
 import { dirname, extname, resolve } from 'node:path'
 import { type FieldPath, formatPath, parseText } from '../config/document.js'
-import { ConfigError } from '../config/errors.js'
+import { ConfigError, type ConfigIssue } from '../config/errors.js'
 import { MAX_CONFIG_BYTES, parseConfig } from '../config/load.js'
-import type { ActionModel, RuleModel } from '../config/model.js'
+import type { ActionModel, GatewayConfig, RuleModel } from '../config/model.js'
 import { type CheckOptions, checkModel, finding, type ResourceRef } from './checks.js'
-import { type Finding, type FindingLocation, sortFindings } from './findings.js'
+import { CATALOGUE, type Finding, type FindingLocation, sortFindings } from './findings.js'
+
+/** What the audit of a configuration file found. */
+export interface ConfigAuditResult {
+  readonly findings: Finding[]
+  /**
+   * What `portcullis start` would still need or refuse before running the
+   * file (a client secret, certificate files, instance addresses, a setting
+   * Portcullis does not implement), as the errors it would report:
+   * information, not findings.
+   */
+  readonly startNeeds: readonly ConfigIssue[]
+}
 
 /**
- * Audits configuration text. Certificate and key files are not read: the
- * audit is about the load balancer's settings, not the files on this machine.
+ * Audits configuration text. No secret is looked up and no file read: the
+ * audit is about the load balancer's settings, and what running them would
+ * take is `startNeeds`.
  *
  * @param file The name shown in findings (`file:line:column`); relative paths inside resolve against its directory.
  * @throws {ConfigError} when the text is not a valid configuration (the same errors `validate` prints).
  * @example
  * ```ts
- * const findings = auditConfigText(await readFile('portcullis.yaml', 'utf8'), 'portcullis.yaml')
+ * const { findings } = auditConfigText(await readFile('portcullis.yaml', 'utf8'), 'portcullis.yaml')
  * findings.filter((f) => f.severity === 'high').map((f) => `${f.resource} ${f.id}`)
  * ```
  */
-export function auditConfigText(text: string, file: string, options: CheckOptions = {}): Finding[] {
+export function auditConfigText(text: string, file: string, options: CheckOptions = {}): ConfigAuditResult {
   const format = extname(file).toLowerCase() === '.json' ? 'json' : 'yaml'
-  const { config } = parseConfig(text, { source: file, format, baseDir: dirname(resolve(file)) })
+  const loaded = parseConfig(text, { source: file, format, baseDir: dirname(resolve(file)), purpose: 'audit' })
+  const config = loaded.config
   // parseConfig succeeded, so the text parses; this second parse keeps the positions.
   const parsed = parseText(text, format)
   if (!parsed.ok) throw new ConfigError(parsed.issues, file)
@@ -37,7 +52,36 @@ export function auditConfigText(text: string, file: string, options: CheckOption
     const position = document.locate(path, key)
     return position && { file, line: position.line, column: position.column, path: formatPath(path) }
   }
-  return sortFindings(checkModel(config, options).map((raw) => finding(raw, config, locate)))
+  const findings = [
+    ...checkModel(config, options).map((raw) => finding(raw, config, locate)),
+    ...loaded.notActedOn.map((issue) => notActedOn(issue, config, file)),
+  ]
+  return { findings: sortFindings(findings), startNeeds: loaded.startNeeds }
+}
+
+/** A warning that Portcullis does not act on a setting, as a finding at the setting. */
+function notActedOn(issue: ConfigIssue, config: GatewayConfig, file: string): Finding {
+  const check = CATALOGUE['setting-not-acted-on']
+  const line = issue.line ?? 1
+  const column = issue.column ?? 1
+  const listener = /^Listeners\[(\d+)\]/.exec(issue.path)
+  const targetGroup = /^TargetGroups\[(\d+)\]/.exec(issue.path)
+  const arn =
+    (listener && config.listeners[Number(listener[1])]?.arn) ??
+    (targetGroup && config.targetGroups[Number(targetGroup[1])]?.arn) ??
+    config.loadBalancer.arn
+  return {
+    id: 'setting-not-acted-on',
+    severity: check.severity,
+    control: check.control,
+    title: check.title,
+    loadBalancer: config.loadBalancer.arn,
+    resource: `${file}:${line}:${column}`,
+    arn,
+    location: { file, line, column, path: issue.path },
+    message: issue.message,
+    remediation: check.remediation,
+  }
 }
 
 /**
@@ -46,10 +90,10 @@ export function auditConfigText(text: string, file: string, options: CheckOption
  * @throws {ConfigError} when the file is missing, unreadable or invalid.
  * @example
  * ```ts
- * const findings = await auditConfigFile('examples/configs/basic.yaml')
+ * const { findings, startNeeds } = await auditConfigFile('examples/configs/basic.yaml')
  * ```
  */
-export async function auditConfigFile(file: string, options: CheckOptions = {}): Promise<Finding[]> {
+export async function auditConfigFile(file: string, options: CheckOptions = {}): Promise<ConfigAuditResult> {
   let text: string
   try {
     text = await readFile(file, 'utf8')

@@ -70,8 +70,12 @@ export interface CheckDescription {
   readonly control: string | undefined
   readonly title: string
   readonly remediation: string
-  /** `config` checks run on files and on live load balancers; `aws` checks need the live account. */
-  readonly scope: 'config' | 'aws'
+  /**
+   * `config` checks run on files and on live load balancers; `aws` checks
+   * need the live account; `file` checks are about running a file on
+   * Portcullis, so only files get them.
+   */
+  readonly scope: 'config' | 'aws' | 'file'
 }
 
 const TA_SECURITY_GROUPS = 'Trusted Advisor "ALB Security Groups"'
@@ -171,6 +175,14 @@ export const CATALOGUE = {
     remediation:
       'Give the authenticated rule a lower priority than the unauthenticated one, or narrow the unauthenticated rule so that the two match no common request.',
     scope: 'config',
+  },
+  'setting-not-acted-on': {
+    severity: 'low',
+    control: undefined,
+    title: 'A setting of the file that Portcullis does not act on',
+    remediation:
+      "Before running the file on Portcullis, set it to ALB's default or remove it (the message says what differs), or make sure nothing relies on it; AWS ALB honours it.",
+    scope: 'file',
   },
   'lb-deletion-protection-off': {
     severity: 'low',

@@ -8,8 +8,9 @@
  * ```ts
  * import { auditConfigFile, formatText } from 'portcullis/audit'
  *
- * const findings = await auditConfigFile('portcullis.yaml')
+ * const { findings, startNeeds } = await auditConfigFile('portcullis.yaml')
  * process.stdout.write(formatText(findings))
+ * for (const need of startNeeds) console.error(`start would need: ${need.path}: ${need.message}`)
  * process.exitCode = findings.some((f) => f.severity === 'high') ? 1 : 0
  * ```
  *
@@ -20,6 +21,6 @@
 // internal, and tests import them from their modules.
 export { AwsAuditError, type AwsAuditOptions, type AwsAuditResult, auditAwsAccount } from './aws.js'
 export type { CheckOptions } from './checks.js'
-export { auditConfigFile, auditConfigText } from './config-file.js'
+export { auditConfigFile, auditConfigText, type ConfigAuditResult } from './config-file.js'
 export type { Finding, FindingId, FindingLocation, Severity } from './findings.js'
 export { formatJson, formatSarif, formatText } from './report.js'

@@ -1,25 +1,43 @@
 /**
  * Loading `portcullis.yaml` / `.json`: read, parse with source positions,
- * check the shape (zod), normalise and validate (ELBv2's constraints), and
+ * check every field against the classification table (`classify.ts`), check
+ * the shape (zod), normalise and validate (ELBv2's constraints), and
  * for `loadConfig` also check that the files it references are usable.
  */
 import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, extname, resolve } from 'node:path'
 import type { z } from 'zod'
+import { checkFields, type FieldIssueKind, type IgnoredField } from './classify.js'
 import { type FieldPath, formatPath, type ParsedDocument, parseText } from './document.js'
 import { ConfigError, type ConfigIssue, type ConfigIssueSeverity, sortIssues } from './errors.js'
 import type { GatewayConfig } from './model.js'
 import { missingSecretMessage } from './normalise/authenticate.js'
-import type { Environment } from './normalise/context.js'
+import type { Environment, NormalisePurpose } from './normalise/context.js'
 import { normalise } from './normalise/index.js'
 import { PortcullisFileSchema } from './schema.js'
+
+export type { IgnoredField } from './classify.js'
 
 /** A loaded configuration and the warnings found while loading it. */
 export interface LoadedConfig {
   readonly config: GatewayConfig
   /** Quota warnings and accepted-but-inert settings, in file order; never errors. */
   readonly warnings: readonly ConfigIssue[]
+  /**
+   * The warnings about settings Portcullis does not act on: a value of a
+   * setting it does not implement, or a field unknown to it (also in
+   * `warnings`). `portcullis audit` reports each as a finding.
+   */
+  readonly notActedOn: readonly ConfigIssue[]
+  /** AWS-only fields, and not-implemented ones harmless as given, each once: what `validate` lists as ignored. */
+  readonly ignored: readonly IgnoredField[]
+  /**
+   * With purpose `audit`: what `start` would still need or refuse (client
+   * secrets, certificate files, instance addresses, settings Portcullis does
+   * not implement), as the errors it would report; empty otherwise.
+   */
+  readonly startNeeds: readonly ConfigIssue[]
 }
 
 /** Options of {@link parseConfig}. */
@@ -32,6 +50,12 @@ export interface ParseConfigOptions {
   readonly baseDir?: string
   /** Where `UseExistingClientSecret: true` looks for `PORTCULLIS_CLIENT_SECRET_<CLIENT ID>`; default `process.env`. */
   readonly env?: Environment
+  /**
+   * `start` (default): everything needed to run the file is required.
+   * `audit`: no secret is looked up, and what only running needs is
+   * reported in `startNeeds` instead of refusing the file.
+   */
+  readonly purpose?: NormalisePurpose
 }
 
 /** Configuration files larger than this are refused before parsing. */
@@ -105,7 +129,7 @@ export async function loadConfig(path: string, options: Pick<ParseConfigOptions,
   if (issues.some((i) => i.severity === 'error')) {
     throw new ConfigError([...loaded.warnings, ...issues], path)
   }
-  return { config: secrets.config, warnings: sortIssues([...loaded.warnings, ...issues]) }
+  return { ...loaded, config: secrets.config, warnings: sortIssues([...loaded.warnings, ...issues]) }
 }
 
 /** A mounted secret file larger than this is not a client secret. */
@@ -196,6 +220,14 @@ function fileIssue(message: string): ConfigIssue {
   return { path: '', message, severity: 'error' }
 }
 
+/** What the loader makes of each kind of field issue. */
+const FIELD_SEVERITY: Record<FieldIssueKind, ConfigIssueSeverity> = {
+  typo: 'error',
+  refused: 'error',
+  'not-implemented': 'warning',
+  unknown: 'warning',
+}
+
 function parseInternal(text: string, options: ParseConfigOptions): { loaded: LoadedConfig; document: ParsedDocument } {
   const source = options.source
   if (text.length > MAX_CONFIG_BYTES) {
@@ -204,14 +236,28 @@ function parseInternal(text: string, options: ParseConfigOptions): { loaded: Loa
   const parsed = parseText(text, options.format ?? 'yaml')
   if (!parsed.ok) throw new ConfigError(parsed.issues, source)
   const document = parsed.document
-  const shape = PortcullisFileSchema.safeParse(document.value)
-  if (!shape.success) {
-    throw new ConfigError(
-      shape.error.issues.flatMap((issue) => zodIssues(issue, document)),
-      source,
-    )
-  }
+  const purpose = options.purpose ?? 'start'
   const issues: ConfigIssue[] = []
+  const notActedOn: ConfigIssue[] = []
+  const startNeeds: ConfigIssue[] = []
+  const located = (path: FieldPath, message: string, severity: ConfigIssueSeverity, key?: string): ConfigIssue => ({
+    path: formatPath(key === undefined ? path : [...path, key]),
+    ...document.locate(path, key),
+    message,
+    severity,
+  })
+  const fields = checkFields(document.value)
+  for (const { kind, path, key, message } of fields.issues) {
+    const issue = located(path, message, FIELD_SEVERITY[kind], key)
+    // An audit judges the settings; a setting Portcullis refuses is one more thing start would need changed.
+    if (kind === 'refused' && purpose === 'audit') startNeeds.push(issue)
+    else issues.push(issue)
+    if (issue.severity === 'warning') notActedOn.push(issue)
+  }
+  const shape = PortcullisFileSchema.safeParse(fields.value)
+  if (!shape.success) {
+    throw new ConfigError([...issues, ...shape.error.issues.map((issue) => zodIssue(issue, document))], source)
+  }
   const add = (severity: ConfigIssueSeverity) => (path: FieldPath, message: string, key?: string) => {
     issues.push({ path: formatPath(path), ...document.locate(path, key), message, severity })
   }
@@ -219,33 +265,29 @@ function parseInternal(text: string, options: ParseConfigOptions): { loaded: Loa
   const baseDir = options.baseDir ?? (absoluteSource ? dirname(absoluteSource) : process.cwd())
   const config = normalise(
     shape.data,
-    { baseDir, source: absoluteSource, env: options.env ?? process.env },
-    { error: add('error'), warn: add('warning') },
+    { baseDir, source: absoluteSource, env: options.env ?? process.env, purpose },
+    {
+      error: add('error'),
+      warn: add('warning'),
+      need: (path, message, key) => {
+        startNeeds.push({ path: formatPath(path), ...document.locate(path, key), message, severity: 'error' })
+      },
+    },
   )
   if (issues.some((i) => i.severity === 'error')) throw new ConfigError(issues, source)
-  return { loaded: { config, warnings: sortIssues(issues) }, document }
+  const loaded: LoadedConfig = {
+    config,
+    warnings: sortIssues(issues),
+    notActedOn: sortIssues(notActedOn),
+    ignored: fields.ignored,
+    startNeeds: sortIssues(startNeeds),
+  }
+  return { loaded, document }
 }
 
-/** Turns one zod issue into located config issues (one per unknown key). */
-function zodIssues(issue: z.core.$ZodIssue, document: ParsedDocument): ConfigIssue[] {
+/** Turns one zod issue into a located config issue. */
+function zodIssue(issue: z.core.$ZodIssue, document: ParsedDocument): ConfigIssue {
   const path = issue.path.filter((p): p is string | number => typeof p !== 'symbol')
-  if (issue.code === 'unrecognized_keys') {
-    let known: string[] = []
-    try {
-      known = JSON.parse(issue.message) as string[]
-    } catch {
-      // Objects built without the strict() helper carry zod's own message.
-    }
-    return issue.keys.map((key) => {
-      const suggestion = closest(key, known)
-      return {
-        path: formatPath([...path, key]),
-        ...document.locate(path, key),
-        message: `unknown field${suggestion ? `; did you mean ${suggestion}?` : known.length ? ` (expected one of ${known.join(', ')})` : ''}`,
-        severity: 'error' as const,
-      }
-    })
-  }
   const actual = valueAt(document.value, path)
   let message = issue.message
   if (
@@ -260,7 +302,7 @@ function zodIssues(issue: z.core.$ZodIssue, document: ParsedDocument): ConfigIss
   } else if (issue.code === 'invalid_format' || issue.code === 'invalid_union') {
     message = `${issue.message}; got ${describeValue(actual)}`
   }
-  return [{ path: formatPath(path), ...document.locate(path), message, severity: 'error' }]
+  return { path: formatPath(path), ...document.locate(path), message, severity: 'error' }
 }
 
 function valueAt(root: unknown, path: readonly (string | number)[]): unknown {
@@ -282,33 +324,6 @@ function describeValue(value: unknown): string {
   if (typeof value === 'object') return 'a mapping'
   if (typeof value === 'string') return `"${value.length > 60 ? `${value.slice(0, 60)}…` : value}"`
   return `${typeof value} ${String(value)}`
-}
-
-/** The known field closest to a misspelt one (case-insensitive, small edit distance), if any. */
-function closest(key: string, known: readonly string[]): string | undefined {
-  let best: string | undefined
-  let bestDistance = Math.max(2, Math.floor(key.length / 3)) + 1
-  for (const candidate of known) {
-    const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
-    if (d < bestDistance) {
-      best = candidate
-      bestDistance = d
-    }
-  }
-  return best
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 8) return 99
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
 }
 
 /** Certificates, keys and CA bundles must exist and parse; keys must match their certificates. */

@@ -3,31 +3,45 @@
  * forms, so that `aws elbv2 describe-*` output pastes in, plus the
  * Portcullis-only settings under `Portcullis` keys.
  *
- * These schemas check *shape* only (types, required fields, unknown keys).
+ * These schemas check *shape* only (types, required fields). Every object is
+ * a block of the classification table (`classification.ts`), whose field
+ * check (`classify.ts`) runs first and deals with unknown keys and with
+ * settings Portcullis does not implement.
  * Ranges, cross-references and ALB's own rules are checked in `normalise/`,
  * which can name the conflicting field in its message. Keeping transforms out
  * of here lets `z.toJSONSchema()` publish exactly this file format for editors.
  */
 import { z } from 'zod'
+import { BLOCKS, type BlockName, describeField } from './classification.js'
 
 /**
- * Builds a strict object (unknown keys are errors) that also accepts, and
- * ignores, fields that `describe-*` output contains but Portcullis has no use
- * for. The unknown-key message carries the known field names as JSON so that
- * the loader can suggest the closest one for a typo.
+ * Builds the strict object of one block of the classification table: `shape`
+ * holds the fields Portcullis reads (every implemented or Portcullis field of
+ * the block, and only fields of the block), and the table adds the others
+ * (AWS-only, not implemented) as accepted values described for editors. The
+ * field check (`classify.ts`) has judged those and removed unknown keys
+ * before this schema sees the file.
  */
-function strict<T extends z.core.$ZodLooseShape, K extends string = never>(
-  shape: T,
-  ignoredDescribeFields: readonly K[] = [],
-) {
-  const ignored = {} as Record<K, z.ZodOptional<z.ZodUnknown>>
-  for (const key of ignoredDescribeFields) {
-    ignored[key] = z.unknown().optional().describe('Present in `aws elbv2 describe-*` output; accepted and ignored.')
+function strict<T extends z.core.$ZodLooseShape>(block: BlockName, shape: T) {
+  const fields = BLOCKS[block].fields
+  for (const key of Object.keys(shape)) {
+    if (fields[key] === undefined) throw new Error(`${block}.${key} is not in the classification table`)
   }
-  const known = JSON.stringify(Object.keys(shape))
-  return z.strictObject({ ...shape, ...ignored } as T & Record<K, z.ZodOptional<z.ZodUnknown>>, {
-    error: (issue) => (issue.code === 'unrecognized_keys' ? known : undefined),
-  })
+  const others: Record<string, z.ZodOptional<z.ZodUnknown>> = {}
+  for (const [key, field] of Object.entries(fields)) {
+    if (key in shape) continue
+    if (field.treatment === 'implemented' || field.treatment === 'extension') {
+      throw new Error(`${block}.${key} is ${field.treatment} in the classification table but has no schema`)
+    }
+    others[key] = z.unknown().optional().describe(describeField(field))
+  }
+  // The table's other fields are not typed: the normalisers never read them.
+  return z.strictObject({ ...shape, ...others } as T)
+}
+
+/** The table's word on a field Portcullis reads, for the JSON Schema. */
+function noted(block: BlockName, key: string): string {
+  return describeField(BLOCKS[block].fields[key]!)
 }
 
 /** An integer written as a number or, as the ELBv2 API does, as a string of digits. */
@@ -43,90 +57,66 @@ const nonEmpty = z.string().min(1, { error: 'must not be empty' })
 const stringList = z.array(z.string())
 
 /** `{ Key, Value }` attribute as in `describe-*-attributes`; the API writes every value as a string. */
-const AttributeSchema = strict({
+const AttributeSchema = strict('Attribute', {
   Key: nonEmpty,
   Value: z.union([z.string(), z.number(), z.boolean()], {
     error: 'expected a string (numbers and booleans are accepted and converted)',
   }),
 })
 
-const LoadBalancerSchema = strict(
-  {
-    Name: z
-      .string()
-      .optional()
-      .describe('Load balancer name (1..32 letters, digits and hyphens). Default `portcullis`.'),
-    LoadBalancerName: z.string().optional().describe('Alias of `Name`, as `describe-load-balancers` writes it.'),
-    Region: z
-      .string()
-      .optional()
-      .describe('AWS region used in derived ARNs and Cognito endpoints. Default `us-east-1`.'),
-    AccountId: z.string().optional().describe('12-digit account id used in derived ARNs. Default `000000000000`.'),
-    Arn: z
-      .string()
-      .optional()
-      .describe(
-        'The load balancer ARN, the `signer` of identity tokens. Derived from Name/Region/AccountId when absent.',
-      ),
-    LoadBalancerArn: z.string().optional().describe('Alias of `Arn`, as `describe-load-balancers` writes it.'),
-    Attributes: z
-      .array(AttributeSchema)
-      .optional()
-      .describe('Load balancer attributes (`idle_timeout.timeout_seconds` …).'),
-  },
-  [
-    'DNSName',
-    'CanonicalHostedZoneId',
-    'CreatedTime',
-    'Scheme',
-    'VpcId',
-    'State',
-    'Type',
-    'AvailabilityZones',
-    'SecurityGroups',
-    'IpAddressType',
-    'CustomerOwnedIpv4Pool',
-    'EnforceSecurityGroupInboundRulesOnPrivateLinkTraffic',
-  ],
-)
+const LoadBalancerSchema = strict('LoadBalancer', {
+  Name: z.string().optional().describe('Load balancer name (1..32 letters, digits and hyphens). Default `portcullis`.'),
+  LoadBalancerName: z.string().optional().describe('Alias of `Name`, as `describe-load-balancers` writes it.'),
+  Region: z.string().optional().describe('AWS region used in derived ARNs and Cognito endpoints. Default `us-east-1`.'),
+  AccountId: z.string().optional().describe('12-digit account id used in derived ARNs. Default `000000000000`.'),
+  Arn: z
+    .string()
+    .optional()
+    .describe(
+      'The load balancer ARN, the `signer` of identity tokens. Derived from Name/Region/AccountId when absent.',
+    ),
+  LoadBalancerArn: z.string().optional().describe('Alias of `Arn`, as `describe-load-balancers` writes it.'),
+  Attributes: z
+    .array(AttributeSchema)
+    .optional()
+    .describe('Load balancer attributes (`idle_timeout.timeout_seconds` …).'),
+  Type: z.string().optional().describe(noted('LoadBalancer', 'Type')),
+})
 
-const CertificateSchema = strict(
-  {
-    CertificateArn: z.string().optional().describe('Accepted for pasted output; Portcullis needs CertificateFile.'),
-    CertificateFile: z.string().optional().describe('PEM certificate chain, relative to the config file.'),
-    PrivateKeyFile: z.string().optional().describe('PEM private key, relative to the config file.'),
-  },
-  ['IsDefault'],
-)
+const CertificateSchema = strict('Certificate', {
+  CertificateArn: z.string().optional().describe(noted('Certificate', 'CertificateArn')),
+  CertificateFile: z.string().optional().describe('PEM certificate chain, relative to the config file.'),
+  PrivateKeyFile: z.string().optional().describe('PEM private key, relative to the config file.'),
+})
 
-const valuesConfig = strict({ Values: stringList.optional(), RegexValues: stringList.optional() })
+const valuesConfig = (block: 'HostHeaderConditionConfig' | 'PathPatternConditionConfig') =>
+  strict(block, { Values: stringList.optional(), RegexValues: stringList.optional() })
 
-const ConditionSchema = strict({
+const ConditionSchema = strict('RuleCondition', {
   Field: z.enum(['host-header', 'path-pattern', 'http-header', 'http-request-method', 'query-string', 'source-ip']),
   Values: stringList.optional().describe('Legacy form for host-header and path-pattern.'),
   RegexValues: stringList.optional().describe('Regular expressions, for host-header, path-pattern and http-header.'),
-  HostHeaderConfig: valuesConfig.optional(),
-  PathPatternConfig: valuesConfig.optional(),
-  HttpHeaderConfig: strict({
+  HostHeaderConfig: valuesConfig('HostHeaderConditionConfig').optional(),
+  PathPatternConfig: valuesConfig('PathPatternConditionConfig').optional(),
+  HttpHeaderConfig: strict('HttpHeaderConditionConfig', {
     HttpHeaderName: nonEmpty,
     Values: stringList.optional(),
     RegexValues: stringList.optional(),
   }).optional(),
-  QueryStringConfig: strict({
-    Values: z.array(strict({ Key: z.string().optional(), Value: z.string() })),
+  QueryStringConfig: strict('QueryStringConditionConfig', {
+    Values: z.array(strict('QueryStringKeyValuePair', { Key: z.string().optional(), Value: z.string() })),
   }).optional(),
-  HttpRequestMethodConfig: strict({ Values: stringList }).optional(),
-  SourceIpConfig: strict({ Values: stringList }).optional(),
+  HttpRequestMethodConfig: strict('HttpRequestMethodConditionConfig', { Values: stringList }).optional(),
+  SourceIpConfig: strict('SourceIpConditionConfig', { Values: stringList }).optional(),
 })
 
-const rewritesConfig = strict({
-  Rewrites: z.array(strict({ Regex: z.string(), Replace: z.string() })),
-})
+const rewritesConfig = (block: 'HostHeaderRewriteConfig' | 'UrlRewriteConfig') =>
+  strict(block, { Rewrites: z.array(strict('RewriteConfig', { Regex: z.string(), Replace: z.string() })) })
 
-const TransformSchema = strict({
+const TransformSchema = strict('RuleTransform', {
   Type: z.enum(['host-header-rewrite', 'url-rewrite']),
-  HostHeaderRewriteConfig: rewritesConfig.optional(),
-  UrlRewriteConfig: rewritesConfig.optional(),
+  HostHeaderRewriteConfig: rewritesConfig('HostHeaderRewriteConfig').optional(),
+  UrlRewriteConfig: rewritesConfig('UrlRewriteConfig').optional(),
 })
 
 /** Portcullis-only settings of one authenticate-oidc / authenticate-cognito action. */
@@ -159,7 +149,7 @@ const authenticateCommon = {
   OnUnauthenticatedRequest: z.enum(['authenticate', 'allow', 'deny']).optional().describe('Default `authenticate`.'),
 }
 
-const AuthenticateOidcConfigSchema = strict({
+const AuthenticateOidcConfigSchema = strict('AuthenticateOidcActionConfig', {
   Issuer: nonEmpty,
   AuthorizationEndpoint: nonEmpty,
   TokenEndpoint: nonEmpty,
@@ -168,15 +158,15 @@ const AuthenticateOidcConfigSchema = strict({
   ClientSecret: z.string().optional().describe('Required unless UseExistingClientSecret is true.'),
   UseExistingClientSecret: z.boolean().optional(),
   ...authenticateCommon,
-  Portcullis: strict(authenticateExtension).optional(),
+  Portcullis: strict('OidcPortcullis', authenticateExtension).optional(),
 })
 
-const AuthenticateCognitoConfigSchema = strict({
+const AuthenticateCognitoConfigSchema = strict('AuthenticateCognitoActionConfig', {
   UserPoolArn: nonEmpty,
   UserPoolClientId: nonEmpty,
   UserPoolDomain: nonEmpty.describe('A domain prefix, or a full custom domain.'),
   ...authenticateCommon,
-  Portcullis: strict({
+  Portcullis: strict('CognitoPortcullis', {
     ...authenticateExtension,
     ClientSecret: z
       .string()
@@ -185,19 +175,19 @@ const AuthenticateCognitoConfigSchema = strict({
   }).optional(),
 })
 
-const JwtValidationConfigSchema = strict({
+const JwtValidationConfigSchema = strict('JwtValidationActionConfig', {
   JwksEndpoint: nonEmpty,
   Issuer: nonEmpty,
   AdditionalClaims: z
     .array(
-      strict({
+      strict('JwtValidationActionAdditionalClaim', {
         Name: nonEmpty,
         Format: z.enum(['single-string', 'string-array', 'space-separated-values']),
         Values: stringList,
       }),
     )
     .optional(),
-  Portcullis: strict({
+  Portcullis: strict('JwtValidationPortcullis', {
     AllowEs256: z
       .boolean()
       .optional()
@@ -205,7 +195,7 @@ const JwtValidationConfigSchema = strict({
   }).optional(),
 })
 
-const ActionSchema = strict({
+const ActionSchema = strict('Action', {
   Type: z.enum([
     'forward',
     'redirect',
@@ -216,19 +206,19 @@ const ActionSchema = strict({
   ]),
   Order: integerLike.optional().describe('1..50000; defaults to the position in the list.'),
   TargetGroupArn: z.string().optional().describe('A target group ARN or TargetGroupName.'),
-  ForwardConfig: strict({
+  ForwardConfig: strict('ForwardActionConfig', {
     TargetGroups: z.array(
-      strict({
+      strict('TargetGroupTuple', {
         TargetGroupArn: nonEmpty.describe('A target group ARN or TargetGroupName.'),
         Weight: integerLike.optional(),
       }),
     ),
-    TargetGroupStickinessConfig: strict({
+    TargetGroupStickinessConfig: strict('TargetGroupStickinessConfig', {
       Enabled: z.boolean().optional(),
       DurationSeconds: integerLike.optional(),
     }).optional(),
   }).optional(),
-  RedirectConfig: strict({
+  RedirectConfig: strict('RedirectActionConfig', {
     Protocol: z.string().optional(),
     Port: z.union([z.string(), z.number()]).optional(),
     Host: z.string().optional(),
@@ -236,7 +226,7 @@ const ActionSchema = strict({
     Query: z.string().optional(),
     StatusCode: z.enum(['HTTP_301', 'HTTP_302']),
   }).optional(),
-  FixedResponseConfig: strict({
+  FixedResponseConfig: strict('FixedResponseActionConfig', {
     StatusCode: integerLike,
     ContentType: z.string().optional(),
     MessageBody: z.string().optional(),
@@ -246,7 +236,7 @@ const ActionSchema = strict({
   JwtValidationConfig: JwtValidationConfigSchema.optional(),
 })
 
-const RuleSchema = strict({
+const RuleSchema = strict('Rule', {
   Priority: z
     .union(
       [z.number().int(), z.string().regex(/^(\d+|default)$/, { error: 'expected a priority 1..50000 or "default"' })],
@@ -260,90 +250,86 @@ const RuleSchema = strict({
   RuleArn: z.string().optional(),
 })
 
-const ListenerSchema = strict(
-  {
-    Port: port,
-    Protocol: z.enum(['HTTP', 'HTTPS']),
-    Certificates: z.array(CertificateSchema).optional().describe('Several certificates are selected by SNI.'),
-    SslPolicy: z.string().optional().describe('Accepted for compatibility; Portcullis always enforces TLS 1.2+.'),
-    DefaultActions: z.array(ActionSchema).optional(),
-    Rules: z
-      .array(RuleSchema)
-      .optional()
-      .describe(
-        'As describe-rules prints them; its default rule (IsDefault: true) may repeat DefaultActions when it matches them.',
-      ),
-    Attributes: z
-      .array(AttributeSchema)
-      .optional()
-      .describe('Listener attributes as describe-listener-attributes prints them; accepted, not acted on.'),
-    Portcullis: strict({
-      Address: z.string().optional().describe('Address to bind. Default 0.0.0.0.'),
-    }).optional(),
-  },
-  ['ListenerArn', 'LoadBalancerArn', 'AlpnPolicy', 'MutualAuthentication'],
-)
+const ListenerSchema = strict('Listener', {
+  Port: port,
+  Protocol: z.enum(['HTTP', 'HTTPS']),
+  Certificates: z.array(CertificateSchema).optional().describe('Several certificates are selected by SNI.'),
+  SslPolicy: z.string().optional().describe(noted('Listener', 'SslPolicy')),
+  DefaultActions: z.array(ActionSchema).optional(),
+  Rules: z
+    .array(RuleSchema)
+    .optional()
+    .describe(
+      'As describe-rules prints them; its default rule (IsDefault: true) may repeat DefaultActions when it matches them.',
+    ),
+  Attributes: z
+    .array(AttributeSchema)
+    .optional()
+    .describe('Listener attributes as describe-listener-attributes prints them; accepted, not acted on.'),
+  MutualAuthentication: strict('MutualAuthenticationAttributes', {})
+    .optional()
+    .describe(noted('Listener', 'MutualAuthentication')),
+  Portcullis: strict('ListenerPortcullis', {
+    Address: z.string().optional().describe('Address to bind. Default 0.0.0.0.'),
+  }).optional(),
+})
 
-const TargetSchema = strict(
-  {
-    Id: nonEmpty.describe('IP address or host name; an EC2 instance id needs Portcullis.InstanceAddresses.'),
-    Port: port.optional(),
-  },
-  ['AvailabilityZone'],
-)
+const TargetSchema = strict('TargetDescription', {
+  Id: nonEmpty.describe('IP address or host name; an EC2 instance id needs Portcullis.InstanceAddresses.'),
+  Port: port.optional(),
+})
 
 /** One entry of `describe-target-health` output: its `Target` is what Portcullis reads. */
-const TargetHealthDescriptionSchema = strict({ Target: TargetSchema }, [
-  'HealthCheckPort',
-  'TargetHealth',
-  'AnomalyDetection',
-  'AdministrativeOverride',
-])
+const TargetHealthDescriptionSchema = strict('TargetHealthDescription', { Target: TargetSchema })
 
-const TargetGroupSchema = strict(
-  {
-    TargetGroupName: nonEmpty,
-    TargetGroupArn: z.string().optional().describe('Derived from the name when absent.'),
-    Protocol: z.enum(['HTTP', 'HTTPS']),
-    Port: port.optional().describe('Default port of targets registered without one.'),
-    Targets: z.array(TargetSchema).optional(),
-    TargetHealthDescriptions: z
-      .array(TargetHealthDescriptionSchema)
-      .optional()
-      .describe('The targets as describe-target-health prints them; instead of Targets.'),
-    HealthCheckEnabled: z.boolean().optional(),
-    HealthCheckProtocol: z.enum(['HTTP', 'HTTPS']).optional(),
-    HealthCheckPort: z
-      .union(
-        [
-          z.literal('traffic-port'),
-          z.string().regex(/^\d+$/, { error: 'expected "traffic-port" or a port number' }),
-          z.number().int(),
-        ],
-        {
-          error: 'expected "traffic-port" or a port number',
-        },
-      )
-      .optional(),
-    HealthCheckPath: z.string().optional(),
-    HealthCheckIntervalSeconds: integerLike.optional(),
-    HealthCheckTimeoutSeconds: integerLike.optional(),
-    HealthyThresholdCount: integerLike.optional(),
-    UnhealthyThresholdCount: integerLike.optional(),
-    Matcher: strict({ HttpCode: z.union([z.string(), z.number().int()]) }, ['GrpcCode']).optional(),
-    Attributes: z.array(AttributeSchema).optional(),
-    Portcullis: strict({
-      CaFile: z.string().optional().describe('PEM CA bundle trusted for HTTPS targets.'),
-      TargetTimeoutSeconds: z.number().positive().optional().describe('Per-request timeout to the target (504 after).'),
-    }).optional(),
-  },
-  ['VpcId', 'TargetType', 'IpAddressType', 'LoadBalancerArns', 'ProtocolVersion'],
-)
+const TargetGroupSchema = strict('TargetGroup', {
+  TargetGroupName: nonEmpty,
+  TargetGroupArn: z.string().optional().describe('Derived from the name when absent.'),
+  Protocol: z
+    .enum(['HTTP', 'HTTPS'])
+    .optional()
+    .describe('Required, but for a Lambda target group (which is refused).'),
+  Port: port.optional().describe('Default port of targets registered without one.'),
+  Targets: z.array(TargetSchema).optional(),
+  TargetHealthDescriptions: z
+    .array(TargetHealthDescriptionSchema)
+    .optional()
+    .describe('The targets as describe-target-health prints them; instead of Targets.'),
+  HealthCheckEnabled: z.boolean().optional(),
+  HealthCheckProtocol: z.enum(['HTTP', 'HTTPS']).optional(),
+  HealthCheckPort: z
+    .union(
+      [
+        z.literal('traffic-port'),
+        z.string().regex(/^\d+$/, { error: 'expected "traffic-port" or a port number' }),
+        z.number().int(),
+      ],
+      {
+        error: 'expected "traffic-port" or a port number',
+      },
+    )
+    .optional(),
+  HealthCheckPath: z.string().optional(),
+  HealthCheckIntervalSeconds: integerLike.optional(),
+  HealthCheckTimeoutSeconds: integerLike.optional(),
+  HealthyThresholdCount: integerLike.optional(),
+  UnhealthyThresholdCount: integerLike.optional(),
+  Matcher: strict('Matcher', {
+    HttpCode: z.union([z.string(), z.number().int()]).optional().describe('Default "200".'),
+  }).optional(),
+  TargetType: z.string().optional().describe(noted('TargetGroup', 'TargetType')),
+  ProtocolVersion: z.string().optional().describe(noted('TargetGroup', 'ProtocolVersion')),
+  Attributes: z.array(AttributeSchema).optional(),
+  Portcullis: strict('TargetGroupPortcullis', {
+    CaFile: z.string().optional().describe('PEM CA bundle trusted for HTTPS targets.'),
+    TargetTimeoutSeconds: z.number().positive().optional().describe('Per-request timeout to the target (504 after).'),
+  }).optional(),
+})
 
-const PortcullisSettingsSchema = strict({
+const PortcullisSettingsSchema = strict('PortcullisSettings', {
   StateDirectory: z.string().optional().describe('Keys and generated certificates. Default ./.portcullis.'),
   Admin: z
-    .union([z.literal(false), strict({ Address: z.string().optional(), Port: port.optional() })], {
+    .union([z.literal(false), strict('PortcullisAdmin', { Address: z.string().optional(), Port: port.optional() })], {
       error: 'expected { Address, Port } or false',
     })
     .optional()
@@ -353,11 +339,11 @@ const PortcullisSettingsSchema = strict({
     .optional()
     .describe('Development only: allow authentication on HTTP listeners bound to loopback addresses.'),
   CaFile: z.string().optional().describe('Extra PEM CA trusted for IdP and JWKS connections.'),
-  AccessLog: strict({
+  AccessLog: strict('PortcullisAccessLog', {
     Format: z.enum(['json', 'alb']).optional(),
     Path: z.string().optional().describe('File to append to; standard output when absent.'),
   }).optional(),
-  SharedState: strict({
+  SharedState: strict('PortcullisSharedState', {
     Url: z
       .string()
       .describe(
@@ -407,7 +393,7 @@ const PortcullisSettingsSchema = strict({
  * if (!result.success) console.error(result.error.issues)
  * ```
  */
-export const PortcullisFileSchema = strict({
+export const PortcullisFileSchema = strict('PortcullisFile', {
   $schema: z.string().optional().describe('JSON Schema reference for editors; ignored.'),
   LoadBalancer: LoadBalancerSchema.optional(),
   Listeners: z.array(ListenerSchema),

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
-import { auditConfigFile } from '../../src/audit/config-file.js'
+import { auditConfigFile, auditConfigText } from '../../src/audit/config-file.js'
 import { CATALOGUE } from '../../src/audit/findings.js'
 import { formatSarif, formatText } from '../../src/audit/report.js'
 import { findOverlap } from '../../src/audit/witness.js'
@@ -39,7 +39,7 @@ describe('audit of configuration files', () => {
 
   for (const [file, id, path] of cases) {
     it(`${file}: ${id} and nothing else, located at ${path}`, async () => {
-      const findings = await auditConfigFile(fixture(file))
+      const { findings } = await auditConfigFile(fixture(file))
       assert.deepEqual(
         findings.map((f) => f.id),
         [id],
@@ -63,14 +63,14 @@ describe('audit of configuration files', () => {
   })
 
   it('clean.yaml has no findings', async () => {
-    assert.deepEqual(await auditConfigFile(fixture('clean.yaml')), [])
+    assert.deepEqual(await auditConfigFile(fixture('clean.yaml')), { findings: [], startNeeds: [] })
   })
 
   it('names the rules, paths and an example request', async () => {
-    const [bypass] = await auditConfigFile(fixture('bypass.yaml'))
+    const [bypass] = (await auditConfigFile(fixture('bypass.yaml'))).findings
     assert.match(bypass!.message, /HTTPS:8443 default rule \(every request\)/)
     assert.match(bypass!.message, /HTTPS:8443 rule 10 \(path \/public\/\*\) forwards to it without any/)
-    const [shadow] = await auditConfigFile(fixture('shadowed-rule.yaml'))
+    const [shadow] = (await auditConfigFile(fixture('shadowed-rule.yaml'))).findings
     assert.match(
       shadow!.message,
       /rule 10 \(path \/\*\.json, no authentication\) comes before rule 20 \(path \/admin\/\*/,
@@ -79,7 +79,7 @@ describe('audit of configuration files', () => {
   })
 
   it('audits the shipped examples', async () => {
-    const ids = async (name: string) => (await auditConfigFile(example(name))).map((f) => f.id)
+    const ids = async (name: string) => (await auditConfigFile(example(name))).findings.map((f) => f.id)
     assert.deepEqual(await ids('basic.yaml'), ['lb-drop-invalid-header-fields-off', 'lb-access-logs-off'])
     assert.deepEqual(await ids('auth.yaml'), [
       'lb-drop-invalid-header-fields-off',
@@ -94,12 +94,41 @@ describe('audit of configuration files', () => {
     ])
   })
 
+  it('audits a pasted ALB without its secret, certificate or instance addresses: start needs them, apart', async () => {
+    const pasted = fileURLToPath(new URL('../fixtures/aws-describe/my-load-balancer.yaml', import.meta.url))
+    const { findings, startNeeds } = await auditConfigFile(pasted)
+    assert.ok(findings.some((f) => f.id === 'auth-bypass-target-group'))
+    assert.deepEqual(
+      startNeeds.map((i) => i.path),
+      [
+        'Listeners[0].Certificates[0]',
+        'Listeners[0].Rules[0].Actions[0].AuthenticateOidcConfig.UseExistingClientSecret',
+        'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
+        'TargetGroups[0].TargetHealthDescriptions[1].Target.Id',
+      ],
+    )
+  })
+
+  it('reports a setting Portcullis would only warn about as setting-not-acted-on, at the setting', async () => {
+    const text = (await readFile(fixture('clean.yaml'), 'utf8')).replace(
+      'Targets:',
+      'TargetControlPort: 3000\n    Targets:',
+    )
+    const { findings } = auditConfigText(text, 'clean-with-optimizer.yaml')
+    assert.deepEqual(
+      findings.map((f) => [f.id, f.location?.path]),
+      [['setting-not-acted-on', 'TargetGroups[0].TargetControlPort']],
+    )
+    assert.match(findings[0]!.message, /^TargetControlPort 3000: ALB's target optimizer/)
+    assert.match(findings[0]!.arn, /:targetgroup\//)
+  })
+
   it('refuses an invalid file with the validator’s located errors', async () => {
     await assert.rejects(auditConfigFile(fixture('missing.yaml')), ConfigError)
   })
 
   it('writes SARIF 2.1.0 with the file position of each finding', async () => {
-    const findings = await auditConfigFile(fixture('tls-policy-outdated.yaml'))
+    const { findings } = await auditConfigFile(fixture('tls-policy-outdated.yaml'))
     const sarif = JSON.parse(formatSarif(findings, '0.0.0'))
     assert.equal(sarif.version, '2.1.0')
     const [result] = sarif.runs[0].results
@@ -111,8 +140,8 @@ describe('audit of configuration files', () => {
 
   it('groups the readable report by load balancer and file', async () => {
     const findings = [
-      ...(await auditConfigFile(fixture('bypass.yaml'))),
-      ...(await auditConfigFile(fixture('access-logs-off.yaml'))),
+      ...(await auditConfigFile(fixture('bypass.yaml'))).findings,
+      ...(await auditConfigFile(fixture('access-logs-off.yaml'))).findings,
     ]
     const text = formatText(findings)
     assert.equal(text.match(/^Load balancer /gm)?.length, 2)

@@ -598,7 +598,7 @@ Listeners:
     Certificates: [{ CertificateArn: "arn:aws:acm:us-east-1:000000000000:certificate/1", CertificateFile: c.pem, PrivateKeyFile: k.pem, IsDefault: true }]
     DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "503" } }]
 TargetGroups:
-  - { TargetGroupName: t, Protocol: HTTP, Port: 80, VpcId: vpc-1, TargetType: instance, IpAddressType: ipv4, LoadBalancerArns: [], ProtocolVersion: HTTP1, Matcher: { HttpCode: "200", GrpcCode: "12" }, Targets: [{ Id: 10.0.0.1, AvailabilityZone: us-east-1a }] }
+  - { TargetGroupName: t, Protocol: HTTP, Port: 80, VpcId: vpc-1, TargetType: instance, IpAddressType: ipv4, LoadBalancerArns: [], ProtocolVersion: HTTP1, Matcher: { HttpCode: "200" }, Targets: [{ Id: 10.0.0.1, AvailabilityZone: us-east-1a }] }
 `)
     assert.equal(config.listeners[0]!.sslPolicy, 'ELBSecurityPolicy-TLS13-1-2-2021-06')
   })

@@ -93,13 +93,13 @@ describe('portcullis validate', () => {
   test('warnings are printed on stderr and still exit 0', async () => {
     const { code, stdout, stderr } = await run(
       'warn.yaml',
-      VALID.replace('Key: stickiness.enabled', 'Key: stickiness.enable'),
+      VALID.replace('Key: stickiness.enabled', 'Key: stickiness.new_feature'),
     )
     assert.equal(code, 0)
     assert.match(stdout, /warn\.yaml: valid \(1 warning\)/)
     assert.match(
       stderr,
-      /^.*warn\.yaml:27:\d+ warning: TargetGroups\[0\]\.Attributes\[1\]\.Key: unknown target group attribute stickiness\.enable; it has no effect\n$/,
+      /^.*warn\.yaml:27:\d+ warning: TargetGroups\[0\]\.Attributes\[1\]\.Key: unknown target group attribute stickiness\.new_feature \(one AWS added after this version\?\); ignored, it has no effect here\n$/,
     )
   })
 

@@ -7,7 +7,7 @@ import { AwsAuditError, auditAwsAccount } from '../../audit/aws.js'
 import { auditConfigFile } from '../../audit/config-file.js'
 import { atLeast, type Finding, type Severity, sortFindings } from '../../audit/findings.js'
 import { formatJson, formatSarif, formatText } from '../../audit/report.js'
-import { ConfigError } from '../../config/errors.js'
+import { ConfigError, formatIssue } from '../../config/errors.js'
 
 /** Options of {@link auditCommand}, as the command line gives them. */
 export interface AuditCommandOptions {
@@ -53,8 +53,15 @@ export async function auditCommand(
   const scanned: string[] = []
   for (const file of options.files) {
     try {
-      const found = await auditConfigFile(file)
-      findings.push(...found)
+      const audited = await auditConfigFile(file)
+      findings.push(...audited.findings)
+      // Information for whoever runs the file next, apart from the report (which stays pure JSON or SARIF).
+      if (audited.startNeeds.length > 0) {
+        const lines = audited.startNeeds.map((issue) => formatIssue(issue, file))
+        io.stderr.write(
+          `${file}: portcullis start would still need (information, not findings):\n${lines.join('\n')}\n`,
+        )
+      }
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error
       io.stderr.write(`${error.format()}\n${file}: not a valid configuration; nothing audited\n`)

@@ -5,7 +5,7 @@
 import { relative } from 'node:path'
 import type { Writable } from 'node:stream'
 import { ConfigError, formatIssue } from '../../config/errors.js'
-import { loadConfig } from '../../config/load.js'
+import { type IgnoredField, loadConfig } from '../../config/load.js'
 import type {
   ActionModel,
   ConditionModel,
@@ -46,6 +46,7 @@ export async function validateCommand(
   }
   for (const warning of loaded.warnings) io.stderr.write(`${formatIssue(warning, options.config)}\n`)
   io.stdout.write(summarise(loaded.config, options.config, loaded.warnings.length))
+  if (loaded.ignored.length > 0) io.stdout.write(`\n${describeIgnored(loaded.ignored).join('\n')}\n`)
   const redirects = redirectUriLines(loaded.config)
   if (redirects.length > 0) io.stdout.write(`\n${redirects.join('\n')}\n`)
   return 0
@@ -73,6 +74,36 @@ export function summarise(config: GatewayConfig, name: string, warnings = 0): st
   if (config.targetGroups.length === 0) lines.push('  (none)')
   for (const tg of config.targetGroups) lines.push(...describeTargetGroup(tg))
   return `${lines.join('\n')}\n`
+}
+
+/**
+ * The fields Portcullis accepts and does not act on, each once: AWS-only
+ * ones by block, not-implemented ones (harmless as given) with what they
+ * would do, keys that share a reason together.
+ */
+export function describeIgnored(ignored: readonly IgnoredField[]): string[] {
+  const lines: string[] = []
+  const awsOnly = new Map<string, string[]>()
+  const harmless = new Map<string, { block: string; note: string | undefined; keys: string[] }>()
+  for (const field of ignored) {
+    if (field.treatment === 'aws-only') {
+      awsOnly.set(field.block, [...(awsOnly.get(field.block) ?? []), field.key])
+    } else {
+      const id = `${field.block}\u0000${field.note}`
+      const entry = harmless.get(id) ?? { block: field.block, note: field.note, keys: [] }
+      entry.keys.push(field.key)
+      harmless.set(id, entry)
+    }
+  }
+  if (awsOnly.size > 0) {
+    lines.push('AWS-only, ignored here')
+    for (const [block, keys] of awsOnly) lines.push(`  ${block}: ${keys.join(', ')}`)
+  }
+  if (harmless.size > 0) {
+    lines.push('Not implemented, harmless as given')
+    for (const { block, note, keys } of harmless.values()) lines.push(`  ${block}: ${keys.join(', ')} — ${note}`)
+  }
+  return lines
 }
 
 function sharedStateLine(config: GatewayConfig): string {

@@ -32,15 +32,6 @@ export class Attributes {
     })
   }
 
-  /** Warns about every key that is neither in `known` nor under one of `knownPrefixes`. */
-  warnUnknown(known: ReadonlySet<string>, knownPrefixes: readonly string[], what: string): void {
-    this.#list.forEach((attribute, i) => {
-      const key = attribute.Key
-      if (known.has(key) || knownPrefixes.some((prefix) => key.startsWith(prefix))) return
-      this.#ctx.report.warn([...this.#path, i, 'Key'], `unknown ${what} attribute ${key}; it has no effect`)
-    })
-  }
-
   /** Where the value of `key` is in the file (the list itself when the key is absent). */
   pathOf(key: string): FieldPath {
     const i = this.#list.findIndex((a) => a.Key === key)

@@ -274,7 +274,8 @@ function secretSources(clientId: string, directory: string | undefined): string 
  * then reads it from the environment, keyed by client id, so that it never
  * sits in the file (a Kubernetes secret arrives through `secretKeyRef`), or
  * else from a file in `Portcullis.ClientSecretsDirectory` (a secret volume),
- * which `loadConfig` reads: this function reads no files.
+ * which `loadConfig` reads: this function reads no files. An audit reads no
+ * secret at all: it reports where `start` would take it from.
  */
 function oidcClientSecret(
   cfg: NonNullable<ActionFile['AuthenticateOidcConfig']>,
@@ -284,7 +285,7 @@ function oidcClientSecret(
   const none = { secret: undefined, file: undefined }
   if (cfg.UseExistingClientSecret !== true) {
     if (cfg.ClientSecret === undefined) {
-      ctx.report.error(
+      ctx.report.need(
         path,
         `ClientSecret is required; or, to keep it out of the file, set UseExistingClientSecret: true and the environment variable ${clientSecretVariable(cfg.ClientId)}`,
         'ClientId',
@@ -300,17 +301,26 @@ function oidcClientSecret(
     )
     return none
   }
+  const directory = ctx.clientSecretsDirectory
+  if (ctx.purpose === 'audit') {
+    ctx.report.need([...path, 'UseExistingClientSecret'], secretSourceMessage(cfg.ClientId, directory))
+    return none
+  }
   const secret = ctx.env[clientSecretVariable(cfg.ClientId)]
   if (secret !== undefined && secret !== '') return { secret, file: undefined }
-  const directory = ctx.clientSecretsDirectory
   if (directory !== undefined) return { secret: undefined, file: join(directory, clientSecretFileName(cfg.ClientId)) }
-  ctx.report.error([...path, 'UseExistingClientSecret'], missingSecretMessage(cfg.ClientId, directory))
+  ctx.report.need([...path, 'UseExistingClientSecret'], missingSecretMessage(cfg.ClientId, directory))
   return none
+}
+
+/** Where `UseExistingClientSecret: true` takes the secret of `clientId` from. */
+function secretSourceMessage(clientId: string, directory: string | undefined): string {
+  return `UseExistingClientSecret: true takes the secret of client ${JSON.stringify(clientId)} from ${secretSources(clientId, directory)}`
 }
 
 /** The error when neither source holds the secret of `clientId`. */
 export function missingSecretMessage(clientId: string, directory: string | undefined): string {
-  return `UseExistingClientSecret: true takes the secret of client ${JSON.stringify(clientId)} from ${secretSources(clientId, directory)}; neither has it`
+  return `${secretSourceMessage(clientId, directory)}; neither has it`
 }
 
 function authenticateOidc(

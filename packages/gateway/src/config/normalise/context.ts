@@ -4,7 +4,21 @@ import type { FieldPath } from '../document.js'
 export interface IssueReporter {
   error(path: FieldPath, message: string, key?: string): void
   warn(path: FieldPath, message: string, key?: string): void
+  /**
+   * What only the machine that runs the file can supply (a client secret,
+   * certificate files, instance addresses): with purpose `audit` it comes
+   * here, as information; with purpose `start` it is an error.
+   */
+  need(path: FieldPath, message: string, key?: string): void
 }
+
+/**
+ * Why a file is normalised: `start` (and `validate`) need everything to run
+ * it; `audit` judges the settings alone, reads no secret (not even from the
+ * environment) and reports what running would need through
+ * {@link IssueReporter.need}.
+ */
+export type NormalisePurpose = 'start' | 'audit'
 
 /** What `normalise` needs beyond the file itself. */
 export interface NormaliseOptions {
@@ -15,8 +29,11 @@ export interface NormaliseOptions {
   /**
    * Where `UseExistingClientSecret: true` finds `PORTCULLIS_CLIENT_SECRET_<CLIENT ID>`:
    * the caller's `process.env`, passed in so that normalising stays a function of its inputs.
+   * Not read for purpose `audit`.
    */
   readonly env: Environment
+  /** Default `start`. */
+  readonly purpose?: NormalisePurpose
 }
 
 /** Environment variables by name, as `process.env` holds them. */
@@ -56,6 +73,7 @@ export interface NormaliseContext extends AccountContext {
   readonly clientSecretsDirectory: string | undefined
   /** The environment client secrets are read from ({@link NormaliseOptions.env}). */
   readonly env: Environment
+  readonly purpose: NormalisePurpose
   readonly targetGroupsByName: ReadonlyMap<string, TargetGroupRef>
   readonly targetGroupsByArn: ReadonlyMap<string, TargetGroupRef>
 }

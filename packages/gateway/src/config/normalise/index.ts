@@ -20,11 +20,11 @@ import { normaliseLoadBalancer } from './load-balancer.js'
 import { normalisePortcullis } from './portcullis.js'
 import { indexTargetGroups, normaliseTargetGroup } from './target-group.js'
 
-export type { IssueReporter, NormaliseOptions } from './context.js'
+export type { IssueReporter, NormaliseOptions, NormalisePurpose } from './context.js'
 
 /**
  * Normalises a shape-checked file into the model, reporting every violated
- * constraint through `report`. The returned model is only meaningful when no
+ * constraint through `reporter`. The returned model is only meaningful when no
  * error was reported. It reads no file, and the environment only as
  * `options.env`.
  *
@@ -34,10 +34,14 @@ export type { IssueReporter, NormaliseOptions } from './context.js'
  * const model = normalise(file, { baseDir: '/etc/portcullis', source: undefined, env: process.env }, {
  *   error: (path, message) => errors.push(`${formatPath(path)}: ${message}`),
  *   warn: () => {},
+ *   need: () => {},
  * })
  * ```
  */
-export function normalise(file: PortcullisFile, options: NormaliseOptions, report: IssueReporter): GatewayConfig {
+export function normalise(file: PortcullisFile, options: NormaliseOptions, reporter: IssueReporter): GatewayConfig {
+  const purpose = options.purpose ?? 'start'
+  // What only the running machine supplies is an error when the file is to run.
+  const report = purpose === 'start' ? { ...reporter, need: reporter.error } : reporter
   const base: BaseContext = { report, baseDir: options.baseDir }
   // What the other resources depend on comes first and is frozen into the context.
   const portcullis = normalisePortcullis(file, base)
@@ -55,6 +59,7 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
     localCertificates: portcullis.localCertificates,
     clientSecretsDirectory: portcullis.clientSecretsDirectory,
     env: options.env,
+    purpose,
     targetGroupsByName: index.byName,
     targetGroupsByArn: index.byArn,
   })

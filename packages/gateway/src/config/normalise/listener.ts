@@ -48,22 +48,12 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
 }
 
 /**
- * A listener's `Attributes` (describe-listener-attributes): ALB's request
- * and response header settings. Portcullis acts on none of them, so a value
- * other than ALB's default (empty; `true` for `routing.http.response.server.enabled`)
- * is warned about rather than silently dropped.
+ * A listener's `Attributes` (describe-listener-attributes), each key at most
+ * once. Portcullis acts on none of them: what each means here is in the
+ * classification table, which the field check applied before this runs.
  */
 function listenerAttributes(l: ListenerFile, path: FieldPath, ctx: BaseContext): Record<string, string> {
-  const attrs = new Attributes(ctx, l.Attributes, [...path, 'Attributes'])
-  attrs.warnUnknown(new Set(), ['routing.http.request.', 'routing.http.response.'], 'listener')
-  const raw = attrs.raw()
-  for (const [key, value] of Object.entries(raw)) {
-    const isDefault = value === '' || (key === 'routing.http.response.server.enabled' && value === 'true')
-    if (!isDefault && key.startsWith('routing.http.')) {
-      ctx.report.warn(attrs.pathOf(key), `listener attribute ${key} is accepted but Portcullis does not act on it`)
-    }
-  }
-  return raw
+  return new Attributes(ctx, l.Attributes, [...path, 'Attributes']).raw()
 }
 
 /** Names every local certificate covers, whatever the rules say. */
@@ -97,7 +87,7 @@ function normaliseCertificates(l: ListenerFile, path: FieldPath, ctx: NormaliseC
   const list = l.Certificates ?? []
   const local = ctx.localCertificates
   if (l.Protocol === 'HTTPS' && list.length === 0 && !local) {
-    ctx.report.error(
+    ctx.report.need(
       path,
       'an HTTPS listener needs at least one certificate: Certificates: [{ CertificateFile, PrivateKeyFile }], or for local use Portcullis.LocalCertificates: true',
       'Protocol',
@@ -115,7 +105,7 @@ function normaliseCertificates(l: ListenerFile, path: FieldPath, ctx: NormaliseC
         return
       const hint =
         c.CertificateArn !== undefined ? 'Portcullis cannot fetch certificates from ACM by CertificateArn; ' : ''
-      ctx.report.error(
+      ctx.report.need(
         cpath,
         `${hint}add CertificateFile and PrivateKeyFile (PEM files), or for local use Portcullis.LocalCertificates: true`,
       )
@@ -202,7 +192,7 @@ function normaliseRules(
 
 /** The context with a reporter that drops everything: for checking a copy whose problems are reported elsewhere. */
 function muted(ctx: NormaliseContext): NormaliseContext {
-  return { ...ctx, report: { error() {}, warn() {} } }
+  return { ...ctx, report: { error() {}, warn() {}, need() {} } }
 }
 
 /** Same actions in the same sequence; `Order` values may differ (describe-rules writes them, DefaultActions may not). */

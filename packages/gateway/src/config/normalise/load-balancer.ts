@@ -6,42 +6,8 @@ import { Attributes } from './attributes.js'
 import { RESOURCE_NAME } from './checks.js'
 import type { BaseContext } from './context.js'
 
-/**
- * Load-balancer attributes Portcullis acts on. Each must name a test that
- * changes it and observes the behaviour through the real `portcullis start`
- * process: `test/e2e/load-balancer-attributes.test.ts` fails otherwise.
- */
-export const ACTED_LOAD_BALANCER_ATTRIBUTES = [
-  'idle_timeout.timeout_seconds',
-  'routing.http.xff_header_processing.mode',
-  'routing.http.xff_client_port.enabled',
-  'routing.http.drop_invalid_header_fields.enabled',
-  'routing.http.preserve_host_header.enabled',
-  'client_keep_alive.seconds',
-] as const
-/** Load-balancer attributes ALB defines that Portcullis accepts without acting on them. */
-const PASSIVE_ATTRIBUTES = [
-  'access_logs.s3.enabled',
-  'access_logs.s3.bucket',
-  'access_logs.s3.prefix',
-  'connection_logs.s3.enabled',
-  'connection_logs.s3.bucket',
-  'connection_logs.s3.prefix',
-  'health_check_logs.s3.enabled',
-  'health_check_logs.s3.bucket',
-  'health_check_logs.s3.prefix',
-  'deletion_protection.enabled',
-  'routing.http.desync_mitigation_mode',
-  'routing.http.x_amzn_tls_version_and_cipher_suite.enabled',
-  'waf.fail_open.enabled',
-  'zonal_shift.config.enabled',
-  'load_balancing.cross_zone.enabled',
-  'ipv6.deny_all_igw_traffic',
-  // Listeners speak HTTP/1.1 whatever this says (HTTP/2 is not implemented
-  // yet); clients that offer h2 by ALPN settle on HTTP/1.1.
-  'routing.http2.enabled',
-]
-const KNOWN_ATTRIBUTES = new Set<string>([...ACTED_LOAD_BALANCER_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
+// Kept here for the attribute suites (test/e2e), which hold each acted attribute to a test.
+export { ACTED_LOAD_BALANCER_ATTRIBUTES } from '../classification.js'
 
 /**
  * The `LoadBalancer` block: name, region, account and ARN (derived when
@@ -96,8 +62,7 @@ export function normaliseLoadBalancer(file: PortcullisFile, ctx: BaseContext): L
 
 function attributes(list: readonly AttributeFile[] | undefined, ctx: BaseContext): LoadBalancerAttributes {
   const attrs = new Attributes(ctx, list, ['LoadBalancer', 'Attributes'])
-  attrs.warnUnknown(KNOWN_ATTRIBUTES, ['routing.http.response.'], 'load balancer')
-  // Checked like ALB checks it (a typo is an error), though not acted on: see PASSIVE_ATTRIBUTES.
+  // Checked like ALB checks it (a typo is an error), though not acted on (classification.ts says why).
   attrs.bool('routing.http2.enabled', true)
   return {
     idleTimeoutSeconds: attrs.int('idle_timeout.timeout_seconds', 60, [1, 4000]),

@@ -14,30 +14,8 @@ import { COOKIE_NAME, inRange, RESOURCE_NAME, resolvePath, TARGET_ADDRESS, toInt
 import type { AccountContext, BaseContext, NormaliseContext, TargetGroupRef } from './context.js'
 import { INSTANCE_ID } from './portcullis.js'
 
-/**
- * Target-group attributes Portcullis acts on. Each must name a test that
- * changes it and observes the behaviour through the real `portcullis start`
- * process: `test/e2e/target-group-attributes.test.ts` fails otherwise.
- */
-export const ACTED_TARGET_GROUP_ATTRIBUTES = [
-  'load_balancing.algorithm.type',
-  'stickiness.enabled',
-  'stickiness.type',
-  'stickiness.lb_cookie.duration_seconds',
-  'stickiness.app_cookie.cookie_name',
-  'stickiness.app_cookie.duration_seconds',
-  'deregistration_delay.timeout_seconds',
-] as const
-/** Target-group attributes ALB defines that Portcullis accepts without acting on them. */
-const PASSIVE_ATTRIBUTES = [
-  'load_balancing.algorithm.anomaly_mitigation',
-  'load_balancing.cross_zone.enabled',
-  'lambda.multi_value_headers.enabled',
-  // Not implemented: validated as ALB does, and a non-zero value is warned about.
-  'slow_start.duration_seconds',
-]
-const PASSIVE_ATTRIBUTE_PREFIXES = ['target_group_health.', 'target_health_state.', 'target_failover.']
-const KNOWN_ATTRIBUTES = new Set<string>([...ACTED_TARGET_GROUP_ATTRIBUTES, ...PASSIVE_ATTRIBUTES])
+// Kept here for the attribute suites (test/e2e), which hold each acted attribute to a test.
+export { ACTED_TARGET_GROUP_ATTRIBUTES } from '../classification.js'
 
 /**
  * One entry of `TargetGroups`: name and ARN (derived from the load
@@ -75,21 +53,10 @@ export function normaliseTargetGroup(
     }
   }
 
-  const targetType = (tg as { TargetType?: unknown }).TargetType
-  if (targetType !== undefined && targetType !== 'ip' && targetType !== 'instance') {
-    ctx.report.error(
-      [...path, 'TargetType'],
-      `Portcullis forwards to IP addresses and host names; TargetType ${String(targetType)} is not supported`,
-    )
-  }
-  const protocolVersion = (tg as { ProtocolVersion?: unknown }).ProtocolVersion
-  if (protocolVersion !== undefined && protocolVersion !== 'HTTP1') {
-    ctx.report.warn(
-      [...path, 'ProtocolVersion'],
-      `Portcullis speaks HTTP/1.1 to targets; ProtocolVersion ${String(protocolVersion)} is ignored`,
-    )
-  }
-
+  // A Lambda target group has no protocol and no addresses: the field check refuses it, and an audit goes on without them.
+  const lambda = tg.TargetType === 'lambda'
+  if (tg.Protocol === undefined && !lambda) ctx.report.error([...path, 'Protocol'], 'required field is missing')
+  const protocol = tg.Protocol ?? 'HTTP'
   let defaultPort: number | undefined
   if (tg.Port !== undefined) {
     defaultPort = toInt(tg.Port)
@@ -97,7 +64,6 @@ export function normaliseTargetGroup(
   }
   const healthCheck = normaliseHealthCheck(tg, path, ctx)
   const attrs = new Attributes(ctx, tg.Attributes, [...path, 'Attributes'])
-  attrs.warnUnknown(KNOWN_ATTRIBUTES, PASSIVE_ATTRIBUTE_PREFIXES, 'target group')
   const algorithm = attrs.oneOf<LoadBalancingAlgorithm>(
     'load_balancing.algorithm.type',
     ['round_robin', 'least_outstanding_requests', 'weighted_random'],
@@ -110,28 +76,24 @@ export function normaliseTargetGroup(
       `slow_start.duration_seconds must be 0 (off) or 30..900, got ${slowStartSeconds}`,
     )
   }
+  // Checked as ALB checks it; that it is not implemented is the classification table's warning.
   if (slowStartSeconds !== 0 && algorithm === 'weighted_random') {
     ctx.report.error(
       attrs.pathOf('slow_start.duration_seconds'),
       'slow start cannot be used with the weighted_random algorithm',
     )
-  } else if (slowStartSeconds >= 30) {
-    ctx.report.warn(
-      attrs.pathOf('slow_start.duration_seconds'),
-      `slow start is not implemented in Portcullis: a new or newly healthy target gets its full share of requests at once, not ramped up over ${slowStartSeconds} s`,
-    )
   }
 
   const ext = tg.Portcullis
-  if (ext?.CaFile !== undefined && tg.Protocol === 'HTTP' && healthCheck.protocol === 'HTTP') {
+  if (ext?.CaFile !== undefined && protocol === 'HTTP' && healthCheck.protocol === 'HTTP') {
     ctx.report.warn([...path, 'Portcullis', 'CaFile'], 'CaFile has no effect on an HTTP target group')
   }
   return {
     name,
     arn,
-    protocol: tg.Protocol,
+    protocol,
     port: defaultPort,
-    targets: targets(tg, defaultPort, path, ctx, instanceAddresses),
+    targets: lambda ? [] : targets(tg, defaultPort, path, ctx, instanceAddresses),
     healthCheck,
     algorithm,
     stickiness: stickiness(attrs, ctx),
@@ -174,7 +136,7 @@ function targets(
     if (INSTANCE_ID.test(target.Id)) {
       const mapped = instanceAddresses[target.Id]
       if (mapped === undefined) {
-        ctx.report.error(
+        ctx.report.need(
           [...tpath, 'Id'],
           `${target.Id} is an EC2 instance id; Portcullis connects to addresses and cannot look instances up: add Portcullis.InstanceAddresses: { ${target.Id}: ADDRESS } (its private IP address or host name)`,
         )
@@ -258,7 +220,8 @@ function normaliseHealthCheck(tg: TargetGroupFile, path: FieldPath, ctx: BaseCon
       `HealthCheckTimeoutSeconds (${timeoutSeconds}) must be less than HealthCheckIntervalSeconds (${intervalSeconds})`,
     )
   }
-  const matcher = tg.Matcher === undefined ? '200' : String(tg.Matcher.HttpCode)
+  // A gRPC group's Matcher has only GrpcCode, which the field check refuses.
+  const matcher = tg.Matcher?.HttpCode === undefined ? '200' : String(tg.Matcher.HttpCode)
   try {
     parseMatcher(matcher)
   } catch (error) {
@@ -266,7 +229,7 @@ function normaliseHealthCheck(tg: TargetGroupFile, path: FieldPath, ctx: BaseCon
   }
   return {
     enabled: tg.HealthCheckEnabled ?? true,
-    protocol: tg.HealthCheckProtocol ?? tg.Protocol,
+    protocol: tg.HealthCheckProtocol ?? tg.Protocol ?? 'HTTP',
     port,
     path: healthCheckPath,
     intervalSeconds,

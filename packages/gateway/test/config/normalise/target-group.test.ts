@@ -131,14 +131,21 @@ ${fields}`
     expectWarning(
       attr('slow_start.duration_seconds', '"60"'),
       `${T}.Attributes[0].Value`,
-      /slow start is not implemented in Portcullis: a new or newly healthy target gets its full share of requests at once, not ramped up over 60 s/,
+      /^slow_start\.duration_seconds 60: slow start is not implemented in Portcullis: a new or newly healthy target gets its full share of requests at once, not ramped up; set it to 0/,
       '"60"',
     )
-    expectWarning(
+    // A typo is an error that names the attribute meant; an attribute unknown to Portcullis is ignored, said.
+    expectError(
       attr('stickines.enabled', '"true"'),
       `${T}.Attributes[0].Key`,
-      /unknown target group attribute/,
+      /unknown target group attribute stickines\.enabled; did you mean stickiness\.enabled\?/,
       'stickines.enabled',
+    )
+    expectWarning(
+      attr('stickiness.new_feature.enabled', '"true"'),
+      `${T}.Attributes[0].Key`,
+      /unknown target group attribute stickiness\.new_feature\.enabled \(one AWS added after this version\?\); ignored/,
+      'stickiness.new_feature.enabled',
     )
     const appCookie = tg(
       '    Attributes: [{ Key: stickiness.enabled, Value: "true" }, { Key: stickiness.type, Value: app_cookie }]\n',
@@ -165,8 +172,27 @@ ${fields}`
     )
   })
 
-  test('unsupported target types are refused; other protocol versions warn', () => {
-    expectError(tg('    TargetType: lambda\n'), `${T}.TargetType`, /TargetType lambda is not supported/, 'lambda')
-    expectWarning(tg('    ProtocolVersion: GRPC\n'), `${T}.ProtocolVersion`, /HTTP\/1\.1/, 'GRPC')
+  test('unsupported target types and protocol versions are refused, saying why and what to do', () => {
+    expectError(
+      tg('    TargetType: lambda\n'),
+      `${T}.TargetType`,
+      /^TargetType lambda: Portcullis forwards to IP addresses and host names: Lambda functions and application load balancers as targets are not supported; register the targets by address \(TargetType: ip\), or keep this target group on AWS$/,
+      'lambda',
+    )
+    for (const version of ['GRPC', 'HTTP2']) {
+      expectError(
+        tg(`    ProtocolVersion: ${version}\n`),
+        `${T}.ProtocolVersion`,
+        /Portcullis speaks HTTP\/1\.1 to targets: HTTP\/2 and gRPC target groups are not implemented yet.*; set ProtocolVersion: HTTP1 if the targets also speak HTTP\/1\.1/,
+        version,
+      )
+    }
+    expectError(
+      tg('    Matcher: { GrpcCode: "12" }\n'),
+      `${T}.Matcher.GrpcCode`,
+      /^GrpcCode 12: gRPC health checks are not implemented.*; give HttpCode instead/,
+      '"12"',
+    )
+    assert.deepEqual(load(tg('    ProtocolVersion: HTTP1\n    TargetType: ip\n')).warnings, [])
   })
 })
