@@ -74,9 +74,17 @@ export {
 // The diagnostics channels' messages carry the request context.
 export type { RequestContext, RequestRecord } from './core/request.js'
 export {
+  type AccessLogWrittenMessage,
   channels as diagnosticsChannels,
+  type LoginCompletedMessage,
+  type LoginFailedMessage,
   type RequestFinishedMessage,
   type RequestMatchedMessage,
+  type SessionRefreshedMessage,
+  type SessionRefreshFailedMessage,
+  type SessionsRevokedMessage,
+  type SharedStateDownMessage,
+  type SharedStateUpMessage,
 } from './observability/diagnostics.js'
 export { createLogger } from './observability/logger.js'
 export { GatewayMetrics } from './observability/metrics.js'

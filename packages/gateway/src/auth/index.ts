@@ -54,6 +54,7 @@ import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from
 import type { ActionHandler } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
 import type { SharedState } from '../shared/state.js'
+import { type Clock, systemClock } from '../values/clock.js'
 import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
 import { keyRingsFor } from './keys/key-ring-store.js'
 import { liveKeyRings } from './keys/live.js'
@@ -87,6 +88,10 @@ export interface AuthDependencies {
    * it once and owns it): required when the configuration has one.
    */
   readonly shared?: SharedState | undefined
+  /** How long a shared session read from Redis is trusted here (default 1000 ms, the revocation delay). Tests shorten it. */
+  readonly sessionCacheMs?: number
+  /** "Now" for sessions, logins and logout tokens (default the system clock); tests own it. */
+  readonly clock?: Clock
 }
 
 function sharedStateOf(config: GatewayConfig, deps: { shared?: SharedState | undefined }): SharedState | undefined {
@@ -126,6 +131,8 @@ export async function createAuthRuntime(config: GatewayConfig, deps: AuthDepende
     idpTimeoutMs: deps.idpTimeoutMs ?? IDP_TIMEOUT_MS,
     markers: shared?.markers,
     sessionRecords,
+    sessionCacheMs: deps.sessionCacheMs,
+    clock: deps.clock ?? systemClock,
     signingKey: () => keys.signing.active,
   }
   // Every OIDC action of this generation registers its login here; the
@@ -145,6 +152,7 @@ export async function createAuthRuntime(config: GatewayConfig, deps: AuthDepende
     shared: sessionRecords === undefined ? undefined : shared,
     logger,
     jwks,
+    clock: env.clock,
   })
 
   return {

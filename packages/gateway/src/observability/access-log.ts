@@ -3,6 +3,7 @@ import { closeSync, mkdirSync, openSync, writev } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
 import { dirname } from 'node:path'
 import type { RequestContext } from '../core/request.js'
+import { channels } from './diagnostics.js'
 
 /**
  * One access-log entry, with the field names of ALB's access log
@@ -79,7 +80,8 @@ const SPARE_BATCHES = 4
  * the file with one `writev`. Holding lines as strings until a batch was
  * joined cost 3–4 µs a request (the join re-copied every line, as two-byte
  * text), sonic-boom's string appends about 9 µs (BENCHMARKS.md). A batch is
- * written as soon as it is full and at the latest a second after its first line.
+ * written as soon as it is full, at the latest a second after its first line,
+ * or at once on {@link flush}.
  */
 export class AccessLog {
   readonly #format: 'json' | 'alb'
@@ -146,6 +148,7 @@ export class AccessLog {
   }
 
   async #writeOut(batches: Buffer[]): Promise<void> {
+    let failure: Error | undefined
     try {
       if (this.#fd === undefined) {
         for (const batch of batches) {
@@ -165,7 +168,12 @@ export class AccessLog {
         }
       }
     } catch (error) {
-      this.#warnOnce((error as Error).message)
+      failure = error as Error
+      this.#warnOnce(failure.message)
+    }
+    if (channels.accessLogWritten.hasSubscribers) {
+      const bytes = batches.reduce((sum, batch) => sum + batch.length, 0)
+      channels.accessLogWritten.publish({ path: this.#path, bytes, error: failure })
     }
   }
 
@@ -237,6 +245,16 @@ export class AccessLog {
       this.#drain()
     }
     if (worstCase <= BATCH_BYTES) this.#used += this.#batch.write(line, this.#used)
+  }
+
+  /** Resolves when every line written so far is in the file (or on stdout), without waiting for the timer. */
+  async flush(): Promise<void> {
+    this.#seal()
+    // Queued behind a write in flight: that write starts the one that takes these lines when it ends.
+    const behind = this.#writing !== undefined && this.#queue.length > 0
+    this.#drain()
+    await this.#writing
+    if (behind) await this.#writing
   }
 
   /** Writes what is pending and closes the file. */

@@ -27,6 +27,12 @@ export interface StartGatewayOptions {
   readonly admin?: boolean
   /** Write the access log (default true). */
   readonly accessLog?: boolean
+  /**
+   * How long a shared session read from Redis is trusted by this process
+   * (default 1000 ms, the revocation delay; 0: never). Not a configuration
+   * setting: tests shorten it.
+   */
+  readonly sessionCacheMs?: number
 }
 
 /** One listener as it is bound, with the URL to reach it. */
@@ -46,6 +52,8 @@ export interface RunningGateway {
   /** Increases by one on every successful reload. */
   readonly generation: number
   readonly metrics: GatewayMetrics
+  /** Resolves when the access-log lines of every request finished so far are written (at once without an access log). */
+  flushAccessLog(): Promise<void>
   /**
    * Switches to a new configuration without dropping connections: listeners
    * that stay keep their sockets, new ones open, removed ones drain. Rejects
@@ -143,6 +151,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
           logger,
           metrics: authMetrics(metrics),
           shared: await sharedStateFor(cfg),
+          sessionCacheMs: options.sessionCacheMs,
         })
       }
       const compiled = compileGateway(cfg, number, { registry, auth, stickinessSecret, metrics })
@@ -402,6 +411,10 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       return current.compiled.generation
     },
     metrics,
+
+    async flushAccessLog(): Promise<void> {
+      await accessLog?.flush()
+    },
 
     async reload(next: GatewayConfig): Promise<void> {
       if (closing) throw new GatewayError('ERR_CLOSED', 'the gateway is shutting down')

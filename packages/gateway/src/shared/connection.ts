@@ -2,6 +2,7 @@ import type { Redis, RedisOptions } from 'ioredis'
 import type { Logger } from 'pino'
 import type { SharedStateModel } from '../config/model.js'
 import { GatewayError } from '../core/errors.js'
+import { channels } from '../observability/diagnostics.js'
 import { outboundTrust } from '../tls/trust.js'
 import { PortcullisError } from '../values/errors.js'
 
@@ -69,7 +70,8 @@ function reason(err: unknown): string {
  * After that the connection heals itself: it reconnects with a backoff of up
  * to 2 s, and a heartbeat (PING every second) notices a server that accepts
  * connections but stopped answering and reconnects. An outage is logged
- * once when it starts and once when it ends.
+ * (and published on `portcullis:shared-state:down` / `:up`) once when it
+ * starts and once when it ends.
  *
  * @example
  * ```ts
@@ -104,12 +106,17 @@ export async function connectRedis(model: SharedStateModel, options: ConnectOpti
     if (downSince !== undefined) return
     downSince = Date.now()
     log.warn({ reason: lastError }, 'shared state unreachable: requests that need it answer 500 until it is back')
+    if (channels.sharedStateDown.hasSubscribers) {
+      channels.sharedStateDown.publish({ url: model.displayUrl, reason: lastError })
+    }
   }
   const up = (): void => {
     healthy = true
     if (downSince === undefined) return
-    log.info({ downForMs: Date.now() - downSince }, 'shared state reachable again')
+    const downForMs = Date.now() - downSince
+    log.info({ downForMs }, 'shared state reachable again')
     downSince = undefined
+    if (channels.sharedStateUp.hasSubscribers) channels.sharedStateUp.publish({ url: model.displayUrl, downForMs })
   }
   // ioredis reports every failed attempt as an 'error' event; without a
   // listener it would print each one. The outage is logged once, in down().

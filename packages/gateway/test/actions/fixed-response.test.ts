@@ -7,12 +7,12 @@ import {
   request,
   type ServerResponse,
 } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { createFixedResponseAction } from '../../src/actions/fixed-response.js'
 import type { FixedResponseAction } from '../../src/config/model.js'
 import type { ActionHandler } from '../../src/core/actions.js'
 import { newRequestRecord, type RequestContext } from '../../src/core/request.js'
+import { listen } from '../fixtures/ports.js'
 
 interface Reply {
   status: number
@@ -74,8 +74,7 @@ describe('createFixedResponseAction through a real server', () => {
     server = createServer((req, res) => {
       Promise.resolve(handler.run(contextFor(req, res, port, cookies))).then((o) => outcomes.push(o))
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    port = (server.address() as AddressInfo).port
+    port = await listen(server)
   })
 
   after(async () => {

@@ -5,6 +5,7 @@ import { createForwardAction } from '../../src/actions/forward.js'
 import type { ForwardAction } from '../../src/config/model.js'
 import { TargetGroupRegistry } from '../../src/targets/target-group.js'
 import { seeded } from '../fixtures/seeded-random.js'
+import { signal } from '../fixtures/signal.js'
 import {
   cookieHeader,
   groupModel,
@@ -91,9 +92,12 @@ describe('forward action', () => {
 
   test('least outstanding requests avoids the target that is still busy', async () => {
     const held: http.ServerResponse[] = []
+    const holding = signal()
     const busy = await startUpstream((req, res) => {
-      if (req.url === '/hold') held.push(res)
-      else res.end('busy-target')
+      if (req.url === '/hold') {
+        held.push(res)
+        holding.fire()
+      } else res.end('busy-target')
     })
     const idle = await startUpstream((_req, res) => res.end('idle-target'))
     const model = groupModel({
@@ -107,7 +111,7 @@ describe('forward action', () => {
     try {
       const hold = http.get(`${front.url}/hold`, { agent: false })
       hold.on('error', () => {})
-      while (held.length === 0) await new Promise((r) => setTimeout(r, 5))
+      await holding.promise
       for (let i = 0; i < 4; i++) assert.equal((await request(front.url)).body, 'idle-target')
       held[0]!.end()
     } finally {

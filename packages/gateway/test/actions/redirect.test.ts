@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { buildRedirectLocation, createRedirectAction, type RedirectSource } from '../../src/actions/redirect.js'
 import type { ListenerModel, RedirectAction } from '../../src/config/model.js'
 import type { ActionHandler } from '../../src/core/actions.js'
 import { newRequestRecord, type RequestContext, type RequestRecord } from '../../src/core/request.js'
+import { listen } from '../fixtures/ports.js'
 
 function action(overrides: Partial<RedirectAction> = {}): RedirectAction {
   return {
@@ -163,8 +163,7 @@ describe('createRedirectAction through a real server', () => {
         outcome = o
       })
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    port = (server.address() as AddressInfo).port
+    port = await listen(server)
   })
 
   after(async () => {

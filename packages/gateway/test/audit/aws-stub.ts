@@ -8,7 +8,7 @@
  * over two pages each, one Throttling answer, and one access-denied answer.
  */
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
+import { listen } from '../fixtures/ports.js'
 
 const REGION = 'us-east-1'
 const ACCOUNT = '123456789012'
@@ -403,8 +403,7 @@ export async function startAwsStub(): Promise<AwsStub> {
       res.end(`<?xml version="1.0" encoding="UTF-8"?>\n${xmlBody}`)
     })
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+  const port = await listen(server)
   return {
     url: `http://127.0.0.1:${port}`,
     calls,

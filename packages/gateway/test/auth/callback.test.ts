@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { connect } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import type { StateData } from '../../src/auth/types.js'
 import { loadSealingRing } from '../fixtures/keys.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { Browser } from './fixtures/browser.js'
 import { callbackUrlOf, listenFront, oidcAction, startTestGateway, type TestGateway } from './fixtures/gateway.js'
 import { startTestProvider, type TestProvider } from './fixtures/provider.js'
@@ -18,8 +18,7 @@ async function startFaultServer(
     req.on('data', (c: Buffer) => chunks.push(c))
     req.on('end', () => handler(req, res, Buffer.concat(chunks).toString('utf8')))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server }
+  return { url: `http://127.0.0.1:${await listen(server)}`, server }
 }
 
 /** Forwards a request to the real provider and hands back status, headers and body. */
@@ -50,10 +49,8 @@ describe('the /oauth2/idpresponse callback: every error of contract §7', () => 
     idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)] })
     const base = { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }
 
-    // A port that refuses connections: bound, then closed.
-    const closed = await startFaultServer(() => undefined)
-    refusedPort = (closed.server.address() as AddressInfo).port
-    await stopServer(closed.server)
+    // A port that refuses connections: nobody listens on it.
+    refusedPort = await freePort()
 
     const token500 = await startFaultServer((_req, res) => {
       res.writeHead(500, { 'content-type': 'text/plain' })

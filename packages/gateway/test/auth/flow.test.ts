@@ -2,6 +2,12 @@ import assert from 'node:assert/strict'
 import { PassThrough } from 'node:stream'
 import { after, before, describe, test } from 'node:test'
 import { createAlbVerifier } from '@portcullis/verify'
+import type {
+  LoginCompletedMessage,
+  LoginFailedMessage,
+  SessionRefreshedMessage,
+} from '../../src/observability/diagnostics.js'
+import { nextMessage } from '../fixtures/diagnostics.js'
 import { Browser } from './fixtures/browser.js'
 import {
   callbackUrlOf,
@@ -78,16 +84,37 @@ describe('authenticate-oidc: the login flow against a real OpenID provider', () 
     }
     assert.equal(gw.metrics.counts.get('success'), 1)
   })
+
+  test('a login is published on portcullis:login:completed, a replayed callback on portcullis:login:failed', async () => {
+    const browser = new Browser()
+    const first = await browser.fetch(`${gw.url}/app/x`)
+    const callback = await browser.loginAtIdp(first.headers.get('location')!, 'bob')
+    const completed = nextMessage<LoginCompletedMessage>('portcullis:login:completed', (m) => m.subject === 'bob')
+    assert.equal((await browser.fetch(callback)).status, 302)
+    const login = await completed
+    assert.equal(login.issuer, idp.issuer)
+    assert.equal(login.clientId, idp.clientId)
+    assert.equal(login.ctx.path, '/oauth2/idpresponse')
+
+    const failed = nextMessage<LoginFailedMessage>('portcullis:login:failed')
+    assert.equal((await fetch(callback, { redirect: 'manual' })).status, 401)
+    const refusal = await failed
+    assert.equal(refusal.status, 401)
+    assert.equal(refusal.reason, 'AuthMissingAWSALBAuthNonce')
+    assert.equal(refusal.error.name, 'AuthError')
+  })
 })
 
 describe('authenticate actions: options of contract §6 and the Portcullis extensions', () => {
   let idp: TestProvider
   let postIdp: TestProvider
   let gw: TestGateway
+  // The gateway's clock, which the test moves past an access token's expiry instead of waiting for it.
+  let offset = 0
 
   before(async () => {
     const server = await listenFront()
-    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)], accessTokenTtlSeconds: 2 })
+    idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)], accessTokenTtlSeconds: 60 })
     postIdp = await startTestProvider({
       redirectUris: [callbackUrlOf(server)],
       tokenEndpointAuthMethod: 'client_secret_post',
@@ -95,6 +122,7 @@ describe('authenticate actions: options of contract §6 and the Portcullis exten
     const base = { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret }
     gw = await startTestGateway({
       server,
+      clock: () => Math.floor(Date.now() / 1000) + offset,
       routes: [
         {
           prefix: '/extra',
@@ -173,26 +201,29 @@ describe('authenticate actions: options of contract §6 and the Portcullis exten
     }
   })
 
-  test('a real access-token expiry at the provider is refreshed transparently', async () => {
+  test("the provider's access-token expiry is refreshed transparently, and published on portcullis:session:refreshed", async () => {
     const browser = new Browser()
     await browser.login(`${gw.url}/plain/x`)
     const first = (await (await browser.fetch(`${gw.url}/plain/x`)).json()) as EchoBody
     const refreshes = idp.grants.refresh_token
-    // The provider issued a 2-second access token; wait it out.
-    await new Promise((resolve) => setTimeout(resolve, 3100))
+    // Past the provider's 60-second access token, on the gateway's clock.
+    offset += 61
+    const refreshed = nextMessage<SessionRefreshedMessage>('portcullis:session:refreshed')
     const res = await browser.fetch(`${gw.url}/plain/x`)
     assert.ok(res.headers.getSetCookie().some((c) => c.startsWith('Plain-0=') && !c.includes('Max-Age=0')))
     const second = (await res.json()) as EchoBody
     assert.equal(idp.grants.refresh_token, refreshes + 1)
     assert.notEqual(second.headers['x-amzn-oidc-accesstoken'], first.headers['x-amzn-oidc-accesstoken'])
     assert.equal(second.headers['x-amzn-oidc-identity'], 'alice')
+    assert.deepEqual(await refreshed, { issuer: idp.issuer, clientId: idp.clientId, subject: 'alice', store: 'cookie' })
   })
 })
 
 describe('logging', () => {
   test('no token, code, secret or cookie value ever reaches the log, through logins, refreshes and failures', async () => {
     const server = await listenFront()
-    const idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)], accessTokenTtlSeconds: 1 })
+    const idp = await startTestProvider({ redirectUris: [callbackUrlOf(server)], accessTokenTtlSeconds: 60 })
+    let offset = 0
     const stream = new PassThrough()
     let log = ''
     stream.on('data', (chunk: Buffer) => {
@@ -201,6 +232,7 @@ describe('logging', () => {
     const gw = await startTestGateway({
       server,
       logStream: stream,
+      clock: () => Math.floor(Date.now() / 1000) + offset,
       routes: [
         {
           prefix: '/app',
@@ -216,10 +248,12 @@ describe('logging', () => {
       const code = new URL(callback).searchParams.get('code')!
       assert.equal((await browser.fetch(callback)).status, 302)
       const body = (await (await browser.fetch(`${gw.url}/app/x`)).json()) as EchoBody
-      // Failures that log: a replayed callback, a refresh with a revoked token after expiry.
+      // A failure that logs (a replayed callback), then a refresh once the access token expired on the gateway's clock.
       await fetch(callback, { redirect: 'manual' })
-      await new Promise((resolve) => setTimeout(resolve, 2100))
-      await browser.fetch(`${gw.url}/app/x`)
+      offset += 61
+      const refreshed = nextMessage<SessionRefreshedMessage>('portcullis:session:refreshed')
+      assert.equal((await browser.fetch(`${gw.url}/app/x`)).status, 200)
+      await refreshed
       const secrets = [
         idp.clientSecret,
         code,

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { createServer } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { Writable } from 'node:stream'
 import { after, test } from 'node:test'
 import { pino } from 'pino'
@@ -10,6 +9,7 @@ import { createOutbound } from '../../src/auth/outbound.js'
 import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { AuthenticateOidcAction } from '../../src/config/model.js'
+import { listen } from '../fixtures/ports.js'
 import { silentLogger } from '../fixtures/servers.js'
 
 const outbound = createOutbound({ caFile: undefined })
@@ -68,9 +68,8 @@ test('an IdP endpoint that validates is one the IdP client accepts at start, and
 
 test('an IdP on a *.localhost name is reached on this machine', async (t) => {
   const server = createServer((_req, res) => res.end('token endpoint'))
-  await new Promise<void>((resolve) => server.listen(0, 'localhost', resolve))
+  const port = await listen(server, 'localhost')
   t.after(() => new Promise((resolve) => server.close(resolve)))
-  const { port } = server.address() as AddressInfo
   const res = await outbound.fetch(`http://idp.localhost:${port}/token`, {}, { timeoutMs: 5000, maxBytes: 1024 })
   assert.equal(res.status, 200)
   assert.equal(await res.text(), 'token endpoint')
@@ -83,9 +82,8 @@ test("a token endpoint's refusal is logged with its error and error_description,
     res.writeHead(401, { 'content-type': 'application/json' })
     res.end(JSON.stringify({ error: 'invalid_client', error_description: description }))
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const origin = `http://127.0.0.1:${await listen(server)}`
   t.after(() => new Promise((resolve) => server.close(resolve)))
-  const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   const lines: string[] = []
   const logger = pino(
     { level: 'info' },

@@ -2,13 +2,13 @@ import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { type CryptoKey, exportJWK, generateKeyPair, type JWK, type JWTPayload, SignJWT } from 'jose'
 import type { JwtValidationAction } from '../../src/config/model.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { send } from '../fixtures/servers.js'
 import { type EchoBody, startTestGateway, type TestGateway } from './fixtures/gateway.js'
 
@@ -91,12 +91,9 @@ describe('jwt-validation against a real JWKS endpoint', () => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ keys: published }))
     })
-    await new Promise<void>((resolve) => jwks.listen(0, '127.0.0.1', resolve))
-    jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}`
-    const closed = createHttpServer()
-    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve))
-    closedPort = (closed.address() as AddressInfo).port
-    await stop(closed)
+    jwksUrl = `http://127.0.0.1:${await listen(jwks)}`
+    // Nobody listens on it: connections are refused.
+    closedPort = await freePort()
 
     gw = await startTestGateway({
       idpTimeoutMs: 5000,
@@ -274,8 +271,7 @@ describe('outbound TLS trusts Portcullis.CaFile', () => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ keys: [key.jwk] }))
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-    url = `https://127.0.0.1:${(server.address() as AddressInfo).port}/jwks`
+    url = `https://127.0.0.1:${await listen(server)}/jwks`
   })
   after(async () => {
     await stop(server)

@@ -16,6 +16,8 @@ import { after, before, describe, test } from 'node:test'
 import { AuthError } from '../../src/auth/errors.js'
 import type { SessionBinding, SessionExchange, SessionStore } from '../../src/auth/session/store.js'
 import type { SessionData } from '../../src/auth/types.js'
+import type { SessionRefreshedMessage, SessionRefreshFailedMessage } from '../../src/observability/diagnostics.js'
+import { collect } from '../fixtures/diagnostics.js'
 
 /** Stores of one harness share their backend (keys, a Redis database). */
 export interface StoreHarness {
@@ -99,7 +101,8 @@ function renewal(T0: number, outcome: 'renew' | 'fail' = 'renew') {
   const calls: SessionData[] = []
   const renew = async (s: SessionData): Promise<SessionData> => {
     calls.push(s)
-    await new Promise((resolve) => setTimeout(resolve, 5))
+    // An IdP round trip: the renewal ends after the callers' synchronous part.
+    await new Promise((resolve) => setImmediate(resolve))
     if (outcome === 'fail') throw new AuthError(401, 'AuthInvalidGrantError')
     return { ...s, at: `access-${calls.length + 1}`, rt: 'refresh-2', ae: T0 + 600 }
   }
@@ -123,6 +126,7 @@ function contractAt(name: string, offset: number, makeHarness: () => Promise<Sto
     let now = T0
     const clock = () => now
     const store = (binding: SessionBinding = BINDING) => harness.store(binding, clock)
+    const storeKind = () => (harness.serverSide ? 'shared' : 'cookie')
 
     /** A jar holding a freshly sealed session. */
     const sealed = async (s: SessionData, target: SessionStore = store()): Promise<Jar> => {
@@ -215,8 +219,14 @@ function contractAt(name: string, offset: number, makeHarness: () => Promise<Sto
       const jar = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const exchanges = [jar.exchange(), jar.exchange(), jar.exchange()]
       const opened = await Promise.all(exchanges.map((e) => target.open(e)))
-      const current = await Promise.all(exchanges.map((e, i) => target.refresh(e, opened[i]!, renew)))
+      const published = collect<SessionRefreshedMessage>('portcullis:session:refreshed')
+      const current = await Promise.all(exchanges.map((e, i) => target.refresh(e, opened[i]!, renew))).finally(
+        published.stop,
+      )
       assert.equal(calls.length, 1, 'one renewal for three requests')
+      assert.deepEqual(published.messages, [
+        { issuer: BINDING.issuer, clientId: BINDING.clientId, subject: 'alice', store: storeKind() },
+      ])
       for (const c of current) assert.equal(c?.session.at, 'access-2')
       jar.keep(exchanges[0]!)
       assert.equal((await target.open(jar.exchange()))?.session.at, 'access-2')
@@ -248,11 +258,26 @@ function contractAt(name: string, offset: number, makeHarness: () => Promise<Sto
       const target = store()
       const jar = await sealed(session({ rt: 'refresh-1', ae: T0 - 1 }), target)
       const first = jar.exchange()
-      assert.equal(await target.refresh(first, (await target.open(first))!, renew), undefined)
-      const second = jar.exchange()
-      const opened = await target.open(second)
-      if (opened !== undefined) assert.equal(await target.refresh(second, opened, renew), undefined)
+      const published = collect<SessionRefreshFailedMessage>('portcullis:session:refresh-failed')
+      try {
+        assert.equal(await target.refresh(first, (await target.open(first))!, renew), undefined)
+        const second = jar.exchange()
+        const opened = await target.open(second)
+        if (opened !== undefined) assert.equal(await target.refresh(second, opened, renew), undefined)
+      } finally {
+        published.stop()
+      }
       assert.equal(calls.length, 1)
+      assert.equal(published.messages.length, 1, 'published once, as the session ends')
+      const { error, ...failure } = published.messages[0]!
+      assert.deepEqual(failure, {
+        issuer: BINDING.issuer,
+        clientId: BINDING.clientId,
+        subject: 'alice',
+        store: storeKind(),
+        reason: 'AuthInvalidGrantError',
+      })
+      assert.ok(error instanceof AuthError)
     })
 
     test('logout (end) clears the client and, in a server-side store, ends the session everywhere', async () => {

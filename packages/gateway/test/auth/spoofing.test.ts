@@ -4,7 +4,8 @@ import { createAlbVerifier } from '@portcullis/verify'
 import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/idp/provider.js'
 import type { RunningGateway } from '../../src/server/gateway.js'
 import { logInAtDevIdp } from '../fixtures/login.js'
-import { type Echo, echoHandler, freePort, gatewayFromYaml, send, startUpstream } from '../fixtures/servers.js'
+import { freePort } from '../fixtures/ports.js'
+import { type Echo, echoHandler, gatewayFromYaml, send, startUpstream } from '../fixtures/servers.js'
 
 // Client-sent identity headers through the real listener pipeline, in each
 // OnUnauthenticatedRequest mode: every spelling and every duplicate is gone
@@ -71,7 +72,7 @@ TargetGroups:
     Targets: [{ Id: 127.0.0.1, Port: ${upstream.port} }]
 Portcullis:
   AllowInsecureHttpAuthentication: true
-  Admin: { Address: 127.0.0.1, Port: ${await freePort()} }
+  Admin: { Address: 127.0.0.1, Port: 0 }
 `,
       undefined,
       { admin: true },

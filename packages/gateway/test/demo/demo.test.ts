@@ -12,11 +12,12 @@ import { parseConfig } from '../../src/config/load.js'
 import { DEMO_LOAD_BALANCER_ARN } from '../../src/demo/demo.js'
 import { ensureLocalCa } from '../../src/tls/local-ca.js'
 import { Capture } from '../fixtures/capture.js'
+import { listen } from '../fixtures/ports.js'
 
 /** A stream that keeps what is written and lets a test wait for a piece of text. */
 async function occupyPort(): Promise<Server> {
   const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  await listen(server)
   return server
 }
 
@@ -76,7 +77,10 @@ describe('portcullis demo', () => {
     assert.equal(await exit, 0)
     assert.match(stdout.text, /Stopped \(aborted\)\./)
     assert.equal(stderr.text, '')
-    await assert.rejects(fetch(`${url}public`, { dispatcher: agent }))
+    await assert.rejects(
+      fetch(`${url}public`, { dispatcher: agent }),
+      (err: Error) => err.message === 'fetch failed' && (err.cause as NodeJS.ErrnoException).code === 'ECONNREFUSED',
+    )
   })
 
   test('--print-config prints only the YAML it would run, starts nothing, and the YAML is valid', async () => {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { createKeyHandler, generateSigningKey, signAlbToken } from '@portcullis/verify/mint'
 import { type DemoTarget, expireSessionCookies, startDemoTarget } from '../../src/demo/target-app.js'
+import { listen } from '../fixtures/ports.js'
 
 const SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/portcullis-demo/50dc6c495c0c9188'
 const ISSUER = 'https://127.0.0.1:9443'
@@ -24,8 +24,7 @@ describe('demo target application', () => {
   before(async () => {
     // Only `key` is published; `strangerKey` signs tokens nobody can verify.
     keyServer = createServer(createKeyHandler([key]))
-    await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve))
-    const keyPort = (keyServer.address() as AddressInfo).port
+    const keyPort = await listen(keyServer)
     target = await startDemoTarget({
       signer: SIGNER,
       issuer: ISSUER,

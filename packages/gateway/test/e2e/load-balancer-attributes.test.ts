@@ -27,8 +27,8 @@ import { ACTED_LOAD_BALANCER_ATTRIBUTES } from '../../src/config/normalise/load-
 import { ensureLeafCertificate, ensureLocalCa, type LeafCertificate, type LocalCa } from '../../src/tls/local-ca.js'
 import { Browser } from '../auth/fixtures/browser.js'
 import { authenticateOidcYaml, startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { portcullis, waitFor } from '../fixtures/process.js'
-import { freePort } from '../fixtures/servers.js'
 import { attributeCoverage, testClock } from './attributes.js'
 
 type Attribute = (typeof ACTED_LOAD_BALANCER_ATTRIBUTES)[number]
@@ -164,8 +164,7 @@ Portcullis:
       seen.set(idOf(req.url), req.rawHeaders)
       socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n')
     })
-    target.listen(0, '127.0.0.1')
-    await once(target, 'listening')
+    await listen(target)
     for (const name of Object.keys(attributeSets)) {
       plans.set(name, { http: await freePort(), https: await freePort(), admin: await freePort() })
     }

@@ -23,7 +23,7 @@ import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
 import https from 'node:https'
-import net, { type AddressInfo, type Socket } from 'node:net'
+import net, { type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -34,9 +34,10 @@ import WebSocket, { WebSocketServer } from 'ws'
 import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/idp/provider.js'
 import { ensureLeafCertificate, ensureLocalCa, type LeafCertificate, type LocalCa } from '../../src/tls/local-ca.js'
 import { logInAtDevIdp } from '../fixtures/login.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { portcullis, waitFor } from '../fixtures/process.js'
 import { SeededRandom, seedFromEnv } from '../fixtures/seeded-random.js'
-import { freePort, startUpstream } from '../fixtures/servers.js'
+import { startUpstream } from '../fixtures/servers.js'
 
 const SEED = seedFromEnv('PORTCULLIS_TRAFFIC_SEED', 7_2026)
 const REQUESTS = seedFromEnv('PORTCULLIS_TRAFFIC_REQUESTS', 160)
@@ -791,9 +792,7 @@ describe('portcullis start under a seeded mix of traffic', () => {
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ keys: [jwk] }))
     })
-    jwks.listen(0, '127.0.0.1')
-    await once(jwks, 'listening')
-    jwksUrl = `https://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`
+    jwksUrl = `https://127.0.0.1:${await listen(jwks)}/jwks`
     const token = (key: CryptoKey) =>
       new SignJWT({ sub: 'machine' })
         .setProtectedHeader({ alg: 'RS256', kid: 'traffic-1' })

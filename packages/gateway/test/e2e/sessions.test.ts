@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -13,6 +12,7 @@ import { type DemoTarget, startDemoTarget } from '../../src/demo/target-app.js'
 import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/idp/provider.js'
 import { type RunningGateway, startGateway } from '../../src/server/gateway.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
+import { freePort } from '../fixtures/ports.js'
 import { cookieNames, launchBrowser, newSession, submitLoginForm } from './browser.js'
 
 const CLIENT_ID = 'e2e-sessions'
@@ -20,14 +20,6 @@ const CLIENT_SECRET = 'e2e-sessions-secret'
 /** Short enough to pass during a test, long enough to survive one page load on a busy machine. */
 const ACCESS_TOKEN_TTL = 3
 const SHORT_SESSION = 4
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
 
 /** The access token the gateway forwarded, as the demo target displays it. */
 async function forwardedAccessToken(page: Page): Promise<string> {
@@ -146,7 +138,7 @@ Portcullis:
       // The same cookie under a deny rule: a valid session is forwarded.
       assert.equal(await page.evaluate(async () => (await fetch('/short-api/me')).status), 200)
 
-      // Past the access-token lifetime (and the short session's timeout).
+      // Measures the short session's timeout (and the access token's lifetime) on the gateway's real clock.
       await sleep(Math.max(ACCESS_TOKEN_TTL, SHORT_SESSION) * 1000 + 500)
       requests.length = 0
       await page.goto(`${url}app-a/home`)

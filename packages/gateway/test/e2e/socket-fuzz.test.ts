@@ -24,9 +24,10 @@ import { connect as tlsConnect } from 'node:tls'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { MAX_HEADERS_TOTAL_BYTES } from '../../src/listeners/pipeline.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
+import { freePort } from '../fixtures/ports.js'
 import { portcullis, waitFor } from '../fixtures/process.js'
 import { SeededRandom, seedFromEnv } from '../fixtures/seeded-random.js'
-import { echoHandler, freePort, send, startUpstream, stateDirectory } from '../fixtures/servers.js'
+import { echoHandler, send, startUpstream, stateDirectory } from '../fixtures/servers.js'
 
 const CORPUS_DIR = new URL('../fixtures/fuzz-corpus/', import.meta.url)
 const SEED = seedFromEnv('PORTCULLIS_FUZZ_SEED', 0x5eed)

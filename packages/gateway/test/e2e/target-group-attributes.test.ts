@@ -12,13 +12,13 @@ import type { ChildProcessWithoutNullStreams } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
 import { ACTED_TARGET_GROUP_ATTRIBUTES } from '../../src/config/normalise/target-group.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { portcullis, waitFor } from '../fixtures/process.js'
-import { freePort, send } from '../fixtures/servers.js'
+import { send } from '../fixtures/servers.js'
 import { attributeCoverage, testClock } from './attributes.js'
 
 const { behaviour, assertCovered } = attributeCoverage(ACTED_TARGET_GROUP_ATTRIBUTES, 'ACTED_TARGET_GROUP_ATTRIBUTES')
@@ -54,9 +54,7 @@ async function startTarget(name: string): Promise<{ name: string; port: number; 
     res.writeHead(200, headers)
     res.end(name)
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
-  return { name, port: (server.address() as AddressInfo).port, server }
+  return { name, port: await listen(server), server }
 }
 
 /** A request that may be held: its answer, or the error that ended it. */

@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import { after, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { isMap, isSeq, parseDocument } from 'yaml'
+import { freePort } from '../fixtures/ports.js'
 import { portcullis, runPortcullis, waitFor } from '../fixtures/process.js'
-import { freePort } from '../fixtures/servers.js'
 
 const EXAMPLES = fileURLToPath(new URL('../../../../examples/configs/', import.meta.url))
 const files = readdirSync(EXAMPLES).filter((f) => /\.(ya?ml|json)$/.test(f))

@@ -8,13 +8,13 @@
 import assert from 'node:assert/strict'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { Redis } from 'ioredis'
 import { Browser } from '../auth/fixtures/browser.js'
 import { startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { listen } from '../fixtures/ports.js'
 import { startRedis, type TestRedis } from '../fixtures/redis.js'
 import { type Instance, identity, planGateways, redirectUris, startGateways, stop } from './fixtures.js'
 
@@ -40,13 +40,13 @@ for (const [label, offset] of [
         res.writeHead(200, { 'content-type': 'application/json' })
         res.end(JSON.stringify({ data: req.headers['x-amzn-oidc-data'] ?? null }))
       })
-      await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
+      const targetPort = await listen(target)
       const plan = await planGateways(2)
       idp = await startTestProvider({ redirectUris: redirectUris(plan) })
       instances = await startGateways(plan, {
         redis: redis.url,
         idp,
-        target: (target.address() as AddressInfo).port,
+        target: targetPort,
         dir,
       })
     })

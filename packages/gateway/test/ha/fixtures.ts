@@ -9,8 +9,8 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { decodeProtectedHeader } from 'jose'
 import { authenticateOidcYaml, type TestProvider } from '../auth/fixtures/provider.js'
+import { freePort } from '../fixtures/ports.js'
 import { portcullis, waitFor } from '../fixtures/process.js'
-import { freePort } from '../fixtures/redis.js'
 
 export interface Instance {
   readonly url: string
@@ -66,16 +66,22 @@ export async function planGateways(count: number): Promise<{ address: string; po
 export const redirectUris = (plan: readonly { address: string; port: number }[]) =>
   plan.map((p) => `http://${p.address}:${p.port}/oauth2/idpresponse`)
 
-/** Starts the planned gateways (one worker each), waiting until each says it is running on the shared state. */
+/**
+ * Starts the planned gateways (one worker each), waiting until each says it
+ * is running on the shared state; `env` is added to their environment (a
+ * test clock's).
+ */
 export async function startGateways(
   plan: readonly { address: string; port: number; admin: number }[],
-  o: { redis: string; idp: TestProvider; target: number; dir: string },
+  o: { redis: string; idp: TestProvider; target: number; dir: string; env?: Readonly<Record<string, string>> },
 ): Promise<Instance[]> {
   const instances: Instance[] = []
   for (const [i, p] of plan.entries()) {
     const file = join(o.dir, `gateway-${i + 1}.yaml`)
     await writeFile(file, config({ ...p, ...o, dir: join(o.dir, `state-${i + 1}`) }))
-    const child = portcullis(['start', '--config', file, '--workers', '1', '--log-level', 'warn'], o.dir)
+    const child = portcullis(['start', '--config', file, '--workers', '1', '--log-level', 'warn'], o.dir, {
+      env: o.env,
+    })
     let out = ''
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString()

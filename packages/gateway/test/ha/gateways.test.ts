@@ -7,19 +7,20 @@ import assert from 'node:assert/strict'
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { Browser } from '../auth/fixtures/browser.js'
 import { startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { testClock } from '../e2e/attributes.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { runPortcullis, waitFor } from '../fixtures/process.js'
-import { freePort, startRedis, type TestRedis } from '../fixtures/redis.js'
+import { startRedis, type TestRedis } from '../fixtures/redis.js'
 import { type Instance, identity, planGateways, redirectUris, startGateways, stop } from './fixtures.js'
 
 const HAPROXY_CFG = fileURLToPath(new URL('../../../../examples/ha/haproxy.cfg', import.meta.url))
-const ACCESS_TOKEN_TTL = 3
+const ACCESS_TOKEN_TTL = 60
 
 describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, () => {
   let dir: string
@@ -28,6 +29,8 @@ describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, 
   let target: Server
   let haproxy: ChildProcess | undefined
   let front: string
+  /** The gateways' clock: moved on past cache and token lifetimes instead of waiting for them. */
+  let clock: Awaited<ReturnType<typeof testClock>>
   const instances: Instance[] = []
 
   before(async () => {
@@ -37,7 +40,8 @@ describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, 
       res.writeHead(200, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ data: req.headers['x-amzn-oidc-data'] ?? null }))
     })
-    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
+    const targetPort = await listen(target)
+    // HAProxy binds it.
     const frontPort = await freePort()
     front = `http://127.0.0.1:${frontPort}`
     const plan = await planGateways(3)
@@ -46,9 +50,8 @@ describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, 
       accessTokenTtlSeconds: ACCESS_TOKEN_TTL,
       rotateRefreshTokens: true,
     })
-    instances.push(
-      ...(await startGateways(plan, { redis: redis.url, idp, target: (target.address() as AddressInfo).port, dir })),
-    )
+    clock = await testClock(join(dir, 'clock'))
+    instances.push(...(await startGateways(plan, { redis: redis.url, idp, target: targetPort, dir, env: clock.env })))
     haproxy = spawn('haproxy', ['-db', '-f', HAPROXY_CFG], {
       env: {
         ...process.env,
@@ -130,7 +133,7 @@ describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, 
     assert.equal(out.status, 302)
     assert.ok(out.headers.get('location')!.startsWith(`${idp.issuer}/session/end?`))
     // Each gateway trusts a session it read from Redis for up to a second.
-    await new Promise((resolve) => setTimeout(resolve, 1100))
+    await clock.advance(1)
     for (const url of [...instances.map((i) => i.url), front, front, front]) {
       const refused = await use(url)
       assert.equal(refused.status, 302, `${url} still accepts the session`)
@@ -141,7 +144,7 @@ describe('three gateways behind HAProxy, state in Redis', { timeout: 180_000 }, 
   test('three gateways refreshing one session at once spend the refresh token once', async () => {
     const browser = await loggedIn()
     // Past the access token's lifetime: the next request on each gateway needs a refresh.
-    await new Promise((resolve) => setTimeout(resolve, (ACCESS_TOKEN_TTL + 1) * 1000))
+    await clock.advance(ACCESS_TOKEN_TTL + 1)
     const grantsBefore = idp.grants.refresh_token
     const answers = await Promise.all(instances.map((i) => browser.fetch(`${i.url}/app`)))
     for (const a of answers) await identity(a)

@@ -9,14 +9,7 @@ import { parse } from 'yaml'
 import { idpCommand } from '../../src/cli/commands/idp.js'
 import { ensureLocalCa } from '../../src/tls/local-ca.js'
 import { Capture } from '../fixtures/capture.js'
-
-async function freePort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as { port: number }
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  return port
-}
+import { freePort, listen } from '../fixtures/ports.js'
 
 describe('portcullis idp', () => {
   let state: string
@@ -94,7 +87,7 @@ describe('portcullis idp', () => {
     assert.match(badUri.text, /--redirect-uri "not a url" is not an absolute URL/)
 
     const blocker = createServer()
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    await listen(blocker)
     try {
       const busy = new Capture()
       const code = await idpCommand(

@@ -11,6 +11,7 @@ import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/i
 import { DEFAULT_DEV_USERS } from '../../src/idp/users.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
 import { CookieJar } from '../fixtures/cookie-jar.js'
+import { listen } from '../fixtures/ports.js'
 
 const REDIRECT_URI = 'https://rp.example.test/oauth2/idpresponse'
 const CLIENT = { clientId: 'demo-app', clientSecret: 'demo-secret', redirectUris: [REDIRECT_URI] }
@@ -362,9 +363,8 @@ describe('development OpenID provider options', () => {
       TypeError,
     )
     const blocker = createServer()
-    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = await listen(blocker)
     try {
-      const { port } = blocker.address() as { port: number }
       await assert.rejects(createDevIdentityProvider({ clients: [CLIENT], port }), { code: 'EADDRINUSE' })
     } finally {
       blocker.close()

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { appendListenerPort, hostPortSuffix } from '../../src/headers/request-headers.js'
 import { startGateway } from '../../src/server/gateway.js'
+import { freePort } from '../fixtures/ports.js'
 import {
   configFromYaml,
   echoHandler,
   forwardYaml,
-  freePort,
   send,
   silentLogger,
   startUpstream,
@@ -35,14 +35,14 @@ describe('routing.http.preserve_host_header.enabled', () => {
 
   const hostAtTarget = async (attributes: string, host: string): Promise<string> => {
     const upstream = await startUpstream(echoHandler)
-    const port = await freePort()
-    const yaml = forwardYaml(port, upstream.port).replace(
+    // Named: the listener port added to Host is the configured one.
+    const yaml = forwardYaml(await freePort(), upstream.port).replace(
       'LoadBalancer: { Name: test-alb, Region: eu-west-1, AccountId: "123456789012" }',
       `LoadBalancer: { Name: test-alb, Region: eu-west-1, AccountId: "123456789012", Attributes: [${attributes}] }`,
     )
     const gateway = await startGateway(configFromYaml(yaml, stateDirectory()), { logger: silentLogger, admin: false })
     try {
-      const response = await send(`http://127.0.0.1:${port}/echo`, { headers: { host } })
+      const response = await send(`${gateway.listeners[0]!.url}echo`, { headers: { host } })
       assert.equal(response.status, 200)
       return (JSON.parse(response.body.toString()) as { headers: Record<string, string> }).headers.host!
     } finally {

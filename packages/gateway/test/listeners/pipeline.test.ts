@@ -7,13 +7,13 @@ import { after, before, describe, test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { AccessLogEntry } from '../../src/observability/access-log.js'
 import { startGateway } from '../../src/server/gateway.js'
+import { freePort } from '../fixtures/ports.js'
 import { waitFor } from '../fixtures/process.js'
 import {
   configFromYaml,
   type Echo,
   echoHandler,
   forwardYaml,
-  freePort,
   gatewayFromYaml,
   send,
   silentLogger,
@@ -29,8 +29,8 @@ describe('gateway pipeline over real sockets', () => {
 
   before(async () => {
     upstream = await startUpstream(echoHandler)
-    const port = await freePort()
-    gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+    // Named: X-Forwarded-Port carries the configured port.
+    gateway = await gatewayFromYaml(forwardYaml(await freePort(), upstream.port))
     url = gateway.listeners[0]!.url
   })
   after(async () => {
@@ -189,7 +189,7 @@ describe('WebSocket through the listener', () => {
     wss.on('connection', (socket, req) => {
       socket.on('message', (data) => socket.send(`echo:${String(data)}:${req.headers['x-forwarded-proto']}`))
     })
-    const gateway = await gatewayFromYaml(forwardYaml(await freePort(), upstream.port))
+    const gateway = await gatewayFromYaml(forwardYaml(0, upstream.port))
     try {
       const client = new WebSocket(`ws://127.0.0.1:${gateway.listeners[0]!.port}/socket`)
       await once(client, 'open')
@@ -222,7 +222,7 @@ describe('WebSocket upgrade carrying client identity headers', () => {
       seen.push(req.rawHeaders)
       socket.on('message', (data) => socket.send(`echo:${String(data)}`))
     })
-    const gateway = await gatewayFromYaml(forwardYaml(await freePort(), upstream.port))
+    const gateway = await gatewayFromYaml(forwardYaml(0, upstream.port))
     try {
       const port = gateway.listeners[0]!.port
       for (const name of ['X-Amzn-Oidc-Identity', 'x-amzn-oidc-data', 'X_AMZN_OIDC_ACCESSTOKEN']) {
@@ -254,7 +254,7 @@ describe('requests with bodies and the access log on', () => {
     const upstream = await startUpstream(echoHandler)
     const dir = stateDirectory()
     const logPath = join(dir, 'access.log')
-    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+    const yaml = `${forwardYaml(0, upstream.port)}
 Portcullis:
   AccessLog: { Format: json, Path: ${logPath} }
 `
@@ -319,7 +319,7 @@ describe('a client that leaves before the answer', () => {
     })
     const dir = stateDirectory()
     const logPath = join(dir, 'access.log')
-    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+    const yaml = `${forwardYaml(0, upstream.port)}
 Portcullis:
   AccessLog: { Format: json, Path: ${logPath} }
 `
@@ -349,7 +349,7 @@ Portcullis:
 describe('rule transforms that produce an invalid URL', () => {
   test('answer 500 without details, and the gateway keeps serving', async () => {
     const upstream = await startUpstream(echoHandler)
-    const yaml = forwardYaml(await freePort(), upstream.port).replace(
+    const yaml = forwardYaml(0, upstream.port).replace(
       '    Rules:\n',
       `    Rules:
       - Priority: 1

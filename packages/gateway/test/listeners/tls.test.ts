@@ -9,7 +9,6 @@ import {
   configFromYaml,
   type Echo,
   echoHandler,
-  freePort,
   silentLogger,
   startUpstream,
   stateDirectory,
@@ -22,11 +21,10 @@ describe('HTTPS listener with SNI', () => {
     const one = await ensureLeafCertificate(dir, ['one.test'])
     const two = await ensureLeafCertificate(stateDirectory(), ['two.test', '*.wild.test'])
     const upstream = await startUpstream(echoHandler)
-    const port = await freePort()
     const yaml = `
 LoadBalancer: { Name: tls-alb, Region: us-east-1 }
 Listeners:
-  - Port: ${port}
+  - Port: 0
     Protocol: HTTPS
     Portcullis: { Address: 127.0.0.1 }
     Certificates:
@@ -43,6 +41,7 @@ TargetGroups:
       accessLog: false,
       admin: false,
     })
+    const { port } = gateway.listeners[0]!
     try {
       const subjectFor = async (servername: string | undefined): Promise<string> => {
         const socket = tlsConnect({

@@ -4,13 +4,13 @@
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { createKeyHandler } from '@portcullis/verify/mint'
 import { withAlbAuth } from '@portcullis/verify/node'
 import { loadSigningKeys } from '../fixtures/keys.js'
+import { listen } from '../fixtures/ports.js'
 import { portcullis } from '../fixtures/process.js'
 
 const SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/cli-probe/0123456789abcdef'
@@ -32,9 +32,8 @@ function run(args: string[], cwd: string): Promise<Run> {
   return new Promise((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })))
 }
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+async function serve(server: Server): Promise<string> {
+  return `http://127.0.0.1:${await listen(server)}`
 }
 
 function close(server: Server): Promise<void> {
@@ -56,7 +55,7 @@ describe('portcullis probe', () => {
     const ring = await loadSigningKeys(join(dir, 'state'))
     activeKeyFile = join(dir, 'state', 'signing-keys', `${ring.active.kid}.pem`)
     const keys = createServer(createKeyHandler(ring.published))
-    const keyEndpoint = await listen(keys)
+    const keyEndpoint = await serve(keys)
     const verified = createServer(
       withAlbAuth({ signer: SIGNER, issuer: ISSUER, clientId: CLIENT_ID, keyEndpoint }, (_req, res, { identity }) => {
         res.end(identity)
@@ -66,8 +65,8 @@ describe('portcullis probe', () => {
       res.writeHead(req.headers['x-amzn-oidc-identity'] === undefined ? 401 : 200).end()
     })
     servers = [keys, verified, naive]
-    correct = `${await listen(verified)}/me`
-    trusting = `${await listen(naive)}/me`
+    correct = `${await serve(verified)}/me`
+    trusting = `${await serve(naive)}/me`
   })
   after(async () => {
     await Promise.all(servers.map(close))
@@ -133,7 +132,7 @@ describe('portcullis probe', () => {
 
   test('an unreachable target: exit 2', async () => {
     const down = createServer()
-    const url = await listen(down)
+    const url = await serve(down)
     await close(down)
     const result = await run([url, '--json'], dir)
     assert.equal(result.code, 2)

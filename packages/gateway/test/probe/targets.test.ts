@@ -3,12 +3,12 @@
 // fail on exactly the pins it forgot).
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { createKeyHandler, generateSigningKey } from '@portcullis/verify/mint'
 import { probeAlbTarget } from '@portcullis/verify/probe'
 import { decodeProtectedHeader, importSPKI, jwtVerify } from 'jose'
 import { type DemoTarget, startDemoTarget } from '../../src/demo/target-app.js'
+import { listen } from '../fixtures/ports.js'
 
 const SIGNER = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/probe-test/0123456789abcdef'
 const ISSUER = 'https://idp.example.com'
@@ -18,8 +18,7 @@ const keyServer = createServer(createKeyHandler([key]))
 let keyEndpoint: string
 
 before(async () => {
-  await new Promise<void>((resolve) => keyServer.listen(0, '127.0.0.1', resolve))
-  keyEndpoint = `http://127.0.0.1:${(keyServer.address() as AddressInfo).port}`
+  keyEndpoint = `http://127.0.0.1:${await listen(keyServer)}`
 })
 after(() => {
   keyServer.closeAllConnections()

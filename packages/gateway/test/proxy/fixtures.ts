@@ -5,7 +5,7 @@ import http, {
   type OutgoingHttpHeaders,
   ServerResponse,
 } from 'node:http'
-import type { AddressInfo, Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { createForwardAction } from '../../src/actions/forward.js'
 import type { ListenerModel, RuleModel, TargetGroupModel } from '../../src/config/model.js'
 import type { ActionOutcome } from '../../src/core/actions.js'
@@ -13,6 +13,7 @@ import { newRequestRecord, type RequestContext, type RequestRecord } from '../..
 import { parseCookieHeader } from '../../src/headers/cookies.js'
 import { HOP_BY_HOP } from '../../src/headers/request-headers.js'
 import { TargetGroupRegistry } from '../../src/targets/target-group.js'
+import { listen } from '../fixtures/ports.js'
 
 /** A stickiness secret for tests (the gateway keeps the real one in its state directory). */
 export const secret = randomBytes(32)
@@ -77,9 +78,8 @@ export interface TestServer {
   close(): Promise<void>
 }
 
-async function listen(server: http.Server): Promise<TestServer> {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const { port } = server.address() as AddressInfo
+async function serve(server: http.Server): Promise<TestServer> {
+  const port = await listen(server)
   return {
     server,
     port,
@@ -94,7 +94,7 @@ async function listen(server: http.Server): Promise<TestServer> {
 
 /** A real upstream (target) server on 127.0.0.1. */
 export function startUpstream(handler: http.RequestListener): Promise<TestServer> {
-  return listen(http.createServer(handler))
+  return serve(http.createServer(handler))
 }
 
 /**
@@ -118,7 +118,7 @@ export async function startFront(
     contexts.push(ctx)
     void action(ctx)
   })
-  const s = await listen(server)
+  const s = await serve(server)
   return { ...s, contexts }
 }
 

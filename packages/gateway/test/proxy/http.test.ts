@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import http from 'node:http'
 import https from 'node:https'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
@@ -14,6 +14,8 @@ import { createForwardAction } from '../../src/actions/forward.js'
 import { classifyTargetError } from '../../src/proxy/http.js'
 import { TargetGroupRegistry } from '../../src/targets/target-group.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
+import { freePort, listen } from '../fixtures/ports.js'
+import { signal } from '../fixtures/signal.js'
 import { groupModel, request, secret, startForwarding, startFront, startUpstream } from './fixtures.js'
 
 /** V8's full garbage collection, without starting the test runner with --expose-gc. */
@@ -23,15 +25,6 @@ function collector(): () => void {
 }
 
 const target = (port: number) => [{ id: '127.0.0.1', port }]
-
-async function freePort(): Promise<number> {
-  const s = net.createServer().listen(0, '127.0.0.1')
-  await once(s, 'listening')
-  const { port } = s.address() as AddressInfo
-  s.close()
-  await once(s, 'close')
-  return port
-}
 
 /** A raw TCP "target" that runs `onConnection` for each connection. */
 async function rawTarget(
@@ -44,10 +37,8 @@ async function rawTarget(
     s.on('error', () => {})
     onConnection(s)
   })
-  server.listen(0, '127.0.0.1')
-  await once(server, 'listening')
   return {
-    port: (server.address() as AddressInfo).port,
+    port: await listen(server),
     close: async () => {
       for (const s of sockets) s.destroy()
       server.close()
@@ -98,17 +89,19 @@ describe('proxy errors', () => {
       const client = net.connect(front.port, '127.0.0.1')
       try {
         let answers = ''
-        client.on('data', (c: Buffer) => {
-          answers += c.toString('latin1')
+        // Both answers, or the connection's end if fewer come.
+        const answered = new Promise<void>((resolve) => {
+          client.on('data', (c: Buffer) => {
+            answers += c.toString('latin1')
+            if (answers.match(/^HTTP\/1\.1 /gm)?.length === 2) resolve()
+          })
+          client.once('close', () => resolve())
         })
         const body = 4 * 1024 * 1024
         client.write(`POST /upload HTTP/1.1\r\nHost: a.test\r\nContent-Length: ${body}\r\n\r\n`)
         client.write(Buffer.alloc(body))
         client.write('GET /next HTTP/1.1\r\nHost: a.test\r\n\r\n')
-        const deadline = Date.now() + 5000
-        while (answers.match(/^HTTP\/1\.1 /gm)?.length !== 2 && Date.now() < deadline) {
-          await new Promise((r) => setTimeout(r, 20))
-        }
+        await answered
         assert.deepEqual(answers.match(/^HTTP\/1\.1 \d+/gm), ['HTTP/1.1 502', 'HTTP/1.1 502'])
       } finally {
         client.destroy()
@@ -364,7 +357,7 @@ describe('proxy connections', () => {
       return outcome
     })
     try {
-      await assert.rejects(request(front.url))
+      await assert.rejects(request(front.url), { code: 'ECONNRESET' })
       await done
       assert.equal(requests, 0)
       assert.equal(registry.groups[0]!.targets[0]!.outstanding, 0)
@@ -392,11 +385,15 @@ describe('proxy connections', () => {
 
   test('closing the registry (reload) lets in-flight requests finish', async () => {
     const held: http.ServerResponse[] = []
-    const up = await startUpstream((_req, res) => held.push(res))
+    const holding = signal()
+    const up = await startUpstream((_req, res) => {
+      held.push(res)
+      holding.fire()
+    })
     const front = await startForwarding([groupModel({ targets: target(up.port) })])
     try {
       const pending = request(front.url)
-      while (held.length === 0) await new Promise((r) => setTimeout(r, 5))
+      await holding.promise
       let closed = false
       const closing = front.registry.close().then(() => {
         closed = true
@@ -417,9 +414,7 @@ describe('proxy connections', () => {
     const leaf = await ensureLeafCertificate(dir)
     const ca = await ensureLocalCa(dir)
     const server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => res.end('secure'))
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const port = (server.address() as AddressInfo).port
+    const port = await listen(server)
     const trusted = await startForwarding([
       groupModel({ protocol: 'HTTPS', targets: target(port), caFile: ca.caCertPath }),
     ])
@@ -529,7 +524,7 @@ describe('streaming', () => {
         client = http.get(front.url, { agent: false }, resolve)
       })
       res.pause()
-      // Wait until the target is blocked on backpressure and stays blocked.
+      // Measures a stall: the target waits for 'drain' and writes nothing for 100 ms.
       let last = -1
       while (!(waitingForDrain && written === last)) {
         last = written

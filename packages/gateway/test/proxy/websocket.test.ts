@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import type { IncomingMessage } from 'node:http'
-import net, { type AddressInfo } from 'node:net'
+import net from 'node:net'
 import { describe, test } from 'node:test'
 import { WebSocket, WebSocketServer } from 'ws'
+import { freePort, listen } from '../fixtures/ports.js'
 import { waitFor } from '../fixtures/process.js'
 import { groupModel, startForwarding, startUpstream } from './fixtures.js'
 
@@ -77,9 +78,7 @@ describe('WebSocket forwarding', () => {
     const server = net.createServer((s) =>
       s.once('data', () => s.write('HTTP/1.1 403 Forbidden\r\nContent-Length: 6\r\nX-Why: policy\r\n\r\ndenied')),
     )
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const front = await startForwarding([groupModel({ targets: target((server.address() as AddressInfo).port) })])
+    const front = await startForwarding([groupModel({ targets: target(await listen(server)) })])
     try {
       const res = await refusedStatus(`ws://127.0.0.1:${front.port}/`)
       assert.equal(res.status, 403)
@@ -94,11 +93,8 @@ describe('WebSocket forwarding', () => {
   })
 
   test('a target that cannot be reached → 502', async () => {
-    const s = net.createServer().listen(0, '127.0.0.1')
-    await once(s, 'listening')
-    const port = (s.address() as AddressInfo).port
-    s.close()
-    await once(s, 'close')
+    // Nobody listens on it.
+    const port = await freePort()
     const front = await startForwarding([groupModel({ targets: target(port) })])
     try {
       const res = await refusedStatus(`ws://127.0.0.1:${front.port}/`)
@@ -129,9 +125,7 @@ describe('WebSocket forwarding', () => {
       s.on('close', () => upstreamClosed())
       s.once('data', () => arrived()) // never answers
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const front = await startForwarding([groupModel({ targets: target((server.address() as AddressInfo).port) })])
+    const front = await startForwarding([groupModel({ targets: target(await listen(server)) })])
     try {
       const ws = new WebSocket(`ws://127.0.0.1:${front.port}/`)
       ws.on('error', () => {})
@@ -153,9 +147,7 @@ describe('WebSocket forwarding', () => {
       s.on('close', () => upstreamClosed())
       s.once('data', () => arrived())
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const front = await startForwarding([groupModel({ targets: target((server.address() as AddressInfo).port) })])
+    const front = await startForwarding([groupModel({ targets: target(await listen(server)) })])
     try {
       const client = net.connect(front.port, '127.0.0.1')
       client.on('error', () => {})
@@ -182,9 +174,7 @@ describe('WebSocket forwarding', () => {
       s.on('close', () => upstreamClosed())
       s.once('data', () => s.write('HTTP/1.1 403 Forbidden\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nstart\r\n'))
     })
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    const front = await startForwarding([groupModel({ targets: target((server.address() as AddressInfo).port) })])
+    const front = await startForwarding([groupModel({ targets: target(await listen(server)) })])
     try {
       const ws = new WebSocket(`ws://127.0.0.1:${front.port}/`)
       ws.on('error', () => {})

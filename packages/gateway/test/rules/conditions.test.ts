@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, request } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { describe, test } from 'node:test'
 import type { ConditionModel } from '../../src/config/model.js'
 import { compileCondition, decodeQueryComponent, QueryScratch, type RuleRequest } from '../../src/rules/conditions.js'
 import { RuleCompileError } from '../../src/values/errors.js'
+import { listen } from '../fixtures/ports.js'
 
 function req(overrides: Partial<RuleRequest> = {}): RuleRequest {
   return {
@@ -125,9 +125,8 @@ describe('http-header', () => {
       seen.push(incoming)
       res.end()
     })
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const port = await listen(server)
     try {
-      const { port } = server.address() as AddressInfo
       await new Promise<void>((resolve, reject) => {
         const r = request({
           host: '127.0.0.1',
@@ -262,17 +261,15 @@ describe('source-ip', () => {
     const server = createServer((incoming, res) => {
       res.end(incoming.socket.remoteAddress)
     })
+    let port: number
     try {
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject)
-        server.listen({ port: 0, host: '::', ipv6Only: false }, resolve)
-      })
+      // '::' is dual-stack unless ipv6Only is set.
+      port = await listen(server, '::')
     } catch {
       t.diagnostic('IPv6 is unavailable here; the mapped-address table cases above still cover the logic')
       return
     }
     try {
-      const { port } = server.address() as AddressInfo
       const peer = await new Promise<string>((resolve, reject) => {
         const r = request({ host: '127.0.0.1', port, path: '/' }, (res) => {
           let body = ''

@@ -1,18 +1,17 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
-import { echoHandler, forwardYaml, freePort, gatewayFromYaml, send, startUpstream } from '../fixtures/servers.js'
+import { echoHandler, forwardYaml, gatewayFromYaml, send, startUpstream } from '../fixtures/servers.js'
 
 describe('admin listener', () => {
   test('serves /healthz and /metrics with ALB metric names, 404 for /keys without auth rules', async () => {
     const upstream = await startUpstream(echoHandler)
-    const adminPort = await freePort()
-    const yaml = `${forwardYaml(await freePort(), upstream.port)}
+    const yaml = `${forwardYaml(0, upstream.port)}
 Portcullis:
-  Admin: { Address: 127.0.0.1, Port: ${adminPort} }
+  Admin: { Address: 127.0.0.1, Port: 0 }
 `
     const gateway = await gatewayFromYaml(yaml, undefined, { admin: true })
     try {
-      assert.equal(gateway.adminUrl, `http://127.0.0.1:${adminPort}/`)
+      assert.match(gateway.adminUrl ?? '', /^http:\/\/127\.0\.0\.1:[1-9]\d*\/$/, 'the port bound')
       await send(gateway.listeners[0]!.url)
       const health = await send(`${gateway.adminUrl}healthz`)
       assert.equal(health.status, 200)

@@ -4,12 +4,13 @@ import { once } from 'node:events'
 import { connect, type Socket } from 'node:net'
 import { describe, test } from 'node:test'
 import { GatewayError } from '../../src/core/errors.js'
+import { nextMessages } from '../fixtures/diagnostics.js'
+import { freePort } from '../fixtures/ports.js'
 import { waitFor } from '../fixtures/process.js'
 import {
   configFromYaml,
   echoHandler,
   forwardYaml,
-  freePort,
   gatewayFromYaml,
   send,
   startUpstream,
@@ -20,9 +21,10 @@ import { signal } from '../fixtures/signal.js'
 describe('reload', () => {
   test('switches rules under load without failing a request, and keeps the listener socket', async () => {
     const upstream = await startUpstream(echoHandler)
-    const port = await freePort()
     const dir = stateDirectory()
-    const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port), dir)
+    // Port 0 in every generation: the same listener, kept across the reloads.
+    const yaml = forwardYaml(0, upstream.port)
+    const gateway = await gatewayFromYaml(yaml, dir)
     try {
       let stop = false
       let failures = 0
@@ -38,13 +40,17 @@ describe('reload', () => {
           }
         }
       })
+      // Requests finish between the reloads, and after the last one.
+      const served = () => nextMessages('portcullis:request:finished', 8)
       for (let i = 0; i < 5; i++) {
-        await gateway.reload(configFromYaml(forwardYaml(port, upstream.port), dir))
-        await new Promise((r) => setTimeout(r, 20))
+        const between = served()
+        await gateway.reload(configFromYaml(yaml, dir))
+        await between
       }
-      const moved = forwardYaml(port, upstream.port).replace('Values: ["/fixed"]', 'Values: ["/x"]')
+      const moved = yaml.replace('Values: ["/fixed"]', 'Values: ["/x"]')
+      const afterLast = served()
       await gateway.reload(configFromYaml(moved, dir))
-      await new Promise((r) => setTimeout(r, 50))
+      await afterLast
       stop = true
       await Promise.all(load)
       assert.equal(failures, 0)
@@ -60,13 +66,13 @@ describe('reload', () => {
 
   test('a reload applies a changed idle timeout to the listeners it keeps and to the ones it opens', async () => {
     const upstream = await startUpstream(echoHandler)
-    const port = await freePort()
+    // The added listener needs a port of its own, named in the configuration.
     const added = await freePort()
     const dir = stateDirectory()
     const idle = (seconds: number) => `
   Attributes: [{ Key: idle_timeout.timeout_seconds, Value: "${seconds}" }]`
     const yaml = (seconds: number, extraListener: boolean) => {
-      let text = forwardYaml(port, upstream.port).replace(
+      let text = forwardYaml(0, upstream.port).replace(
         'LoadBalancer: { Name: test-alb, Region: eu-west-1, AccountId: "123456789012" }',
         `LoadBalancer:\n  Name: test-alb\n  Region: eu-west-1\n  AccountId: "123456789012"${idle(seconds)}`,
       )
@@ -81,7 +87,7 @@ describe('reload', () => {
     const gateway = await gatewayFromYaml(yaml(3600, false), dir)
     try {
       await gateway.reload(configFromYaml(yaml(1, true), dir))
-      for (const listenerPort of [port, added]) {
+      for (const { port: listenerPort } of gateway.listeners) {
         // A keep-alive connection left idle is closed by the gateway once the new timeout passes.
         const socket = connect(listenerPort, '127.0.0.1')
         await once(socket, 'connect')
@@ -101,12 +107,11 @@ describe('reload', () => {
 
   test('a configuration that cannot start is refused and the old one keeps serving', async () => {
     const upstream = await startUpstream(echoHandler)
-    const port = await freePort()
     const busy = await startUpstream(echoHandler)
     const dir = stateDirectory()
-    const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port), dir)
+    const gateway = await gatewayFromYaml(forwardYaml(0, upstream.port), dir)
     try {
-      const clash = `${forwardYaml(port, upstream.port)}`.replace(
+      const clash = `${forwardYaml(0, upstream.port)}`.replace(
         'Listeners:\n',
         `Listeners:\n  - Port: ${busy.port}\n    Protocol: HTTP\n    Portcullis: { Address: 127.0.0.1 }\n    DefaultActions: [{ Type: forward, TargetGroupArn: app }]\n`,
       )
@@ -132,7 +137,8 @@ describe('reload', () => {
 
   test('a reload after close is refused with ERR_CLOSED', async () => {
     const dir = stateDirectory()
-    const yaml = forwardYaml(await freePort(), await freePort())
+    // A target port nobody serves: the gateway is closed before it would forward.
+    const yaml = forwardYaml(0, await freePort())
     const gateway = await gatewayFromYaml(yaml, dir)
     await gateway.close({ deadlineMs: 0 })
     await assert.rejects(gateway.reload(configFromYaml(yaml, dir)), { name: 'GatewayError', code: 'ERR_CLOSED' })
@@ -142,15 +148,17 @@ describe('reload', () => {
 describe('graceful shutdown', () => {
   test('in-flight requests finish, new connections are refused', async () => {
     const held = signal()
+    const arrived = signal()
     const upstream = await startUpstream((req, res) => {
+      arrived.fire()
       void held.promise.then(() => echoHandler(req, res))
     })
-    const port = await freePort()
-    const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+    const gateway = await gatewayFromYaml(forwardYaml(0, upstream.port))
+    const { port } = gateway.listeners[0]!
     const inflight = send(`${gateway.listeners[0]!.url}slow`)
-    await new Promise((r) => setTimeout(r, 100))
+    await arrived.promise
+    // Closing stops accepting at once; the in-flight request goes on.
     const closing = gateway.close({ deadlineMs: 5000 })
-    await new Promise((r) => setTimeout(r, 50))
     await assert.rejects(send(`http://127.0.0.1:${port}/`), { code: 'ECONNREFUSED' })
     held.fire()
     const res = await inflight
@@ -191,8 +199,8 @@ describe('connections', () => {
         socket.resume()
         socket.end('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhello')
       })
-      const port = await freePort()
-      const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+      const gateway = await gatewayFromYaml(forwardYaml(0, upstream.port))
+      const { port } = gateway.listeners[0]!
       try {
         // Written without a FIN: a client's FIN ends a tunnel.
         const client = connect(port, '127.0.0.1')
@@ -213,8 +221,8 @@ describe('connections', () => {
   }
 
   test('an upgrade pipelined behind a request Node refuses (no Host) is dropped with the connection', async () => {
-    const port = await freePort()
-    const gateway = await gatewayFromYaml(forwardYaml(port, 9))
+    const gateway = await gatewayFromYaml(forwardYaml(0, 9))
+    const { port } = gateway.listeners[0]!
     try {
       const client = connect(port, '127.0.0.1')
       client.end(`GET / HTTP/1.1\r\n\r\n${upgrade}`)
@@ -254,8 +262,8 @@ describe('pipelining', () => {
       finished.push((message as { ctx: { req: { url: string } } }).ctx.req.url)
     }
     subscribe('portcullis:request:finished', onFinished)
-    const port = await freePort()
-    const gateway = await gatewayFromYaml(forwardYaml(port, upstream.port))
+    const gateway = await gatewayFromYaml(forwardYaml(0, upstream.port))
+    const { port } = gateway.listeners[0]!
     try {
       const client = connect(port, '127.0.0.1')
       client.on('error', () => {})
@@ -285,11 +293,10 @@ describe('upgrades', () => {
       asked.fire()
       void answered.promise.then(() => res.end('{"keys":[]}'))
     })
-    const port = await freePort()
     const gateway = await gatewayFromYaml(`
 LoadBalancer: { Name: t, Region: eu-west-1, AccountId: "123456789012" }
 Listeners:
-  - Port: ${port}
+  - Port: 0
     Protocol: HTTP
     Portcullis: { Address: 127.0.0.1 }
     DefaultActions:
@@ -300,6 +307,7 @@ TargetGroups:
   - { TargetGroupName: app, Protocol: HTTP, Targets: [{ Id: 127.0.0.1, Port: ${upstream.port} }] }
 Portcullis: { AllowInsecureHttpAuthentication: true }
 `)
+    const { port } = gateway.listeners[0]!
     try {
       const client = connect(port, '127.0.0.1')
       client.on('error', () => {})

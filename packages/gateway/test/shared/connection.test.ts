@@ -3,8 +3,10 @@ import { after, before, describe, test } from 'node:test'
 import { pino } from 'pino'
 import type { SharedStateModel } from '../../src/config/model.js'
 import { GatewayError } from '../../src/core/errors.js'
+import type { SharedStateDownMessage, SharedStateUpMessage } from '../../src/observability/diagnostics.js'
 import { connectRedis, type RedisConnection, SharedStateUnavailable } from '../../src/shared/connection.js'
 import { Capture } from '../fixtures/capture.js'
+import { nextMessage } from '../fixtures/diagnostics.js'
 import { waitFor } from '../fixtures/process.js'
 import { startRedis, startRelay, startSilentServer, type TestRedis } from '../fixtures/redis.js'
 
@@ -136,6 +138,26 @@ describe('the shared-state connection', () => {
         'answers again',
         15_000,
       )
+    } finally {
+      await shared?.close()
+      await relay.close()
+    }
+  })
+
+  test('an outage is published on portcullis:shared-state:down, its end on portcullis:shared-state:up', async () => {
+    const relay = await startRelay(redis.port)
+    const { logger } = capturedLogger()
+    const ours = (m: { url: string }) => m.url === model(relay.url).displayUrl
+    let shared: RedisConnection | undefined
+    try {
+      shared = await connectRedis(model(relay.url), { logger, caFile: undefined })
+      const down = nextMessage<SharedStateDownMessage>('portcullis:shared-state:down', ours)
+      relay.silent = true
+      assert.match((await down).reason, /timed out/i)
+      const up = nextMessage<SharedStateUpMessage>('portcullis:shared-state:up', ours)
+      relay.silent = false
+      assert.ok((await up).downForMs > 0)
+      assert.equal(shared.healthy, true)
     } finally {
       await shared?.close()
       await relay.close()

@@ -8,17 +8,18 @@
 import assert from 'node:assert/strict'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { parseConfig } from '../../src/config/load.js'
+import type { SharedStateDownMessage, SharedStateUpMessage } from '../../src/observability/diagnostics.js'
 import { type RunningGateway, startGateway } from '../../src/server/gateway.js'
 import { Browser } from '../auth/fixtures/browser.js'
 import { authenticateOidcYaml, startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
+import { nextMessages } from '../fixtures/diagnostics.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { waitFor } from '../fixtures/process.js'
-import { freePort, startRedis, startRelay, type TestRedis } from '../fixtures/redis.js'
+import { startRedis, startRelay, type TestRedis } from '../fixtures/redis.js'
 import { silentLogger } from '../fixtures/servers.js'
 
 const COMMAND_TIMEOUT_MS = 300
@@ -60,7 +61,8 @@ Portcullis:
   SessionStore: ${o.store}
 `
   const { config } = parseConfig(yaml, { format: 'yaml', baseDir: o.dir })
-  const gateway = await startGateway(config, { logger: silentLogger })
+  // Every request with a shared session asks Redis: no per-process trust in a session read before.
+  const gateway = await startGateway(config, { logger: silentLogger, sessionCacheMs: 0 })
   return { gateway, url: `http://127.0.0.1:${o.port}`, accessLog, cookie: '' }
 }
 
@@ -83,8 +85,9 @@ async function timed(gw: Gw): Promise<{ status: number; ms: number }> {
 }
 
 /** Keeps `concurrency` requests in flight on `gw` until `stop()`, recording every status. */
-function load(gw: Gw, concurrency: number): { statuses: number[]; slowest: () => number; stop(): Promise<void> } {
+function load(gw: Gw, concurrency: number) {
   const statuses: number[] = []
+  const checks = new Set<() => void>()
   let slowest = 0
   let running = true
   const loops = Array.from({ length: concurrency }, async () => {
@@ -92,11 +95,29 @@ function load(gw: Gw, concurrency: number): { statuses: number[]; slowest: () =>
       const { status, ms } = await timed(gw)
       statuses.push(status)
       slowest = Math.max(slowest, ms)
+      for (const check of checks) check()
     }
   })
   return {
     statuses,
     slowest: () => slowest,
+    /** Resolves once `holds` is true of the statuses so far (looked at after each answer); fails after `timeoutMs`. */
+    until(holds: (statuses: readonly number[]) => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          checks.delete(check)
+          reject(new Error(`timed out waiting for ${what}`))
+        }, timeoutMs)
+        const check = () => {
+          if (!holds(statuses)) return
+          checks.delete(check)
+          clearTimeout(timer)
+          resolve()
+        }
+        checks.add(check)
+        check()
+      })
+    },
     async stop() {
       running = false
       await Promise.all(loops)
@@ -117,6 +138,7 @@ describe('Redis faults at the gateway', { timeout: 120_000 }, () => {
   let redis: TestRedis
   let idp: TestProvider
   let target: Server
+  let targetPort: number
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-faults-'))
@@ -125,7 +147,7 @@ describe('Redis faults at the gateway', { timeout: 120_000 }, () => {
       res.writeHead(200)
       res.end('ok')
     })
-    await new Promise<void>((resolve) => target.listen(0, '127.0.0.1', resolve))
+    targetPort = await listen(target)
   })
   after(async () => {
     await idp?.close()
@@ -139,22 +161,29 @@ describe('Redis faults at the gateway', { timeout: 120_000 }, () => {
     idp = await startTestProvider({
       redirectUris: Object.values(ports).map((p) => `http://127.0.0.1:${p}/oauth2/idpresponse`),
     })
-    const common = { idp, target: (target.address() as AddressInfo).port, dir, redisUrl: redis.url }
+    const common = { idp, target: targetPort, dir, redisUrl: redis.url }
     const cookie = await startOne({ ...common, port: ports.cookie, store: 'cookie' })
     const shared = await startOne({ ...common, port: ports.shared, store: 'shared' })
     try {
       await logIn(cookie)
       await logIn(shared)
       const loads = [load(cookie, 4), load(shared, 4)]
-      await sleep(500)
+      await Promise.all(loads.map((l) => l.until((s) => s.length >= 20, 'traffic before the outage')))
+      // Each gateway's own connection to Redis publishes the outage and its end.
+      const ours = (m: { url: string }) => m.url === redis.url
+      const down = nextMessages<SharedStateDownMessage>('portcullis:shared-state:down', 2, ours)
       await redis.kill('SIGKILL')
-      await sleep(2000)
-      const downCookie = loads[0]!.statuses.length
+      await down
+      const atOutage = loads.map((l) => l.statuses.length)
+      await Promise.all([
+        loads[0]!.until((s) => s.length > atOutage[0]! + 20, 'the cookie gateway serving during the outage'),
+        loads[1]!.until((s) => s.slice(atOutage[1]).includes(500), 'a 500 from the shared gateway'),
+      ])
+      const up = nextMessages<SharedStateUpMessage>('portcullis:shared-state:up', 2, ours)
       await redis.restart()
-      await sleep(1500)
+      await up
       for (const l of loads) await l.stop()
 
-      assert.ok(downCookie > 20, 'the cookie gateway kept serving during the outage')
       assert.deepEqual(new Set(loads[0]!.statuses), new Set([200]), 'cookie sessions: only 200s')
       const sharedStatuses = new Set(loads[1]!.statuses)
       assert.ok(sharedStatuses.has(500), 'shared sessions: 500 while Redis was down')
@@ -167,7 +196,7 @@ describe('Redis faults at the gateway', { timeout: 120_000 }, () => {
       await logIn(shared)
       assert.equal((await timed(shared)).status, 200)
 
-      await sleep(1100) // the access log flushes every second
+      await Promise.all([cookie.gateway.flushAccessLog(), shared.gateway.flushAccessLog()])
       const lines = await accessLines(shared.accessLog)
       const failed = lines.filter((l) => l.elb_status_code === 500)
       assert.ok(failed.length > 0)
@@ -190,14 +219,13 @@ describe('Redis faults at the gateway', { timeout: 120_000 }, () => {
     idp = await startTestProvider({
       redirectUris: Object.values(ports).map((p) => `http://127.0.0.1:${p}/oauth2/idpresponse`),
     })
-    const common = { idp, target: (target.address() as AddressInfo).port, dir, redisUrl: relay.url }
+    const common = { idp, target: targetPort, dir, redisUrl: relay.url }
     const cookie = await startOne({ ...common, port: ports.cookie, store: 'cookie' })
     const shared = await startOne({ ...common, port: ports.shared, store: 'shared' })
     try {
       await logIn(cookie)
       await logIn(shared)
       assert.equal((await timed(shared)).status, 200)
-      await sleep(1100) // past the per-process trust in a session read from Redis
       relay.silent = true
       for (let i = 0; i < 5; i++) {
         const s = await timed(shared)

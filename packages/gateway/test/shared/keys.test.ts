@@ -2,7 +2,6 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -15,6 +14,7 @@ import { importSigningRing } from '../../src/auth/keys/signing-ring.js'
 import { parseConfig } from '../../src/config/load.js'
 import type { GatewayConfig } from '../../src/config/model.js'
 import { connectSharedState, type SharedState } from '../../src/shared/state.js'
+import { listen } from '../fixtures/ports.js'
 import { runPortcullis, waitFor } from '../fixtures/process.js'
 import { startRedis, type TestRedis } from '../fixtures/redis.js'
 
@@ -44,8 +44,7 @@ Portcullis:
 
 async function serve(handler: AuthRuntime['keysHandler']): Promise<{ server: Server; url: string }> {
   const server = createServer(handler)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  return { server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` }
+  return { server, url: `http://127.0.0.1:${await listen(server)}` }
 }
 
 describe('key rings in the shared state', () => {

@@ -62,7 +62,7 @@ describe('the one atomic writer', () => {
     const taken = join(dir, 'taken')
     await mkdir(taken)
     await writeFile(join(taken, 'inside'), 'x')
-    await assert.rejects(replaceAtomically(taken, 'content'))
+    await assert.rejects(replaceAtomically(taken, 'content'), { code: 'EISDIR' })
     assert.deepEqual(await readdir(dir), ['taken'])
   })
 

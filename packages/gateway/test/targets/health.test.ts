@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
-import { once } from 'node:events'
 import { mkdtemp, rm } from 'node:fs/promises'
 import https from 'node:https'
-import net, { type AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -15,6 +13,7 @@ import {
   type TargetHealthState,
 } from '../../src/targets/health.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
+import { freePort, listen } from '../fixtures/ports.js'
 import { startUpstream, type TestServer } from '../proxy/fixtures.js'
 
 const defaults: HealthCheckModel = {
@@ -130,12 +129,8 @@ describe('probe', () => {
   })
 
   test('fails with FailedHealthChecks when the connection is refused', async () => {
-    const closed = net.createServer()
-    closed.listen(0, '127.0.0.1')
-    await once(closed, 'listening')
-    const { port } = closed.address() as AddressInfo
-    closed.close()
-    await once(closed, 'close')
+    // Nobody listens on it.
+    const port = await freePort()
     assert.deepEqual(await probe(settings(), '127.0.0.1', port), { ok: false, reason: 'Target.FailedHealthChecks' })
   })
 
@@ -154,9 +149,7 @@ describe('HTTPS probe with the group CA', () => {
     const leaf = await ensureLeafCertificate(dir)
     caPem = (await ensureLocalCa(dir)).caCertPem
     server = https.createServer({ cert: leaf.certPem, key: leaf.keyPem }, (_req, res) => res.end('ok'))
-    server.listen(0, '127.0.0.1')
-    await once(server, 'listening')
-    port = (server.address() as AddressInfo).port
+    port = await listen(server)
   })
   after(async () => {
     server.closeAllConnections()
@@ -224,6 +217,7 @@ describe('health checker', () => {
       () => assert.fail('no transition expected'),
     )
     checker.start()
+    // Measures an absence: six intervals pass without a probe.
     await new Promise((r) => setTimeout(r, 30))
     checker.stop()
     assert.equal(target.health.state, 'unavailable')

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test'
 import { connect } from 'node:tls'
 import * as x509 from '@peculiar/x509'
 import { ensureLeafCertificate, ensureLocalCa, trustInstructions } from '../../src/tls/local-ca.js'
+import { listen } from '../fixtures/ports.js'
 
 async function temporaryState(): Promise<string> {
   return mkdtemp(join(tmpdir(), 'portcullis-ca-'))
@@ -17,7 +18,7 @@ async function temporaryState(): Promise<string> {
 
 async function serve(cert: string, key: string, host: string): Promise<Server> {
   const server = createServer({ cert, key }, (_req, res) => res.end('ok'))
-  await new Promise<void>((resolve) => server.listen(0, host, resolve))
+  await listen(server, host)
   return server
 }
 

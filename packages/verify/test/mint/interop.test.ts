@@ -5,6 +5,7 @@ import assert from 'node:assert/strict'
 import { after, before, describe, test } from 'node:test'
 import { AlbJwksCache } from 'aws-jwt-verify/alb-cache'
 import { AlbJwtVerifier } from 'aws-jwt-verify/alb-verifier'
+import { AlbJwtInvalidSignerError, JwtExpiredError } from 'aws-jwt-verify/error'
 import { generateSigningKey, signAlbToken } from '../../src/mint/index.js'
 import { CLIENT_ID, ISSUER, OTHER_SIGNER, SIGNER, startKeyServer, type TestServer, verifierFor } from '../helpers.js'
 
@@ -54,7 +55,7 @@ describe('aws-jwt-verify accepts minted tokens', () => {
 
   test('both verifiers reject a token from another load balancer', async () => {
     const token = signAlbToken({ claims: { sub: 'x' }, key, signer: OTHER_SIGNER, issuer: ISSUER, clientId: CLIENT_ID })
-    await assert.rejects(awsVerifier().verify(token))
+    await assert.rejects(awsVerifier().verify(token), AlbJwtInvalidSignerError)
     await assert.rejects(verifierFor(server.url).verify(token), { code: 'ERR_SIGNER' })
   })
 
@@ -67,7 +68,7 @@ describe('aws-jwt-verify accepts minted tokens', () => {
       clientId: CLIENT_ID,
       now: Math.floor(Date.now() / 1000) - 3600,
     })
-    await assert.rejects(awsVerifier().verify(token))
+    await assert.rejects(awsVerifier().verify(token), JwtExpiredError)
     await assert.rejects(verifierFor(server.url).verify(token), { code: 'ERR_EXPIRED' })
   })
 })

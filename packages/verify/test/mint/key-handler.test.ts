@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
 import { createServer, request } from 'node:http'
-import type { AddressInfo } from 'node:net'
 import { after, before, describe, test } from 'node:test'
 import { createKeyHandler, generateSigningKey, publicKeyPem } from '../../src/mint/index.js'
-import { startKeyServer, type TestServer } from '../helpers.js'
+import { listen, startKeyServer, type TestServer } from '../helpers.js'
 
 const key = generateSigningKey()
 
@@ -94,15 +93,13 @@ test('mounted under a prefix by stripping it from req.url', async () => {
       res.writeHead(404).end()
     }
   })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const { url: base, close } = await listen(server)
   try {
     assert.equal(await (await fetch(`${base}/keys/${key.kid}`)).text(), publicKeyPem(key))
     const miss = await fetch(`${base}/${key.kid}`)
     assert.equal(miss.status, 404)
     await miss.arrayBuffer()
   } finally {
-    server.closeAllConnections()
-    await new Promise((resolve) => server.close(resolve))
+    await close()
   }
 })

@@ -4,7 +4,7 @@ import type { ActionHandler, ActionOutcome } from '../../core/actions.js'
 import type { RequestContext } from '../../core/request.js'
 import { sendError } from '../../core/responses.js'
 import type { ReplayMarkers, SessionRecords } from '../../shared/state.js'
-import { systemClock } from '../../values/clock.js'
+import type { Clock } from '../../values/clock.js'
 import { AuthError } from '../errors.js'
 import type { SecretRing } from '../keys/sealing-ring.js'
 import type { SigningKey } from '../keys/signing-ring.js'
@@ -35,6 +35,10 @@ export interface OidcEnvironment {
   readonly markers: ReplayMarkers | undefined
   /** Where sessions live with `Portcullis.SessionStore: shared`; cookies otherwise. */
   readonly sessionRecords: SessionRecords | undefined
+  /** How long a shared session read from Redis is trusted (the store's default when undefined). */
+  readonly sessionCacheMs: number | undefined
+  /** "Now" for sessions and logins. */
+  readonly clock: Clock
   /** The key that signs identity tokens now (changes on rotation). */
   signingKey(): SigningKey
 }
@@ -59,6 +63,7 @@ export class OidcAuthenticateAction implements ActionHandler {
   readonly #idp: IdpClient
   readonly #store: SessionStore
   readonly #identity: IdentityTokens
+  readonly #clock: Clock
   /** Starts logins here; the callback finishes them (register it under {@link Login.key}). */
   readonly login: Login
 
@@ -67,6 +72,7 @@ export class OidcAuthenticateAction implements ActionHandler {
       throw new Error(`${action.type} on HTTP listener ${listener.id} needs the development opt-in`)
     }
     this.#action = action
+    this.#clock = env.clock
     const log = env.logger.child({ rule: rule.arn, cookie: action.sessionCookieName })
     this.#idp = new IdpClient(action, env.outbound, {
       allowInsecureHttp: env.allowInsecureHttp,
@@ -83,8 +89,10 @@ export class OidcAuthenticateAction implements ActionHandler {
             metrics: env.metrics,
             // Token grant plus userinfo, each bounded by the IdP timeout.
             refreshLockMs: 2 * env.idpTimeoutMs + 1000,
+            clock: env.clock,
+            cacheMs: env.sessionCacheMs,
           })
-        : new CookieSessionStore({ ...action, ring: env.ring, logger: log, metrics: env.metrics })
+        : new CookieSessionStore({ ...action, ring: env.ring, logger: log, metrics: env.metrics, clock: env.clock })
     this.#identity = new IdentityTokens({
       signer: env.signer,
       issuer: action.issuer,
@@ -108,7 +116,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     }
     const opened = await this.#store.open(ctx)
     if (opened === undefined) return this.#unauthenticated(ctx, 'none')
-    const now = systemClock()
+    const now = this.#clock()
     // The session timeout is a hard stop, whatever the tokens say.
     if (now >= opened.session.se) return this.#unauthenticated(ctx, 'expired')
     const current = await this.#store.refresh(ctx, opened, this.#renew)
@@ -143,7 +151,7 @@ export class OidcAuthenticateAction implements ActionHandler {
     const tokens = await this.#idp.refresh(session.rt!)
     if (tokens.subject !== undefined && tokens.subject !== subject) throw new AuthError(401, 'AuthInvalidIdToken')
     const claims = await this.#idp.userinfo(tokens.accessToken, subject)
-    const next = sessionFromTokens(tokens, claims, session.se, systemClock())
+    const next = sessionFromTokens(tokens, claims, session.se, this.#clock())
     // A refresh may bring no new ID token; the IdP session stays the login's.
     const idToken = next.it ?? session.it
     return {

@@ -8,6 +8,7 @@ import type { Logger } from 'pino'
 import type { LogoutErrorReason } from '../../core/errors.js'
 import type { RequestContext } from '../../core/request.js'
 import { SERVER_HEADER } from '../../core/responses.js'
+import { channels } from '../../observability/diagnostics.js'
 import { type SharedState, SharedStateUnavailable } from '../../shared/state.js'
 import { type Clock, systemClock } from '../../values/clock.js'
 import { PortcullisError } from '../../values/errors.js'
@@ -111,6 +112,17 @@ export class BackchannelLogout {
         { issuer: client.issuer, clientId: client.clientId, revoked },
         'back-channel logout: sessions ended',
       )
+      if (channels.sessionsRevoked.hasSubscribers) {
+        channels.sessionsRevoked.publish({
+          by: 'backchannel-logout',
+          revoked,
+          session: undefined,
+          subject: claims.sub,
+          idpSession: claims.sid === undefined ? undefined : String(claims.sid),
+          issuer: client.issuer,
+          clientId: client.clientId,
+        })
+      }
       answer(ctx.res, 200, undefined)
     } catch (err) {
       const refused =

@@ -6,12 +6,13 @@ import type { AuthenticateCognitoAction, AuthenticateOidcAction } from '../../co
 import type { RequestContext } from '../../core/request.js'
 import { sendError } from '../../core/responses.js'
 import { setCookie } from '../../headers/set-cookie.js'
+import { channels } from '../../observability/diagnostics.js'
 import { type ReplayMarkers, SharedStateUnavailable } from '../../shared/state.js'
-import { systemClock } from '../../values/clock.js'
+import type { Clock } from '../../values/clock.js'
 import { AuthError, sendRedirect } from '../errors.js'
 import type { SecretRing } from '../keys/sealing-ring.js'
 import { clearCookie, cookieAttributes, parseSealedObject } from '../session/cookie.js'
-import { type SessionStore, sessionFromTokens } from '../session/store.js'
+import { type SessionStore, sessionFromTokens, sessionSubject } from '../session/store.js'
 import type { AuthMetrics, StateData } from '../types.js'
 import { type CallbackRegistry, type LoginCompletion, loginKey } from './callback-registry.js'
 import type { IdpClient } from './idp-client.js'
@@ -40,6 +41,8 @@ export interface LoginDependencies {
   readonly metrics: AuthMetrics | undefined
   /** With SharedState, a used `state` is refused on every gateway, not just in this process. */
   readonly markers?: ReplayMarkers | undefined
+  /** "Now" for `state` and the session's end. */
+  readonly clock: Clock
 }
 
 function randomAlphanumeric(length: number): string {
@@ -158,7 +161,7 @@ export class Login implements LoginCompletion {
       u: safeRedirectPath(ctx.req.url ?? '/'),
       r: this.#ruleArn,
       o: action.order,
-      t: systemClock(),
+      t: this.#deps.clock(),
       ...(verifier === undefined ? {} : { p: verifier }),
       ...(idTokenNonce === undefined ? {} : { on: idTokenNonce }),
     }
@@ -199,9 +202,14 @@ export class Login implements LoginCompletion {
     })
     const claims = await this.#idp.userinfo(tokens.accessToken, tokens.subject ?? '')
     this.#deps.metrics?.authLatency((performance.now() - started) / 1000)
-    const now = systemClock()
-    await this.#store.seal(ctx, sessionFromTokens(tokens, claims, now + this.#action.sessionTimeoutSeconds, now))
+    const now = this.#deps.clock()
+    const session = sessionFromTokens(tokens, claims, now + this.#action.sessionTimeoutSeconds, now)
+    await this.#store.seal(ctx, session)
     this.#deps.metrics?.authSuccess()
+    if (channels.loginCompleted.hasSubscribers) {
+      const { issuer, clientId } = this.#action
+      channels.loginCompleted.publish({ ctx, issuer, clientId, subject: sessionSubject(session) })
+    }
     sendRedirect(ctx, safeRedirectPath(state.u))
   }
 }
@@ -235,7 +243,7 @@ export class LoginCallback {
       if (stateParam === undefined || stateParam === '') throw new AuthError(401, 'AuthMissingStateParam')
       if (states.length > 1) throw new AuthError(401, 'AuthInvalidStateParam')
       const state = await openState(this.#deps.ring, stateParam)
-      const now = systemClock()
+      const now = this.#deps.clock()
       if (state === undefined || now - state.t > LOGIN_WINDOW_SECONDS || state.t > now + 60) {
         throw new AuthError(401, 'AuthInvalidStateParam')
       }
@@ -269,6 +277,9 @@ export class LoginCallback {
       const logged = { reason: authError.reason, status: authError.status }
       if (authError.fault) logger.warn({ ...logged, cause: describeCause(err) }, 'login failed')
       else logger.info(logged, 'login refused')
+      if (channels.loginFailed.hasSubscribers) {
+        channels.loginFailed.publish({ ctx, status: authError.status, reason: authError.reason, error: authError })
+      }
       fail(metrics, ctx, authError)
     }
   }

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 import type { GatewayConfig } from '../../config/model.js'
+import { channels, type SessionsRevokedMessage } from '../../observability/diagnostics.js'
 import { type SessionRecords, SharedStateUnavailable } from '../../shared/state.js'
 import { listSessions, revokeIndexed, userIndex } from './shared-store.js'
 
@@ -20,6 +21,13 @@ export function oidcClients(config: GatewayConfig): { issuer: string; clientId: 
 }
 
 const HANDLE = /^[A-Za-z0-9_-]{43}$/
+
+/** Publishes an operator's revocation on `portcullis:sessions:revoked`. */
+function announce(message: Omit<SessionsRevokedMessage, 'by' | 'idpSession'>): void {
+  if (channels.sessionsRevoked.hasSubscribers) {
+    channels.sessionsRevoked.publish({ by: 'operator', idpSession: undefined, ...message })
+  }
+}
 
 /**
  * The admin listener's `/sessions` endpoints (shared sessions only; 409
@@ -81,6 +89,7 @@ export function createSessionsHandler(
           if (!HANDLE.test(one)) return json(400, { error: 'session must be a session name (43 base64url characters)' })
           const revoked = await usable.revoke([one])
           logger.info({ session: one, revoked }, 'session revoked by an operator')
+          announce({ revoked, session: one, subject: undefined, issuer: undefined, clientId: undefined })
           return json(200, { revoked })
         }
         if (sub === null || sub === '') return json(400, { error: 'session or sub is required' })
@@ -89,6 +98,13 @@ export function createSessionsHandler(
           revoked += await revokeIndexed(usable, userIndex(c.issuer, c.clientId, sub))
         }
         logger.info({ revoked }, "a user's sessions revoked by an operator")
+        announce({
+          revoked,
+          session: undefined,
+          subject: sub,
+          issuer: issuer ?? undefined,
+          clientId: clientId ?? undefined,
+        })
         return json(200, { revoked })
       }
       json(404, { error: 'not found' })

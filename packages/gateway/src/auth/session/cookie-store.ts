@@ -16,6 +16,8 @@ import {
 } from './cookie.js'
 import {
   needsRenewal,
+  refreshAbout,
+  renewed,
   renewOrEnd,
   type SessionBinding,
   type SessionExchange,
@@ -71,6 +73,7 @@ function digest(sealed: string): string {
  */
 export class CookieSessionStore implements SessionStore<OpenedCookie> {
   readonly #ring: SecretRing
+  readonly #binding: SessionBinding
   readonly #names: readonly string[]
   readonly #aad: Buffer
   readonly #log: Logger
@@ -81,6 +84,7 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
 
   constructor(options: CookieSessionStoreOptions) {
     this.#ring = options.ring
+    this.#binding = { sessionCookieName: options.sessionCookieName, issuer: options.issuer, clientId: options.clientId }
     this.#names = shardNames(options.sessionCookieName)
     // The cookie name, the issuer and the client id are authenticated with the
     // value: a session is only ever opened by an action of the same IdP and
@@ -164,7 +168,8 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
   }
 
   async #doRefresh(cacheKey: string, session: SessionData, renew: SessionRenewal): Promise<CachedSession | undefined> {
-    const renewed = await renewOrEnd(
+    const about = refreshAbout(this.#binding, session, 'cookie')
+    const result = await renewOrEnd(
       async () => {
         const next = await renew(session)
         const sealed = this.#seal(next)
@@ -173,12 +178,13 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
       },
       this.#log,
       this.#metrics,
+      about,
     )
-    if (renewed === undefined) {
+    if (result === undefined) {
       this.#sessions.set(cacheKey, { session, refreshFailed: true })
       return undefined
     }
-    const { next, sealed } = renewed
+    const { next, sealed } = result
     // Requests still carrying the old cookie (sent before the browser saw
     // the new one) reuse this result instead of refreshing again, which a
     // rotating refresh token would not survive.
@@ -190,7 +196,7 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
     }
     this.#sessions.set(cacheKey, refreshed)
     this.#sessions.set(digest(sealed), { session: next })
-    this.#metrics?.refreshSuccess()
+    renewed(this.#metrics, about)
     return refreshed
   }
 

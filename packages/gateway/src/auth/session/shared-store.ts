@@ -16,6 +16,8 @@ import {
 } from './cookie.js'
 import {
   needsRenewal,
+  refreshAbout,
+  renewed,
   renewOrEnd,
   type SessionBinding,
   type SessionExchange,
@@ -283,7 +285,8 @@ export class SharedSessionStore implements SessionStore<OpenedShared> {
   }
 
   async #renew(handle: string, session: SessionData, renew: SessionRenewal): Promise<SessionData | undefined> {
-    const next = await renewOrEnd(() => renew(session), this.#log.child({ session: handle }), this.#metrics)
+    const about = refreshAbout(this.#binding, session, 'shared')
+    const next = await renewOrEnd(() => renew(session), this.#log.child({ session: handle }), this.#metrics, about)
     if (next === undefined) {
       this.#cache.delete(handle)
       await this.#records.delete(handle)
@@ -291,7 +294,7 @@ export class SharedSessionStore implements SessionStore<OpenedShared> {
     }
     await this.#records.replace(handle, JSON.stringify(next), remainingSeconds(next, this.#clock()))
     this.#cache.set(handle, { session: next, at: elapsedMs() })
-    this.#metrics?.refreshSuccess()
+    renewed(this.#metrics, about)
     return next
   }
 }

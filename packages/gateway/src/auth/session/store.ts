@@ -1,5 +1,6 @@
 import type { Logger } from 'pino'
 import type { RequestContext } from '../../core/request.js'
+import { channels, type SessionRefreshedMessage } from '../../observability/diagnostics.js'
 import { AuthError } from '../errors.js'
 import type { TokenSet } from '../oidc/idp-client.js'
 import type { AuthMetrics, SessionData } from '../types.js'
@@ -93,13 +94,14 @@ export interface SessionStore<S extends StoredSession = StoredSession> {
 
 /**
  * Runs a store's renewal (the IdP's, and whatever the store does with the
- * result); when it fails, counts and logs why — the session then ends, in
- * every store alike — and resolves with `undefined`.
+ * result); when it fails, counts, logs and announces why — the session then
+ * ends, in every store alike — and resolves with `undefined`.
  */
 export async function renewOrEnd<T>(
   attempt: () => Promise<T>,
   log: Logger,
   metrics: AuthMetrics | undefined,
+  about: SessionRefreshedMessage,
 ): Promise<T | undefined> {
   try {
     return await attempt()
@@ -107,8 +109,26 @@ export async function renewOrEnd<T>(
     const reason = err instanceof AuthError ? err.reason : 'AuthUnhandledException'
     if (reason === 'AuthUserClaimsSizeExceeded') metrics?.claimsSizeExceeded()
     log.info({ reason }, 'token refresh failed; the session ends')
+    if (channels.sessionRefreshFailed.hasSubscribers) {
+      channels.sessionRefreshFailed.publish({ ...about, reason, error: err })
+    }
     return undefined
   }
+}
+
+/** Counts and announces a renewal once the store has kept it. */
+export function renewed(metrics: AuthMetrics | undefined, about: SessionRefreshedMessage): void {
+  metrics?.refreshSuccess()
+  if (channels.sessionRefreshed.hasSubscribers) channels.sessionRefreshed.publish(about)
+}
+
+/** Which session of which action a renewal is about, for {@link renewOrEnd} and {@link renewed}. */
+export function refreshAbout(
+  binding: SessionBinding,
+  session: SessionData,
+  store: SessionRefreshedMessage['store'],
+): SessionRefreshedMessage {
+  return { issuer: binding.issuer, clientId: binding.clientId, subject: sessionSubject(session), store }
 }
 
 /** Without a refresh token a session simply lasts until its timeout (ALB); with one, it is renewed once the access token expired. */

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
 import { once } from 'node:events'
 import { describe, test } from 'node:test'
+import { freePort } from '../../fixtures/ports.js'
 import { portcullis, waitFor } from '../../fixtures/process.js'
-import { freePort, stateDirectory } from '../../fixtures/servers.js'
+import { stateDirectory } from '../../fixtures/servers.js'
 
 describe('portcullis idp (the real CLI)', () => {
   test('--redirect-uri is repeatable and adds to the default', async () => {

@@ -4,8 +4,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
 import { ensureLeafCertificate } from '../../../src/tls/local-ca.js'
+import { freePort } from '../../fixtures/ports.js'
 import { portcullis, runPortcullis, waitFor } from '../../fixtures/process.js'
-import { freePort, stateDirectory } from '../../fixtures/servers.js'
+import { stateDirectory } from '../../fixtures/servers.js'
 
 const oidc = (clientId: string) => `
       - Type: authenticate-oidc

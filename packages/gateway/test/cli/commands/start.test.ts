@@ -3,8 +3,9 @@ import { once } from 'node:events'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import { freePort } from '../../fixtures/ports.js'
 import { portcullis, waitFor } from '../../fixtures/process.js'
-import { echoHandler, freePort, send, startUpstream, stateDirectory } from '../../fixtures/servers.js'
+import { echoHandler, send, startUpstream, stateDirectory } from '../../fixtures/servers.js'
 
 async function run(args: string[], cwd: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = portcullis(args, cwd)
