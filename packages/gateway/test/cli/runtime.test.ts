@@ -8,7 +8,7 @@ import { once } from 'node:events'
 import { test } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { runtimeNotice, SUPPORTED_NODE_MAJORS } from '../../src/cli/runtime.js'
-import { portcullis, runPortcullis } from '../fixtures/process.js'
+import { runPortcullis, startPortcullis } from '../fixtures/process.js'
 import { stateDirectory } from '../fixtures/servers.js'
 
 const supported = SUPPORTED_NODE_MAJORS.includes(Number(process.versions.node.split('.')[0]))
@@ -24,22 +24,14 @@ test('runtimeNotice: nothing on the maintained lines, one line naming them on an
 
 test("the development IdP starts without oidc-provider's runtime warning", async () => {
   const dir = stateDirectory()
-  const child = portcullis(['idp', '--port', '0', '--state-dir', dir], dir)
-  let out = ''
-  let err = ''
-  child.stdout.on('data', (c: Buffer) => {
-    out += c.toString()
-  })
-  child.stderr.on('data', (c: Buffer) => {
-    err += c.toString()
-  })
+  const { child, stdout, stderr } = startPortcullis(['idp', '--port', '0', '--state-dir', dir], dir)
   const exited = once(child, 'exit')
   try {
-    while (!out.includes('Press Ctrl-C to stop.') && child.exitCode === null) {
+    while (!stdout().includes('Press Ctrl-C to stop.') && child.exitCode === null) {
       await Promise.race([once(child.stdout, 'data'), exited])
     }
-    assert.equal(child.exitCode, null, err)
-    assert.doesNotMatch(err, /WARNING|Unsupported runtime/, err)
+    assert.equal(child.exitCode, null, stderr())
+    assert.doesNotMatch(stderr(), /WARNING|Unsupported runtime/, stderr())
   } finally {
     child.kill('SIGTERM')
     await exited

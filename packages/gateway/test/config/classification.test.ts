@@ -20,6 +20,19 @@ type Json = Record<string, unknown>
  * ListenerAttribute, TargetGroupAttribute), for every load balancer type: a
  * pasted attribute list holds some of them, a hand-written one any.
  */
+/** Target-group attributes of Network and Gateway Load Balancers only: in the reference, never in an ALB's output. */
+const NLB_TARGET_GROUP_ATTRIBUTES = [
+  'deregistration_delay.connection_termination.enabled',
+  'preserve_client_ip.enabled',
+  'proxy_protocol_v2.enabled',
+  'target_health_state.unhealthy.connection_termination.enabled',
+  'target_health_state.unhealthy.draining_interval_seconds',
+  'target_failover.on_deregistration',
+  'target_failover.on_unhealthy',
+  'send_tcp_reset.on_unhealthy.enabled',
+  'send_tcp_reset.on_deregistration.enabled',
+] as const
+
 const REFERENCE_ATTRIBUTES = {
   LoadBalancerAttribute: [
     'deletion_protection.enabled',
@@ -87,15 +100,7 @@ const REFERENCE_ATTRIBUTES = {
     'stickiness.app_cookie.duration_seconds',
     'stickiness.lb_cookie.duration_seconds',
     'lambda.multi_value_headers.enabled',
-    'deregistration_delay.connection_termination.enabled',
-    'preserve_client_ip.enabled',
-    'proxy_protocol_v2.enabled',
-    'target_health_state.unhealthy.connection_termination.enabled',
-    'target_health_state.unhealthy.draining_interval_seconds',
-    'target_failover.on_deregistration',
-    'target_failover.on_unhealthy',
-    'send_tcp_reset.on_unhealthy.enabled',
-    'send_tcp_reset.on_deregistration.enabled',
+    ...NLB_TARGET_GROUP_ATTRIBUTES,
   ],
 } as const
 
@@ -141,17 +146,7 @@ describe('the classification table', () => {
       ),
       'ListenerAttribute.tcp.idle_timeout.seconds',
       'ListenerAttribute.send_tcp_reset.on_idle_timeout.enabled',
-      ...[
-        'deregistration_delay.connection_termination.enabled',
-        'preserve_client_ip.enabled',
-        'proxy_protocol_v2.enabled',
-        'target_health_state.unhealthy.connection_termination.enabled',
-        'target_health_state.unhealthy.draining_interval_seconds',
-        'target_failover.on_deregistration',
-        'target_failover.on_unhealthy',
-        'send_tcp_reset.on_unhealthy.enabled',
-        'send_tcp_reset.on_deregistration.enabled',
-      ].map((k) => `TargetGroupAttribute.${k}`),
+      ...NLB_TARGET_GROUP_ATTRIBUTES.map((k) => `TargetGroupAttribute.${k}`),
     ])
     const absent: string[] = []
     for (const [name, block] of Object.entries(BLOCKS)) {

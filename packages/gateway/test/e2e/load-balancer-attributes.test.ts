@@ -28,7 +28,7 @@ import { ensureLeafCertificate, ensureLocalCa, type LeafCertificate, type LocalC
 import { Browser } from '../auth/fixtures/browser.js'
 import { authenticateOidcYaml, startTestProvider, type TestProvider } from '../auth/fixtures/provider.js'
 import { freePort, listen } from '../fixtures/ports.js'
-import { portcullis, waitFor } from '../fixtures/process.js'
+import { startGatewayCli, waitFor } from '../fixtures/process.js'
 import { attributeCoverage, testClock } from './attributes.js'
 
 type Attribute = (typeof ACTED_LOAD_BALANCER_ATTRIBUTES)[number]
@@ -176,19 +176,8 @@ Portcullis:
       const log = join(dir, `access-${name}.log`)
       const file = join(dir, `${name}.yaml`)
       await writeFile(file, yaml(name, ports, log))
-      const child = portcullis(['start', '--config', file, '--workers', '1', '--log-level', 'warn'], dir, {
-        env: clock.env,
-      })
-      let out = ''
-      child.stdout.on('data', (c: Buffer) => {
-        out += c.toString()
-      })
-      child.stderr.on('data', (c: Buffer) => {
-        out += c.toString()
-      })
-      gateways.set(name, { ...ports, clock, log, child, output: () => out })
-      await waitFor(() => out.includes('Portcullis is running.') || child.exitCode !== null, `gateway ${name}`, 30_000)
-      assert.equal(child.exitCode, null, out)
+      const { child, output } = await startGatewayCli(file, dir, { env: clock.env })
+      gateways.set(name, { ...ports, clock, log, child, output })
     }
   })
 

@@ -17,7 +17,7 @@ import { join } from 'node:path'
 import { after, before, describe } from 'node:test'
 import { ACTED_TARGET_GROUP_ATTRIBUTES } from '../../src/config/normalise/target-group.js'
 import { freePort, listen } from '../fixtures/ports.js'
-import { portcullis, waitFor } from '../fixtures/process.js'
+import { startGatewayCli, waitFor } from '../fixtures/process.js'
 import { send } from '../fixtures/servers.js'
 import { attributeCoverage, testClock } from './attributes.js'
 
@@ -75,7 +75,6 @@ describe("target groups' attributes, through portcullis start", { timeout: 120_0
   let admin: number
   let file: string
   let log: string
-  let output = ''
 
   const target = (t: { port: number }) => `{ Id: 127.0.0.1, Port: ${t.port} }`
   const group = (name: string, targets: string, attributes: Record<string, string> = {}) => {
@@ -115,15 +114,7 @@ ${group('rr', `${target(a)}, ${target(b)}`, { 'load_balancing.algorithm.type': '
     file = join(dir, 'portcullis.yaml')
     await writeFile(file, yaml('first', false))
     clock = await testClock(join(dir, 'clock'))
-    child = portcullis(['start', '--config', file, '--workers', '1', '--log-level', 'warn'], dir, { env: clock.env })
-    child.stdout.on('data', (c: Buffer) => {
-      output += c.toString()
-    })
-    child.stderr.on('data', (c: Buffer) => {
-      output += c.toString()
-    })
-    await waitFor(() => output.includes('Portcullis is running.') || child.exitCode !== null, 'the gateway', 30_000)
-    assert.equal(child.exitCode, null, output)
+    ;({ child } = await startGatewayCli(file, dir, { env: clock.env }))
   })
 
   after(async () => {

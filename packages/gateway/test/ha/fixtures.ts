@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { decodeProtectedHeader } from 'jose'
 import { authenticateOidcYaml, type TestProvider } from '../auth/fixtures/provider.js'
 import { freePort } from '../fixtures/ports.js'
-import { portcullis, waitFor } from '../fixtures/process.js'
+import { startGatewayCli } from '../fixtures/process.js'
 
 export interface Instance {
   readonly url: string
@@ -79,25 +79,19 @@ export async function startGateways(
   for (const [i, p] of plan.entries()) {
     const file = join(o.dir, `gateway-${i + 1}.yaml`)
     await writeFile(file, config({ ...p, ...o, dir: join(o.dir, `state-${i + 1}`) }))
-    const child = portcullis(['start', '--config', file, '--workers', '1', '--log-level', 'warn'], o.dir, {
-      env: o.env,
-    })
-    let out = ''
-    child.stdout.on('data', (c: Buffer) => {
-      out += c.toString()
-    })
-    child.stderr.on('data', (c: Buffer) => {
-      out += c.toString()
-    })
+    const cli = await startGatewayCli(file, o.dir, { env: o.env })
     instances.push({
       url: `http://${p.address}:${p.port}`,
       admin: `http://127.0.0.1:${p.admin}`,
       config: file,
-      process: child,
-      output: () => out,
+      process: cli.child,
+      output: cli.output,
     })
-    await waitFor(() => out.includes('Portcullis is running.') || child.exitCode !== null, `gateway ${i + 1}`, 30_000)
-    assert.match(out, /shared {4}redis:\/\/127\.0\.0\.1:\d+ {2}\(connected; key prefix ha:, shared sessions\)/, out)
+    assert.match(
+      cli.output(),
+      /shared {4}redis:\/\/127\.0\.0\.1:\d+ {2}\(connected; key prefix ha:, shared sessions\)/,
+      cli.output(),
+    )
   }
   return instances
 }
