@@ -55,6 +55,12 @@ export interface RunningGateway {
   /** Resolves when the access-log lines of every request finished so far are written (at once without an access log). */
   flushAccessLog(): Promise<void>
   /**
+   * Writes every access-log line so far to the file open now, then opens the
+   * configured path again (after logrotate moved the file). Nothing to do
+   * for stdout or ALB's interval files.
+   */
+  reopenAccessLog(): Promise<void>
+  /**
    * Switches to a new configuration without dropping connections: listeners
    * that stay keep their sockets, new ones open, removed ones drain. Rejects
    * (and keeps serving the old configuration) if the new one cannot start:
@@ -414,6 +420,10 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
 
     async flushAccessLog(): Promise<void> {
       await accessLog?.flush()
+    },
+
+    async reopenAccessLog(): Promise<void> {
+      await accessLog?.reopen()
     },
 
     async reload(next: GatewayConfig): Promise<void> {
