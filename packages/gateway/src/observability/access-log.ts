@@ -284,9 +284,13 @@ export class AccessLog {
     }
   }
 
-  /** Appends the entry's line (to the batch: see the class's note on when it is written). */
-  write(entry: AccessLogEntry): void {
-    if (this.#intervalEnd !== Number.POSITIVE_INFINITY) this.#endIntervalIfDue(Date.now())
+  /**
+   * Appends the entry's line (to the batch: see the class's note on when it
+   * is written). `now` is the entry's `time`, which decides the delivery
+   * interval whose file takes the line.
+   */
+  write(entry: AccessLogEntry, now = Date.now()): void {
+    if (now >= this.#intervalEnd) this.#endIntervalIfDue(now)
     const line = this.#format === 'json' ? formatJsonLine(entry) : `${formatAlbLine(entry)}\n`
     // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch,
     // and one that may not fit even an empty batch goes out as a buffer of its own.

@@ -1,0 +1,192 @@
+/**
+ * ALB's delivery of access logs by the real `portcullis start --workers 2`
+ * process (`Portcullis.AccessLog.Directory`): gzip files laid out and named as
+ * in ALB's S3 bucket, one per interval and worker, closed when the interval
+ * ends. The process's clock is the test's (libfaketime): the test moves it
+ * past an interval's end instead of waiting five minutes.
+ */
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { once } from 'node:events'
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { Agent, request } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'node:test'
+import { promisify } from 'node:util'
+import { gunzipSync } from 'node:zlib'
+import { freePort } from '../fixtures/ports.js'
+import { type RunningCli, startPortcullis, waitFor } from '../fixtures/process.js'
+import { echoHandler, startUpstream } from '../fixtures/servers.js'
+import { testClock } from './attributes.js'
+
+/**
+ * The `input.regex` of the Athena table AWS publishes for ALB access logs
+ * (Athena User Guide, "Create the table for ALB access logs", the statement
+ * with the classification, classification_reason and conn_trace_id columns),
+ * as JavaScript: Hive's RegexSerDe matches whole lines, hence the anchors.
+ */
+const ATHENA_ALB_REGEX =
+  /^([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*):([0-9]*) ([^ ]*)[:-]([0-9]*) ([-.0-9]*) ([-.0-9]*) ([-.0-9]*) (|[-0-9]*) (-|[-0-9]*) ([-0-9]*) ([-0-9]*) "([^ ]*) (.*) (- |[^ ]*)" "([^"]*)" ([A-Z0-9-_]+) ([A-Za-z0-9.-]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^"]*)" ([-.0-9]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^ ]*)" "([^\s]+?)" "([^\s]+)" "([^ ]*)" "([^ ]*)" ?([^ ]*)?$/
+
+const ACCOUNT = '123456789012'
+const REGION = 'eu-west-1'
+/** ALB's file path (AWS's "Access log files"), for this load balancer and listener address. */
+const FILE_PATH = new RegExp(
+  `^AWSLogs/${ACCOUNT}/elasticloadbalancing/${REGION}/(\\d{4})/(\\d{2})/(\\d{2})/${ACCOUNT}_elasticloadbalancing_${REGION}_app\\.deliver-alb\\.[0-9a-f]{16}_(\\d{4})(\\d{2})(\\d{2})T(\\d{2})(\\d{2})Z_127\\.0\\.0\\.1_[a-z0-9]{8}\\.log\\.gz$`,
+)
+
+interface Delivered {
+  readonly path: string
+  /** The interval's end, from the name. */
+  readonly end: number
+  readonly lines: readonly string[]
+}
+
+/** Every delivered file under `directory`, decompressed; throws when one is not a whole gzip stream. */
+async function delivered(directory: string): Promise<Delivered[]> {
+  const names = await readdir(join(directory, 'AWSLogs'), { recursive: true }).catch(() => [] as string[])
+  const out: Delivered[] = []
+  for (const name of names.filter((n) => n.endsWith('.gz')).sort()) {
+    const path = `AWSLogs/${name}`
+    const m = FILE_PATH.exec(path)
+    assert.ok(m, `${path} is not named as ALB names its files`)
+    const [, y, mo, d, ey, emo, ed, eh, emi] = m
+    assert.deepEqual([y, mo, d], [ey, emo, ed], `${path}: the date directories are not the end time's`)
+    const text = gunzipSync(await readFile(join(directory, path))).toString('utf8')
+    assert.ok(text.endsWith('\n'), `${path} ends mid-line`)
+    out.push({ path, end: Date.UTC(+ey!, +emo! - 1, +ed!, +eh!, +emi!), lines: text.slice(0, -1).split('\n') })
+  }
+  return out
+}
+
+/** `count` GET requests to `/r/{first}…`, four at a time over fresh connections (so both workers take some). */
+async function requests(port: number, first: number, count: number): Promise<void> {
+  const agent = new Agent({ keepAlive: false, maxSockets: 4 })
+  await Promise.all(
+    Array.from(
+      { length: count },
+      (_, i) =>
+        new Promise<void>((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port, path: `/r/${first + i}`, agent }, (res) => {
+            res.resume()
+            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))))
+          })
+          req.on('error', reject)
+          req.end()
+        }),
+    ),
+  )
+  agent.destroy()
+}
+
+const idOf = (line: string): number | undefined => {
+  const id = / "GET http:\/\/127\.0\.0\.1:\d+\/r\/(\d+) HTTP\/1\.1" /.exec(line)?.[1]
+  return id === undefined ? undefined : Number(id)
+}
+
+test("ALB's delivery: gzip files named as ALB names them, one per interval and worker, closed at the interval's end; every line is Athena's and GoAccess's, every request once", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-deliver-'))
+  const logs = join(dir, 'alb-logs')
+  const upstream = await startUpstream(echoHandler)
+  const port = await freePort()
+  const configPath = join(dir, 'portcullis.yaml')
+  await writeFile(
+    configPath,
+    `LoadBalancer: { Name: deliver-alb, Region: ${REGION}, AccountId: "${ACCOUNT}" }
+Listeners:
+  - Port: ${port}
+    Protocol: HTTP
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+TargetGroups:
+  - TargetGroupName: app
+    Protocol: HTTP
+    Targets: [{ Id: 127.0.0.1, Port: ${upstream.port} }]
+Portcullis:
+  Admin: false
+  AccessLog: { Format: alb, Directory: ./alb-logs, IntervalMinutes: 5 }
+`,
+  )
+  const clock = await testClock(join(dir, 'clock'))
+  let cli: RunningCli | undefined
+  try {
+    cli = startPortcullis(['start', '--config', configPath, '--workers', '2', '--log-level', 'warn'], dir, {
+      env: clock.env,
+    })
+    const started = cli
+    await waitFor(
+      () => started.output().includes('Portcullis is running.') || started.child.exitCode !== null,
+      'portcullis start',
+      30_000,
+    )
+    assert.equal(cli.child.exitCode, null, cli.output())
+
+    await requests(port, 0, 100)
+    // Nothing is delivered before the interval ends.
+    assert.deepEqual(await delivered(logs), [])
+    // Five minutes on: exactly one interval end passes, and its files appear (no waiting for the wall clock).
+    await clock.advance(300)
+    await waitFor(async () => {
+      const ids = (await delivered(logs)).flatMap((f) => f.lines.map(idOf))
+      return ids.length >= 100
+    }, 'the first interval delivered')
+    const first = await delivered(logs)
+    await requests(port, 100, 100)
+    cli.child.kill('SIGTERM')
+    await once(cli.child, 'exit')
+
+    const files = await delivered(logs)
+    assert.deepEqual(await readdir(join(logs, '.partial')), [], 'a partial file was left behind')
+    // Files delivered at the interval's end are not touched again.
+    for (const file of first) assert.deepEqual(files.find((f) => f.path === file.path)?.lines, file.lines)
+    const seen = new Map<number, string>()
+    const ends = new Set<number>()
+    for (const file of files) {
+      ends.add(file.end)
+      for (const line of file.lines) {
+        assert.match(line, ATHENA_ALB_REGEX, `${file.path}: Athena's regex does not parse the line`)
+        const id = idOf(line)
+        assert.ok(id !== undefined, line)
+        assert.equal(seen.get(id), undefined, `request ${id} is in ${seen.get(id)} and ${file.path}`)
+        seen.set(id, file.path)
+        // The line's time is in the interval its file is named for.
+        const time = Date.parse(line.split(' ')[1]!)
+        assert.ok(time < file.end && time >= file.end - 300_000, `${file.path}: ${line.split(' ')[1]} is outside`)
+      }
+    }
+    assert.deepEqual(
+      Array.from({ length: 200 }, (_, id) => id).filter((id) => !seen.has(id)),
+      [],
+      'requests missing from the files',
+    )
+    // The requests before the clock moved and those after are in two intervals, five minutes apart.
+    const firstEnd = Math.max(...first.map((f) => f.end))
+    assert.ok(ends.has(firstEnd + 300_000), `no file for the second interval: ${[...ends]}`)
+    for (let id = 100; id < 200; id++) assert.ok(!first.some((f) => f.path === seen.get(id)), `request ${id}`)
+    // At most one file per worker and interval.
+    for (const end of ends) assert.ok(files.filter((f) => f.end === end).length <= 2)
+
+    // A real consumer: GoAccess with its AWS ALB log format counts every request.
+    const plain = join(dir, 'all.log')
+    await writeFile(plain, `${files.flatMap((f) => f.lines).join('\n')}\n`)
+    const { stdout } = await promisify(execFile)('goaccess', [
+      plain,
+      '--log-format=AWSALB',
+      '--no-global-config',
+      '--output=json',
+    ])
+    const report = JSON.parse(stdout) as {
+      general: { total_requests: number; valid_requests: number; failed_requests: number }
+    }
+    assert.equal(report.general.total_requests, 200)
+    assert.equal(report.general.valid_requests, 200)
+    assert.equal(report.general.failed_requests, 0)
+  } finally {
+    if (cli !== undefined && cli.child.exitCode === null) {
+      cli.child.kill('SIGKILL')
+      await once(cli.child, 'exit')
+    }
+    await upstream.close()
+  }
+})
