@@ -110,7 +110,16 @@ export class AlbDeliverySink implements LogSink {
       })
     }
     // The callback runs once zlib has taken the batch in, which frees it for reuse (and is the backpressure).
-    await Promise.race([last, file.closed])
+    try {
+      await Promise.race([last, file.closed])
+    } catch (error) {
+      // A file that failed (a full disk) is abandoned under .partial/, never delivered half-written:
+      // the next batch starts a new one.
+      if (this.#file === file) this.#file = undefined
+      file.gzip.destroy()
+      file.out.destroy()
+      throw error
+    }
   }
 
   async #open(): Promise<OpenFile> {

@@ -7,8 +7,9 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { once } from 'node:events'
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -80,16 +81,8 @@ async function requests(port: number, first: number, count: number): Promise<voi
   agent.destroy()
 }
 
-const idOf = (line: string): number | undefined => {
-  const id = / "GET http:\/\/127\.0\.0\.1:\d+\/r\/(\d+) HTTP\/1\.1" /.exec(line)?.[1]
-  return id === undefined ? undefined : Number(id)
-}
-
-test("ALB's delivery: gzip files named as ALB names them, one per interval and worker, closed at the interval's end; every line is Athena's and GoAccess's, every request once", async () => {
-  const dir = await mkdtemp(join(tmpdir(), 'portcullis-deliver-'))
-  const logs = join(dir, 'alb-logs')
-  const upstream = await startUpstream(echoHandler)
-  const port = await freePort()
+/** A gateway configuration delivering ALB's files to `{dir}/alb-logs`, with `settings` added to AccessLog. */
+async function writeConfig(dir: string, port: number, upstreamPort: number, settings: string): Promise<string> {
   const configPath = join(dir, 'portcullis.yaml')
   await writeFile(
     configPath,
@@ -102,25 +95,42 @@ Listeners:
 TargetGroups:
   - TargetGroupName: app
     Protocol: HTTP
-    Targets: [{ Id: 127.0.0.1, Port: ${upstream.port} }]
+    Targets: [{ Id: 127.0.0.1, Port: ${upstreamPort} }]
 Portcullis:
   Admin: false
-  AccessLog: { Format: alb, Directory: ./alb-logs, IntervalMinutes: 5 }
+  AccessLog: { Format: alb, Directory: ./alb-logs, ${settings} }
 `,
   )
+  return configPath
+}
+
+/** `portcullis start --workers 2` on `configPath`, its clock the test's, resolved once it runs. */
+async function startOnClock(configPath: string, dir: string, env: Record<string, string>): Promise<RunningCli> {
+  const cli = startPortcullis(['start', '--config', configPath, '--workers', '2', '--log-level', 'warn'], dir, { env })
+  await waitFor(
+    () => cli.output().includes('Portcullis is running.') || cli.child.exitCode !== null,
+    'portcullis start',
+    30_000,
+  )
+  assert.equal(cli.child.exitCode, null, cli.output())
+  return cli
+}
+
+const idOf = (line: string): number | undefined => {
+  const id = / "GET http:\/\/127\.0\.0\.1:\d+\/r\/(\d+) HTTP\/1\.1" /.exec(line)?.[1]
+  return id === undefined ? undefined : Number(id)
+}
+
+test("ALB's delivery: gzip files named as ALB names them, one per interval and worker, closed at the interval's end; every line is Athena's and GoAccess's, every request once", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-deliver-'))
+  const logs = join(dir, 'alb-logs')
+  const upstream = await startUpstream(echoHandler)
+  const port = await freePort()
+  const configPath = await writeConfig(dir, port, upstream.port, 'IntervalMinutes: 5')
   const clock = await testClock(join(dir, 'clock'))
   let cli: RunningCli | undefined
   try {
-    cli = startPortcullis(['start', '--config', configPath, '--workers', '2', '--log-level', 'warn'], dir, {
-      env: clock.env,
-    })
-    const started = cli
-    await waitFor(
-      () => started.output().includes('Portcullis is running.') || started.child.exitCode !== null,
-      'portcullis start',
-      30_000,
-    )
-    assert.equal(cli.child.exitCode, null, cli.output())
+    cli = await startOnClock(configPath, dir, clock.env)
 
     await requests(port, 0, 100)
     // Nothing is delivered before the interval ends.
@@ -182,6 +192,62 @@ Portcullis:
     assert.equal(report.general.total_requests, 200)
     assert.equal(report.general.valid_requests, 200)
     assert.equal(report.general.failed_requests, 0)
+  } finally {
+    if (cli !== undefined && cli.child.exitCode === null) {
+      cli.child.kill('SIGKILL')
+      await once(cli.child, 'exit')
+    }
+    await upstream.close()
+  }
+})
+
+test('MaxTotalSizeMB: once a delivery passes the bound, the oldest files are deleted first, with a warning for each one nobody read', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-deliver-'))
+  const logs = join(dir, 'alb-logs')
+  const upstream = await startUpstream(echoHandler)
+  const port = await freePort()
+  const configPath = await writeConfig(dir, port, upstream.port, 'MaxTotalSizeMB: 1')
+  // Three earlier deliveries of 530,000 bytes each: after the next delivery, removing the oldest
+  // leaves 1,060,000 bytes and more, past the 1 MiB bound; removing the second leaves less.
+  const day = join(logs, 'AWSLogs', ACCOUNT, 'elasticloadbalancing', REGION, '2026', '01', '01')
+  await mkdir(day, { recursive: true })
+  const earlier = ['0005', '0010', '0015'].map((hhmm, i) =>
+    join(
+      day,
+      `${ACCOUNT}_elasticloadbalancing_${REGION}_app.deliver-alb.0123456789abcdef_20260101T${hhmm}Z_127.0.0.1_earlier${i}.log.gz`,
+    ),
+  )
+  const written = new Date('2026-01-01T00:20:00Z')
+  for (const [i, path] of earlier.entries()) {
+    await writeFile(path, randomBytes(530_000))
+    // The oldest was read after its delivery (its access time is later); the second never was.
+    const read = i === 0
+    await utimes(path, new Date(written.getTime() + (read ? 60_000 : -60_000)), written)
+  }
+  const clock = await testClock(join(dir, 'clock'))
+  let cli: RunningCli | undefined
+  try {
+    cli = await startOnClock(configPath, dir, clock.env)
+    await requests(port, 0, 50)
+    await clock.advance(300)
+    const exists = (path: string) =>
+      stat(path).then(
+        () => true,
+        () => false,
+      )
+    await waitFor(async () => !(await exists(earlier[1]!)), 'the second-oldest file deleted')
+    assert.equal(await exists(earlier[0]!), false, 'the oldest file is kept')
+    assert.equal(await exists(earlier[2]!), true, 'a file was deleted although the bound was met')
+    const ours = (await readdir(join(logs, 'AWSLogs'), { recursive: true })).filter(
+      (n) => /_[a-z0-9]{8}\.log\.gz$/.test(n) && !n.includes('earlier'),
+    )
+    assert.ok(ours.length >= 1, 'the new delivery is missing')
+    await waitFor(() => cli!.stderr().includes('earlier1.log.gz'), 'the warning for the unread file')
+    assert.match(
+      cli.stderr(),
+      /PortcullisWarning: access log: deleted \S+earlier1\.log\.gz \(530000 bytes\), not read since it was delivered, to keep \S+alb-logs within MaxTotalSizeMB/,
+    )
+    assert.doesNotMatch(cli.stderr(), /earlier0/, 'a file that was read is deleted without a warning')
   } finally {
     if (cli !== undefined && cli.child.exitCode === null) {
       cli.child.kill('SIGKILL')
