@@ -16,19 +16,11 @@ import { join } from 'node:path'
 import { test } from 'node:test'
 import { promisify } from 'node:util'
 import { gunzipSync } from 'node:zlib'
+import { ATHENA_ALB_REGEX } from '../fixtures/alb-log.js'
 import { freePort } from '../fixtures/ports.js'
 import { type RunningCli, startPortcullis, waitFor } from '../fixtures/process.js'
 import { echoHandler, startUpstream } from '../fixtures/servers.js'
 import { testClock } from './attributes.js'
-
-/**
- * The `input.regex` of the Athena table AWS publishes for ALB access logs
- * (Athena User Guide, "Create the table for ALB access logs", the statement
- * with the classification, classification_reason and conn_trace_id columns),
- * as JavaScript: Hive's RegexSerDe matches whole lines, hence the anchors.
- */
-const ATHENA_ALB_REGEX =
-  /^([^ ]*) ([^ ]*) ([^ ]*) ([^ ]*):([0-9]*) ([^ ]*)[:-]([0-9]*) ([-.0-9]*) ([-.0-9]*) ([-.0-9]*) (|[-0-9]*) (-|[-0-9]*) ([-0-9]*) ([-0-9]*) "([^ ]*) (.*) (- |[^ ]*)" "([^"]*)" ([A-Z0-9-_]+) ([A-Za-z0-9.-]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^"]*)" ([-.0-9]*) ([^ ]*) "([^"]*)" "([^"]*)" "([^ ]*)" "([^\s]+?)" "([^\s]+)" "([^ ]*)" "([^ ]*)" ?([^ ]*)?$/
 
 const ACCOUNT = '123456789012'
 const REGION = 'eu-west-1'

@@ -4,9 +4,16 @@ import { constants, openSync, readFileSync, statSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { AccessLog, type AccessLogEntry, formatJsonLine, unwritten } from '../../src/observability/access-log.js'
+import {
+  AccessLog,
+  type AccessLogEntry,
+  formatAlbLine,
+  formatJsonLine,
+  unwritten,
+} from '../../src/observability/access-log.js'
 import type { AccessLogWrittenMessage } from '../../src/observability/diagnostics.js'
 import { startGateway } from '../../src/server/gateway.js'
+import { ATHENA_ALB_REGEX } from '../fixtures/alb-log.js'
 import { nextMessage } from '../fixtures/diagnostics.js'
 import { SeededRandom } from '../fixtures/seeded-random.js'
 import {
@@ -55,6 +62,8 @@ Portcullis:
     assert.match(forwarded, / 0 \d{4}-[^ ]+ "forward" "-" "-" /)
     assert.match(fixed, / 200 - \d+ \d+ "GET /)
     assert.match(fixed, / 10 \d{4}-[^ ]+ "fixed-response" "-" "-" /)
+    // The file's lines are those of ALB's delivery files (one formatter): Athena's table reads them.
+    assert.match(fixed, ATHENA_ALB_REGEX)
     // conn_trace_id closes the line; request times are seconds with millisecond precision.
     assert.match(forwarded, / "-" "-" TID_[0-9a-f]{32}$/)
     const times = forwarded.split(' ').slice(5, 8)
@@ -322,4 +331,61 @@ describe('access log short writes', () => {
     assert.equal(text(unwritten(batches, 5)), 'fgh')
     assert.equal(unwritten(batches, 8).length, 0)
   })
+})
+
+describe("ALB's line format", () => {
+  const base: AccessLogEntry = {
+    type: 'https',
+    time: '2026-12-07T11:45:00.123Z',
+    elb: 'app/my-alb/50dc6c495c0c9188',
+    client_port: '192.0.2.10:51234',
+    target_port: '10.0.0.5:8080',
+    request_processing_time: 0.001,
+    target_processing_time: 0.02,
+    response_processing_time: 0,
+    elb_status_code: 200,
+    target_status_code: 200,
+    received_bytes: 312,
+    sent_bytes: 1024,
+    request: 'GET https://www.example.com:443/a/b?c=d HTTP/1.1',
+    user_agent: 'curl/8.5.0',
+    ssl_cipher: 'TLS_AES_256_GCM_SHA384',
+    ssl_protocol: 'TLSv1.3',
+    target_group_arn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/app/73e2d6bc24d8a067',
+    trace_id: 'Root=1-58337262-36d228ad5d99923122bbe354',
+    domain_name: 'www.example.com',
+    matched_rule_priority: '10',
+    request_creation_time: '2026-12-07T11:44:59.900Z',
+    actions_executed: 'authenticate,forward',
+    redirect_url: '-',
+    error_reason: '-',
+    conn_trace_id: 'TID_0123456789abcdef0123456789abcdef',
+  }
+  const cases: [string, Partial<AccessLogEntry>][] = [
+    ['forwarded over HTTPS', {}],
+    [
+      'HTTP, fixed response, no TLS',
+      {
+        type: 'http',
+        ssl_cipher: '-',
+        ssl_protocol: '-',
+        domain_name: '-',
+        target_port: '-',
+        target_status_code: null,
+      },
+    ],
+    [
+      'the client left before an answer (460)',
+      { elb_status_code: 460, target_status_code: null, target_processing_time: -1, response_processing_time: -1 },
+    ],
+    ['redirect', { elb_status_code: 301, actions_executed: 'redirect', redirect_url: 'https://example.com:443/new' }],
+    ['no target (503)', { elb_status_code: 503, target_port: '-', error_reason: 'TargetGroupNotFound' }],
+    ['WebSocket upgrade', { type: 'wss', elb_status_code: 101, target_status_code: 101 }],
+    ['HTTP/2, default rule', { request: 'POST https://www.example.com:443/api HTTP/2.0', matched_rule_priority: '0' }],
+  ]
+  for (const [name, change] of cases) {
+    test(`one formatter for the file and the delivery files; Athena's regex reads it: ${name}`, () => {
+      assert.match(formatAlbLine({ ...base, ...change }), ATHENA_ALB_REGEX)
+    })
+  }
 })
