@@ -370,6 +370,19 @@ describe('defaults', () => {
     })
   })
 
+  test("the gateway README's AccessLog.Directory sample loads as it says", () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8')
+    const sample = /```yaml\n(Portcullis:\n {2}AccessLog:\n {4}Directory: \/var\/log\/portcullis\/alb[\s\S]*?)```/.exec(
+      readme,
+    )?.[1]
+    assert.ok(sample, 'the sample is gone from the README')
+    assert.deepEqual(load(`${MINIMAL}${sample}`).config.portcullis.accessLog, {
+      format: 'alb',
+      path: undefined,
+      delivery: { directory: '/var/log/portcullis/alb', intervalMinutes: 5, maxTotalBytes: 10_240 * 1024 * 1024 },
+    })
+  })
+
   test('AccessLog: what does not make sense together is refused where it is written', () => {
     const both = `${MINIMAL}Portcullis:
   AccessLog: { Path: access.log, Directory: alb-logs }

@@ -14,6 +14,7 @@ import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'node:test'
+import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { gunzipSync } from 'node:zlib'
 import { ATHENA_ALB_REGEX } from '../fixtures/alb-log.js'
@@ -168,6 +169,16 @@ test("ALB's delivery: gzip files named as ALB names them, one per interval and w
     for (let id = 100; id < 200; id++) assert.ok(!first.some((f) => f.path === seen.get(id)), `request ${id}`)
     // At most one file per worker and interval.
     for (const end of ends) assert.ok(files.filter((f) => f.end === end).length <= 2)
+
+    // The README's commands, run on these files.
+    const readme = await readFile(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8')
+    const commands = /```sh\n((?:(?!```)[\s\S])*?\/var\/log\/portcullis\/alb\/AWSLogs[\s\S]*?)```/.exec(readme)?.[1]
+    assert.ok(commands, "the README's commands for the delivered files are gone")
+    await promisify(execFile)('sh', ['-e', '-c', commands.replaceAll('/var/log/portcullis/alb', logs)], { cwd: dir })
+    const all = (await readFile(join(dir, 'all.log'), 'utf8')).trim().split('\n')
+    assert.deepEqual(all.map(idOf).sort(), [...seen.keys()].sort())
+    assert.match(await readFile(join(dir, 'by-status.txt'), 'utf8'), /^ +1 200 http:\/\/127\.0\.0\.1:\d+\/r\/\d+$/m)
+    assert.match(await readFile(join(dir, 'report.html'), 'utf8'), /GoAccess/)
 
     // A real consumer: GoAccess with its AWS ALB log format counts every request.
     const plain = join(dir, 'all.log')
