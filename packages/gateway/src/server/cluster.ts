@@ -78,12 +78,30 @@ export async function serve(options: ServeOptions): Promise<void> {
   const { config, warnings } = await loadConfig(options.configPath)
   // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
   for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
-  const shared = await connectShared(config, options.logger)
-  try {
-    return await servePrimary(options, config, shared)
-  } finally {
-    await shared?.close()
+  // Handled from here on: the signal's default action would end the process. One that comes
+  // while the workers start is acted on once they are ready (they may have opened the file already).
+  const reopen: ReopenRequests = { asked: false, run: undefined }
+  const onReopen = (): void => {
+    if (reopen.run === undefined) reopen.asked = true
+    else reopen.run()
   }
+  process.on(REOPEN_SIGNAL, onReopen)
+  try {
+    const shared = await connectShared(config, options.logger)
+    try {
+      return await servePrimary(options, config, shared, reopen)
+    } finally {
+      await shared?.close()
+    }
+  } finally {
+    process.off(REOPEN_SIGNAL, onReopen)
+  }
+}
+
+/** {@link REOPEN_SIGNAL} in the primary: `run` once the workers are ready, `asked` if it came before. */
+interface ReopenRequests {
+  asked: boolean
+  run: (() => void) | undefined
 }
 
 /**
@@ -147,6 +165,7 @@ async function servePrimary(
   options: ServeOptions,
   config: GatewayConfig,
   shared: SharedState | undefined,
+  reopen: ReopenRequests,
 ): Promise<void> {
   const { logger } = options
   cluster.setupPrimary({ execArgv: process.execArgv, args: process.argv.slice(2) })
@@ -257,7 +276,8 @@ async function servePrimary(
       worker.send({ type: 'portcullis:reopen-logs' } satisfies PrimaryMessage)
     }
   }
-  process.on(REOPEN_SIGNAL, reopenLogs)
+  reopen.run = reopenLogs
+  if (reopen.asked) reopenLogs()
 
   const stopReload = onReloadSignal(options, () => {
     void reloadConfig(options).then(async (next) => {
@@ -282,7 +302,7 @@ async function servePrimary(
   await new Promise<void>((resolve) => onStopSignal(resolve))
   stopping = true
   stopReload()
-  process.off(REOPEN_SIGNAL, reopenLogs)
+  reopen.run = undefined
   logger.info({ workers: workers.size }, 'shutting down: draining in-flight requests')
   const exits = [...workers].map((w) => once(w, 'exit'))
   for (const worker of workers) {
@@ -312,6 +332,8 @@ async function authAdmin(
  * itself), and drains on shutdown.
  */
 export async function runGatewayWorker(configPath: string, logger: Logger): Promise<void> {
+  // The primary handles signals for the whole group; a worker must not die of this one while it starts.
+  process.on(REOPEN_SIGNAL, () => {})
   const { config } = await loadConfig(configPath)
   const metrics = new GatewayMetrics()
   // Answer the primary's metric requests with this worker's registry.
@@ -344,7 +366,6 @@ export async function runGatewayWorker(configPath: string, logger: Logger): Prom
   process.on('SIGINT', () => {})
   process.on('SIGTERM', () => {})
   process.on('SIGHUP', () => {})
-  process.on(REOPEN_SIGNAL, () => {})
   process.on('message', (message: PrimaryMessage) => {
     if (message.type === 'portcullis:reopen-logs') {
       void gateway.reopenAccessLog().then(

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { constants, openSync, readFileSync, statSync } from 'node:fs'
+import { constants, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
@@ -330,6 +330,32 @@ describe('access log short writes', () => {
     assert.equal(text(unwritten(batches, 3)), 'defgh')
     assert.equal(text(unwritten(batches, 5)), 'fgh')
     assert.equal(unwritten(batches, 8).length, 0)
+  })
+})
+
+describe('access log reopen', () => {
+  test('reopen() writes the lines it holds to the open file, then opens the path again; a path it cannot open is an error and the lines stay in the open file', async () => {
+    const dir = stateDirectory()
+    const path = join(dir, 'access.log')
+    const log = new AccessLog({ format: 'json', path, elb: 'app/test/0' })
+    const random = new SeededRandom(23)
+    const entries = Array.from({ length: 4 }, () => randomEntry(random))
+    const lines = entries.map(formatJsonLine)
+    log.write(entries[0]!)
+    // What logrotate does: move the file, then ask for the reopen.
+    renameSync(path, `${path}.1`)
+    await log.reopen()
+    log.write(entries[1]!)
+    await log.flush()
+    assert.equal(readFileSync(`${path}.1`, 'utf8'), lines[0])
+    assert.equal(readFileSync(path, 'utf8'), lines[1])
+    renameSync(path, `${path}.2`)
+    mkdirSync(path)
+    log.write(entries[2]!)
+    await assert.rejects(log.reopen(), { code: 'EISDIR' })
+    log.write(entries[3]!)
+    await log.close()
+    assert.equal(readFileSync(`${path}.2`, 'utf8'), `${lines[1]}${lines[2]}${lines[3]}`)
   })
 })
 
