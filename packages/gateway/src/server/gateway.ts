@@ -353,6 +353,13 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   }
 
   async function applyReload(next: GatewayConfig): Promise<void> {
+    if (JSON.stringify(next.portcullis.accessLog) !== JSON.stringify(config.portcullis.accessLog)) {
+      // The log stays as it was opened: its settings are read at start only. Said, never silently ignored.
+      logger.warn(
+        { accessLog: config.portcullis.accessLog },
+        'Portcullis.AccessLog changed: restart the gateway to apply it; the access log goes on as it was opened',
+      )
+    }
     const nextGeneration = await buildGeneration(next, generationNumber + 1, current)
     let opened: ListenerServer[]
     const refreshedTls = new Map<ListenerServer, ListenerTls>()

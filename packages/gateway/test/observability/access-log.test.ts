@@ -4,6 +4,7 @@ import { constants, mkdirSync, openSync, readFileSync, renameSync, statSync } fr
 import { Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import { pino } from 'pino'
 import {
   AccessLog,
   type AccessLogEntry,
@@ -14,6 +15,7 @@ import {
 import type { AccessLogWrittenMessage } from '../../src/observability/diagnostics.js'
 import { startGateway } from '../../src/server/gateway.js'
 import { ATHENA_ALB_REGEX } from '../fixtures/alb-log.js'
+import { Capture } from '../fixtures/capture.js'
 import { nextMessage } from '../fixtures/diagnostics.js'
 import { SeededRandom } from '../fixtures/seeded-random.js'
 import {
@@ -356,6 +358,31 @@ describe('access log reopen', () => {
     log.write(entries[3]!)
     await log.close()
     assert.equal(readFileSync(`${path}.2`, 'utf8'), `${lines[1]}${lines[2]}${lines[3]}`)
+  })
+})
+
+describe('access log settings on reload', () => {
+  test('a reload that changes Portcullis.AccessLog says the log goes on as it was opened', async () => {
+    const dir = stateDirectory()
+    const first = join(dir, 'first.log')
+    const upstream = await startUpstream(echoHandler)
+    const yaml = (path: string) => `${forwardYaml(0, upstream.port)}
+Portcullis:
+  AccessLog: { Format: alb, Path: ${path} }
+`
+    const logs = new Capture()
+    const logger = pino({ level: 'warn' }, logs)
+    const gateway = await startGateway(configFromYaml(yaml(first), dir), { logger, admin: false })
+    try {
+      await gateway.reload(configFromYaml(yaml(join(dir, 'second.log')), dir))
+      await logs.waitFor('Portcullis.AccessLog changed: restart the gateway to apply it')
+      await send(`${gateway.listeners[0]!.url}fixed`)
+      await gateway.flushAccessLog()
+      assert.equal(readFileSync(first, 'utf8').split('\n').length, 2)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
   })
 })
 
