@@ -54,8 +54,11 @@ async function delivered(directory: string): Promise<Delivered[]> {
   return out
 }
 
-/** `count` GET requests to `/r/{first}…`, four at a time over fresh connections (so both workers take some). */
-async function requests(port: number, first: number, count: number): Promise<void> {
+/**
+ * `count` GET requests to `/r/{first}…`, four at a time over fresh
+ * connections (so both workers take some); `onAnswer` after each response.
+ */
+async function requests(port: number, first: number, count: number, onAnswer = () => {}): Promise<void> {
   const agent = new Agent({ keepAlive: false, maxSockets: 4 })
   await Promise.all(
     Array.from(
@@ -64,7 +67,11 @@ async function requests(port: number, first: number, count: number): Promise<voi
         new Promise<void>((resolve, reject) => {
           const req = request({ host: '127.0.0.1', port, path: `/r/${first + i}`, agent }, (res) => {
             res.resume()
-            res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`status ${res.statusCode}`))))
+            res.on('end', () => {
+              onAnswer()
+              if (res.statusCode === 200) resolve()
+              else reject(new Error(`status ${res.statusCode}`))
+            })
           })
           req.on('error', reject)
           req.end()
@@ -128,14 +135,22 @@ test("ALB's delivery: gzip files named as ALB names them, one per interval and w
     await requests(port, 0, 100)
     // Nothing is delivered before the interval ends.
     assert.deepEqual(await delivered(logs), [])
-    // Five minutes on: exactly one interval end passes, and its files appear (no waiting for the wall clock).
-    await clock.advance(300)
+    // The gateway's clock moves to a few seconds before the interval's end (no waiting for the wall clock),
+    // then past it with requests in flight: a small step, as a large one would time their connections out.
+    const now = Date.now() + clock.offset * 1000
+    const end = Math.ceil(now / 300_000) * 300_000
+    await clock.advance(Math.max(0, Math.floor((end - now) / 1000) - 3))
+    let answered = 0
+    await requests(port, 100, 200, () => {
+      if (++answered === 50) void clock.advance(6)
+    })
+    const deliveredIds = async () => new Set((await delivered(logs)).flatMap((f) => f.lines.map(idOf)))
     await waitFor(async () => {
-      const ids = (await delivered(logs)).flatMap((f) => f.lines.map(idOf))
-      return ids.length >= 100
+      const ids = await deliveredIds()
+      return Array.from({ length: 100 }, (_, id) => id).every((id) => ids.has(id))
     }, 'the first interval delivered')
     const first = await delivered(logs)
-    await requests(port, 100, 100)
+    await requests(port, 300, 100)
     cli.child.kill('SIGTERM')
     await once(cli.child, 'exit')
 
@@ -159,14 +174,18 @@ test("ALB's delivery: gzip files named as ALB names them, one per interval and w
       }
     }
     assert.deepEqual(
-      Array.from({ length: 200 }, (_, id) => id).filter((id) => !seen.has(id)),
+      Array.from({ length: 400 }, (_, id) => id).filter((id) => !seen.has(id)),
       [],
       'requests missing from the files',
     )
-    // The requests before the clock moved and those after are in two intervals, five minutes apart.
-    const firstEnd = Math.max(...first.map((f) => f.end))
-    assert.ok(ends.has(firstEnd + 300_000), `no file for the second interval: ${[...ends]}`)
-    for (let id = 100; id < 200; id++) assert.ok(!first.some((f) => f.path === seen.get(id)), `request ${id}`)
+    // The requests before the clock moved are in the first interval's files, those after it in the next one's.
+    const firstEnd = Math.max(...first.filter((f) => f.lines.some((l) => idOf(l)! < 100)).map((f) => f.end))
+    const endOf = (id: number) => files.find((f) => f.path === seen.get(id))!.end
+    for (let id = 0; id < 100; id++) assert.ok(endOf(id) <= firstEnd, `request ${id}`)
+    for (let id = 300; id < 400; id++) assert.equal(endOf(id), firstEnd + 300_000, `request ${id}`)
+    // The requests in flight while the interval ended are on both sides of it.
+    const straddling = Array.from({ length: 200 }, (_, i) => endOf(100 + i))
+    assert.ok(straddling.includes(firstEnd) && straddling.includes(firstEnd + 300_000), 'no request on one side')
     // At most one file per worker and interval.
     for (const end of ends) assert.ok(files.filter((f) => f.end === end).length <= 2)
 
@@ -192,8 +211,8 @@ test("ALB's delivery: gzip files named as ALB names them, one per interval and w
     const report = JSON.parse(stdout) as {
       general: { total_requests: number; valid_requests: number; failed_requests: number }
     }
-    assert.equal(report.general.total_requests, 200)
-    assert.equal(report.general.valid_requests, 200)
+    assert.equal(report.general.total_requests, 400)
+    assert.equal(report.general.valid_requests, 400)
     assert.equal(report.general.failed_requests, 0)
   } finally {
     if (cli !== undefined && cli.child.exitCode === null) {
