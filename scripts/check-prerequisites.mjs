@@ -4,7 +4,7 @@
 //
 //   node scripts/check-prerequisites.mjs     (the first step of `npm test`)
 //
-// redis-server, haproxy, faketime and datefudge are run by name, so they are
+// redis-server, haproxy, faketime, datefudge, logrotate and goaccess are run by name, so they are
 // looked up on PATH; Chromium is run from PORTCULLIS_CHROMIUM, else
 // /usr/bin/chromium (test/e2e/browser.ts). Every one is a Debian package of
 // the same name.
@@ -12,7 +12,7 @@ import { accessSync, constants, statSync } from 'node:fs'
 import { delimiter, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const ON_PATH = ['redis-server', 'haproxy', 'faketime', 'datefudge']
+const ON_PATH = ['redis-server', 'haproxy', 'faketime', 'datefudge', 'logrotate', 'goaccess']
 
 function isExecutable(path) {
   try {

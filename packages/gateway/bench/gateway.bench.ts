@@ -14,7 +14,11 @@
  * - (o) Apache httpd (mpm_event) + mod_auth_openidc against the same IdP with
  *   a real session (server-side session cache);
  * - (s) Portcullis as (d) with `SessionStore: shared`: the session in a
- *   redis-server the bench starts (skipped when redis-server is missing).
+ *   redis-server the bench starts (skipped when redis-server is missing);
+ * - (g) Portcullis forwarding as (b), its access log delivered as ALB's
+ *   5-minute gzip files (`AccessLog.Directory`) instead of appended to one
+ *   file: the cost of compression (libuv's thread pool, counted in the
+ *   process tree's CPU).
  *
  * The load generator is `wrk` when installed (a separate C process, one
  * thread), else autocannon in this process — which takes a large share of
@@ -61,7 +65,7 @@ const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
-const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s').split(','))
+const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s,g').split(','))
 const NODE = process.env.BENCH_NODE ?? process.execPath
 const TASKSET = process.env.BENCH_TASKSET
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
@@ -411,6 +415,26 @@ Portcullis:
 ${store}`
 }
 
+/** (g): the forward listener of {@link portcullisConfig}, its access log as ALB's gzip delivery files. */
+function deliveryConfig(gatewayPort: number, adminPort: number, upstreamPort: number): string {
+  return `LoadBalancer: { Name: bench, Region: us-east-1 }
+Listeners:
+  - Port: ${gatewayPort}
+    Protocol: HTTP
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+TargetGroups:
+  - TargetGroupName: app
+    Protocol: HTTP
+    Targets: [{ Id: 127.0.0.1, Port: ${upstreamPort} }]
+    HealthCheckIntervalSeconds: 30
+Portcullis:
+  StateDirectory: ${join(work, 'state-delivery')}
+  Admin: { Address: 127.0.0.1, Port: ${adminPort} }
+  AccessLog: { Directory: ${join(work, 'alb-logs')}, IntervalMinutes: 5 }
+`
+}
+
 /**
  * The login flow at Apache, as `logInAtDevIdp` does it at Portcullis but
  * with undici's `request`: mod_auth_openidc answers 401 instead of
@@ -484,6 +508,7 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
     number,
     number,
   ]
+  const [deliveryPort, deliveryAdminPort] = (await freePorts(2)) as [number, number]
   const idp = await createDevIdentityProvider({
     port: idpPort,
     clients: [
@@ -576,6 +601,17 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
         const cookie = await logInAtDevIdp(`http://127.0.0.1:${authPort}/`)
         add('d', '(d) Portcullis authenticated (session)', authPort, child.pid).headers = { cookie }
       }
+    }
+
+    if (CASES.has('g')) {
+      const child = startPortcullis(
+        'portcullis-delivery.yaml',
+        deliveryConfig(deliveryPort, deliveryAdminPort, upstreamPort),
+        workers,
+      )
+      started.push(child)
+      await waitForPort(deliveryPort)
+      add('g', "(g) Portcullis forward, ALB's gzip delivery files", deliveryPort, child.pid)
     }
 
     if (CASES.has('s')) {
@@ -680,6 +716,8 @@ function report(
   ratio('d/o req/s (authenticated, Portcullis vs Apache)', r('d'), r('o'), '—')
   ratio('s/d req/s (shared session vs cookie session)', r('s'), r('d'), '≥ 0.8')
   ratio('d/s CPU per request (cookie ÷ shared session)', cpu('d'), cpu('s'), '≥ 0.8')
+  ratio("g/b req/s (ALB's gzip delivery files vs one plain file)", r('g'), r('b'), '≥ 0.95')
+  ratio('b/g CPU per request (plain file ÷ gzip delivery files)', cpu('b'), cpu('g'), '—')
   ratio('b/n req/s (forward vs nginx)', r('b'), r('n'), '—')
   ratio('m/n req/s (minimal Node proxy vs nginx)', r('m'), r('n'), '—')
   ratio('b/a req/s (forward vs direct)', r('b'), r('a'), '—')

@@ -79,6 +79,15 @@ program
   )
 
 program
+  .command('reopen-logs')
+  .description('have the running gateway reopen its access log (logrotate postrotate): sends SIGUSR2 to its primary')
+  .addOption(configOption())
+  .action(async (opts: { config: string }) => {
+    const { reopenLogsCommand } = await import('./commands/reopen-logs.js')
+    process.exitCode = await reopenLogsCommand({ config: opts.config }, io)
+  })
+
+program
   .command('validate')
   .description('check a configuration file and print a summary of listeners, rules and target groups')
   .argument('[file]', 'configuration file (the same as --config)')

@@ -778,7 +778,13 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     { Admin: 'PortcullisAdmin', AccessLog: 'PortcullisAccessLog', SharedState: 'PortcullisSharedState' },
   ),
   PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port']),
-  PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', ['Format', 'Path']),
+  PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', [
+    'Format',
+    'Path',
+    'Directory',
+    'IntervalMinutes',
+    'MaxTotalSizeMB',
+  ]),
   PortcullisSharedState: portcullisBlock('Portcullis.SharedState', [
     'Url',
     'KeyPrefix',

@@ -335,7 +335,7 @@ export interface PortcullisModel {
   readonly allowInsecureHttpAuthentication: boolean
   /** Extra CA file (PEM) trusted for outbound TLS to IdPs and JWKS endpoints. */
   readonly caFile: string | undefined
-  readonly accessLog: { readonly format: 'json' | 'alb'; readonly path: string | undefined }
+  readonly accessLog: AccessLogModel
   /** Redis/Valkey shared by several gateways (`Portcullis.SharedState`); undefined: one machine, no Redis. */
   readonly sharedState: SharedStateModel | undefined
   /** Where authenticate actions keep sessions (`Portcullis.SessionStore`); `shared` requires {@link sharedState}. */
@@ -349,6 +349,17 @@ export interface PortcullisModel {
   readonly clientSecretsDirectory: string | undefined
   /** EC2 instance id → address, for targets registered by instance id. */
   readonly instanceAddresses: Readonly<Record<string, string>>
+}
+
+/** `Portcullis.AccessLog`: one file (or stdout), or ALB's delivery files under a directory. */
+export interface AccessLogModel {
+  readonly format: 'json' | 'alb'
+  /** Absolute; undefined: standard output (or {@link delivery}). */
+  readonly path: string | undefined
+  /** ALB's gzip interval files (`Directory`); `format` is then `alb`. */
+  readonly delivery:
+    | { readonly directory: string; readonly intervalMinutes: 5 | 60; readonly maxTotalBytes: number }
+    | undefined
 }
 
 /** `Portcullis.SharedState`: where the shared Redis/Valkey is and how long to wait for it. */

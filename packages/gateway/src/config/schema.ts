@@ -341,7 +341,20 @@ const PortcullisSettingsSchema = strict('PortcullisSettings', {
   CaFile: z.string().optional().describe('Extra PEM CA trusted for IdP and JWKS connections.'),
   AccessLog: strict('PortcullisAccessLog', {
     Format: z.enum(['json', 'alb']).optional(),
-    Path: z.string().optional().describe('File to append to; standard output when absent.'),
+    Path: z
+      .string()
+      .optional()
+      .describe('File to append to (SIGUSR2 or `portcullis reopen-logs` reopens it); standard output when absent.'),
+    Directory: z
+      .string()
+      .optional()
+      .describe(
+        "ALB's delivery instead of Path: gzip files named and laid out as in ALB's S3 bucket (AWSLogs/…), one per interval and worker, in ALB's line format.",
+      ),
+    IntervalMinutes: integerLike.optional().describe('With Directory: 5 (default, as ALB) or 60.'),
+    MaxTotalSizeMB: integerLike
+      .optional()
+      .describe('With Directory: delivered files beyond this total are deleted, oldest first. Default 10240.'),
   }).optional(),
   SharedState: strict('PortcullisSharedState', {
     Url: z

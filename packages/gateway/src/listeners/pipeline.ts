@@ -342,7 +342,8 @@ function finish(
     rule.tally.count(status, fromTarget, record.targetProcessingTime)
     if (accessLog !== undefined) {
       const bytes = takeByteCounts(ctx.connection)
-      accessLog.write(accessLog.entry(ctx, ctx.connection, bytes, status, startedAt, Date.now()))
+      const finishedAt = Date.now()
+      accessLog.write(accessLog.entry(ctx, ctx.connection, bytes, status, startedAt, finishedAt), finishedAt)
     }
     if (channels.requestFinished.hasSubscribers) channels.requestFinished.publish({ ctx, statusCode: status })
   } catch (error) {

@@ -1,9 +1,10 @@
-import { once } from 'node:events'
-import { closeSync, mkdirSync, openSync, writev } from 'node:fs'
 import type { IncomingMessage } from 'node:http'
-import { dirname } from 'node:path'
 import type { RequestContext } from '../core/request.js'
+import { type AlbDeliveryOptions, AlbDeliverySink } from './alb-delivery.js'
 import { channels } from './diagnostics.js'
+import { FileSink, type LogSink, StdoutSink } from './log-sinks.js'
+
+export { unwritten } from './log-sinks.js'
 
 /**
  * One access-log entry, with the field names of ALB's access log
@@ -58,8 +59,13 @@ export interface ByteCounts {
 
 export interface AccessLogOptions {
   format: 'json' | 'alb'
-  /** File to append to; stdout when undefined. */
+  /**
+   * Where the lines go: a file appended to (`path`), ALB's delivery files
+   * ({@link AlbDeliveryOptions}), or stdout when undefined.
+   */
   path: string | undefined
+  /** ALB's interval files under a directory instead of `path` (ALB line format only). */
+  delivery?: AlbDeliveryOptions
   /** The load balancer's resource id (`app/NAME/ID`), ALB's `elb` field. */
   elb: string
 }
@@ -72,8 +78,19 @@ const MAX_QUEUED_BYTES = 16 * 1024 * 1024
 const SPARE_BATCHES = 4
 
 /**
+ * An operation on the destination that must happen between two batches, in
+ * queue order: what was queued before goes to the old file, what comes after
+ * to the new one.
+ */
+interface Control {
+  readonly run: (sink: LogSink) => Promise<void>
+  /** Settles the caller's promise: with the error `run` threw, if any. */
+  readonly done: (error?: Error) => void
+}
+
+/**
  * Writes access-log entries, either as JSON lines or as ALB's own
- * space-separated lines.
+ * space-separated lines, to a file, to stdout, or to ALB's gzip interval files.
  *
  * Written by hand rather than through pino's destination (sonic-boom): each
  * line is encoded at once into a reused 64 KiB buffer and full buffers go to
@@ -81,32 +98,37 @@ const SPARE_BATCHES = 4
  * joined cost 3–4 µs a request (the join re-copied every line, as two-byte
  * text), sonic-boom's string appends about 9 µs (BENCHMARKS.md). A batch is
  * written as soon as it is full, at the latest a second after its first line,
- * or at once on {@link flush}.
+ * or at once on {@link flush}. Batches hold whole lines only, so a line is
+ * never split between two files by {@link reopen} or an interval's end.
  */
 export class AccessLog {
   readonly #format: 'json' | 'alb'
   readonly #elb: string
-  readonly #path: string | undefined
-  #fd: number | undefined
+  readonly #sink: LogSink
   #batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES)
   #used = 0
-  /** Full batches not yet written, as the views to write. */
-  #queue: Buffer[] = []
+  /** Full batches not yet written, as the views to write, and controls in their order. */
+  #queue: (Buffer | Control)[] = []
   #queuedBytes = 0
   #spare: Buffer[] = []
   #writing: Promise<void> | undefined
   readonly #flushTimer: NodeJS.Timeout
+  /** When the current delivery interval ends (ms since the epoch); Infinity without intervals. */
+  #intervalEnd = Number.POSITIVE_INFINITY
   #failed = false
 
   constructor(options: AccessLogOptions) {
     this.#format = options.format
     this.#elb = options.elb
-    this.#path = options.path
-    if (options.path !== undefined) {
-      mkdirSync(dirname(options.path), { recursive: true })
-      this.#fd = openSync(options.path, 'a', 0o640)
+    if (options.delivery !== undefined) {
+      const delivery = new AlbDeliverySink(options.delivery)
+      this.#sink = delivery
+      this.#intervalEnd = delivery.intervalEnd
+    } else {
+      this.#sink = options.path === undefined ? new StdoutSink() : new FileSink(options.path)
     }
     this.#flushTimer = setInterval(() => {
+      this.#endIntervalIfDue(Date.now())
       this.#seal()
       this.#drain()
     }, 1000)
@@ -130,15 +152,29 @@ export class AccessLog {
     this.#queuedBytes += data.length
   }
 
+  /** Seals the lines written so far and queues `run` after them; settles once it ran. */
+  #control(run: (sink: LogSink) => Promise<void>): Promise<void> {
+    this.#seal()
+    const ran = new Promise<void>((resolve, reject) => {
+      this.#queue.push({ run, done: (error) => (error === undefined ? resolve() : reject(error)) })
+    })
+    this.#drain()
+    return ran
+  }
+
   #drain(): void {
     if (this.#writing !== undefined || this.#queue.length === 0) return
-    const batches = this.#queue
+    const items = this.#queue
     this.#queue = []
     this.#queuedBytes = 0
-    this.#writing = this.#writeOut(batches).then(() => {
-      for (const written of batches) {
+    this.#writing = this.#writeOut(items).then(() => {
+      for (const written of items) {
         // Only whole batch buffers are reused; an oversized single line is not.
-        if (written.buffer.byteLength === BATCH_BYTES && this.#spare.length < SPARE_BATCHES) {
+        if (
+          Buffer.isBuffer(written) &&
+          written.buffer.byteLength === BATCH_BYTES &&
+          this.#spare.length < SPARE_BATCHES
+        ) {
           this.#spare.push(Buffer.from(written.buffer, written.byteOffset, BATCH_BYTES))
         }
       }
@@ -147,33 +183,37 @@ export class AccessLog {
     })
   }
 
-  async #writeOut(batches: Buffer[]): Promise<void> {
+  async #writeOut(items: (Buffer | Control)[]): Promise<void> {
+    let batches: Buffer[] = []
+    for (const item of items) {
+      if (Buffer.isBuffer(item)) {
+        batches.push(item)
+        continue
+      }
+      if (batches.length > 0) await this.#writeBatches(batches)
+      batches = []
+      let failure: Error | undefined
+      try {
+        await item.run(this.#sink)
+      } catch (error) {
+        failure = error as Error
+      }
+      item.done(failure)
+    }
+    if (batches.length > 0) await this.#writeBatches(batches)
+  }
+
+  async #writeBatches(batches: Buffer[]): Promise<void> {
     let failure: Error | undefined
     try {
-      if (this.#fd === undefined) {
-        for (const batch of batches) {
-          if (!process.stdout.write(batch)) await once(process.stdout, 'drain')
-        }
-        // The stream may still hold the last batch: it is not reused until written.
-        await new Promise<void>((resolve) => process.stdout.write('', () => resolve()))
-      } else {
-        let pending = batches
-        while (pending.length > 0) {
-          const written = await new Promise<number>((resolve, reject) => {
-            writev(this.#fd!, pending, (error, bytes) => (error ? reject(error) : resolve(bytes)))
-          })
-          // A file that takes nothing more without an error would loop forever: treat it as one.
-          if (written === 0) throw new Error('the file took no more bytes')
-          pending = unwritten(pending, written)
-        }
-      }
+      await this.#sink.write(batches)
     } catch (error) {
       failure = error as Error
       this.#warnOnce(failure.message)
     }
     if (channels.accessLogWritten.hasSubscribers) {
       const bytes = batches.reduce((sum, batch) => sum + batch.length, 0)
-      channels.accessLogWritten.publish({ path: this.#path, bytes, error: failure })
+      channels.accessLogWritten.publish({ path: this.#sink.path, bytes, error: failure })
     }
   }
 
@@ -181,7 +221,17 @@ export class AccessLog {
   #warnOnce(why: string): void {
     if (this.#failed) return
     this.#failed = true
-    process.emitWarning(`access log ${this.#path ?? 'stdout'}: ${why}`, 'PortcullisWarning')
+    process.emitWarning(`access log ${this.#sink.path ?? 'stdout'}: ${why}`, 'PortcullisWarning')
+  }
+
+  /** Closes the delivery interval that ended by `now`: its lines go to its file, later ones to the next. */
+  #endIntervalIfDue(now: number): void {
+    if (now < this.#intervalEnd) return
+    const next = (this.#sink as AlbDeliverySink).intervalEndAfter(now)
+    this.#intervalEnd = next
+    this.#control((sink) => (sink as AlbDeliverySink).deliver(next)).catch((error: unknown) => {
+      this.#warnOnce(`could not deliver a file: ${(error as Error).message}`)
+    })
   }
 
   /**
@@ -234,7 +284,13 @@ export class AccessLog {
     }
   }
 
-  write(entry: AccessLogEntry): void {
+  /**
+   * Appends the entry's line (to the batch: see the class's note on when it
+   * is written). `now` is the entry's `time`, which decides the delivery
+   * interval whose file takes the line.
+   */
+  write(entry: AccessLogEntry, now = Date.now()): void {
+    if (now >= this.#intervalEnd) this.#endIntervalIfDue(now)
     const line = this.#format === 'json' ? formatJsonLine(entry) : `${formatAlbLine(entry)}\n`
     // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch,
     // and one that may not fit even an empty batch goes out as a buffer of its own.
@@ -249,42 +305,24 @@ export class AccessLog {
 
   /** Resolves when every line written so far is in the file (or on stdout), without waiting for the timer. */
   async flush(): Promise<void> {
-    this.#seal()
-    // Queued behind a write in flight: that write starts the one that takes these lines when it ends.
-    const behind = this.#writing !== undefined && this.#queue.length > 0
-    this.#drain()
-    await this.#writing
-    if (behind) await this.#writing
+    await this.#control(async () => {})
   }
 
-  /** Writes what is pending and closes the file. */
+  /**
+   * Writes every line so far to the file open now, then opens the path
+   * again: after logrotate (or anyone) renamed the file, later lines go to a
+   * new file under the configured name. Resolves once reopened. Nothing to
+   * do for stdout; for ALB's interval files it delivers the current file.
+   */
+  async reopen(): Promise<void> {
+    await this.#control((sink) => sink.reopen())
+  }
+
+  /** Writes what is pending and closes the file (delivering the current interval's file). */
   async close(): Promise<void> {
     clearInterval(this.#flushTimer)
-    // A finished write starts the next queued one itself: wait until nothing is left.
-    while (this.#writing !== undefined || this.#used > 0 || this.#queue.length > 0) {
-      this.#seal()
-      this.#drain()
-      await this.#writing
-    }
-    if (this.#fd !== undefined) {
-      closeSync(this.#fd)
-      this.#fd = undefined
-    }
+    await this.#control((sink) => sink.close())
   }
-}
-
-/** What is left of `batches` after the first `written` bytes went out (a short write). */
-export function unwritten(batches: readonly Buffer[], written: number): Buffer[] {
-  const rest: Buffer[] = []
-  let skip = written
-  for (const batch of batches) {
-    if (skip >= batch.length) skip -= batch.length
-    else {
-      rest.push(skip === 0 ? batch : batch.subarray(skip))
-      skip = 0
-    }
-  }
-  return rest
 }
 
 let isoSecond = Number.NaN

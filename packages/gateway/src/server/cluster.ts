@@ -1,7 +1,9 @@
 import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import { watch } from 'node:fs'
+import { readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
+import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { AggregatorRegistry, Counter, Registry } from 'prom-client'
 import type { AuthAdmin } from '../auth/index.js'
@@ -19,9 +21,13 @@ import { type RunningGateway, startGateway } from './gateway.js'
 import { listen } from './listen.js'
 
 /** Messages between the primary and its workers. */
-type PrimaryMessage = { type: 'portcullis:reload' } | { type: 'portcullis:shutdown'; deadlineMs: number }
+type PrimaryMessage =
+  | { type: 'portcullis:reload' }
+  | { type: 'portcullis:reopen-logs' }
+  | { type: 'portcullis:shutdown'; deadlineMs: number }
 type WorkerMessage =
   | { type: 'portcullis:ready'; listeners: RunningGateway['listeners'] }
+  | { type: 'portcullis:logs-reopened'; error: string | undefined }
   | { type: 'portcullis:reloaded'; generation: number }
   | { type: 'portcullis:reload-failed'; message: string }
   | { type: 'portcullis:start-failed'; code: GatewayErrorCode | undefined; message: string }
@@ -42,6 +48,12 @@ export interface ServeOptions {
 }
 
 const WORKER_ENV = 'PORTCULLIS_WORKER'
+/**
+ * Reopens the access log (after logrotate moved it). Not SIGUSR1, nginx's
+ * choice: Node reserves that one for its inspector, and a worker that got it
+ * without a handler would open a debugger port.
+ */
+export const REOPEN_SIGNAL = 'SIGUSR2'
 /** A worker that exits sooner than this after its start counts towards a crash loop. */
 const QUICK_DEATH_MS = 5000
 const MAX_RESTART_DELAY_MS = 5000
@@ -57,19 +69,39 @@ export function isGatewayWorker(): boolean {
  * worker, so that a worker that dies is replaced at once, as nginx's master
  * does. The primary serves the admin listener itself with metrics aggregated
  * over the workers plus its own (`portcullis_worker_restarts_total`), reloads
- * on `SIGHUP` (and file changes with `--watch`), and drains on
- * `SIGTERM`/`SIGINT`. Resolves when the gateway has stopped.
+ * on `SIGHUP` (and file changes with `--watch`), has every worker reopen its
+ * access log on {@link REOPEN_SIGNAL}, and drains on `SIGTERM`/`SIGINT`.
+ * While it runs, `{stateDirectory}/portcullis.pid` holds its process id
+ * ({@link PID_FILE}). Resolves when the gateway has stopped.
  */
 export async function serve(options: ServeOptions): Promise<void> {
   const { config, warnings } = await loadConfig(options.configPath)
   // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
   for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
-  const shared = await connectShared(config, options.logger)
-  try {
-    return await servePrimary(options, config, shared)
-  } finally {
-    await shared?.close()
+  // Handled from here on: the signal's default action would end the process. One that comes
+  // while the workers start is acted on once they are ready (they may have opened the file already).
+  const reopen: ReopenRequests = { asked: false, run: undefined }
+  const onReopen = (): void => {
+    if (reopen.run === undefined) reopen.asked = true
+    else reopen.run()
   }
+  process.on(REOPEN_SIGNAL, onReopen)
+  try {
+    const shared = await connectShared(config, options.logger)
+    try {
+      return await servePrimary(options, config, shared, reopen)
+    } finally {
+      await shared?.close()
+    }
+  } finally {
+    process.off(REOPEN_SIGNAL, onReopen)
+  }
+}
+
+/** {@link REOPEN_SIGNAL} in the primary: `run` once the workers are ready, `asked` if it came before. */
+interface ReopenRequests {
+  asked: boolean
+  run: (() => void) | undefined
 }
 
 /**
@@ -133,6 +165,7 @@ async function servePrimary(
   options: ServeOptions,
   config: GatewayConfig,
   shared: SharedState | undefined,
+  reopen: ReopenRequests,
 ): Promise<void> {
   const { logger } = options
   cluster.setupPrimary({ execArgv: process.execArgv, args: process.argv.slice(2) })
@@ -222,6 +255,29 @@ async function servePrimary(
     throw error
   })
   options.onReady({ listeners: readyListeners, adminUrl, config })
+  const pidFile = join(config.portcullis.stateDirectory, PID_FILE)
+  await writePidFile(pidFile, logger)
+
+  const reopenLogs = (): void => {
+    const asked = [...workers]
+    let answered = 0
+    const failures: string[] = []
+    const onAnswer = (worker: Worker) => (message: WorkerMessage) => {
+      if (message.type !== 'portcullis:logs-reopened') return
+      worker.off('message', listeners.get(worker)!)
+      if (message.error !== undefined) failures.push(`worker ${worker.process.pid}: ${message.error}`)
+      if (++answered < asked.length) return
+      if (failures.length === 0) logger.info({ workers: asked.length }, 'access log reopened')
+      else logger.error({ workers: asked.length, failures }, 'access log could not be reopened in every worker')
+    }
+    const listeners = new Map(asked.map((worker) => [worker, onAnswer(worker)]))
+    for (const worker of asked) {
+      worker.on('message', listeners.get(worker)!)
+      worker.send({ type: 'portcullis:reopen-logs' } satisfies PrimaryMessage)
+    }
+  }
+  reopen.run = reopenLogs
+  if (reopen.asked) reopenLogs()
 
   const stopReload = onReloadSignal(options, () => {
     void reloadConfig(options).then(async (next) => {
@@ -246,6 +302,7 @@ async function servePrimary(
   await new Promise<void>((resolve) => onStopSignal(resolve))
   stopping = true
   stopReload()
+  reopen.run = undefined
   logger.info({ workers: workers.size }, 'shutting down: draining in-flight requests')
   const exits = [...workers].map((w) => once(w, 'exit'))
   for (const worker of workers) {
@@ -254,6 +311,7 @@ async function servePrimary(
   await Promise.all(exits)
   await auth?.close()
   if (admin !== undefined) await new Promise<void>((resolve) => admin!.close(() => resolve()))
+  await removePidFile(pidFile)
   logger.info({ generation: current.source }, 'stopped')
 }
 
@@ -274,6 +332,8 @@ async function authAdmin(
  * itself), and drains on shutdown.
  */
 export async function runGatewayWorker(configPath: string, logger: Logger): Promise<void> {
+  // The primary handles signals for the whole group; a worker must not die of this one while it starts.
+  process.on(REOPEN_SIGNAL, () => {})
   const { config } = await loadConfig(configPath)
   const metrics = new GatewayMetrics()
   // Answer the primary's metric requests with this worker's registry.
@@ -307,7 +367,12 @@ export async function runGatewayWorker(configPath: string, logger: Logger): Prom
   process.on('SIGTERM', () => {})
   process.on('SIGHUP', () => {})
   process.on('message', (message: PrimaryMessage) => {
-    if (message.type === 'portcullis:reload') {
+    if (message.type === 'portcullis:reopen-logs') {
+      void gateway.reopenAccessLog().then(
+        () => send({ type: 'portcullis:logs-reopened', error: undefined }),
+        (error: unknown) => send({ type: 'portcullis:logs-reopened', error: (error as Error).message }),
+      )
+    } else if (message.type === 'portcullis:reload') {
       void loadConfig(configPath)
         .then(({ config: next }) => gateway.reload(next))
         .then(
@@ -324,4 +389,22 @@ export async function runGatewayWorker(configPath: string, logger: Logger): Prom
       })
     }
   })
+}
+
+/** The primary's process id, in the state directory, for `portcullis reopen-logs` (and logrotate's postrotate). */
+export const PID_FILE = 'portcullis.pid'
+
+/** Writes the pid file; a gateway that cannot (a read-only state directory) runs on and says so. */
+async function writePidFile(path: string, logger: Logger): Promise<void> {
+  try {
+    await writeFile(path, `${process.pid}\n`, { mode: 0o644 })
+  } catch (error) {
+    logger.warn({ err: error, path }, 'could not write the pid file: portcullis reopen-logs will not find this gateway')
+  }
+}
+
+/** Removes the pid file if it still names this process (another gateway may have started on the same directory). */
+async function removePidFile(path: string): Promise<void> {
+  const text = await readFile(path, 'utf8').catch(() => undefined)
+  if (text?.trim() === String(process.pid)) await rm(path, { force: true })
 }

@@ -1,6 +1,7 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import { createServer as createHttpsServer } from 'node:https'
-import type { Socket } from 'node:net'
+import { isIPv4, type Socket } from 'node:net'
+import { networkInterfaces } from 'node:os'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel, SharedStateModel } from '../config/model.js'
@@ -10,6 +11,7 @@ import { compileGateway, needsAuth } from '../listeners/compile.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
 import { type ListenerTls, listenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
+import type { AlbDeliveryOptions } from '../observability/alb-delivery.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import type { SharedState } from '../shared/state.js'
@@ -54,6 +56,12 @@ export interface RunningGateway {
   readonly metrics: GatewayMetrics
   /** Resolves when the access-log lines of every request finished so far are written (at once without an access log). */
   flushAccessLog(): Promise<void>
+  /**
+   * Writes every access-log line so far to the file open now, then opens the
+   * configured path again (after logrotate moved the file). Nothing to do
+   * for stdout or ALB's interval files.
+   */
+  reopenAccessLog(): Promise<void>
   /**
    * Switches to a new configuration without dropping connections: listeners
    * that stay keep their sockets, new ones open, removed ones drain. Rejects
@@ -101,6 +109,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       : new AccessLog({
           format: config.portcullis.accessLog.format,
           path: config.portcullis.accessLog.path,
+          delivery: albDelivery(config),
           elb: config.loadBalancer.arn.split(':loadbalancer/')[1] ?? config.loadBalancer.name,
         })
 
@@ -344,6 +353,13 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   }
 
   async function applyReload(next: GatewayConfig): Promise<void> {
+    if (JSON.stringify(next.portcullis.accessLog) !== JSON.stringify(config.portcullis.accessLog)) {
+      // The log stays as it was opened: its settings are read at start only. Said, never silently ignored.
+      logger.warn(
+        { accessLog: config.portcullis.accessLog },
+        'Portcullis.AccessLog changed: restart the gateway to apply it; the access log goes on as it was opened',
+      )
+    }
     const nextGeneration = await buildGeneration(next, generationNumber + 1, current)
     let opened: ListenerServer[]
     const refreshedTls = new Map<ListenerServer, ListenerTls>()
@@ -416,6 +432,10 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       await accessLog?.flush()
     },
 
+    async reopenAccessLog(): Promise<void> {
+      await accessLog?.reopen()
+    },
+
     async reload(next: GatewayConfig): Promise<void> {
       if (closing) throw new GatewayError('ERR_CLOSED', 'the gateway is shutting down')
       try {
@@ -443,6 +463,38 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     },
   }
   return gateway
+}
+
+/** What ALB's delivery files need of the configuration, when `Portcullis.AccessLog.Directory` asks for them. */
+function albDelivery(config: GatewayConfig): AlbDeliveryOptions | undefined {
+  const delivery = config.portcullis.accessLog.delivery
+  if (delivery === undefined) return undefined
+  const lb = config.loadBalancer
+  return {
+    directory: delivery.directory,
+    intervalMinutes: delivery.intervalMinutes,
+    maxTotalBytes: delivery.maxTotalBytes,
+    accountId: lb.accountId,
+    region: lb.region,
+    name: lb.name,
+    id: lb.arn.slice(lb.arn.lastIndexOf('/') + 1),
+    ip: nodeAddress(config),
+  }
+}
+
+/**
+ * The address in ALB's file names (there, the load balancer node's): the
+ * first listener's when it binds one address, else this machine's first
+ * external IPv4 address, else 127.0.0.1.
+ */
+function nodeAddress(config: GatewayConfig): string {
+  const bound = config.listeners.map((l) => l.address).find((a) => isIPv4(a) && a !== '0.0.0.0')
+  if (bound !== undefined) return bound
+  for (const addresses of Object.values(networkInterfaces())) {
+    const external = addresses?.find((a) => a.family === 'IPv4' && !a.internal)
+    if (external !== undefined) return external.address
+  }
+  return '127.0.0.1'
 }
 
 /** The response writing on `socket` now, if any. Node keeps it in an undocumented field; nothing public says. */

@@ -140,7 +140,7 @@ describe('the issue-3 YAML', () => {
       admin: { address: '127.0.0.1', port: 9800 },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
-      accessLog: { format: 'json', path: undefined },
+      accessLog: { format: 'json', path: undefined, delivery: undefined },
       sharedState: undefined,
       sessionStore: 'cookie',
       localCertificates: false,
@@ -291,7 +291,7 @@ describe('defaults', () => {
       admin: { address: '127.0.0.1', port: 9800 },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
-      accessLog: { format: 'json', path: undefined },
+      accessLog: { format: 'json', path: undefined, delivery: undefined },
       sharedState: undefined,
       sessionStore: 'cookie',
       localCertificates: false,
@@ -342,13 +342,73 @@ describe('defaults', () => {
       admin: undefined,
       allowInsecureHttpAuthentication: false,
       caFile: '/opt/ca.pem',
-      accessLog: { format: 'alb', path: `${BASE_DIR}/logs/access.log` },
+      accessLog: { format: 'alb', path: `${BASE_DIR}/logs/access.log`, delivery: undefined },
       sharedState: undefined,
       sessionStore: 'cookie',
       localCertificates: false,
       clientSecretsDirectory: undefined,
       instanceAddresses: {},
     })
+  })
+
+  test("AccessLog.Directory: ALB's delivery files, 5-minute intervals and a 10 GiB bound unless told", () => {
+    const { config } = load(`${MINIMAL}Portcullis:
+  AccessLog: { Directory: alb-logs }
+`)
+    assert.deepEqual(config.portcullis.accessLog, {
+      format: 'alb',
+      path: undefined,
+      delivery: { directory: `${BASE_DIR}/alb-logs`, intervalMinutes: 5, maxTotalBytes: 10_240 * 1024 * 1024 },
+    })
+    const hourly = load(`${MINIMAL}Portcullis:
+  AccessLog: { Format: alb, Directory: /var/log/alb, IntervalMinutes: "60", MaxTotalSizeMB: 512 }
+`).config.portcullis.accessLog
+    assert.deepEqual(hourly.delivery, {
+      directory: '/var/log/alb',
+      intervalMinutes: 60,
+      maxTotalBytes: 512 * 1024 * 1024,
+    })
+  })
+
+  test("the gateway README's AccessLog.Directory sample loads as it says", () => {
+    const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8')
+    const sample = /```yaml\n(Portcullis:\n {2}AccessLog:\n {4}Directory: \/var\/log\/portcullis\/alb[\s\S]*?)```/.exec(
+      readme,
+    )?.[1]
+    assert.ok(sample, 'the sample is gone from the README')
+    assert.deepEqual(load(`${MINIMAL}${sample}`).config.portcullis.accessLog, {
+      format: 'alb',
+      path: undefined,
+      delivery: { directory: '/var/log/portcullis/alb', intervalMinutes: 5, maxTotalBytes: 10_240 * 1024 * 1024 },
+    })
+  })
+
+  test('AccessLog: what does not make sense together is refused where it is written', () => {
+    const both = `${MINIMAL}Portcullis:
+  AccessLog: { Path: access.log, Directory: alb-logs }
+`
+    expectError(both, 'Portcullis.AccessLog.Directory', /either Path .* or Directory .*, not both/, 'alb-logs')
+    const json = `${MINIMAL}Portcullis:
+  AccessLog: { Format: json, Directory: alb-logs }
+`
+    expectError(json, 'Portcullis.AccessLog.Format', /Format must be alb \(or absent\) with Directory/, 'json')
+    const interval = `${MINIMAL}Portcullis:
+  AccessLog: { Directory: alb-logs, IntervalMinutes: 15 }
+`
+    expectError(interval, 'Portcullis.AccessLog.IntervalMinutes', /must be 5 \(ALB's\) or 60, got 15/, '15')
+    const size = `${MINIMAL}Portcullis:
+  AccessLog: { Directory: alb-logs, MaxTotalSizeMB: 0 }
+`
+    expectError(size, 'Portcullis.AccessLog.MaxTotalSizeMB', /MaxTotalSizeMB must be 1\.\.16777216, got 0/, '0 }', 1)
+    const noDirectory = `${MINIMAL}Portcullis:
+  AccessLog: { Path: access.log, IntervalMinutes: 5, MaxTotalSizeMB: 100 }
+`
+    expectError(noDirectory, 'Portcullis.AccessLog.IntervalMinutes', /needs Directory/, '5,')
+    expectError(noDirectory, 'Portcullis.AccessLog.MaxTotalSizeMB', /needs Directory/, '100')
+    const text = `${MINIMAL}Portcullis:
+  AccessLog: { Directory: alb-logs, IntervalMinutes: five }
+`
+    expectError(text, 'Portcullis.AccessLog.IntervalMinutes', /./, 'five')
   })
 
   test('authenticate actions get ALB defaults and Portcullis extension defaults', () => {

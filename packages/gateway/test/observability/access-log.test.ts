@@ -1,12 +1,21 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { constants, openSync, readFileSync, statSync } from 'node:fs'
+import { constants, mkdirSync, openSync, readFileSync, renameSync, statSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
-import { AccessLog, type AccessLogEntry, formatJsonLine, unwritten } from '../../src/observability/access-log.js'
+import { pino } from 'pino'
+import {
+  AccessLog,
+  type AccessLogEntry,
+  formatAlbLine,
+  formatJsonLine,
+  unwritten,
+} from '../../src/observability/access-log.js'
 import type { AccessLogWrittenMessage } from '../../src/observability/diagnostics.js'
 import { startGateway } from '../../src/server/gateway.js'
+import { ATHENA_ALB_REGEX } from '../fixtures/alb-log.js'
+import { Capture } from '../fixtures/capture.js'
 import { nextMessage } from '../fixtures/diagnostics.js'
 import { SeededRandom } from '../fixtures/seeded-random.js'
 import {
@@ -55,6 +64,8 @@ Portcullis:
     assert.match(forwarded, / 0 \d{4}-[^ ]+ "forward" "-" "-" /)
     assert.match(fixed, / 200 - \d+ \d+ "GET /)
     assert.match(fixed, / 10 \d{4}-[^ ]+ "fixed-response" "-" "-" /)
+    // The file's lines are those of ALB's delivery files (one formatter): Athena's table reads them.
+    assert.match(fixed, ATHENA_ALB_REGEX)
     // conn_trace_id closes the line; request times are seconds with millisecond precision.
     assert.match(forwarded, / "-" "-" TID_[0-9a-f]{32}$/)
     const times = forwarded.split(' ').slice(5, 8)
@@ -322,4 +333,112 @@ describe('access log short writes', () => {
     assert.equal(text(unwritten(batches, 5)), 'fgh')
     assert.equal(unwritten(batches, 8).length, 0)
   })
+})
+
+describe('access log reopen', () => {
+  test('reopen() writes the lines it holds to the open file, then opens the path again; a path it cannot open is an error and the lines stay in the open file', async () => {
+    const dir = stateDirectory()
+    const path = join(dir, 'access.log')
+    const log = new AccessLog({ format: 'json', path, elb: 'app/test/0' })
+    const random = new SeededRandom(23)
+    const entries = Array.from({ length: 4 }, () => randomEntry(random))
+    const lines = entries.map(formatJsonLine)
+    log.write(entries[0]!)
+    // What logrotate does: move the file, then ask for the reopen.
+    renameSync(path, `${path}.1`)
+    await log.reopen()
+    log.write(entries[1]!)
+    await log.flush()
+    assert.equal(readFileSync(`${path}.1`, 'utf8'), lines[0])
+    assert.equal(readFileSync(path, 'utf8'), lines[1])
+    renameSync(path, `${path}.2`)
+    mkdirSync(path)
+    log.write(entries[2]!)
+    await assert.rejects(log.reopen(), { code: 'EISDIR' })
+    log.write(entries[3]!)
+    await log.close()
+    assert.equal(readFileSync(`${path}.2`, 'utf8'), `${lines[1]}${lines[2]}${lines[3]}`)
+  })
+})
+
+describe('access log settings on reload', () => {
+  test('a reload that changes Portcullis.AccessLog says the log goes on as it was opened', async () => {
+    const dir = stateDirectory()
+    const first = join(dir, 'first.log')
+    const upstream = await startUpstream(echoHandler)
+    const yaml = (path: string) => `${forwardYaml(0, upstream.port)}
+Portcullis:
+  AccessLog: { Format: alb, Path: ${path} }
+`
+    const logs = new Capture()
+    const logger = pino({ level: 'warn' }, logs)
+    const gateway = await startGateway(configFromYaml(yaml(first), dir), { logger, admin: false })
+    try {
+      await gateway.reload(configFromYaml(yaml(join(dir, 'second.log')), dir))
+      await logs.waitFor('Portcullis.AccessLog changed: restart the gateway to apply it')
+      await send(`${gateway.listeners[0]!.url}fixed`)
+      await gateway.flushAccessLog()
+      assert.equal(readFileSync(first, 'utf8').split('\n').length, 2)
+    } finally {
+      await gateway.close({ deadlineMs: 1000 })
+      await upstream.close()
+    }
+  })
+})
+
+describe("ALB's line format", () => {
+  const base: AccessLogEntry = {
+    type: 'https',
+    time: '2026-12-07T11:45:00.123Z',
+    elb: 'app/my-alb/50dc6c495c0c9188',
+    client_port: '192.0.2.10:51234',
+    target_port: '10.0.0.5:8080',
+    request_processing_time: 0.001,
+    target_processing_time: 0.02,
+    response_processing_time: 0,
+    elb_status_code: 200,
+    target_status_code: 200,
+    received_bytes: 312,
+    sent_bytes: 1024,
+    request: 'GET https://www.example.com:443/a/b?c=d HTTP/1.1',
+    user_agent: 'curl/8.5.0',
+    ssl_cipher: 'TLS_AES_256_GCM_SHA384',
+    ssl_protocol: 'TLSv1.3',
+    target_group_arn: 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/app/73e2d6bc24d8a067',
+    trace_id: 'Root=1-58337262-36d228ad5d99923122bbe354',
+    domain_name: 'www.example.com',
+    matched_rule_priority: '10',
+    request_creation_time: '2026-12-07T11:44:59.900Z',
+    actions_executed: 'authenticate,forward',
+    redirect_url: '-',
+    error_reason: '-',
+    conn_trace_id: 'TID_0123456789abcdef0123456789abcdef',
+  }
+  const cases: [string, Partial<AccessLogEntry>][] = [
+    ['forwarded over HTTPS', {}],
+    [
+      'HTTP, fixed response, no TLS',
+      {
+        type: 'http',
+        ssl_cipher: '-',
+        ssl_protocol: '-',
+        domain_name: '-',
+        target_port: '-',
+        target_status_code: null,
+      },
+    ],
+    [
+      'the client left before an answer (460)',
+      { elb_status_code: 460, target_status_code: null, target_processing_time: -1, response_processing_time: -1 },
+    ],
+    ['redirect', { elb_status_code: 301, actions_executed: 'redirect', redirect_url: 'https://example.com:443/new' }],
+    ['no target (503)', { elb_status_code: 503, target_port: '-', error_reason: 'TargetGroupNotFound' }],
+    ['WebSocket upgrade', { type: 'wss', elb_status_code: 101, target_status_code: 101 }],
+    ['HTTP/2, default rule', { request: 'POST https://www.example.com:443/api HTTP/2.0', matched_rule_priority: '0' }],
+  ]
+  for (const [name, change] of cases) {
+    test(`one formatter for the file and the delivery files; Athena's regex reads it: ${name}`, () => {
+      assert.match(formatAlbLine({ ...base, ...change }), ATHENA_ALB_REGEX)
+    })
+  }
 })

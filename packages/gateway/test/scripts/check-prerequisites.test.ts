@@ -36,7 +36,7 @@ describe('scripts/check-prerequisites.mjs', () => {
   })
 
   test('passes silently when every program is there', () => {
-    const all = bin('all', ['redis-server', 'haproxy', 'faketime', 'datefudge', 'chromium'])
+    const all = bin('all', ['redis-server', 'haproxy', 'faketime', 'datefudge', 'logrotate', 'goaccess', 'chromium'])
     const { status, output } = run({ PATH: all, PORTCULLIS_CHROMIUM: join(all, 'chromium') })
     assert.equal(status, 0, output)
     assert.equal(output, '')
@@ -46,15 +46,18 @@ describe('scripts/check-prerequisites.mjs', () => {
     const none = bin('none', [])
     const { status, output } = run({ PATH: none, PORTCULLIS_CHROMIUM: join(none, 'chromium') })
     assert.equal(status, 1, output)
-    for (const name of ['redis-server', 'haproxy', 'faketime', 'datefudge']) {
+    for (const name of ['redis-server', 'haproxy', 'faketime', 'datefudge', 'logrotate', 'goaccess']) {
       assert.match(output, new RegExp(`^  ${name}: not on PATH$`, 'm'))
     }
     assert.match(output, /^ {2}chromium: PORTCULLIS_CHROMIUM=\S+\/chromium is not an executable file$/m)
-    assert.match(output, /^ {2}(sudo )?apt-get install redis-server haproxy faketime datefudge chromium$/m)
+    assert.match(
+      output,
+      /^ {2}(sudo )?apt-get install redis-server haproxy faketime datefudge logrotate goaccess chromium$/m,
+    )
   })
 
   test('only what is missing is named', () => {
-    const some = bin('some', ['redis-server', 'faketime', 'datefudge', 'chromium'])
+    const some = bin('some', ['redis-server', 'faketime', 'datefudge', 'logrotate', 'goaccess', 'chromium'])
     const { status, output } = run({ PATH: some, PORTCULLIS_CHROMIUM: join(some, 'chromium') })
     assert.equal(status, 1, output)
     assert.match(output, /^ {2}(sudo )?apt-get install haproxy$/m)

@@ -49,7 +49,11 @@ export async function startCommand(options: StartOptions, io: { stdout: Writable
         }
         const redirects = redirectUriLines(config)
         if (redirects.length > 0) lines.push('', ...redirects)
-        lines.push('', 'SIGHUP reloads the configuration; SIGTERM or Ctrl-C drains and stops.', '')
+        lines.push(
+          '',
+          'SIGHUP reloads the configuration; SIGUSR2 (portcullis reopen-logs) reopens the access log; SIGTERM or Ctrl-C drains and stops.',
+          '',
+        )
         io.stdout.write(lines.join('\n'))
       },
     })

@@ -1,5 +1,5 @@
 import type { FieldPath } from '../document.js'
-import type { PortcullisModel } from '../model.js'
+import type { AccessLogModel, PortcullisModel } from '../model.js'
 import type { PortcullisFile } from '../schema.js'
 import { checkAddress, inRange, resolvePath, TARGET_ADDRESS, toInt } from './checks.js'
 import type { BaseContext } from './context.js'
@@ -27,15 +27,58 @@ export function normalisePortcullis(file: PortcullisFile, ctx: BaseContext): Por
     admin,
     allowInsecureHttpAuthentication: p.AllowInsecureHttpAuthentication === true,
     caFile: p.CaFile === undefined ? undefined : resolvePath(ctx, p.CaFile),
-    accessLog: {
-      format: p.AccessLog?.Format ?? 'json',
-      path: p.AccessLog?.Path === undefined ? undefined : resolvePath(ctx, p.AccessLog.Path),
-    },
+    accessLog: accessLog(p.AccessLog ?? {}, [...path, 'AccessLog'], ctx),
     ...normaliseSharedState(file, ctx),
     localCertificates: p.LocalCertificates === true,
     clientSecretsDirectory:
       p.ClientSecretsDirectory === undefined ? undefined : resolvePath(ctx, p.ClientSecretsDirectory),
     instanceAddresses: instanceAddresses(p.InstanceAddresses ?? {}, [...path, 'InstanceAddresses'], ctx),
+  }
+}
+
+/** `MaxTotalSizeMB` when absent: about two days of a gateway serving 300 requests a second, gzipped. */
+export const DEFAULT_ACCESS_LOG_MAX_TOTAL_MB = 10_240
+
+function accessLog(
+  a: NonNullable<NonNullable<PortcullisFile['Portcullis']>['AccessLog']>,
+  path: FieldPath,
+  ctx: BaseContext,
+): AccessLogModel {
+  const logPath = a.Path === undefined ? undefined : resolvePath(ctx, a.Path)
+  if (a.Directory === undefined) {
+    for (const key of ['IntervalMinutes', 'MaxTotalSizeMB'] as const) {
+      if (a[key] !== undefined) {
+        ctx.report.error([...path, key], `${key} applies to ALB's delivery files: it needs Directory`)
+      }
+    }
+    return { format: a.Format ?? 'json', path: logPath, delivery: undefined }
+  }
+  if (a.Path !== undefined) {
+    ctx.report.error(
+      [...path, 'Directory'],
+      "give either Path (one file to append to) or Directory (ALB's delivery files), not both",
+    )
+  }
+  if (a.Format === 'json') {
+    ctx.report.error(
+      [...path, 'Format'],
+      "ALB's delivery files hold ALB's line format: Format must be alb (or absent) with Directory",
+    )
+  }
+  const interval = a.IntervalMinutes === undefined ? 5 : toInt(a.IntervalMinutes)
+  if (interval !== 5 && interval !== 60) {
+    ctx.report.error([...path, 'IntervalMinutes'], `IntervalMinutes must be 5 (ALB's) or 60, got ${interval}`)
+  }
+  const maxMb = a.MaxTotalSizeMB === undefined ? DEFAULT_ACCESS_LOG_MAX_TOTAL_MB : toInt(a.MaxTotalSizeMB)
+  inRange(ctx, [...path, 'MaxTotalSizeMB'], maxMb, 1, 16 * 1024 * 1024, 'MaxTotalSizeMB')
+  return {
+    format: 'alb',
+    path: undefined,
+    delivery: {
+      directory: resolvePath(ctx, a.Directory),
+      intervalMinutes: interval === 60 ? 60 : 5,
+      maxTotalBytes: maxMb * 1024 * 1024,
+    },
   }
 }
 
