@@ -275,7 +275,7 @@ function refusalReason(policy: SecurityPolicy, runtime: TlsRuntime): string | un
       : `this FIPS policy needs FIPS-validated cryptography, and this Node.js runs without a FIPS provider (crypto.getFips() is 0)`
   }
   if (VERSIONS.indexOf(policy.minVersion) < VERSIONS.indexOf('TLSv1.2')) {
-    return `this policy allows ${policy.minVersion === 'TLSv1' ? 'TLS 1.0 and 1.1' : 'TLS 1.1'}, which OpenSSL ${runtime.openssl} negotiates only at security level 0, and that would lift its other checks (short keys, SHA-1 signatures) for every client of the listener`
+    return `this policy allows ${policy.minVersion === 'TLSv1' ? 'TLS 1.0 and 1.1' : 'TLS 1.1'}, which OpenSSL 3 negotiates only at security level 0, and that level would lift its other checks (short keys, SHA-1 signatures) for every client of the listener`
   }
   if (policy.postQuantum && !runtime.mlKem) {
     return `this policy offers ML-KEM post-quantum key exchange, which this Node.js's OpenSSL ${runtime.openssl} lacks (Node.js 24 has it)`
@@ -290,6 +290,22 @@ function refusalReason(policy: SecurityPolicy, runtime: TlsRuntime): string | un
 export function defaultPolicyFor(runtime: TlsRuntime): SecurityPolicy {
   const preferred = SECURITY_POLICIES.get(DEFAULT_SECURITY_POLICY)!
   return runtime.mlKem ? preferred : SECURITY_POLICIES.get(preferred.nearest!)!
+}
+
+/**
+ * The policy an HTTPS listener runs: its `SslPolicy`, or the default for this
+ * runtime. The loader has refused unknown and unrunnable names already; one
+ * reaching here is a bug, and throws.
+ */
+export function listenerSecurityPolicy(sslPolicy: string | undefined): SecurityPolicy {
+  const runtime = currentTlsRuntime()
+  if (sslPolicy === undefined) return defaultPolicyFor(runtime)
+  const policy = SECURITY_POLICIES.get(sslPolicy)
+  const refusal = policy === undefined ? undefined : policyRefusal(policy, runtime)
+  if (policy === undefined || refusal !== undefined) {
+    throw new Error(`SslPolicy ${sslPolicy} cannot run here: ${refusal?.reason ?? 'unknown policy'}`)
+  }
+  return policy
 }
 
 /** The Node.js TLS options that make a context or server negotiate as `policy` does. */

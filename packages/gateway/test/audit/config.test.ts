@@ -94,13 +94,15 @@ describe('audit of configuration files', () => {
     ])
   })
 
-  it('audits a pasted ALB without its secret, certificate or instance addresses: start needs them, apart', async () => {
+  it('audits a pasted ALB without its secret, certificate or instance addresses: start needs them (and a security policy it can run), apart', async () => {
     const pasted = fileURLToPath(new URL('../fixtures/aws-describe/my-load-balancer.yaml', import.meta.url))
     const { findings, startNeeds } = await auditConfigFile(pasted)
     assert.ok(findings.some((f) => f.id === 'auth-bypass-target-group'))
     assert.deepEqual(
       startNeeds.map((i) => i.path),
       [
+        // ELBSecurityPolicy-2016-08 (AWS's API default) allows TLS 1.0 and 1.1: refused at start, naming the nearest policy.
+        'Listeners[0].SslPolicy',
         'Listeners[0].Certificates[0]',
         'Listeners[0].Rules[0].Actions[0].AuthenticateOidcConfig.UseExistingClientSecret',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
