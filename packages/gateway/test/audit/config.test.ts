@@ -125,6 +125,23 @@ describe('audit of configuration files', () => {
     assert.match(findings[0]!.arn, /:targetgroup\//)
   })
 
+  it('judges a security policy by the policy table: what makes it outdated is named, a TLS 1.2+ one passes', async () => {
+    const text = await readFile(fixture('tls-policy-outdated.yaml'), 'utf8')
+    const audit = (policy: string) =>
+      auditConfigText(text.replace('ELBSecurityPolicy-2016-08', policy), 'policy.yaml').findings.filter(
+        (f) => f.id === 'listener-tls-policy-outdated',
+      )
+    assert.match(
+      audit('ELBSecurityPolicy-2016-08')[0]!.message,
+      /uses ELBSecurityPolicy-2016-08, which negotiates TLS 1\.0 or 1\.1$/,
+    )
+    assert.match(audit('ELBSecurityPolicy-FS-1-1-2019-08')[0]!.message, /which negotiates TLS 1\.1$/)
+    assert.match(audit('ELBSecurityPolicy-TLS13-1-0-2021-06')[0]!.message, /which negotiates TLS 1\.0 or 1\.1$/)
+    for (const current of ['ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09', 'ELBSecurityPolicy-TLS-1-2-Ext-2018-06']) {
+      assert.deepEqual(audit(current), [], current)
+    }
+  })
+
   it('refuses an invalid file with the validator’s located errors', async () => {
     await assert.rejects(auditConfigFile(fixture('missing.yaml')), ConfigError)
   })

@@ -354,6 +354,35 @@ ${listener(pq, 'ELBSecurityPolicy-TLS13-1-3-PQ-2025-09')}${listener(classical, '
     }
   })
 
+  test("validate's summary prints each HTTPS listener's policy, what it allows and its ciphers in order", async () => {
+    const file = join(dir, 'summary.yaml')
+    const listener = (policy: string) => `  - Port: ${0}
+    Protocol: HTTPS
+${policy}    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200" } }]
+`
+    await writeFile(
+      file,
+      `Listeners:
+${listener('    SslPolicy: ELBSecurityPolicy-FS-1-2-Res-2020-10\n')}${listener('')}Portcullis:
+  StateDirectory: ./state
+  LocalCertificates: true
+`,
+    )
+    const { code, stdout, stderr } = await runPortcullis(['validate', file], dir)
+    assert.equal(code, 0, stderr)
+    assert.match(
+      stdout,
+      /\n {4}security policy ELBSecurityPolicy-FS-1-2-Res-2020-10: TLS 1\.2; 4 TLS 1\.2 ciphers \(all forward-secret\)\n {6}ciphers ECDHE-ECDSA-AES128-GCM-SHA256 ECDHE-RSA-AES128-GCM-SHA256 ECDHE-ECDSA-AES256-GCM-SHA384 ECDHE-RSA-AES256-GCM-SHA384\n/,
+    )
+    assert.match(
+      stdout,
+      runtime.mlKem
+        ? /\n {4}security policy ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 \(no SslPolicy: ALB console's default\): TLS 1\.2, TLS 1\.3; 4 TLS 1\.2 ciphers \(all forward-secret\); ML-KEM hybrid key exchange\n/
+        : /\n {4}security policy ELBSecurityPolicy-TLS13-1-2-Res-2021-06 \(no SslPolicy: ALB console's default ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 without ML-KEM, which OpenSSL [\d.]+ lacks\): TLS 1\.2, TLS 1\.3; 4 TLS 1\.2 ciphers \(all forward-secret\)\n {6}ciphers TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384 TLS_CHACHA20_POLY1305_SHA256 ECDHE-ECDSA-AES128-GCM-SHA256/,
+    )
+  })
+
   test('an unknown name: did you mean', async () => {
     const { code, output } = await startWith('ELBSecurityPolicy-TLS13-1-2-2021-07')
     assert.notEqual(code, 0)
@@ -361,5 +390,45 @@ ${listener(pq, 'ELBSecurityPolicy-TLS13-1-3-PQ-2025-09')}${listener(classical, '
       output,
       /:4:16 Listeners\[0\]\.SslPolicy: unknown security policy ELBSecurityPolicy-TLS13-1-2-2021-07; did you mean ELBSecurityPolicy-TLS13-1-2-2021-06/,
     )
+  })
+})
+
+describe('a reload changes the policy of a running listener (SIGHUP)', { timeout: 60_000 }, () => {
+  test('TLS 1.2 and 1.3, then TLS 1.3 only; a reload to a policy this Node.js cannot honour is rejected', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-policies-reload-'))
+    const port = await freePort()
+    const file = join(dir, 'portcullis.yaml')
+    const config = (policy: string) => `Listeners:
+  - Port: ${port}
+    Protocol: HTTPS
+    SslPolicy: ${policy}
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200" } }]
+Portcullis:
+  StateDirectory: ./state
+  LocalCertificates: true
+`
+    await writeFile(file, config('ELBSecurityPolicy-TLS13-1-2-2021-06'))
+    const gateway = await startGatewayCli(file, dir)
+    const tls12 = () => sClient(port, ['-tls1_2'])
+    try {
+      assert.equal((await tls12()).ok, true)
+      await writeFile(file, config('ELBSecurityPolicy-TLS13-1-3-2021-06'))
+      gateway.child.kill('SIGHUP')
+      await waitFor(async () => !(await tls12()).ok, 'TLS 1.2 refused after the reload')
+      assert.equal((await sClient(port, ['-tls1_3'])).ok, true)
+
+      await writeFile(file, config('ELBSecurityPolicy-TLS-1-1-2017-01'))
+      gateway.child.kill('SIGHUP')
+      await waitFor(() => gateway.output().includes('configuration rejected'), 'the rejected reload')
+      assert.match(gateway.output(), /ELBSecurityPolicy-TLS-1-1-2017-01: this policy allows TLS 1\.1/)
+      // The running policy stays.
+      assert.equal((await tls12()).ok, false)
+      assert.equal((await sClient(port, ['-tls1_3'])).ok, true)
+    } finally {
+      gateway.child.kill('SIGTERM')
+      await once(gateway.child, 'exit')
+      await rm(dir, { recursive: true, force: true })
+    }
   })
 })
