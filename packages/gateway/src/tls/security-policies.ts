@@ -5,10 +5,13 @@
  * read.
  *
  * Sources: AWS's "Security policies for your Application Load Balancer"
- * (protocols and ciphers of each policy, in OpenSSL's names and AWS's
- * order; the PQ policies' hybrid groups; the console default), and, for the
- * pre-2021 policies, the cipher lists of AWS's s2n-tls
- * (`tls/s2n_cipher_preferences.c`, `elb_security_policy_*`).
+ * (the console and API defaults, the PQ policies' hybrid groups, the
+ * policy families); its per-policy tables of the 2021-06 and 2025-09
+ * policies as transcribed in moto (`moto/elbv2/ssl_policies.py`, protocols
+ * and ciphers in AWS's order); for the 2015–2020 policies, the cipher lists
+ * of AWS's s2n-tls (`tls/s2n_cipher_preferences.c`, `elb_security_policy_*`);
+ * the FIPS names from AWS's page and s2n-tls (CNSA 2.0). Re-check against
+ * `aws elbv2 describe-ssl-policies` when AWS adds a policy.
  *
  * What AWS does not say and Portcullis decided (docs/alb-contract.md):
  * - key-exchange groups: AWS names groups for the PQ policies only
