@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import { readFile } from 'node:fs/promises'
 import { describe, test } from 'node:test'
 import { createSecureContext } from 'node:tls'
 import {
@@ -97,5 +98,25 @@ describe('ALB security policies', () => {
     assert.equal(closestPolicyNames('ELBSecurityPolicy-TLS13-1-2-2021-07')[0], 'ELBSecurityPolicy-TLS13-1-2-2021-06')
     assert.equal(closestPolicyNames('elbsecuritypolicy-tls-1-2-2017-01')[0], 'ELBSecurityPolicy-TLS-1-2-2017-01')
     assert.deepEqual(closestPolicyNames('modern'), [])
+  })
+})
+
+describe("the gateway README's table of security policies", () => {
+  test('names every policy once, and says on which Node each runs as the table does', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8')
+    // The table's rows: policy names without their common prefix, each in backquotes.
+    const policyRows = readme.split('\n').filter((l) => /^\| `[A-Za-z0-9-]+-\d{2}`/.test(l))
+    const seen: string[] = []
+    for (const row of policyRows) {
+      const [names, , , on20, on24] = row.split(' | ').map((c) => c.replace(/^\| /, ''))
+      for (const short of [...names!.matchAll(/`([^`]+)`/g)].map((m) => m[1]!)) {
+        const policy = securityPolicy(`ELBSecurityPolicy-${short}`)
+        assert.ok(policy, short)
+        seen.push(policy.name)
+        assert.equal(on20!.startsWith('runs'), policyRefusal(policy, node20) === undefined, `${short} on Node 20`)
+        assert.equal(on24!.startsWith('runs'), policyRefusal(policy, node24) === undefined, `${short} on Node 24`)
+      }
+    }
+    assert.deepEqual([...seen].sort(), [...SECURITY_POLICIES.keys()].sort())
   })
 })
