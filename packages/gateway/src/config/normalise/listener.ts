@@ -68,7 +68,7 @@ function checkSslPolicy(l: ListenerFile, path: FieldPath, ctx: BaseContext): voi
     const near = closestPolicyNames(name)
     ctx.report.error(
       at,
-      `unknown security policy ${name}${near.length > 0 ? `; did you mean ${near.join(' or ')}?` : ' (aws elbv2 describe-ssl-policies lists the names ALB knows)'}`,
+      `unknown security policy ${/^\S+$/.test(name) ? name : JSON.stringify(name)}${near.length > 0 ? `; did you mean ${near.join(' or ')}?` : ' (aws elbv2 describe-ssl-policies lists the names ALB knows)'}`,
     )
     return
   }

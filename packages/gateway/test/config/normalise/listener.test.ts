@@ -125,6 +125,7 @@ describe('security policies (SslPolicy)', () => {
       /^unknown security policy ELBSecurityPolicy-TLS-1-2-2017-1; did you mean ELBSecurityPolicy-TLS-1-2-2017-01/,
       'ELBSecurityPolicy-TLS-1-2-2017-1',
     )
+    expectError(https('""'), 'Listeners[0].SslPolicy', /^unknown security policy "" \(aws elbv2/, '""')
     expectError(
       https('Modern'),
       'Listeners[0].SslPolicy',
