@@ -17,6 +17,7 @@ import type {
   ListenerModel,
   RuleModel,
 } from '../config/model.js'
+import { outdatedBecause, securityPolicy } from '../tls/security-policies.js'
 import { CATALOGUE, type Finding, type FindingId, type FindingLocation } from './findings.js'
 import { findOverlap } from './witness.js'
 
@@ -144,24 +145,22 @@ function loadBalancerAttributes(model: AuditModel): RawFinding[] {
 
 // -------------------------------------------------------------- listeners
 
-const OUTDATED_POLICIES = /^ELBSecurityPolicy-(2016-08|2015-05|2015-03|2015-02|2014-10|2014-01|2011-08|FS-2018-06)$/
-/** Policy names that admit TLS 1.0 or 1.1 carry `-1-0-` or `-1-1-` (TLS-1-1-2017-01, TLS13-1-0-2021-06, FS-1-1-2019-08). */
-const OLD_PROTOCOL_IN_NAME = /-1-[01]-/
-
-/** True when the named ELB security policy still negotiates TLS 1.0 or 1.1. */
-function isOutdatedTlsPolicy(policy: string): boolean {
-  return OUTDATED_POLICIES.test(policy) || OLD_PROTOCOL_IN_NAME.test(policy)
+/** Why the listener's named security policy is outdated (ELB.17), from the policy table; undefined when it is not, or unknown. */
+function outdatedPolicy(policy: string): string | undefined {
+  const known = securityPolicy(policy)
+  return known === undefined ? undefined : outdatedBecause(known)
 }
 
 function listenerProtocols(model: AuditModel): RawFinding[] {
   const out: RawFinding[] = []
   model.listeners.forEach((listener, l) => {
     if (listener.protocol === 'HTTPS') {
-      if (listener.sslPolicy !== undefined && isOutdatedTlsPolicy(listener.sslPolicy)) {
+      const outdated = listener.sslPolicy === undefined ? undefined : outdatedPolicy(listener.sslPolicy)
+      if (outdated !== undefined) {
         out.push({
           id: 'listener-tls-policy-outdated',
           ref: { kind: 'listener', listener: l, field: 'SslPolicy' },
-          message: `${listenerName(listener)} uses ${listener.sslPolicy}, which negotiates TLS 1.0 or 1.1`,
+          message: `${listenerName(listener)} uses ${listener.sslPolicy}, which ${outdated}`,
         })
       }
       return

@@ -118,8 +118,9 @@ export const CATALOGUE = {
   'listener-tls-policy-outdated': {
     severity: 'medium',
     control: 'Security Hub ELB.17',
-    title: 'HTTPS listener allows TLS 1.0 or 1.1',
-    remediation: 'Set the SslPolicy to ELBSecurityPolicy-TLS13-1-2-2021-06 (or another TLS 1.2+ policy).',
+    title: 'HTTPS listener allows TLS 1.0 or 1.1 (or 3DES)',
+    remediation:
+      'Set the SslPolicy to ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 or ELBSecurityPolicy-TLS13-1-2-2021-06 (or another TLS 1.2+ policy); Portcullis refuses to start with the outdated ones.',
     scope: 'config',
   },
   'listener-authenticate-on-http': {

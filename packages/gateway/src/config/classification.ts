@@ -428,24 +428,8 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       Port: implemented(),
       Protocol: implemented(),
       Certificates: implemented({ block: 'Certificate', note: 'the output of describe-listener-certificates' }),
-      SslPolicy: notImplemented({
-        note: "Portcullis negotiates TLS 1.2 and 1.3 with Node.js's default ciphers whatever the policy (a policy that allows TLS 1.0 or 1.1 is stricter here, and portcullis audit reports it)",
-        values: [
-          {
-            matches: /-TLS13-1-3-/,
-            action: 'refuse',
-            reason:
-              'this policy allows TLS 1.3 only, and Portcullis also negotiates TLS 1.2: clients the policy refuses would connect',
-            fix: 'use a TLS 1.2 and 1.3 policy such as ELBSecurityPolicy-TLS13-1-2-2021-06, or keep this listener on AWS',
-          },
-          {
-            matches: /FIPS|PQ/,
-            action: 'warn',
-            reason:
-              "Portcullis negotiates with Node.js's default ciphers and key exchanges, not only the FIPS-approved or post-quantum ones this policy names",
-            fix: 'use ELBSecurityPolicy-TLS13-1-2-2021-06, or run Portcullis on a FIPS-configured Node.js',
-          },
-        ],
+      SslPolicy: implemented({
+        note: "one of ALB's predefined security policies: its protocols, ciphers (in its order) and key-exchange groups are what the listener negotiates; without it, ALB's console default ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 (on a Node.js without ML-KEM, ELBSecurityPolicy-TLS13-1-2-Res-2021-06). Refused, naming the nearest policy that runs: policies allowing TLS 1.0 or 1.1 (OpenSSL allows them only at security level 0), FIPS policies, and PQ policies on a Node.js whose OpenSSL lacks ML-KEM (Node.js 20)",
       }),
       DefaultActions: implemented({ block: 'Action' }),
       Rules: implemented({ block: 'Rule', note: 'the output of describe-rules for this listener' }),

@@ -50,7 +50,8 @@ export function clientConnection(socket: Socket, secure: boolean): ClientConnect
         tlsSocket === undefined
           ? undefined
           : {
-              cipher: tlsSocket.getCipher?.()?.standardName ?? '-',
+              // ALB logs OpenSSL's names (ECDHE-RSA-AES128-GCM-SHA256, TLS_AES_128_GCM_SHA256), not the IANA ones.
+              cipher: tlsSocket.getCipher?.()?.name ?? '-',
               protocol: tlsSocket.getProtocol?.() ?? '-',
               serverName: typeof tlsSocket.servername === 'string' ? tlsSocket.servername : '-',
             },

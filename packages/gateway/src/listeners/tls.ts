@@ -3,13 +3,17 @@ import { readFileSync } from 'node:fs'
 import { createSecureContext, type SecureContext } from 'node:tls'
 import type { CertificateModel, GatewayConfig, ListenerModel } from '../config/model.js'
 import { ensureLeafCertificate } from '../tls/local-ca.js'
+import { listenerSecurityPolicy, type PolicyTlsOptions, tlsOptionsFor } from '../tls/security-policies.js'
 
 /** A listener's certificates as its HTTPS server uses them. */
 export interface ListenerTls {
   /** The default certificate's context, used when SNI names no known host (as ALB does). */
   readonly defaultContext: SecureContext
-  /** The default certificate's PEM material, for `server.setSecureContext` on reload. */
-  readonly defaultOptions: { readonly cert: Buffer; readonly key: Buffer }
+  /**
+   * The default certificate's PEM material and the listener's security policy
+   * ({@link tlsOptionsFor}), for the server's options and `server.setSecureContext` on reload.
+   */
+  readonly defaultOptions: { readonly cert: Buffer; readonly key: Buffer } & PolicyTlsOptions
   /** `SNICallback` choosing among the listener's certificates by server name. */
   readonly sniCallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
 }
@@ -27,9 +31,10 @@ interface Entry {
  * host names (issued when there is none yet, else the one on disk).
  */
 export async function listenerTls(model: ListenerModel, stateDirectory: string): Promise<ListenerTls> {
-  if (model.localCertificateNames === undefined) return loadListenerTls(model.certificates)
+  const policy = tlsOptionsFor(listenerSecurityPolicy(model.sslPolicy))
+  if (model.localCertificateNames === undefined) return loadListenerTls(model.certificates, policy)
   const leaf = await ensureLeafCertificate(stateDirectory, model.localCertificateNames)
-  return loadListenerTls([{ certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, isDefault: true }])
+  return loadListenerTls([{ certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, isDefault: true }], policy)
 }
 
 /**
@@ -48,14 +53,15 @@ export async function issueLocalCertificates(config: GatewayConfig): Promise<voi
 /**
  * Loads a listener's certificates and builds SNI selection over them: an
  * exact DNS name wins over a wildcard (`*.example.com` covers one label only),
- * and an unknown name gets the default certificate. TLS 1.2 is the floor for
- * every context.
+ * and an unknown name gets the default certificate. Every context carries
+ * the listener's security policy (`SslPolicy`), so that the protocols and
+ * ciphers do not depend on which certificate a client's SNI selects.
  */
-export function loadListenerTls(certificates: readonly CertificateModel[]): ListenerTls {
+export function loadListenerTls(certificates: readonly CertificateModel[], policy: PolicyTlsOptions): ListenerTls {
   const entries: Entry[] = certificates.map((c) => {
     const cert = readFileSync(c.certificateFile)
     const key = readFileSync(c.privateKeyFile)
-    const context = createSecureContext({ cert, key, minVersion: 'TLSv1.2' })
+    const context = createSecureContext({ cert, key, ...policy })
     return { names: certificateNames(new X509Certificate(cert)), context, cert, key }
   })
   const exact = new Map<string, SecureContext>()
@@ -70,7 +76,7 @@ export function loadListenerTls(certificates: readonly CertificateModel[]): List
   const defaultContext = entries[0]!.context
   return {
     defaultContext,
-    defaultOptions: { cert: entries[0]!.cert, key: entries[0]!.key },
+    defaultOptions: { cert: entries[0]!.cert, key: entries[0]!.key, ...policy },
     sniCallback(servername, cb) {
       const name = servername.toLowerCase()
       const dot = name.indexOf('.')

@@ -220,9 +220,8 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         : createHttpsServer(
             {
               ...serverOptions,
-              minVersion: 'TLSv1.2',
               SNICallback: (name, cb) => entry.tls!.sniCallback(name, cb),
-              // The default certificate covers clients that send no SNI at all.
+              // The default certificate covers clients that send no SNI at all; the security policy rides along.
               ...tls.defaultOptions,
             },
             onRequest,
@@ -388,10 +387,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       const tls = refreshedTls.get(entry)
       if (tls !== undefined) {
         entry.tls = tls
-        ;(entry.server as unknown as { setSecureContext(o: object): void }).setSecureContext({
-          ...tls.defaultOptions,
-          minVersion: 'TLSv1.2',
-        })
+        ;(entry.server as unknown as { setSecureContext(o: object): void }).setSecureContext(tls.defaultOptions)
       }
     }
     const removed = [...servers.values()].filter((s) => !wanted.has(s.key))

@@ -94,13 +94,15 @@ describe('audit of configuration files', () => {
     ])
   })
 
-  it('audits a pasted ALB without its secret, certificate or instance addresses: start needs them, apart', async () => {
+  it('audits a pasted ALB without its secret, certificate or instance addresses: start needs them (and a security policy it can run), apart', async () => {
     const pasted = fileURLToPath(new URL('../fixtures/aws-describe/my-load-balancer.yaml', import.meta.url))
     const { findings, startNeeds } = await auditConfigFile(pasted)
     assert.ok(findings.some((f) => f.id === 'auth-bypass-target-group'))
     assert.deepEqual(
       startNeeds.map((i) => i.path),
       [
+        // ELBSecurityPolicy-2016-08 (AWS's API default) allows TLS 1.0 and 1.1: refused at start, naming the nearest policy.
+        'Listeners[0].SslPolicy',
         'Listeners[0].Certificates[0]',
         'Listeners[0].Rules[0].Actions[0].AuthenticateOidcConfig.UseExistingClientSecret',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
@@ -121,6 +123,23 @@ describe('audit of configuration files', () => {
     )
     assert.match(findings[0]!.message, /^TargetControlPort 3000: ALB's target optimizer/)
     assert.match(findings[0]!.arn, /:targetgroup\//)
+  })
+
+  it('judges a security policy by the policy table: what makes it outdated is named, a TLS 1.2+ one passes', async () => {
+    const text = await readFile(fixture('tls-policy-outdated.yaml'), 'utf8')
+    const audit = (policy: string) =>
+      auditConfigText(text.replace('ELBSecurityPolicy-2016-08', policy), 'policy.yaml').findings.filter(
+        (f) => f.id === 'listener-tls-policy-outdated',
+      )
+    assert.match(
+      audit('ELBSecurityPolicy-2016-08')[0]!.message,
+      /uses ELBSecurityPolicy-2016-08, which negotiates TLS 1\.0 or 1\.1$/,
+    )
+    assert.match(audit('ELBSecurityPolicy-FS-1-1-2019-08')[0]!.message, /which negotiates TLS 1\.1$/)
+    assert.match(audit('ELBSecurityPolicy-TLS13-1-0-2021-06')[0]!.message, /which negotiates TLS 1\.0 or 1\.1$/)
+    for (const current of ['ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09', 'ELBSecurityPolicy-TLS-1-2-Ext-2018-06']) {
+      assert.deepEqual(audit(current), [], current)
+    }
   })
 
   it('refuses an invalid file with the validator’s located errors', async () => {

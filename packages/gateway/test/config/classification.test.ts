@@ -246,12 +246,6 @@ describe('settings Portcullis does not implement', () => {
       '"max-age=31536000"',
     )
     expectError(
-      https('    SslPolicy: ELBSecurityPolicy-TLS13-1-3-2021-06\n'),
-      'Listeners[0].SslPolicy',
-      /allows TLS 1\.3 only, and Portcullis also negotiates TLS 1\.2.*; use a TLS 1\.2 and 1\.3 policy such as ELBSecurityPolicy-TLS13-1-2-2021-06/,
-      'ELBSecurityPolicy-TLS13-1-3-2021-06',
-    )
-    expectError(
       https('', 'LoadBalancer: { Name: x, Type: network }\n'),
       'LoadBalancer.Type',
       /^Type network: Portcullis is an application load balancer/,
@@ -296,7 +290,6 @@ describe('settings Portcullis does not implement', () => {
       [
         'not-implemented MutualAuthentication Mode',
         'not-implemented MutualAuthentication IgnoreClientCertificateExpiry',
-        'not-implemented Listener SslPolicy',
         'not-implemented listener attributes routing.http.response.server.enabled',
         'not-implemented listener attributes routing.http.response.x_frame_options.header_value',
         'not-implemented listener attributes routing.http.request.x_amzn_tls_version.header_name',
@@ -348,12 +341,6 @@ describe('settings Portcullis does not implement', () => {
         'TargetGroups[0].TargetControlPort',
         /target optimizer .* is not implemented: targets get requests without that limit/,
         '3000',
-      ],
-      [
-        https('    SslPolicy: ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04\n'),
-        'Listeners[0].SslPolicy',
-        /not only the FIPS-approved or post-quantum ones/,
-        'ELBSecurityPolicy-TLS13-1-2-FIPS-2023-04',
       ],
     ]
     for (const [text, path, message, needle] of cases) {

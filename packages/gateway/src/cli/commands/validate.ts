@@ -15,6 +15,12 @@ import type {
   TargetGroupModel,
   TransformModel,
 } from '../../config/model.js'
+import {
+  currentTlsRuntime,
+  DEFAULT_SECURITY_POLICY,
+  describePolicy,
+  listenerSecurityPolicy,
+} from '../../tls/security-policies.js'
 import { redirectUriLines } from './redirect-uris.js'
 
 /** Exit code when the file is invalid (as for `start`). */
@@ -130,8 +136,22 @@ function describeListener(listener: ListenerModel, names: ReadonlyMap<string, st
   const lines = [
     `  ${listener.protocol.toLowerCase()}://${hostPort(listener.address, listener.port)}  ${parts.join(', ')}`,
   ]
+  if (listener.protocol === 'HTTPS') lines.push(...describeSecurityPolicy(listener.sslPolicy))
   for (const rule of listener.rules) lines.push(...describeRule(rule, names))
   return lines
+}
+
+/** The listener's security policy (or the default it gets, and why that one), what it allows, and its ciphers in order. */
+function describeSecurityPolicy(sslPolicy: string | undefined): string[] {
+  const policy = listenerSecurityPolicy(sslPolicy)
+  let name = policy.name
+  if (sslPolicy === undefined) {
+    name +=
+      policy.name === DEFAULT_SECURITY_POLICY
+        ? " (no SslPolicy: ALB console's default)"
+        : ` (no SslPolicy: ALB console's default ${DEFAULT_SECURITY_POLICY} without ML-KEM, which OpenSSL ${currentTlsRuntime().openssl} lacks)`
+  }
+  return [`    security policy ${name}: ${describePolicy(policy)}`, `      ciphers ${policy.ciphers.join(' ')}`]
 }
 
 function describeRule(rule: RuleModel, names: ReadonlyMap<string, string>): string[] {

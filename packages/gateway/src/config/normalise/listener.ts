@@ -1,3 +1,4 @@
+import { closestPolicyNames, currentTlsRuntime, policyRefusal, securityPolicy } from '../../tls/security-policies.js'
 import { deriveListenerArn, deriveRuleArn } from '../arn.js'
 import { type FieldPath, formatPath } from '../document.js'
 import type { ActionModel, CertificateModel, ListenerModel, PortcullisModel, RuleModel } from '../model.js'
@@ -24,6 +25,7 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
   const arn = deriveListenerArn(ctx.loadBalancerArn, port, i)
   const rules = normaliseRules(l, { path, protocol: l.Protocol, port, address }, arn, ctx)
   const attributes = listenerAttributes(l, path, ctx)
+  checkSslPolicy(l, path, ctx)
   let localCertificateNames: string[] | undefined
   if (l.Protocol === 'HTTPS' && certificates.length === 0 && ctx.localCertificates) {
     localCertificateNames = localCertificateNamesOf(rules)
@@ -44,6 +46,39 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
     attributes,
     sslPolicy: l.SslPolicy,
     rules,
+  }
+}
+
+/**
+ * A listener's `SslPolicy`: one of ALB's predefined policies (an unknown name
+ * is an error, with the closest names), and one this Node.js can honour (one
+ * it cannot is something start needs changed: an error, or for `audit` a
+ * start need), never silently replaced by another.
+ */
+function checkSslPolicy(l: ListenerFile, path: FieldPath, ctx: BaseContext): void {
+  const name = l.SslPolicy
+  if (name === undefined) return
+  const at = [...path, 'SslPolicy']
+  if (l.Protocol !== 'HTTPS') {
+    ctx.report.error(at, 'a security policy applies to HTTPS listeners only')
+    return
+  }
+  const policy = securityPolicy(name)
+  if (policy === undefined) {
+    const near = closestPolicyNames(name)
+    ctx.report.error(
+      at,
+      `unknown security policy ${/^\S+$/.test(name) ? name : JSON.stringify(name)}${near.length > 0 ? `; did you mean ${near.join(' or ')}?` : ' (aws elbv2 describe-ssl-policies lists the names ALB knows)'}`,
+    )
+    return
+  }
+  const refusal = policyRefusal(policy, currentTlsRuntime())
+  if (refusal !== undefined) {
+    const fix =
+      refusal.nearest === undefined
+        ? 'keep this listener on AWS'
+        : `the nearest policy this Node.js honours is ${refusal.nearest}, or keep this listener on AWS`
+    ctx.report.need(at, `${name}: ${refusal.reason}; ${fix}`)
   }
 }
 

@@ -104,6 +104,7 @@ describe('a pasted ALB, through the portcullis command', () => {
     assert.deepEqual(
       needs.slice(1).map((l) => l.replace(/^alb\.yaml:\d+:\d+ /, '').replace(/:.*/, '')),
       [
+        'Listeners[0].SslPolicy',
         'Listeners[0].Certificates[0]',
         'Listeners[0].Rules[0].Actions[0].AuthenticateOidcConfig.UseExistingClientSecret',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',

@@ -101,3 +101,61 @@ describe('certificates', () => {
     expectError(onHttp, 'Listeners[0].Certificates', /HTTPS listeners only/, '[{ CertificateFile')
   })
 })
+
+describe('security policies (SslPolicy)', () => {
+  const https = (policy: string) => `Listeners:
+  - Port: 8443
+    Protocol: HTTPS
+    SslPolicy: ${policy}
+    Certificates: [{ CertificateFile: c.pem, PrivateKeyFile: k.pem }]
+    DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "404" } }]
+`
+
+  test('a known policy this Node.js honours loads and is kept by name', () => {
+    assert.equal(
+      load(https('ELBSecurityPolicy-TLS13-1-3-2021-06')).config.listeners[0]!.sslPolicy,
+      'ELBSecurityPolicy-TLS13-1-3-2021-06',
+    )
+  })
+
+  test('an unknown name is an error with the closest names, or where to find them', () => {
+    expectError(
+      https('ELBSecurityPolicy-TLS-1-2-2017-1'),
+      'Listeners[0].SslPolicy',
+      /^unknown security policy ELBSecurityPolicy-TLS-1-2-2017-1; did you mean ELBSecurityPolicy-TLS-1-2-2017-01/,
+      'ELBSecurityPolicy-TLS-1-2-2017-1',
+    )
+    expectError(https('""'), 'Listeners[0].SslPolicy', /^unknown security policy "" \(aws elbv2/, '""')
+    expectError(
+      https('Modern'),
+      'Listeners[0].SslPolicy',
+      /^unknown security policy Modern \(aws elbv2 describe-ssl-policies lists the names ALB knows\)$/,
+      'Modern',
+    )
+  })
+
+  test('a policy on an HTTP listener is an error', () => {
+    const text = withRules(rule(10, FORWARD), { listener: '    SslPolicy: ELBSecurityPolicy-TLS13-1-2-2021-06\n' })
+    expectError(
+      text,
+      'Listeners[0].SslPolicy',
+      /^a security policy applies to HTTPS listeners only$/,
+      'ELBSecurityPolicy-TLS13',
+    )
+  })
+
+  test('a policy Node.js cannot honour is refused at start, and only noted for audit', () => {
+    const text = https('ELBSecurityPolicy-TLS-1-1-2017-01')
+    expectError(
+      text,
+      'Listeners[0].SslPolicy',
+      /^ELBSecurityPolicy-TLS-1-1-2017-01: this policy allows TLS 1\.1, .*; the nearest policy this Node\.js honours is ELBSecurityPolicy-TLS-1-2-Ext-2018-06, or keep this listener on AWS$/,
+      'ELBSecurityPolicy-TLS-1-1',
+    )
+    const audit = load(text, { purpose: 'audit' })
+    assert.ok(
+      audit.startNeeds.some((i) => i.path === 'Listeners[0].SslPolicy' && /allows TLS 1\.1/.test(i.message)),
+      JSON.stringify(audit.startNeeds),
+    )
+  })
+})
