@@ -106,7 +106,7 @@ function failureMessage(error: unknown, options: DemoCommandOptions): string {
 export async function demoCommand(options: DemoCommandOptions, io: CommandIo): Promise<number> {
   if (options.printConfig) {
     try {
-      io.stdout.write(await printDemoConfig(options))
+      io.stdout.write(printDemoConfig(options))
       return 0
     } catch (error) {
       io.stderr.write(`portcullis demo: ${error instanceof Error ? error.message : String(error)}\n`)
