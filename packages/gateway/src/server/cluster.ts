@@ -83,7 +83,7 @@ async function connectShared(config: GatewayConfig, logger: Logger): Promise<Sha
   if (model === undefined) return undefined
   const { connectSharedState } = await import('../shared/state.js')
   const shared = await connectSharedState(model, { logger, caFile: config.portcullis.caFile })
-  logger.info({ redis: model.displayUrl, keyPrefix: model.keyPrefix }, 'connected to the shared state')
+  logger.info({ redisUrl: model.displayUrl, keyPrefix: model.keyPrefix }, 'connected to the shared state')
   return shared
 }
 
@@ -184,7 +184,7 @@ async function servePrimary(
       quickDeaths = Date.now() - forkedAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0
       const delayMs = quickDeaths === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** quickDeaths)
       logger.error(
-        { workerPid: worker.process.pid, code, signal, restartInMs: delayMs },
+        { workerPid: worker.process.pid, exitCode: code, signal, restartInMs: delayMs },
         'worker exited; starting a new one',
       )
       setTimeout(() => {
@@ -246,7 +246,7 @@ async function servePrimary(
   await new Promise<void>((resolve) => onStopSignal(resolve))
   stopping = true
   stopReload()
-  logger.info({ workers: workers.size }, 'shutting down: draining in-flight requests')
+  logger.info({ workerCount: workers.size }, 'shutting down: draining in-flight requests')
   const exits = [...workers].map((w) => once(w, 'exit'))
   for (const worker of workers) {
     worker.send({ type: 'portcullis:shutdown', deadlineMs: options.shutdownDeadlineMs } satisfies PrimaryMessage)
@@ -254,7 +254,7 @@ async function servePrimary(
   await Promise.all(exits)
   await auth?.close()
   if (admin !== undefined) await new Promise<void>((resolve) => admin!.close(() => resolve()))
-  logger.info({ generation: current.source }, 'stopped')
+  logger.info({ configFile: current.source }, 'stopped')
 }
 
 /** What the primary's admin listener serves from authentication (no OIDC runtime: the workers run the actions). */
