@@ -113,7 +113,11 @@ program
   .option('--idp-port <port>', 'development OpenID provider port', port, 9443)
   .option('--admin-port <port>', 'admin listener port (/keys, /metrics, /healthz)', port, 9800)
   .option('--state-dir <dir>', 'where keys and the local CA live', '.portcullis')
-  .option('--print-config', 'print the gateway configuration the demo runs (YAML) and exit, binding no port', false)
+  .option(
+    '--print-config',
+    'print the gateway configuration the demo runs (YAML) and exit, binding no port and writing no file',
+    false,
+  )
   .option('--open', 'open the demo in the default browser', false)
   .action(
     async (opts: {
