@@ -43,7 +43,8 @@ function describeField(value: unknown): string {
 }
 
 /**
- * One JSON log line as a person reads it: `warning: message (key=value …)`.
+ * One JSON log line as a person reads it: `warning: message (key=value …)`,
+ * or for a configuration issue `file:line:column warning: Path: message`.
  * Hand-written rather than pino-pretty: a dozen lines against a dependency
  * with its own dependencies, and the CLI wants its own wording (no time, no
  * pid, the level as the validator words it).
@@ -56,10 +57,16 @@ export function prettyLine(json: string): string {
     return json
   }
   const level = LEVEL_NAMES[record['level'] as number] ?? String(record['level'])
+  const message = String(record['msg'] ?? '')
+  const { configFile, line, column, path } = record
+  if (typeof configFile === 'string' && typeof line === 'number' && typeof column === 'number') {
+    // A configuration issue reads as the validator prints it: `file:line:column warning: Path: message`.
+    const subject = typeof path === 'string' && path !== '' ? `${path}: ` : ''
+    return `${configFile}:${line}:${column} ${level}: ${subject}${message}\n`
+  }
   const fields = Object.entries(record)
     .filter(([key, value]) => !OMITTED.has(key) && value !== undefined)
     .map(([key, value]) => `${key}=${describeField(value)}`)
-  const message = String(record['msg'] ?? '')
   return `${level}: ${message}${fields.length === 0 ? '' : `  (${fields.join(' ')})`}\n`
 }
 

@@ -5,7 +5,7 @@ import { createServer, type Server } from 'node:http'
 import type { Logger } from 'pino'
 import { AggregatorRegistry, Counter, Registry } from 'prom-client'
 import type { AuthAdmin } from '../auth/index.js'
-import { ConfigError } from '../config/errors.js'
+import { ConfigError, type ConfigIssue } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
 import { GatewayError, type GatewayErrorCode } from '../core/errors.js'
@@ -63,7 +63,7 @@ export function isGatewayWorker(): boolean {
 export async function serve(options: ServeOptions): Promise<void> {
   const { config, warnings } = await loadConfig(options.configPath)
   // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
-  for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
+  for (const w of warnings) logConfigWarning(options, w)
   const shared = await connectShared(config, options.logger)
   try {
     return await servePrimary(options, config, shared)
@@ -87,10 +87,15 @@ async function connectShared(config: GatewayConfig, logger: Logger): Promise<Sha
   return shared
 }
 
+/** A configuration warning, located as the validator locates it (`configFile`, `line`, `column`, `path`). */
+function logConfigWarning(options: ServeOptions, w: ConfigIssue): void {
+  options.logger.warn({ configFile: options.configPath, line: w.line, column: w.column, path: w.path }, w.message)
+}
+
 async function reloadConfig(options: ServeOptions): Promise<GatewayConfig | undefined> {
   try {
     const { config, warnings } = await loadConfig(options.configPath)
-    for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
+    for (const w of warnings) logConfigWarning(options, w)
     return config
   } catch (error) {
     const message = error instanceof ConfigError ? error.format() : (error as Error).message

@@ -65,9 +65,9 @@ describe('the first screen of portcullis start (the real CLI)', () => {
     })
     const exited = once(child, 'exit')
     t.after(() => child.exitCode === null && child.kill('SIGKILL'))
-    await waitFor(() => screen.includes('SIGHUP reloads') || child.exitCode !== null, 'the banner')
+    await waitFor(() => screen.includes('SIGHUP reloads') || child.exitCode !== null, 'the banner', 60_000)
     // Both workers have judged the target (a first verdict each) before the gateway stops.
-    await waitFor(() => healthChecks() >= 2, 'a health check from each worker')
+    await waitFor(() => healthChecks() >= 2, 'a health check from each worker', 60_000)
     child.stdin.write('\x03')
     await exited
     const lines = screen.split(/\r?\n/).filter((line) => line.trim() !== '')
@@ -76,7 +76,10 @@ describe('the first screen of portcullis start (the real CLI)', () => {
       [],
       screen,
     )
-    assert.match(screen, /^warning: no certificate files: serving a certificate from the local development CA/m)
+    assert.match(
+      screen,
+      /^portcullis\.yaml:4:5 warning: Listeners\[0\]: no certificate files: serving a certificate from the local development CA/m,
+    )
     assert.equal(screen.split('Portcullis is running.').length, 2, screen)
     assert.doesNotMatch(screen, /target is healthy|rotation picked up/)
     assert.match(screen, /^info: stopped {2}\(configFile=\S+portcullis\.yaml\)$/m)
@@ -88,7 +91,7 @@ describe('the first screen of portcullis start (the real CLI)', () => {
       const cli = startPortcullis(['start', '--workers', '1', ...args], dir)
       const exited = once(cli.child, 'exit')
       t.after(() => cli.child.exitCode === null && cli.child.kill('SIGKILL'))
-      await waitFor(() => cli.stdout().includes('SIGHUP reloads') || cli.child.exitCode !== null, 'the banner')
+      await waitFor(() => cli.stdout().includes('SIGHUP reloads') || cli.child.exitCode !== null, 'the banner', 60_000)
       cli.child.kill('SIGTERM')
       await exited
       const records = cli
@@ -109,10 +112,10 @@ describe('the first screen of portcullis start (the real CLI)', () => {
     const cli = startPortcullis(['start', '--workers', '1', '--log-format', 'pretty'], dir)
     const exited = once(cli.child, 'exit')
     t.after(() => cli.child.exitCode === null && cli.child.kill('SIGKILL'))
-    await waitFor(() => cli.stdout().includes('SIGHUP reloads') || cli.child.exitCode !== null, 'the banner')
+    await waitFor(() => cli.stdout().includes('SIGHUP reloads') || cli.child.exitCode !== null, 'the banner', 60_000)
     cli.child.kill('SIGTERM')
     await exited
-    assert.match(cli.stderr(), /^warning: no certificate files/m)
+    assert.match(cli.stderr(), /^portcullis\.yaml:4:5 warning: Listeners\[0\]: no certificate files/m)
     assert.doesNotMatch(cli.stderr(), /^\{/m)
 
     const refused = startPortcullis(['start', '--log-format', 'xml'], dir)
