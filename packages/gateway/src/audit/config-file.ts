@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises'
 import { dirname, extname, resolve } from 'node:path'
 import { type FieldPath, formatPath, parseText } from '../config/document.js'
 import { ConfigError, type ConfigIssue } from '../config/errors.js'
-import { MAX_CONFIG_BYTES, parseConfig } from '../config/load.js'
+import { configFileNotFound, MAX_CONFIG_BYTES, parseConfig } from '../config/load.js'
 import type { ActionModel, GatewayConfig, RuleModel } from '../config/model.js'
 import { type CheckOptions, checkModel, finding, type ResourceRef } from './checks.js'
 import { CATALOGUE, type Finding, type FindingLocation, sortFindings } from './findings.js'
@@ -99,7 +99,7 @@ export async function auditConfigFile(file: string, options: CheckOptions = {}):
     text = await readFile(file, 'utf8')
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code
-    const message = code === 'ENOENT' ? `configuration file not found: ${resolve(file)}` : (err as Error).message
+    const message = code === 'ENOENT' ? configFileNotFound(resolve(file)) : (err as Error).message
     throw new ConfigError([{ path: '', message, severity: 'error' }], file)
   }
   if (text.length > MAX_CONFIG_BYTES) {

@@ -54,6 +54,7 @@ import type { AuthenticateAction, GatewayConfig, ListenerModel, RuleModel } from
 import type { ActionHandler } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
 import type { SharedState } from '../shared/state.js'
+import { ensureLocalCa } from '../tls/local-ca.js'
 import { type Clock, systemClock } from '../values/clock.js'
 import { JwksCache, JwtValidationHandler } from './jwt-validation.js'
 import { keyRingsFor } from './keys/key-ring-store.js'
@@ -118,7 +119,12 @@ export async function createAuthRuntime(config: GatewayConfig, deps: AuthDepende
   const logger = deps.logger.child({ component: 'auth' })
   const shared = sharedStateOf(config, deps)
   const keys = await liveKeyRings(keyRingsFor(config, shared), logger)
-  const outbound = createOutbound({ caFile: config.portcullis.caFile })
+  // LocalCertificates is the local-development opt-in: the provider it runs beside (`portcullis idp`) serves a
+  // certificate from the same local CA, so the gateway trusts that CA too and the configuration needs no CaFile path.
+  const localCa = config.portcullis.localCertificates
+    ? await ensureLocalCa(config.portcullis.stateDirectory)
+    : undefined
+  const outbound = createOutbound({ caFile: config.portcullis.caFile, localCaFile: localCa?.caCertPath })
   // Sessions live in Redis only with SessionStore: shared; the replay markers whenever there is a shared state.
   const sessionRecords = config.portcullis.sessionStore === 'shared' ? shared?.sessions : undefined
   const env: OidcEnvironment = {

@@ -126,7 +126,7 @@ export class JwksCache {
     } catch (err) {
       const reason = err instanceof OutboundError ? err.kind : err instanceof Error ? err.message : String(err)
       this.#failedAt = Date.now()
-      this.#logger.warn({ jwks: this.#url, reason }, 'JWKS fetch failed')
+      this.#logger.warn({ jwksUrl: this.#url, reason }, 'JWKS fetch failed')
       return undefined
     }
   }

@@ -7,7 +7,8 @@ import { lookupLocalhostAsLoopback } from '../values/loopback.js'
  * Outbound HTTP(S) to identity providers and JWKS endpoints: every call is
  * bounded in time (connect + headers + body under one deadline) and in size,
  * never follows redirects, and verifies TLS against the system trust store
- * plus `NODE_EXTRA_CA_CERTS` plus the optional `Portcullis.CaFile`.
+ * plus `NODE_EXTRA_CA_CERTS` plus the optional `Portcullis.CaFile` (and the
+ * local development CA with `Portcullis.LocalCertificates`).
  */
 
 /** Why an outbound call failed before an HTTP answer could be judged. */
@@ -53,8 +54,8 @@ export interface Outbound {
  * const res = await outbound.fetch('https://idp.example/jwks', {}, { timeoutMs: 5000, maxBytes: 150 * 1024 })
  * ```
  */
-export function createOutbound(options: { caFile: string | undefined }): Outbound {
-  const ca = outboundTrust(options.caFile)
+export function createOutbound(options: { caFile: string | undefined; localCaFile?: string | undefined }): Outbound {
+  const ca = outboundTrust(options.caFile, options.localCaFile)
   const dispatcher = new Agent({
     // *.localhost must reach this machine whatever the system resolver does (see values/loopback.ts).
     connect: { ...(ca === undefined ? {} : { ca }), timeout: 5000, lookup: lookupLocalhostAsLoopback },

@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander'
 // Commands are imported when run, so that `validate` or `start` never load the
 // development IdP's dependencies.
 import type { LevelWithSilent } from 'pino'
-import { createLogger, LOG_LEVELS } from '../observability/logger.js'
+import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from '../observability/logger.js'
 import { isGatewayWorker, runGatewayWorker } from '../server/cluster.js'
 import { runtimeNotice } from './runtime.js'
 
@@ -35,6 +35,11 @@ const configOption = () =>
   new Option('-c, --config <file>', 'configuration file (YAML or JSON)').default('portcullis.yaml')
 const logLevelOption = () =>
   new Option('--log-level <level>', 'log level').choices(LOG_LEVELS as string[]).default('info')
+const logFormatOption = () =>
+  new Option(
+    '--log-format <format>',
+    'log lines readable or as JSON (default: pretty on a terminal, else json)',
+  ).choices(LOG_FORMATS as string[])
 
 const program = new Command()
   .name('portcullis')
@@ -52,6 +57,7 @@ program
   .option('--watch', 'reload when the configuration file changes (SIGHUP always reloads)', false)
   .option('--shutdown-deadline <seconds>', 'how long SIGTERM waits for in-flight requests', positiveInt, 30)
   .addOption(logLevelOption())
+  .addOption(logFormatOption())
   .action(
     async (opts: {
       config: string
@@ -59,9 +65,12 @@ program
       watch: boolean
       shutdownDeadline: number
       logLevel: LevelWithSilent
+      logFormat?: LogFormat
     }) => {
+      // Workers share the primary's standard streams, so they decide the same way.
+      const logFormat = opts.logFormat ?? defaultLogFormat()
       if (isGatewayWorker()) {
-        await runGatewayWorker(opts.config, createLogger(opts.logLevel))
+        await runGatewayWorker(opts.config, createLogger(opts.logLevel, logFormat))
         return
       }
       const { startCommand } = await import('./commands/start.js')
@@ -70,6 +79,7 @@ program
           config: opts.config,
           watch: opts.watch,
           logLevel: opts.logLevel,
+          logFormat,
           shutdownDeadlineSeconds: opts.shutdownDeadline,
           ...(opts.workers === undefined ? {} : { workers: opts.workers }),
         },
@@ -112,7 +122,11 @@ program
   .option('--idp-port <port>', 'development OpenID provider port', port, 9443)
   .option('--admin-port <port>', 'admin listener port (/keys, /metrics, /healthz)', port, 9800)
   .option('--state-dir <dir>', 'where keys and the local CA live', '.portcullis')
-  .option('--print-config', 'print the gateway configuration the demo runs (YAML) and exit, binding no port', false)
+  .option(
+    '--print-config',
+    'print the gateway configuration the demo runs (YAML) and exit, binding no port and writing no file',
+    false,
+  )
   .option('--open', 'open the demo in the default browser', false)
   .action(
     async (opts: {

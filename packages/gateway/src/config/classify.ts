@@ -173,8 +173,16 @@ function display(value: unknown): string {
   return short === '' || /\s/.test(short) ? JSON.stringify(short) : short
 }
 
-/** The known name closest to `key` (case-insensitive) within `maxDistance` edits, if any. */
-function closest(key: string, known: readonly string[], maxDistance: number): string | undefined {
+/**
+ * The known name closest to `key` (case-insensitive) within `maxDistance`
+ * edits, if any: the "did you mean" of unknown keys and of enum values.
+ *
+ * @example
+ * ```ts
+ * closest('foward', ['forward', 'redirect'], 2) // 'forward'
+ * ```
+ */
+export function closest(key: string, known: readonly string[], maxDistance: number): string | undefined {
   let best: string | undefined
   let bestDistance = maxDistance + 1
   for (const candidate of known) {

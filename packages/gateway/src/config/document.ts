@@ -65,13 +65,18 @@ export function parseText(text: string, format: 'yaml' | 'json'): ParseOutcome {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: '1.2' })
   const issues: ConfigIssue[] = []
-  for (const error of doc.errors) {
+  // A tab used as indentation makes the parser misread the structure around it, and each misreading is one
+  // more error: the tabs are what to fix, so only they are reported.
+  const tabs = doc.errors.filter((error) => error.code === 'TAB_AS_INDENT')
+  for (const error of tabs.length > 0 ? tabs : doc.errors) {
     const pos = lineCounter.linePos(error.pos[0])
+    const first = error.message.split('\n')[0]
+    const message = error.code === 'TAB_AS_INDENT' ? `${first}; indent with spaces` : first
     issues.push({
       path: '',
       line: pos.line,
       column: pos.col,
-      message: `${format === 'json' ? 'JSON' : 'YAML'} syntax: ${error.message.split('\n')[0]}`,
+      message: `${format === 'json' ? 'JSON' : 'YAML'} syntax: ${message}`,
       severity: 'error',
     })
   }

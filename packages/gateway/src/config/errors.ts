@@ -48,7 +48,9 @@ export function formatIssue(issue: ConfigIssue, source: string | undefined): str
   }
   const marker = issue.severity === 'warning' ? 'warning: ' : ''
   const subject = issue.path ? `${issue.path}: ` : ''
-  return `${location ? `${location} ` : ''}${marker}${subject}${issue.message}`
+  // `file:line:column message`, as compilers print; without a position, `file: message`.
+  const separator = issue.line === undefined ? ': ' : ' '
+  return `${location ? `${location}${separator}` : ''}${marker}${subject}${issue.message}`
 }
 
 /** Orders issues by position in the file, issues without a position first. */

@@ -8,7 +8,7 @@ import { createPrivateKey, X509Certificate } from 'node:crypto'
 import { readFile, stat } from 'node:fs/promises'
 import { dirname, extname, resolve } from 'node:path'
 import type { z } from 'zod'
-import { checkFields, type FieldIssueKind, type IgnoredField } from './classify.js'
+import { checkFields, closest, type FieldIssueKind, type IgnoredField } from './classify.js'
 import { type FieldPath, formatPath, type ParsedDocument, parseText } from './document.js'
 import { ConfigError, type ConfigIssue, type ConfigIssueSeverity, sortIssues } from './errors.js'
 import type { GatewayConfig } from './model.js'
@@ -110,7 +110,7 @@ export async function loadConfig(path: string, options: Pick<ParseConfigOptions,
     const code = (err as NodeJS.ErrnoException).code
     const reason =
       code === 'ENOENT'
-        ? `configuration file not found: ${absolute}`
+        ? configFileNotFound(absolute)
         : code === 'EACCES'
           ? `permission denied reading ${absolute}`
           : `cannot read ${absolute}: ${(err as Error).message}`
@@ -216,6 +216,19 @@ function oidcActionPaths(root: unknown, clientId: string): FieldPath[] {
   return paths
 }
 
+/**
+ * The message for a configuration file that does not exist, with where to
+ * get a first one (`start`, `validate` and `audit` say the same).
+ *
+ * @example
+ * ```ts
+ * configFileNotFound('/srv/portcullis.yaml')
+ * ```
+ */
+export function configFileNotFound(absolutePath: string): string {
+  return `configuration file not found: ${absolutePath} (\`portcullis demo --print-config > portcullis.yaml\` writes one to start from)`
+}
+
 function fileIssue(message: string): ConfigIssue {
   return { path: '', message, severity: 'error' }
 }
@@ -298,11 +311,27 @@ function zodIssue(issue: z.core.$ZodIssue, document: ParsedDocument): ConfigIssu
   } else if (issue.code === 'invalid_type') {
     message = `expected ${article(issue.expected)}, got ${describeValue(actual)}`
   } else if (issue.code === 'invalid_value') {
-    message = `expected one of ${issue.values.map((v) => String(v)).join(', ')}; got ${describeValue(actual)}`
+    const values = issue.values.map((v) => String(v))
+    const suggestion = typeof actual === 'string' ? valueTypo(actual, values) : undefined
+    message =
+      suggestion === undefined
+        ? `expected one of ${values.join(', ')}; got ${describeValue(actual)}`
+        : `got ${describeValue(actual)}; did you mean ${suggestion}? (expected one of ${values.join(', ')})`
   } else if (issue.code === 'invalid_format' || issue.code === 'invalid_union') {
     message = `${issue.message}; got ${describeValue(actual)}`
   }
   return { path: formatPath(path), ...document.locate(path), message, severity: 'error' }
+}
+
+/**
+ * The allowed value `actual` is a typo of, as for keys: a couple of edits at
+ * most (one for short values), case aside. A different number is another
+ * value, not a typo (`HTTP_307` is no misspelt `HTTP_301`).
+ */
+function valueTypo(actual: string, values: readonly string[]): string | undefined {
+  const suggestion = closest(actual, values, Math.max(1, Math.min(2, Math.floor(actual.length / 3))))
+  const digits = (text: string) => text.replace(/\D/g, '')
+  return suggestion !== undefined && digits(suggestion) === digits(actual) ? suggestion : undefined
 }
 
 function valueAt(root: unknown, path: readonly (string | number)[]): unknown {

@@ -57,10 +57,18 @@ export interface DemoOptions {
 export interface DemoConfigParameters {
   readonly port: number
   readonly adminPort: number
-  readonly stateDirectory: string
-  readonly certificateFile: string
-  readonly privateKeyFile: string
-  readonly caFile: string
+  /**
+   * The demo's own files (its state directory, the listener's certificate from
+   * the local CA, that CA for the provider). Absent, the configuration names
+   * no path: the state directory is `.portcullis` beside the file and
+   * `LocalCertificates: true` issues the certificate there and trusts its CA.
+   */
+  readonly files?: {
+    readonly stateDirectory: string
+    readonly certificateFile: string
+    readonly privateKeyFile: string
+    readonly caFile: string
+  }
   readonly idp: Pick<DevIdentityProvider, 'issuer' | 'endpoints'>
   readonly targetPort: number
   readonly sessionTimeoutSeconds: number
@@ -129,10 +137,14 @@ LoadBalancer:
 Listeners:
   - Port: ${p.port}
     Protocol: HTTPS
-    Certificates:
+${
+  p.files === undefined
+    ? '    # No Certificates: Portcullis.LocalCertificates issues one from the local development CA.'
+    : `    Certificates:
       # Issued by the local development CA (see the trust instructions).
-      - CertificateFile: ${q(p.certificateFile)}
-        PrivateKeyFile: ${q(p.privateKeyFile)}
+      - CertificateFile: ${q(p.files.certificateFile)}
+        PrivateKeyFile: ${q(p.files.privateKeyFile)}`
+}
     Portcullis:
       # Loopback only: the demo users' passwords are printed on the terminal.
       Address: 127.0.0.1
@@ -166,46 +178,48 @@ TargetGroups:
     HealthCheckPath: /public
 
 Portcullis:
-  StateDirectory: ${q(p.stateDirectory)}
+${
+  p.files === undefined
+    ? `  # Keys, session secrets and the local CA live in .portcullis beside this file.
+  # Local development only: the listener's certificate comes from the local CA
+  # (created on first start), and the gateway trusts that CA for the development
+  # provider (portcullis idp), whose certificate it also issued.
+  LocalCertificates: true`
+    : `  StateDirectory: ${q(p.files.stateDirectory)}
+  # The development provider's certificate comes from the local CA.
+  CaFile: ${q(p.files.caFile)}`
+}
   Admin:
     Address: 127.0.0.1
     Port: ${p.adminPort}
-  # The development provider's certificate comes from the local CA.
-  CaFile: ${q(p.caFile)}
 `
 }
 
 /** Options of {@link printDemoConfig}: those of {@link DemoOptions} that appear in the configuration. */
-export type PrintDemoConfigOptions = Pick<DemoOptions, 'stateDirectory' | 'port' | 'idpPort' | 'adminPort'>
+export type PrintDemoConfigOptions = Pick<DemoOptions, 'port' | 'idpPort' | 'adminPort'>
 
 /**
  * The configuration `portcullis demo` runs, without running anything: no
- * port is bound. The local CA and the listener's certificate are created in
- * the state directory (the configuration names them, and `portcullis
- * validate` checks they exist); the target is `127.0.0.1:3000`, where your
- * application would listen, because the demo's own target takes a free port
- * when it starts.
+ * port is bound and nothing is written. It names no path, so it works
+ * wherever it is saved: the state directory is `.portcullis` beside the file
+ * and `LocalCertificates: true` stands for the demo's certificate files (the
+ * first `portcullis start` creates the local CA there). The target is
+ * `127.0.0.1:3000`, where your application would listen, because the demo's
+ * own target takes a free port when it starts.
  *
  * @throws {TypeError} when `idpPort` is 0: the provider's issuer must name its port.
  * @example
  * ```ts
- * process.stdout.write(await printDemoConfig({ port: 8443 }))
+ * process.stdout.write(printDemoConfig({ port: 8443 }))
  * ```
  */
-export async function printDemoConfig(options: PrintDemoConfigOptions): Promise<string> {
+export function printDemoConfig(options: PrintDemoConfigOptions): string {
   const idpPort = options.idpPort ?? DEMO_DEFAULT_PORTS.idp
   if (idpPort === 0) throw new TypeError('give the provider a port (--idp-port): its issuer URL names it')
-  const stateDirectory = resolve(options.stateDirectory ?? '.portcullis')
-  const ca = await ensureLocalCa(stateDirectory)
-  const leaf = await ensureLeafCertificate(stateDirectory)
   const issuer = `https://${DEMO_HOST}:${idpPort}`
   return demoConfigYaml({
     port: options.port ?? DEMO_DEFAULT_PORTS.listener,
     adminPort: options.adminPort ?? DEMO_DEFAULT_PORTS.admin,
-    stateDirectory,
-    certificateFile: leaf.certPath,
-    privateKeyFile: leaf.keyPath,
-    caFile: ca.caCertPath,
     idp: { issuer, endpoints: devProviderEndpoints(issuer) },
     targetPort: PRINTED_TARGET_PORT,
     targetComment: 'Your application. (The demo runs its own target on a free port.)',
@@ -311,10 +325,7 @@ export async function startDemo(options: DemoOptions): Promise<RunningDemo> {
   const configYaml = demoConfigYaml({
     port,
     adminPort,
-    stateDirectory,
-    certificateFile: leaf.certPath,
-    privateKeyFile: leaf.keyPath,
-    caFile: ca.caCertPath,
+    files: { stateDirectory, certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, caFile: ca.caCertPath },
     idp,
     targetPort: target.port,
     sessionTimeoutSeconds: options.sessionTimeoutSeconds ?? 604_800,

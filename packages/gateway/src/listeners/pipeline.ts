@@ -213,7 +213,7 @@ function failed(
   if (error instanceof RuleTransformError) {
     // A rewrite produced an invalid host or URL for this request: ALB answers 500.
     deps.logger.warn(
-      { traceId: ctx?.record.traceId, rule: String(rule.model.priority), reason: error.message },
+      { traceId: ctx?.record.traceId, rulePriority: String(rule.model.priority), reason: error.message },
       'rule transform failed',
     )
     if (ctx !== undefined) ctx.record.errorReason = 'TransformError'

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { AggregatorRegistry, Counter, Registry } from 'prom-client'
 import type { AuthAdmin } from '../auth/index.js'
-import { ConfigError } from '../config/errors.js'
+import { ConfigError, type ConfigIssue } from '../config/errors.js'
 import { loadConfig } from '../config/load.js'
 import type { GatewayConfig } from '../config/model.js'
 import { GatewayError, type GatewayErrorCode } from '../core/errors.js'
@@ -77,7 +77,7 @@ export function isGatewayWorker(): boolean {
 export async function serve(options: ServeOptions): Promise<void> {
   const { config, warnings } = await loadConfig(options.configPath)
   // Warnings (quotas, the insecure-HTTP development opt-in …) are repeated on every start.
-  for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
+  for (const w of warnings) logConfigWarning(options, w)
   // Handled from here on: the signal's default action would end the process. One that comes
   // while the workers start is acted on once they are ready (they may have opened the file already).
   const reopen: ReopenRequests = { asked: false, run: undefined }
@@ -115,14 +115,19 @@ async function connectShared(config: GatewayConfig, logger: Logger): Promise<Sha
   if (model === undefined) return undefined
   const { connectSharedState } = await import('../shared/state.js')
   const shared = await connectSharedState(model, { logger, caFile: config.portcullis.caFile })
-  logger.info({ redis: model.displayUrl, keyPrefix: model.keyPrefix }, 'connected to the shared state')
+  logger.info({ redisUrl: model.displayUrl, keyPrefix: model.keyPrefix }, 'connected to the shared state')
   return shared
+}
+
+/** A configuration warning, located as the validator locates it (`configFile`, `line`, `column`, `path`). */
+function logConfigWarning(options: ServeOptions, w: ConfigIssue): void {
+  options.logger.warn({ configFile: options.configPath, line: w.line, column: w.column, path: w.path }, w.message)
 }
 
 async function reloadConfig(options: ServeOptions): Promise<GatewayConfig | undefined> {
   try {
     const { config, warnings } = await loadConfig(options.configPath)
-    for (const w of warnings) options.logger.warn({ path: w.path, line: w.line, column: w.column }, w.message)
+    for (const w of warnings) logConfigWarning(options, w)
     return config
   } catch (error) {
     const message = error instanceof ConfigError ? error.format() : (error as Error).message
@@ -217,7 +222,7 @@ async function servePrimary(
       quickDeaths = Date.now() - forkedAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0
       const delayMs = quickDeaths === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** quickDeaths)
       logger.error(
-        { workerPid: worker.process.pid, code, signal, restartInMs: delayMs },
+        { workerPid: worker.process.pid, exitCode: code, signal, restartInMs: delayMs },
         'worker exited; starting a new one',
       )
       setTimeout(() => {
@@ -267,8 +272,8 @@ async function servePrimary(
       worker.off('message', listeners.get(worker)!)
       if (message.error !== undefined) failures.push(`worker ${worker.process.pid}: ${message.error}`)
       if (++answered < asked.length) return
-      if (failures.length === 0) logger.info({ workers: asked.length }, 'access log reopened')
-      else logger.error({ workers: asked.length, failures }, 'access log could not be reopened in every worker')
+      if (failures.length === 0) logger.info({ workerCount: asked.length }, 'access log reopened')
+      else logger.error({ workerCount: asked.length, failures }, 'access log could not be reopened in every worker')
     }
     const listeners = new Map(asked.map((worker) => [worker, onAnswer(worker)]))
     for (const worker of asked) {
@@ -303,7 +308,7 @@ async function servePrimary(
   stopping = true
   stopReload()
   reopen.run = undefined
-  logger.info({ workers: workers.size }, 'shutting down: draining in-flight requests')
+  logger.info({ workerCount: workers.size }, 'shutting down: draining in-flight requests')
   const exits = [...workers].map((w) => once(w, 'exit'))
   for (const worker of workers) {
     worker.send({ type: 'portcullis:shutdown', deadlineMs: options.shutdownDeadlineMs } satisfies PrimaryMessage)
@@ -312,7 +317,7 @@ async function servePrimary(
   await auth?.close()
   if (admin !== undefined) await new Promise<void>((resolve) => admin!.close(() => resolve()))
   await removePidFile(pidFile)
-  logger.info({ generation: current.source }, 'stopped')
+  logger.info({ configFile: current.source }, 'stopped')
 }
 
 /** What the primary's admin listener serves from authentication (no OIDC runtime: the workers run the actions). */

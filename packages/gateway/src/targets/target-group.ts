@@ -293,8 +293,8 @@ export class TargetGroupRuntime {
 export interface TargetGroupRegistryOptions extends Omit<TargetGroupOptions, 'previous'> {
   /** The registry of the configuration being replaced (health is carried over, by ARN and target). */
   readonly previous?: TargetGroupRegistry | undefined
-  /** Logs health transitions (`info`, `warn` when a target turns unhealthy). */
-  readonly logger?: Pick<Logger, 'info' | 'warn'>
+  /** Logs health transitions (`info`, `warn` when a target turns unhealthy, `debug` for the first healthy verdict). */
+  readonly logger?: Pick<Logger, 'debug' | 'info' | 'warn'>
 }
 
 /**
@@ -324,6 +324,8 @@ export class TargetGroupRegistry {
       if (logger !== undefined) {
         const fields = { ...change, event: 'target_health' }
         if (change.to === 'unhealthy') logger.warn(fields, 'target is unhealthy')
+        // A target found healthy at start is what everyone expects, said by every worker: not news at info.
+        else if (change.from === 'initial' && change.to === 'healthy') logger.debug(fields, 'target is healthy')
         else logger.info(fields, `target is ${change.to}`)
       }
       onHealthChange?.(change)

@@ -26,7 +26,8 @@ function extraCertificates(): string[] {
 /**
  * The CAs the gateway trusts for its own outbound TLS (IdPs, JWKS endpoints,
  * the shared Redis): Node's bundled roots, the system store, `NODE_EXTRA_CA_CERTS`
- * and `caFile` (`Portcullis.CaFile`). `undefined` when Node's defaults
+ * and the CA files given (`Portcullis.CaFile`, and the local development CA
+ * with `Portcullis.LocalCertificates`). `undefined` when Node's defaults
  * already are exactly that (no CA file, no system store to add), so callers
  * leave `ca` unset.
  *
@@ -36,13 +37,14 @@ function extraCertificates(): string[] {
  * tls.connect({ host, port, ...(ca === undefined ? {} : { ca }) })
  * ```
  */
-export function outboundTrust(caFile: string | undefined): string[] | undefined {
+export function outboundTrust(...caFiles: (string | undefined)[]): string[] | undefined {
+  const files = caFiles.filter((file) => file !== undefined)
   const system = systemCertificates()
-  if (caFile === undefined && system.length === 0) return undefined
+  if (files.length === 0 && system.length === 0) return undefined
   return [
     ...tls.rootCertificates,
     ...system,
     ...extraCertificates(),
-    ...(caFile === undefined ? [] : [readFileSync(caFile, 'utf8')]),
+    ...files.map((file) => readFileSync(file, 'utf8')),
   ]
 }

@@ -1,10 +1,14 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { stateDirectoryKeyRings } from '../../src/auth/keys/key-ring-store.js'
+import { pino } from 'pino'
+import { type KeyRingStore, stateDirectoryKeyRings } from '../../src/auth/keys/key-ring-store.js'
+import { liveKeyRings } from '../../src/auth/keys/live.js'
+import { newSigningKey } from '../../src/auth/keys/signing-ring.js'
 import { loadSealingRing, loadSigningKeys } from '../fixtures/keys.js'
+import { signal } from '../fixtures/signal.js'
 
 const rotateSigningKey = (dir: string, options?: { graceSeconds?: number }) =>
   stateDirectoryKeyRings(dir).rotateSigningKey(options)
@@ -123,5 +127,60 @@ describe('session/state secret ring', () => {
     } finally {
       await rm(otherDir, { recursive: true, force: true })
     }
+  })
+})
+
+describe('a process keeps its signing keys current (liveKeyRings)', () => {
+  test('a key set that changes without a new active key is no rotation, and is not logged as one', async (t) => {
+    const dir = await mkdtemp(join(tmpdir(), 'portcullis-keys-'))
+    t.after(() => rm(dir, { recursive: true, force: true }))
+    const store = stateDirectoryKeyRings(dir)
+    const { ring } = await store.signingRing()
+    // Two processes starting on a fresh state directory: the one that loses the race to write the first
+    // key has its key file on disk for a moment, then removes it (stateDirectoryKeyRings' readSigning).
+    const loser = newSigningKey()
+    const loserFile = join(dir, 'signing-keys', `${loser.kid}.pem`)
+    await writeFile(loserFile, loser.pem, { mode: 0o600 })
+    const lines: string[] = []
+    const logged = signal()
+    const logger = pino(
+      { level: 'debug' },
+      {
+        write(line: string) {
+          lines.push(line)
+          if (line.includes('rotation picked up')) logged.fire()
+        },
+      },
+    )
+    let reads = 0
+    const reread = signal()
+    const watched: KeyRingStore = {
+      ...store,
+      async signingRing(known) {
+        const read = await store.signingRing(known)
+        if (++reads === 2) setImmediate(reread.fire)
+        return read
+      },
+    }
+    const keys = await liveKeyRings(watched, logger)
+    t.after(() => keys.close())
+    // The periodic check's timer does not hold a process open: this does, until the test ends.
+    const keepAlive = setInterval(() => {}, 60_000)
+    t.after(() => clearInterval(keepAlive))
+    await rm(loserFile)
+    // The periodic check reads the ring again: the key set changed, the active key did not.
+    await reread.promise
+    assert.equal(keys.signing.active.kid, ring.active)
+    assert.deepEqual(
+      lines.filter((line) => line.includes('rotation')),
+      [],
+    )
+
+    // A real rotation is logged, naming both keys.
+    const rotated = await store.rotateSigningKey()
+    await logged.promise
+    const line = JSON.parse(lines.find((l) => l.includes('rotation picked up'))!) as Record<string, unknown>
+    assert.equal(line['kid'], rotated.kid)
+    assert.equal(line['previousKid'], ring.active)
   })
 })

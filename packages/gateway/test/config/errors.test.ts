@@ -28,7 +28,7 @@ describe('formatIssue', () => {
     )
     assert.equal(
       formatIssue({ path: '', message: 'configuration file not found: /x', severity: 'error' }, 'x.yaml'),
-      'x.yaml configuration file not found: /x',
+      'x.yaml: configuration file not found: /x',
     )
     assert.equal(formatIssue({ path: 'A', line: 3, column: 4, message: 'm', severity: 'error' }, undefined), '3:4 A: m')
   })

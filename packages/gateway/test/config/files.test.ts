@@ -93,7 +93,10 @@ describe('loadConfig', () => {
   test('a missing file, or a directory, is a clear ConfigError', async () => {
     const missing = await refused(join(dir, 'nope.yaml'))
     assert.equal(missing.issues.length, 1)
-    assert.match(missing.format(), /nope\.yaml configuration file not found: .*nope\.yaml$/)
+    assert.match(
+      missing.format(),
+      /^\/.*nope\.yaml: configuration file not found: \/.*nope\.yaml \(`portcullis demo --print-config > portcullis\.yaml` writes one to start from\)$/,
+    )
     assert.equal(missing.issues[0]!.line, undefined)
     const directory = await refused(dir)
     assert.match(directory.issues[0]!.message, /is not a file/)

@@ -130,6 +130,17 @@ describe('portcullis probe', () => {
     assert.match(result.stdout, /^COULD NOT JUDGE: /m)
   })
 
+  test('an accepted forgery is "like the control" only when the control was sent', async () => {
+    const keyless = await run([trusting], dir)
+    assert.equal(keyless.code, 1, keyless.stderr)
+    assert.match(keyless.stdout, /^Skipped \(needs a signing key the target trusts\): positive-control, /m)
+    assert.match(keyless.stdout, / 200 +ACCEPTED$/m)
+    assert.doesNotMatch(keyless.stdout, /like the control/)
+    const keyed = await run([trusting, '--state-dir', join(dir, 'state'), ...trust()], dir)
+    assert.equal(keyed.code, 1, keyed.stderr)
+    assert.match(keyed.stdout, / 200, like the control +ACCEPTED$/m)
+  })
+
   test('an unreachable target: exit 2', async () => {
     const down = createServer()
     const url = await serve(down)

@@ -250,20 +250,17 @@ describe('registry', () => {
     }
   })
 
-  test('start runs the first checks at once; logs transitions; close stops them', async () => {
+  test('start runs the first checks at once; logs transitions (the first healthy verdict at debug); close stops them', async () => {
     setHealthy(true)
     const m = model(1)
     const logs: { level: string; msg: string; fields: Record<string, unknown> }[] = []
     let seen!: () => void
     const changed = new Promise<void>((r) => (seen = r))
-    const logger = {
-      info: (fields: object, msg: string) => {
-        logs.push({ level: 'info', msg, fields: fields as Record<string, unknown> })
-        seen()
-      },
-      warn: (fields: object, msg: string) =>
-        logs.push({ level: 'warn', msg, fields: fields as Record<string, unknown> }),
+    const at = (level: string) => (fields: object, msg: string) => {
+      logs.push({ level, msg, fields: fields as Record<string, unknown> })
+      seen()
     }
+    const logger = { debug: at('debug'), info: at('info'), warn: at('warn') }
     const registry = TargetGroupRegistry.create([m], {
       stickinessSecret: secret,
       logger: logger as never,
@@ -273,6 +270,7 @@ describe('registry', () => {
     await changed
     await registry.close()
     assert.equal(logs[0]!.msg, 'target is healthy')
+    assert.equal(logs[0]!.level, 'debug')
     assert.equal(logs[0]!.fields.targetGroupName, m.name)
     assert.equal(logs[0]!.fields.to, 'healthy')
   })

@@ -55,8 +55,13 @@ export async function liveKeyRings(store: KeyRingStore, logger: Logger): Promise
       const next = await store.signingRing(signingKnown)
       signingKnown = next.ring
       if (next.marker !== marker || elapsedMs() - importedAt > KEY_RELOAD_INTERVAL_MS) {
+        const previousKid = signing.active.kid
         signing = importSigningRing(next.ring, systemClock())
-        if (next.marker !== marker) logger.info({ kid: signing.active.kid }, 'signing key rotation picked up')
+        // A rotation is a new active key. A changed key set alone is not one: a retired key leaving, or the
+        // first key that another process starting on the same fresh directory wrote and removed again.
+        if (signing.active.kid !== previousKid) {
+          logger.info({ kid: signing.active.kid, previousKid }, 'signing key rotation picked up')
+        }
         marker = next.marker
         importedAt = elapsedMs()
       }
@@ -68,7 +73,7 @@ export async function liveKeyRings(store: KeyRingStore, logger: Logger): Promise
       // The keys in memory go on serving. The shared state's outages are logged once by its connection.
       if (!(err instanceof SharedStateUnavailable)) {
         logger.error(
-          { err: err instanceof Error ? err.message : String(err), where: store.where },
+          { cause: err instanceof Error ? err.message : String(err), keyStore: store.where },
           'could not re-read the key rings',
         )
       }

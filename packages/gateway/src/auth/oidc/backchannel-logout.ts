@@ -133,7 +133,10 @@ export class BackchannelLogout {
             : undefined
       if (refused === undefined) throw err
       ctx.record.errorReason = refused.reason
-      this.#options.logger.info({ reason: refused.reason, why: refused.description }, 'back-channel logout refused')
+      this.#options.logger.info(
+        { reason: refused.reason, description: refused.description },
+        'back-channel logout refused',
+      )
       answer(ctx.res, 400, { error: 'invalid_request', error_description: refused.description })
     }
   }

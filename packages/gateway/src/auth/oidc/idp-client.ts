@@ -309,7 +309,7 @@ export class IdpClient {
     } catch (err) {
       this.#discoveryFailedAt = Date.now()
       this.#logger.warn(
-        { issuer: a.issuer, err: err instanceof Error ? err.message : String(err) },
+        { issuer: a.issuer, cause: err instanceof Error ? err.message : String(err) },
         'OIDC discovery failed; ID-token signatures rely on TLS until it succeeds',
       )
       return this.#base
@@ -337,7 +337,7 @@ export class IdpClient {
         },
         (err: unknown) => {
           this.#logger.warn(
-            { issuer: this.#action.issuer, err: err instanceof Error ? err.message : String(err) },
+            { issuer: this.#action.issuer, cause: err instanceof Error ? err.message : String(err) },
             'OIDC discovery failed; logout goes without the end-session endpoint until it succeeds',
           )
           return { ok: false, value: { endSessionEndpoint: undefined, jwksUri: undefined } }

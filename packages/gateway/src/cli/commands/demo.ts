@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import type { Logger } from 'pino'
 import { DEMO_DEFAULT_PORTS, DemoStartError, printDemoConfig, type RunningDemo, startDemo } from '../../demo/demo.js'
 import { type CommandIo, describeStartupError, systemErrorOf, waitForStop } from '../../demo/lifecycle.js'
-import { createLogger } from '../../observability/logger.js'
+import { createLogger, defaultLogFormat } from '../../observability/logger.js'
 import { trustInstructions } from '../../tls/local-ca.js'
 
 /** Options of {@link demoCommand}; every field has a default. */
@@ -19,7 +19,7 @@ export interface DemoCommandOptions {
   readonly open?: boolean
   /** Print the demo's gateway configuration (YAML) on standard output, nothing else, and exit without starting. */
   readonly printConfig?: boolean
-  /** Default: warnings and errors as JSON lines on standard error. */
+  /** Default: warnings and errors on standard error, readable on a terminal, else JSON lines. */
   readonly logger?: Logger
   /** Stops the demo when aborted (besides Ctrl-C and SIGTERM). */
   readonly signal?: AbortSignal
@@ -106,14 +106,14 @@ function failureMessage(error: unknown, options: DemoCommandOptions): string {
 export async function demoCommand(options: DemoCommandOptions, io: CommandIo): Promise<number> {
   if (options.printConfig) {
     try {
-      io.stdout.write(await printDemoConfig(options))
+      io.stdout.write(printDemoConfig(options))
       return 0
     } catch (error) {
       io.stderr.write(`portcullis demo: ${error instanceof Error ? error.message : String(error)}\n`)
       return 1
     }
   }
-  const logger = options.logger ?? createLogger('warn')
+  const logger = options.logger ?? createLogger('warn', defaultLogFormat())
   let demo: RunningDemo
   try {
     demo = await startDemo({

@@ -166,17 +166,20 @@ function verdictText(result: ProbeCaseResult): string {
   }
 }
 
-function didText(result: ProbeCaseResult): string {
+function didText(result: ProbeCaseResult, controlRan: boolean): string {
   if (result.verdict === 'skipped') return '-'
-  if (result.role === 'forgery' && result.verdict === 'accepted') return `${result.detail}, like the control`
+  // The comparison is only true when the positive control was sent (it needs a signing key).
+  if (result.role === 'forgery' && result.verdict === 'accepted' && controlRan)
+    return `${result.detail}, like the control`
   return result.detail
 }
 
 /** The report as a table a person reads at a glance, with the outcome underneath. */
 export function formatTable(report: ProbeReport): string {
+  const controlRan = report.results.some((r) => r.role === 'control' && r.verdict !== 'skipped')
   const rows = [
     ['CASE', 'A CORRECT TARGET', 'THIS TARGET', 'VERDICT'],
-    ...report.results.map((r) => [r.title, r.correct, didText(r), verdictText(r)]),
+    ...report.results.map((r) => [r.title, r.correct, didText(r, controlRan), verdictText(r)]),
   ]
   const widths = [0, 1, 2].map((i) => Math.max(...rows.map((row) => row[i]!.length)))
   const lines = rows.map((row) =>

@@ -3,7 +3,7 @@ import type { Writable } from 'node:stream'
 import type { LevelWithSilent } from 'pino'
 import { ConfigError } from '../../config/errors.js'
 import { GatewayError } from '../../core/errors.js'
-import { createLogger } from '../../observability/logger.js'
+import { createLogger, type LogFormat } from '../../observability/logger.js'
 import { serve } from '../../server/cluster.js'
 import { redirectUriLines } from './redirect-uris.js'
 
@@ -12,6 +12,8 @@ export interface StartOptions {
   readonly workers?: number
   readonly watch?: boolean
   readonly logLevel?: LevelWithSilent
+  /** Default json (the CLI's default is pretty on a terminal). */
+  readonly logFormat?: LogFormat
   readonly shutdownDeadlineSeconds?: number
 }
 
@@ -22,7 +24,7 @@ export interface StartOptions {
  * 1 when the gateway cannot start (a port in use: the message names it).
  */
 export async function startCommand(options: StartOptions, io: { stdout: Writable; stderr: Writable }): Promise<number> {
-  const logger = createLogger(options.logLevel ?? 'info')
+  const logger = createLogger(options.logLevel ?? 'info', options.logFormat ?? 'json')
   try {
     await serve({
       configPath: options.config,

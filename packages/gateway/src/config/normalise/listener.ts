@@ -31,7 +31,7 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
     localCertificateNames = localCertificateNamesOf(rules)
     ctx.report.warn(
       path,
-      `no certificate files: serving a certificate from the local development CA for ${localCertificateNames.join(', ')} (Portcullis.LocalCertificates); clients trust it only once they trust that CA`,
+      `no certificate files: serving a certificate from the local development CA for ${localCertificateNames.join(', ')} (Portcullis.LocalCertificates); clients trust it only once they trust that CA, and the gateway trusts that CA for its calls to identity providers`,
       'Protocol',
     )
   }
