@@ -20,16 +20,28 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 const LB_OWNED = new Set(['x-forwarded-proto', 'x-forwarded-port', 'x-amzn-trace-id'])
 
 /**
- * True for a client-sent header that could be mistaken for one of the
- * identity headers: `x-amzn-oidc-*` compared case-insensitively with `_`
- * treated as `-` (some servers, and CGI-style frameworks, fold the two).
- * `name` must already be lower-case.
+ * The prefixes of the headers the load balancer vouches for: the identity
+ * headers of authenticate actions (`x-amzn-oidc-*`), the client-certificate
+ * headers of mutual TLS (`x-amzn-mtls-*`) and the TLS version and cipher
+ * headers (`x-amzn-tls-*`). A target trusts them because only the load
+ * balancer can have set them, so a client's copy never passes, whatever the
+ * listener's mode or attributes.
+ */
+const LB_HEADER_PREFIXES = ['x-amzn-oidc-', 'x-amzn-mtls-', 'x-amzn-tls-'] as const
+
+/**
+ * True for a client-sent header that could be mistaken for one the load
+ * balancer vouches for (`x-amzn-oidc-*`, `x-amzn-mtls-*`, `x-amzn-tls-*`),
+ * compared case-insensitively with `_` treated as `-` (some servers, and
+ * CGI-style frameworks, fold the two). `name` must already be lower-case.
  */
 export function isIdentityHeaderName(name: string): boolean {
-  if (name.length < 12) return false
+  if (name.length < 11) return false
   // A cheap first-character gate keeps the common case (no `x-`) allocation-free.
   if (name.charCodeAt(0) !== 0x78 /* x */) return false
-  return name.replaceAll('_', '-').startsWith('x-amzn-oidc-')
+  const folded = name.replaceAll('_', '-')
+  for (const prefix of LB_HEADER_PREFIXES) if (folded.startsWith(prefix)) return true
+  return false
 }
 
 /**
@@ -58,7 +70,7 @@ export interface UpstreamHeaderResult {
   clientTraceId: string | undefined
   /** The client's `X-Forwarded-For`, if any (joined when sent several times). */
   clientForwardedFor: string | undefined
-  /** Number of identity headers the client tried to send (for logs and tests). */
+  /** Number of identity, mTLS and TLS headers the client tried to send (for logs and tests). */
   strippedIdentityHeaders: number
   /** Number of headers dropped for a name outside `[-A-Za-z0-9]` (only with `dropInvalidNames`). */
   droppedInvalidHeaders: number
