@@ -61,6 +61,8 @@ export type BlockName =
   | 'ListenerAttribute'
   | 'Certificate'
   | 'MutualAuthenticationAttributes'
+  | 'TrustStore'
+  | 'TrustStorePortcullis'
   | 'Rule'
   | 'RuleCondition'
   | 'HostHeaderConditionConfig'
@@ -356,9 +358,6 @@ export const ACTED_LOAD_BALANCER_ATTRIBUTES = keysWith(LOAD_BALANCER_ATTRIBUTES,
 /** Target-group attributes Portcullis acts on; `test/e2e/target-group-attributes.test.ts` holds each to a test. */
 export const ACTED_TARGET_GROUP_ATTRIBUTES = keysWith(TARGET_GROUP_ATTRIBUTES, 'implemented')
 
-const MTLS_ONLY = 'used only with Mode verify, which is refused'
-const MTLS_FIX = 'remove MutualAuthentication, or set Mode: off, to run without client certificates'
-
 /** Every block of the file. */
 export const BLOCKS: Readonly<Record<BlockName, Block>> = {
   PortcullisFile: {
@@ -369,6 +368,10 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       LoadBalancer: implemented({ block: 'LoadBalancer', note: 'the output of describe-load-balancers (one entry)' }),
       Listeners: implemented({ block: 'Listener', note: 'the output of describe-listeners' }),
       TargetGroups: implemented({ block: 'TargetGroup', note: 'the output of describe-target-groups' }),
+      TrustStores: implemented({
+        block: 'TrustStore',
+        note: 'the output of describe-trust-stores: the trust stores of mutual TLS, each with its CA bundle file (Portcullis.CaCertificatesBundleFile)',
+      }),
       Portcullis: extension({ block: 'PortcullisSettings' }),
     },
   },
@@ -450,9 +453,9 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       DefaultActions: implemented({ block: 'Action' }),
       Rules: implemented({ block: 'Rule', note: 'the output of describe-rules for this listener' }),
       Attributes: implemented({ block: 'ListenerAttribute', note: 'the output of describe-listener-attributes' }),
-      MutualAuthentication: notImplemented({
+      MutualAuthentication: implemented({
         block: 'MutualAuthenticationAttributes',
-        note: 'mutual TLS: only Mode off (no client certificates) is accepted',
+        note: 'mutual TLS on an HTTPS listener: Mode off, verify (a trust store of TrustStores) or passthrough',
       }),
       ListenerArn: awsOnly('the ARN AWS assigned; Portcullis derives one from the load balancer and port'),
       LoadBalancerArn: awsOnly("the load balancer it belongs to: the file's LoadBalancer"),
@@ -479,29 +482,46 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     label: 'MutualAuthentication',
     kind: 'fields',
     fields: {
-      Mode: notImplemented({
-        note: 'off (no client certificates) is what Portcullis does',
+      Mode: implemented({ note: 'off (the default), verify or passthrough' }),
+      TrustStoreArn: implemented({ note: 'the ARN (or Name) of an entry of TrustStores; Mode verify only' }),
+      IgnoreClientCertificateExpiry: notImplemented({
+        note: 'Portcullis always checks the validity of client certificates; false (the default) is what it does',
         values: [
           {
-            matches: /^verify$/,
-            action: 'refuse',
+            accepts: ['false'],
+            action: 'warn',
             reason:
-              'mutual TLS is not implemented yet: Portcullis would serve clients that present no certificate, or one the trust store does not trust',
-            fix: MTLS_FIX,
-          },
-          {
-            accepts: ['off'],
-            action: 'refuse',
-            reason:
-              'mutual TLS passthrough is not implemented yet: targets would get no X-Amzn-Mtls-Clientcert header from Portcullis, only whatever a client sends',
-            fix: MTLS_FIX,
+              'Portcullis does not accept expired or not-yet-valid client certificates: clients ALB lets in with this setting are refused here',
+            fix: 'set it to false and renew the client certificates, or keep this listener on AWS',
           },
         ],
       }),
-      TrustStoreArn: notImplemented({ note: MTLS_ONLY }),
-      IgnoreClientCertificateExpiry: notImplemented({ note: MTLS_ONLY }),
-      TrustStoreAssociationStatus: notImplemented({ note: MTLS_ONLY }),
-      AdvertiseTrustStoreCaNames: notImplemented({ note: MTLS_ONLY }),
+      TrustStoreAssociationStatus: awsOnly('whether AWS has associated the trust store with the listener'),
+      AdvertiseTrustStoreCaNames: notImplemented({
+        note: "Node.js's TLS sends the trust store's CA names in every certificate request: on is what Portcullis does",
+        values: [
+          {
+            accepts: ['on'],
+            action: 'warn',
+            reason:
+              "Portcullis advertises the trust store's CA names in the TLS handshake whatever this says (Node.js's TLS offers no way not to): clients see which CAs are trusted",
+            fix: 'set it to on, or accept that the CA names are advertised',
+          },
+        ],
+      }),
+    },
+  },
+  TrustStore: {
+    label: 'TrustStore',
+    kind: 'fields',
+    resource: true,
+    fields: {
+      Name: implemented(),
+      TrustStoreArn: implemented({ output: true, note: 'what MutualAuthentication.TrustStoreArn names' }),
+      Status: awsOnly("AWS's provisioning state"),
+      NumberOfCaCertificates: awsOnly('counted by AWS from the uploaded bundle'),
+      TotalRevokedEntries: awsOnly('counted by AWS from the uploaded revocation lists'),
+      Portcullis: extension({ block: 'TrustStorePortcullis' }),
     },
   },
   Rule: {
@@ -786,6 +806,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     'CommandTimeoutMs',
   ]),
   ListenerPortcullis: portcullisBlock('Listener Portcullis', ['Address']),
+  TrustStorePortcullis: portcullisBlock('TrustStore Portcullis', ['CaCertificatesBundleFile', 'RevocationFiles']),
   TargetGroupPortcullis: portcullisBlock('TargetGroup Portcullis', ['CaFile', 'TargetTimeoutSeconds']),
   OidcPortcullis: portcullisBlock('AuthenticateOidcConfig Portcullis', [
     'Pkce',

@@ -49,6 +49,25 @@ export interface CertificateModel {
   readonly isDefault: boolean
 }
 
+/** A trust store (ELBv2 `CreateTrustStore`): the CAs mutual TLS verifies client certificates against. */
+export interface TrustStoreModel {
+  readonly name: string
+  readonly arn: string
+  /** Absolute path of the PEM bundle of CA certificates (`Portcullis.CaCertificatesBundleFile`). */
+  readonly caCertificatesBundleFile: string
+  /** Absolute paths of the PEM revocation lists (`Portcullis.RevocationFiles`). */
+  readonly revocationFiles: readonly string[]
+}
+
+/**
+ * A listener's mutual TLS (`MutualAuthentication`) when its `Mode` is not
+ * `off`: `verify` requires a client certificate the trust store vouches for,
+ * `passthrough` asks for one and hands whatever the client sent to targets.
+ */
+export type MutualAuthenticationModel =
+  | { readonly mode: 'verify'; readonly trustStore: TrustStoreModel }
+  | { readonly mode: 'passthrough' }
+
 /** One listener (ELBv2 `CreateListener`): where to accept connections and its rules. */
 export interface ListenerModel {
   /** Stable identifier, `listener/{port}` style; used in logs and metrics. */
@@ -67,6 +86,8 @@ export interface ListenerModel {
   readonly localCertificateNames: readonly string[] | undefined
   /** Listener attributes as given (`describe-listener-attributes`); accepted, not acted on. */
   readonly attributes: Readonly<Record<string, string>>
+  /** Mutual TLS, HTTPS listeners only; undefined for `Mode: off` (no client certificate asked for). */
+  readonly mutualAuthentication: MutualAuthenticationModel | undefined
   /** `SslPolicy` name as given; Portcullis always enforces TLS 1.2+. */
   readonly sslPolicy: string | undefined
   /**
@@ -372,5 +393,7 @@ export interface GatewayConfig {
   readonly loadBalancer: LoadBalancerModel
   readonly listeners: readonly ListenerModel[]
   readonly targetGroups: readonly TargetGroupModel[]
+  /** `TrustStores` (describe-trust-stores), each with its files. */
+  readonly trustStores: readonly TrustStoreModel[]
   readonly portcullis: PortcullisModel
 }

@@ -266,7 +266,10 @@ const ListenerSchema = strict('Listener', {
     .array(AttributeSchema)
     .optional()
     .describe('Listener attributes as describe-listener-attributes prints them; accepted, not acted on.'),
-  MutualAuthentication: strict('MutualAuthenticationAttributes', {})
+  MutualAuthentication: strict('MutualAuthenticationAttributes', {
+    Mode: z.enum(['off', 'verify', 'passthrough']).describe(noted('MutualAuthenticationAttributes', 'Mode')),
+    TrustStoreArn: z.string().optional().describe(noted('MutualAuthenticationAttributes', 'TrustStoreArn')),
+  })
     .optional()
     .describe(noted('Listener', 'MutualAuthentication')),
   Portcullis: strict('ListenerPortcullis', {
@@ -323,6 +326,22 @@ const TargetGroupSchema = strict('TargetGroup', {
   Portcullis: strict('TargetGroupPortcullis', {
     CaFile: z.string().optional().describe('PEM CA bundle trusted for HTTPS targets.'),
     TargetTimeoutSeconds: z.number().positive().optional().describe('Per-request timeout to the target (504 after).'),
+  }).optional(),
+})
+
+/** One entry of `describe-trust-stores`, with the files Portcullis reads in place of AWS's S3 objects. */
+const TrustStoreSchema = strict('TrustStore', {
+  Name: nonEmpty.describe('The trust store name (1..32 letters, digits and hyphens).'),
+  TrustStoreArn: z.string().optional().describe('Derived from the name when absent.'),
+  Portcullis: strict('TrustStorePortcullis', {
+    CaCertificatesBundleFile: z
+      .string()
+      .optional()
+      .describe('PEM bundle of the CA certificates (roots and intermediates, no leaf), relative to the config file.'),
+    RevocationFiles: z
+      .array(z.string())
+      .optional()
+      .describe('PEM certificate revocation lists (CRLs), relative to the config file; checked on every handshake.'),
   }).optional(),
 })
 
@@ -398,6 +417,7 @@ export const PortcullisFileSchema = strict('PortcullisFile', {
   LoadBalancer: LoadBalancerSchema.optional(),
   Listeners: z.array(ListenerSchema),
   TargetGroups: z.array(TargetGroupSchema).optional(),
+  TrustStores: z.array(TrustStoreSchema).optional(),
   Portcullis: PortcullisSettingsSchema.optional(),
 })
 
@@ -413,6 +433,8 @@ export type ConditionFile = z.infer<typeof ConditionSchema>
 export type TransformFile = z.infer<typeof TransformSchema>
 /** One entry of `Actions` / `DefaultActions`. */
 export type ActionFile = z.infer<typeof ActionSchema>
+/** One entry of `TrustStores`. */
+export type TrustStoreFile = z.infer<typeof TrustStoreSchema>
 /** One entry of `TargetGroups`. */
 export type TargetGroupFile = z.infer<typeof TargetGroupSchema>
 /** A `{ Key, Value }` attribute of a load balancer or target group. */

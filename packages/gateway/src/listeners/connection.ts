@@ -1,7 +1,9 @@
-import { randomUUID } from 'node:crypto'
+import { randomUUID, X509Certificate } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls'
+import type { MutualAuthenticationModel } from '../config/model.js'
+import { presentedChainHeaders, verifiedCertificateHeaders } from '../headers/client-certificate.js'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
 import { elapsedMs } from '../values/clock.js'
 
@@ -31,6 +33,8 @@ export interface ClientConnection extends ConnectionFacts {
    * applies).
    */
   readonly firstRequestAt: number
+  /** The mutual-TLS headers of this connection's client certificate, built on its first request. */
+  clientCertificateHeaders?: Readonly<Record<string, string>>
 }
 
 const connections = new WeakMap<Socket, ClientConnection>()
@@ -84,4 +88,39 @@ export function takeByteCounts(connection: ClientConnection): ByteCounts {
   connection.bytesReadMark = read
   connection.bytesWrittenMark = written
   return counts
+}
+
+/**
+ * The mutual-TLS request headers of the connection (`verify`: the verified
+ * leaf's facts; `passthrough`: the presented chain), built once per
+ * connection: its certificate cannot change.
+ */
+export function clientCertificateHeadersOf(
+  connection: ClientConnection,
+  mtls: MutualAuthenticationModel,
+): Readonly<Record<string, string>> {
+  connection.clientCertificateHeaders ??= buildClientCertificateHeaders(connection.socket as TLSSocket, mtls)
+  return connection.clientCertificateHeaders
+}
+
+function buildClientCertificateHeaders(socket: TLSSocket, mtls: MutualAuthenticationModel): Record<string, string> {
+  if (mtls.mode === 'verify') {
+    // A connection the listener admitted before a reload turned verify on has no verified certificate.
+    const leaf = socket.authorized ? socket.getPeerX509Certificate() : undefined
+    return leaf === undefined ? {} : verifiedCertificateHeaders(leaf)
+  }
+  return presentedChainHeaders(presentedChain(socket))
+}
+
+/** The client's chain, leaf first, as Node links it (each certificate to its issuer, up to a self-signed one). */
+function presentedChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = []
+  const seen = new Set<string>()
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
+  while (cert?.raw !== undefined && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256)
+    chain.push(new X509Certificate(cert.raw))
+    cert = cert.issuerCertificate
+  }
+  return chain
 }

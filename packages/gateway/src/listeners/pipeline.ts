@@ -19,7 +19,7 @@ import { RuleTransformError } from '../rules/errors.js'
 import { SharedStateUnavailable } from '../shared/connection.js'
 import { elapsedMs } from '../values/clock.js'
 import type { CompiledGateway, CompiledRule } from './compile.js'
-import { clientConnection, takeByteCounts } from './connection.js'
+import { clientCertificateHeadersOf, clientConnection, takeByteCounts } from './connection.js'
 import { GatewayRequestContext } from './request-context.js'
 
 /** ALB's limits: 16 KB for the request line or any one header (64 KB in all is the server's `maxHeaderSize`). */
@@ -141,6 +141,8 @@ export function handleRequest(
     )
     headers['x-forwarded-proto'] = protocol
     headers['x-forwarded-port'] = listener.forwardedPort
+    const mtls = listener.model.mutualAuthentication
+    if (mtls !== undefined) Object.assign(headers, clientCertificateHeadersOf(connection, mtls))
 
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)

@@ -1,15 +1,20 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createSecureContext, type SecureContext } from 'node:tls'
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls'
 import type { CertificateModel, GatewayConfig, ListenerModel } from '../config/model.js'
 import { ensureLeafCertificate } from '../tls/local-ca.js'
+import { type ClientCertificateTls, clientCertificateTls } from '../tls/trust-stores.js'
 
 /** A listener's certificates as its HTTPS server uses them. */
 export interface ListenerTls {
   /** The default certificate's context, used when SNI names no known host (as ALB does). */
   readonly defaultContext: SecureContext
-  /** The default certificate's PEM material, for `server.setSecureContext` on reload. */
-  readonly defaultOptions: { readonly cert: Buffer; readonly key: Buffer }
+  /**
+   * The default certificate's PEM material, and with mutual TLS the trust
+   * store and the server's request for a client certificate: the server's
+   * options, and `server.setSecureContext`'s on reload.
+   */
+  readonly defaultOptions: { readonly cert: Buffer; readonly key: Buffer; readonly requestCert?: boolean }
   /** `SNICallback` choosing among the listener's certificates by server name. */
   readonly sniCallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
 }
@@ -27,9 +32,13 @@ interface Entry {
  * host names (issued when there is none yet, else the one on disk).
  */
 export async function listenerTls(model: ListenerModel, stateDirectory: string): Promise<ListenerTls> {
-  if (model.localCertificateNames === undefined) return loadListenerTls(model.certificates)
+  const clientAuth = model.mutualAuthentication && clientCertificateTls(model.mutualAuthentication)
+  if (model.localCertificateNames === undefined) return loadListenerTls(model.certificates, clientAuth)
   const leaf = await ensureLeafCertificate(stateDirectory, model.localCertificateNames)
-  return loadListenerTls([{ certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, isDefault: true }])
+  return loadListenerTls(
+    [{ certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, isDefault: true }],
+    clientAuth,
+  )
 }
 
 /**
@@ -51,11 +60,16 @@ export async function issueLocalCertificates(config: GatewayConfig): Promise<voi
  * and an unknown name gets the default certificate. TLS 1.2 is the floor for
  * every context.
  */
-export function loadListenerTls(certificates: readonly CertificateModel[]): ListenerTls {
+export function loadListenerTls(
+  certificates: readonly CertificateModel[],
+  clientAuth?: ClientCertificateTls,
+): ListenerTls {
+  // Every context asks for the client certificate the same way: SNI switches contexts mid-handshake.
+  const mtls = clientAuth?.contextOptions
   const entries: Entry[] = certificates.map((c) => {
     const cert = readFileSync(c.certificateFile)
     const key = readFileSync(c.privateKeyFile)
-    const context = createSecureContext({ cert, key, minVersion: 'TLSv1.2' })
+    const context = createSecureContext({ cert, key, minVersion: 'TLSv1.2', ...mtls } as SecureContextOptions)
     return { names: certificateNames(new X509Certificate(cert)), context, cert, key }
   })
   const exact = new Map<string, SecureContext>()
@@ -70,7 +84,7 @@ export function loadListenerTls(certificates: readonly CertificateModel[]): List
   const defaultContext = entries[0]!.context
   return {
     defaultContext,
-    defaultOptions: { cert: entries[0]!.cert, key: entries[0]!.key },
+    defaultOptions: { cert: entries[0]!.cert, key: entries[0]!.key, ...mtls, ...clientAuth?.serverOptions },
     sniCallback(servername, cb) {
       const name = servername.toLowerCase()
       const dot = name.indexOf('.')

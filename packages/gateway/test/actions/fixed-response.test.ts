@@ -45,6 +45,7 @@ function contextFor(req: IncomingMessage, res: ServerResponse, port: number, coo
       certificates: [],
       localCertificateNames: undefined,
       attributes: {},
+      mutualAuthentication: undefined,
       sslPolicy: undefined,
       rules: [],
     },

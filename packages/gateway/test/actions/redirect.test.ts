@@ -115,6 +115,7 @@ function listener(port: number): ListenerModel {
     certificates: [],
     localCertificateNames: undefined,
     attributes: {},
+    mutualAuthentication: undefined,
     sslPolicy: undefined,
     rules: [],
   }

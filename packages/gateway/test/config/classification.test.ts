@@ -220,19 +220,6 @@ const targetGroup = (extra: string) =>
 
 describe('settings Portcullis does not implement', () => {
   test('a value that would change security or behaviour is refused, with the reason and what to do', () => {
-    const verify = https('    MutualAuthentication: { Mode: verify, TrustStoreArn: arn:aws:x }\n')
-    expectError(
-      verify,
-      'Listeners[0].MutualAuthentication.Mode',
-      /^Mode verify: mutual TLS is not implemented yet: Portcullis would serve clients that present no certificate, or one the trust store does not trust; remove MutualAuthentication, or set Mode: off, to run without client certificates$/,
-      'verify',
-    )
-    expectError(
-      https('    MutualAuthentication: { Mode: passthrough }\n'),
-      'Listeners[0].MutualAuthentication.Mode',
-      /^Mode passthrough: mutual TLS passthrough is not implemented yet: targets would get no X-Amzn-Mtls-Clientcert header from Portcullis, only whatever a client sends; remove MutualAuthentication, or set Mode: off/,
-      'passthrough',
-    )
     expectError(
       lbAttribute('routing.http.x_amzn_tls_version_and_cipher_suite.enabled', '"true"'),
       'LoadBalancer.Attributes[0].Value',
@@ -294,7 +281,6 @@ describe('settings Portcullis does not implement', () => {
     assert.deepEqual(
       loaded.ignored.map((f) => `${f.treatment} ${f.block} ${f.key}`),
       [
-        'not-implemented MutualAuthentication Mode',
         'not-implemented MutualAuthentication IgnoreClientCertificateExpiry',
         'not-implemented Listener SslPolicy',
         'not-implemented listener attributes routing.http.response.server.enabled',
@@ -427,8 +413,6 @@ describe('the full describe-* outputs of one load balancer', () => {
       .filter((i) => i.severity === 'error' && !/required field|expected one of/.test(i.message))
       .map((i) => `${i.path}: ${i.message.split(':')[0]}`)
     assert.deepEqual(refused, [
-      'Listeners[0].MutualAuthentication.Mode: Mode verify',
-      'Listeners[1].MutualAuthentication.Mode: Mode passthrough',
       'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType: IpAddressType ipv4',
       'TargetGroups[2].ProtocolVersion: ProtocolVersion HTTP2',
       'TargetGroups[3].Matcher.GrpcCode: GrpcCode 0-99',
@@ -454,10 +438,8 @@ describe('the full describe-* outputs of one load balancer', () => {
       [
         'Listeners[0].Certificates[0]',
         'Listeners[0].Certificates[1]',
-        'Listeners[0].MutualAuthentication.Mode',
         'Listeners[0].Rules[0].Actions[0].AuthenticateOidcConfig.UseExistingClientSecret',
         'Listeners[1].Certificates[0]',
-        'Listeners[1].MutualAuthentication.Mode',
         'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
         'TargetGroups[0].TargetHealthDescriptions[1].Target.Id',
@@ -465,11 +447,12 @@ describe('the full describe-* outputs of one load balancer', () => {
         'TargetGroups[3].Matcher.GrpcCode',
         'TargetGroups[3].ProtocolVersion',
         'TargetGroups[4].TargetType',
+        'TrustStores[0]',
       ],
     )
     assert.ok(startNeeds.every((i) => i.line !== undefined && i.severity === 'error'))
     assert.equal(
-      startNeeds[3]!.message,
+      startNeeds[2]!.message,
       'UseExistingClientSecret: true takes the secret of client "0oa1full2alb3web" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1FULL2ALB3WEB (or a file named 0oa1full2alb3web in Portcullis.ClientSecretsDirectory)',
     )
     // The secret is not read even where the environment has it: the audit judges settings, not this machine.

@@ -12,12 +12,14 @@ import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
+import { request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { ensureLeafCertificate, ensureLocalCa, type LeafCertificate } from '../../src/tls/local-ca.js'
+import { type ClientCertificate, makeTestPki, opensslFacts, type TestPki } from '../fixtures/pki.js'
 import { freePort, listen } from '../fixtures/ports.js'
 import { type RunningCli, startGatewayCli, waitFor } from '../fixtures/process.js'
 
@@ -47,14 +49,17 @@ function tlsHeadersIn(rawHeaders: readonly string[]): [string, string][] {
   return out
 }
 
-describe('client-sent X-Amzn-Mtls-* and X-Amzn-Tls-* headers, through portcullis start', { timeout: 120_000 }, () => {
+describe('mutual TLS and client-sent X-Amzn-Mtls-* / X-Amzn-Tls-* headers, through portcullis start', {
+  timeout: 120_000,
+}, () => {
   let dir: string
   let leaf: LeafCertificate
   let caFile: string
   let target: Server
   let cli: RunningCli
   let log: string
-  const ports = { http: 0, https: 0 }
+  let pki: TestPki
+  const ports = { http: 0, https: 0, verify: 0, passthrough: 0, admin: 0 }
   /** The target's view of each request, by the id in its query. */
   const seen = new Map<string, string[]>()
 
@@ -68,8 +73,8 @@ describe('client-sent X-Amzn-Mtls-* and X-Amzn-Tls-* headers, through portcullis
       res.end('ok')
     })
     await listen(target)
-    ports.http = await freePort()
-    ports.https = await freePort()
+    pki = await makeTestPki(join(dir, 'pki'))
+    for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort()
     log = join(dir, 'access.log')
     const file = join(dir, 'portcullis.yaml')
     await writeFile(
@@ -86,10 +91,37 @@ Listeners:
     MutualAuthentication: { Mode: "off" }
     Portcullis: { Address: 127.0.0.1 }
     DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+  - Port: ${ports.verify}
+    Protocol: HTTPS
+    Certificates: [{ CertificateFile: "${leaf.certPath}", PrivateKeyFile: "${leaf.keyPath}" }]
+    MutualAuthentication:
+      Mode: verify
+      TrustStoreArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:truststore/clients/73e2d6bc24d8a067
+      IgnoreClientCertificateExpiry: false
+      TrustStoreAssociationStatus: active
+      AdvertiseTrustStoreCaNames: "on"
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+  - Port: ${ports.passthrough}
+    Protocol: HTTPS
+    Certificates: [{ CertificateFile: "${leaf.certPath}", PrivateKeyFile: "${leaf.keyPath}" }]
+    MutualAuthentication: { Mode: passthrough, IgnoreClientCertificateExpiry: false }
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+TrustStores:
+  - Name: clients
+    TrustStoreArn: arn:aws:elasticloadbalancing:us-east-1:123456789012:truststore/clients/73e2d6bc24d8a067
+    NumberOfCaCertificates: 1
+    Status: ACTIVE
+    TotalRevokedEntries: 1
+    Portcullis:
+      CaCertificatesBundleFile: "${pki.rootFile}"
+      RevocationFiles: ["${pki.crlFile}"]
 TargetGroups:
   - { TargetGroupName: app, Protocol: HTTP, HealthCheckEnabled: false, Targets: [{ Id: 127.0.0.1, Port: ${(target.address() as AddressInfo).port} }] }
 Portcullis:
   StateDirectory: ./state
+  Admin: { Address: 127.0.0.1, Port: ${ports.admin} }
   AccessLog: { Format: json, Path: "${log}" }
 `,
     )
@@ -124,14 +156,156 @@ Portcullis:
     })
   }
 
+  /** curl to `listener` presenting `client` (or none), with `extra` arguments; its exit code and the status. */
+  async function curl(
+    port: number,
+    id: string,
+    client: ClientCertificate | undefined,
+    extra: string[] = [],
+  ): Promise<{ code: number; status: string }> {
+    const args = ['-sS', '--cacert', caFile, '-o', '/dev/null', '-w', '%{http_code}', ...extra]
+    if (client !== undefined) args.push('--cert', client.presentedFile, '--key', client.keyFile)
+    try {
+      const { stdout } = await run('curl', [...args, `https://localhost:${port}/c?id=${id}`])
+      return { code: 0, status: stdout }
+    } catch (error) {
+      return { code: (error as { code: number }).code, status: (error as { stdout: string }).stdout }
+    }
+  }
+
+  /** The value the target got for header `name` (lower-case) on request `id`. */
+  function header(id: string, name: string): string | undefined {
+    const raw = seen.get(id) ?? []
+    const i = raw.findIndex((n, j) => j % 2 === 0 && n.toLowerCase() === name)
+    return i === -1 ? undefined : raw[i + 1]
+  }
+
+  async function refusedHandshakes(): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${ports.admin}/metrics`)).text()
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith('ClientTLSNegotiationErrorCount{') && l.includes(`listener/${ports.verify}`))
+    return line === undefined ? 0 : Number(line.split(' ').pop())
+  }
+
+  test("verify: a trusted certificate reaches the target with ALB's five headers, equal to what openssl x509 says", async () => {
+    const { valid } = pki.clients
+    const { status } = await curl(
+      ports.verify,
+      'verify-valid',
+      valid,
+      SPOOFED_TLS_HEADERS.flatMap((n) => ['-H', `${n}: forged`]),
+    )
+    assert.equal(status, '200')
+    const facts = await opensslFacts(valid.certFile)
+    assert.equal(header('verify-valid', 'x-amzn-mtls-clientcert-serial-number'), facts.serial)
+    assert.equal(header('verify-valid', 'x-amzn-mtls-clientcert-issuer'), facts.issuer)
+    assert.equal(header('verify-valid', 'x-amzn-mtls-clientcert-subject'), facts.subject)
+    assert.match(facts.subject, /Acme\\, Inc\./, 'the fixture has a comma to escape')
+    assert.equal(
+      header('verify-valid', 'x-amzn-mtls-clientcert-validity'),
+      `NotBefore=${facts.notBefore};NotAfter=${facts.notAfter}`,
+    )
+    const leafHeader = header('verify-valid', 'x-amzn-mtls-clientcert-leaf')!
+    assert.match(leafHeader, /^-----BEGIN%20CERTIFICATE-----%0A[A-Za-z0-9+/=%]+-----END%20CERTIFICATE-----%0A$/)
+    assert.equal(decodeURIComponent(leafHeader), await readFile(valid.certFile, 'utf8'))
+    // Exactly the five, each once: the client's forged copies are gone.
+    assert.deepEqual(
+      tlsHeadersIn(seen.get('verify-valid')!)
+        .map(([n]) => n)
+        .sort(),
+      [
+        'x-amzn-mtls-clientcert-issuer',
+        'x-amzn-mtls-clientcert-leaf',
+        'x-amzn-mtls-clientcert-serial-number',
+        'x-amzn-mtls-clientcert-subject',
+        'x-amzn-mtls-clientcert-validity',
+      ],
+    )
+  })
+
+  test("verify: Node's https client with a client certificate gets through, keep-alive requests too", async () => {
+    const { valid } = pki.clients
+    const options = {
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port: ports.verify,
+      ca: await readFile(caFile),
+      cert: await readFile(valid.certFile),
+      key: await readFile(valid.keyFile),
+    }
+    for (const id of ['verify-node-1', 'verify-node-2']) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = httpsRequest({ ...options, path: `/n?id=${id}` }, (res) => {
+          res.resume()
+          res.on('end', () => resolve(res.statusCode ?? 0))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+      assert.equal(status, 200)
+      assert.equal(header(id, 'x-amzn-mtls-clientcert-serial-number'), (await opensslFacts(valid.certFile)).serial)
+    }
+  })
+
+  const refusals: [string, keyof TestPki['clients'] | undefined][] = [
+    ['no certificate', undefined],
+    ['an expired certificate', 'expired'],
+    ['a certificate not yet valid', 'notYetValid'],
+    ['a revoked certificate', 'revoked'],
+    ['a certificate from another CA', 'wrongCa'],
+    ['a certificate for servers only (extendedKeyUsage serverAuth)', 'wrongPurpose'],
+  ]
+  for (const [what, name] of refusals) {
+    test(`verify: the handshake with ${what} is refused, and never reaches the target`, async () => {
+      const before = await refusedHandshakes()
+      const id = `verify-refused-${name ?? 'none'}`
+      const { code, status } = await curl(ports.verify, id, name === undefined ? undefined : pki.clients[name])
+      assert.notEqual(code, 0, `curl failed (status ${status})`)
+      assert.notEqual(status, '200')
+      assert.equal(seen.has(id), false)
+      await waitFor(async () => (await refusedHandshakes()) === before + 1, 'the refusal counted', 10_000)
+    })
+  }
+
+  test('passthrough: no certificate is accepted, and the target gets no certificate header', async () => {
+    const { status } = await curl(ports.passthrough, 'pass-none', undefined, ['-H', 'X-Amzn-Mtls-Clientcert: forged'])
+    assert.equal(status, '200')
+    assert.deepEqual(tlsHeadersIn(seen.get('pass-none')!), [])
+  })
+
+  test('passthrough: any certificate is accepted unverified, its whole chain in X-Amzn-Mtls-Clientcert', async () => {
+    for (const [id, client, files] of [
+      ['pass-stranger', pki.clients.wrongCa, [pki.clients.wrongCa.certFile]],
+      ['pass-expired', pki.clients.expired, [pki.clients.expired.certFile]],
+      ['pass-chained', pki.clients.chained, [pki.clients.chained.certFile, pki.intermediateFile]],
+    ] as const) {
+      const { status } = await curl(ports.passthrough, id, client)
+      assert.equal(status, '200', id)
+      const chain = header(id, 'x-amzn-mtls-clientcert')
+      assert.ok(chain !== undefined, id)
+      const expected = (await Promise.all(files.map((f) => readFile(f, 'utf8')))).join('')
+      assert.equal(decodeURIComponent(chain), expected, id)
+      assert.match(chain, /^[A-Za-z0-9+/=%-]+$/)
+      assert.deepEqual(
+        tlsHeadersIn(seen.get(id)!).map(([n]) => n),
+        ['x-amzn-mtls-clientcert'],
+      )
+    }
+  })
+
   test('the requests are in the access log', async () => {
     const read = async () => (await readFile(log, 'utf8').catch(() => '')).trim().split('\n').filter(Boolean)
-    await waitFor(async () => (await read()).length >= 2, 'two access-log lines', 10_000)
-    const entries = (await read()).map((l) => JSON.parse(l) as { request: string; elb_status_code: number })
-    for (const scheme of ['http', 'https']) {
-      const entry = entries.find((e) => e.request.includes(`id=spoof-${scheme}`))
-      assert.ok(entry !== undefined, `${scheme} request logged`)
-      assert.equal(entry.elb_status_code, 200)
+    const ids = ['spoof-http', 'spoof-https', 'verify-valid', 'verify-node-1', 'pass-none', 'pass-chained']
+    const logged = async () => (await read()).map((l) => JSON.parse(l) as { request: string; elb_status_code: number })
+    const missing = async () => {
+      const entries = await logged()
+      return ids.filter((id) => !entries.some((e) => e.request.includes(`id=${id} `)))
     }
+    await waitFor(async () => (await missing()).length === 0, 'the access-log lines', 10_000)
+    const entries = await logged()
+    for (const id of ids) assert.equal(entries.find((e) => e.request.includes(`id=${id} `))?.elb_status_code, 200, id)
+    // A refused handshake is no request: nothing logged for it.
+    assert.ok(!entries.some((e) => e.request.includes('verify-refused')))
   })
 })

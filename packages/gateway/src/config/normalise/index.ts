@@ -19,6 +19,7 @@ import { checkListenerPorts, normaliseListener } from './listener.js'
 import { normaliseLoadBalancer } from './load-balancer.js'
 import { normalisePortcullis } from './portcullis.js'
 import { indexTargetGroups, normaliseTargetGroup } from './target-group.js'
+import { normaliseTrustStores } from './trust-store.js'
 
 export type { IssueReporter, NormaliseOptions, NormalisePurpose } from './context.js'
 
@@ -52,6 +53,8 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
     normaliseTargetGroup(tg, ['TargetGroups', i], account, portcullis.instanceAddresses),
   )
   const index = indexTargetGroups(targetGroupFiles, targetGroups, base)
+  const trustStoreFiles = file.TrustStores ?? []
+  const trustStores = normaliseTrustStores(trustStoreFiles, account)
   const context: NormaliseContext = Object.freeze({
     ...account,
     loadBalancerArn: loadBalancer.arn,
@@ -62,9 +65,11 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
     purpose,
     targetGroupsByName: index.byName,
     targetGroupsByArn: index.byArn,
+    trustStores,
+    trustStoreNames: new Set(trustStoreFiles.flatMap((t) => [t.Name, ...(t.TrustStoreArn ? [t.TrustStoreArn] : [])])),
   })
   if (file.Listeners.length === 0) report.error(['Listeners'], 'at least one listener is required')
   const listeners = file.Listeners.map((l, i) => normaliseListener(l, i, context))
   checkListenerPorts(file, listeners, portcullis, base)
-  return { source: options.source, loadBalancer, listeners, targetGroups, portcullis }
+  return { source: options.source, loadBalancer, listeners, targetGroups, trustStores, portcullis }
 }

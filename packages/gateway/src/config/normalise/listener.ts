@@ -8,6 +8,7 @@ import { checkAddress, inRange, resolvePath, toInt } from './checks.js'
 import type { BaseContext, ListenerScope, NormaliseContext } from './context.js'
 import { checkRulesQuota, MAX_PRIORITY } from './limits.js'
 import { normaliseRule } from './rule.js'
+import { normaliseMutualAuthentication } from './trust-store.js'
 
 /**
  * One entry of `Listeners`: port, address, certificates, and its rules (the
@@ -42,6 +43,7 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
     certificates,
     localCertificateNames,
     attributes,
+    mutualAuthentication: normaliseMutualAuthentication(l, path, ctx),
     sslPolicy: l.SslPolicy,
     rules,
   }
