@@ -169,17 +169,8 @@ const LOAD_BALANCER_ATTRIBUTES = {
       },
     ],
   }),
-  'routing.http.x_amzn_tls_version_and_cipher_suite.enabled': notImplemented({
-    note: 'the x-amzn-tls-version and x-amzn-tls-cipher-suite headers are not added yet',
-    values: [
-      {
-        accepts: ['false'],
-        action: 'refuse',
-        reason:
-          'Portcullis does not add the x-amzn-tls-version and x-amzn-tls-cipher-suite headers yet and passes on copies a client sends, so a target that reads them would trust what the client says',
-        fix: 'set it to false, and keep the targets from relying on these headers',
-      },
-    ],
+  'routing.http.x_amzn_tls_version_and_cipher_suite.enabled': implemented({
+    note: 'X-Amzn-Tls-Version and X-Amzn-Tls-Cipher-Suite (OpenSSL cipher names) to targets of HTTPS listeners',
   }),
   'access_logs.s3.enabled': awsOnly(
     'S3 access logs; Portcullis writes its own access log (Portcullis.AccessLog) either way',
@@ -201,19 +192,19 @@ const LOAD_BALANCER_ATTRIBUTES = {
   'secondary_ips.auto_assigned.per_subnet': awsOnly(NLB_ONLY),
 } as const satisfies Record<string, FieldClass>
 
-/** The response headers ALB's listener attributes add, by the attribute's middle part. */
-const RESPONSE_HEADERS = {
-  strict_transport_security: 'Strict-Transport-Security',
-  access_control_allow_origin: 'Access-Control-Allow-Origin',
-  access_control_allow_methods: 'Access-Control-Allow-Methods',
-  access_control_allow_headers: 'Access-Control-Allow-Headers',
-  access_control_allow_credentials: 'Access-Control-Allow-Credentials',
-  access_control_expose_headers: 'Access-Control-Expose-Headers',
-  access_control_max_age: 'Access-Control-Max-Age',
-  content_security_policy: 'Content-Security-Policy',
-  x_content_type_options: 'X-Content-Type-Options',
-  x_frame_options: 'X-Frame-Options',
-} as const
+/** The response headers ALB's listener attributes set, by the attribute's middle part. */
+const RESPONSE_HEADER_PARTS = [
+  'strict_transport_security',
+  'access_control_allow_origin',
+  'access_control_allow_methods',
+  'access_control_allow_headers',
+  'access_control_allow_credentials',
+  'access_control_expose_headers',
+  'access_control_max_age',
+  'content_security_policy',
+  'x_content_type_options',
+  'x_frame_options',
+] as const
 
 /** The request headers ALB adds with mutual TLS or the TLS-version attribute, which listener attributes rename. */
 const RENAMED_REQUEST_HEADERS = [
@@ -229,39 +220,21 @@ const RENAMED_REQUEST_HEADERS = [
 
 /** Listener attributes (`describe-listener-attributes`, `ModifyListenerAttributes`). */
 const LISTENER_ATTRIBUTES: Record<string, FieldClass> = {
-  'routing.http.response.server.enabled': notImplemented({
-    note: 'Portcullis sends Server: awselb/2.0 on the responses it writes itself, as ALB does by default',
-    values: [
-      {
-        accepts: ['true'],
-        action: 'warn',
-        reason: 'Portcullis does not remove the Server header yet: its own responses carry Server: awselb/2.0',
-        fix: 'set it to true (or remove it), or accept the header',
-      },
-    ],
+  'routing.http.response.server.enabled': implemented({
+    note: "false removes the Server header from every response (the load balancer's own and the target's)",
   }),
   ...Object.fromEntries(
-    Object.entries(RESPONSE_HEADERS).map(([part, header]) => [
+    RESPONSE_HEADER_PARTS.map((part) => [
       `routing.http.response.${part}.header_value`,
-      notImplemented({
-        note: "Portcullis does not add this response header yet; only the empty value (ALB's default) is accepted",
-        values: [
-          {
-            accepts: [''],
-            action: 'refuse',
-            reason: `Portcullis does not add response headers from listener attributes yet: responses would reach browsers without ${header}`,
-            fix: `remove the attribute (or set it to "") and have the application send ${header} itself`,
-          },
-        ],
+      implemented({
+        note: "set on every response, replacing the target's value; empty (the default): the response is left as it is",
       }),
     ]),
   ),
   ...Object.fromEntries(
     RENAMED_REQUEST_HEADERS.map((part) => [
       `routing.http.request.${part}.header_name`,
-      notImplemented({
-        note: 'renames a header Portcullis never adds (mutual TLS and routing.http.x_amzn_tls_version_and_cipher_suite.enabled, which add it, are refused): no effect',
-      }),
+      implemented({ note: "the name the header reaches targets under; a client's copy of that name is dropped" }),
     ]),
   ),
   'tcp.idle_timeout.seconds': awsOnly('Network and Gateway Load Balancer listeners only'),

@@ -24,6 +24,8 @@ export interface LoadBalancerAttributes {
   readonly idleTimeoutSeconds: number
   /** `routing.http.xff_header_processing.mode`, default `append`. */
   readonly xffMode: 'append' | 'preserve' | 'remove'
+  /** `routing.http.x_amzn_tls_version_and_cipher_suite.enabled`, default false. */
+  readonly tlsVersionAndCipherSuiteHeaders: boolean
   /** `routing.http.xff_client_port.enabled`, default false. */
   readonly xffClientPort: boolean
   /** `routing.http.drop_invalid_header_fields.enabled`, default false. */
@@ -47,6 +49,28 @@ export interface CertificateModel {
   readonly privateKeyFile: string
   /** True for the listener's default certificate (the first one). */
   readonly isDefault: boolean
+}
+
+/** The names (lower-case) the load balancer gives its mTLS and TLS request headers, after listener-attribute renames. */
+export interface RequestHeaderNames {
+  readonly serialNumber: string
+  readonly issuer: string
+  readonly subject: string
+  readonly validity: string
+  readonly leaf: string
+  /** `X-Amzn-Mtls-Clientcert` (passthrough). */
+  readonly chain: string
+  readonly tlsVersion: string
+  readonly tlsCipherSuite: string
+}
+
+/** A listener's header modification (listener attributes `routing.http.response.*` and `routing.http.request.*`). */
+export interface HeaderModificationModel {
+  /** `routing.http.response.*.header_value` that are set: `[lower-case name, value]`. */
+  readonly responseHeaders: readonly (readonly [string, string])[]
+  /** `routing.http.response.server.enabled`, default true; false removes `Server` from every response. */
+  readonly serverHeader: boolean
+  readonly requestHeaderNames: RequestHeaderNames
 }
 
 /** A trust store (ELBv2 `CreateTrustStore`): the CAs mutual TLS verifies client certificates against. */
@@ -84,8 +108,10 @@ export interface ListenerModel {
    * certificate files; undefined otherwise.
    */
   readonly localCertificateNames: readonly string[] | undefined
-  /** Listener attributes as given (`describe-listener-attributes`); accepted, not acted on. */
+  /** Listener attributes as given (`describe-listener-attributes`). */
   readonly attributes: Readonly<Record<string, string>>
+  /** What the header-modification attributes among them do. */
+  readonly headerModification: HeaderModificationModel
   /** Mutual TLS, HTTPS listeners only; undefined for `Mode: off` (no client certificate asked for). */
   readonly mutualAuthentication: MutualAuthenticationModel | undefined
   /** `SslPolicy` name as given; Portcullis always enforces TLS 1.2+. */

@@ -21,6 +21,7 @@ export interface ClientCertificateHeaderNames {
   readonly subject: string
   readonly validity: string
   readonly leaf: string
+  /** `X-Amzn-Mtls-Clientcert`, the presented chain (passthrough). */
   readonly chain: string
 }
 

@@ -44,6 +44,11 @@ export function isIdentityHeaderName(name: string): boolean {
   return false
 }
 
+/** True when `name` (lower-case) is one of `renamed`, with `_` read as `-` as for the identity headers. */
+export function isRenamed(name: string, renamed: ReadonlySet<string>): boolean {
+  return renamed.has(name.includes('_') ? name.replaceAll('_', '-') : name)
+}
+
 /**
  * ALB's valid header name (`routing.http.drop_invalid_header_fields.enabled`):
  * `[-A-Za-z0-9]+`. HTTP allows more (`_`, `.`, `!`, …), and that is the
@@ -84,9 +89,15 @@ export interface UpstreamHeaderResult {
  * `routing.http.drop_invalid_header_fields.enabled`) — drops every header
  * whose name is not {@link isValidHeaderName valid}. This is the first thing
  * that looks at a request, so nothing later — rules, actions, targets — can
- * ever see a spoofed identity header.
+ * ever see a spoofed identity header. `renamedLoadBalancerHeaders` (lower
+ * case) are the names listener attributes gave the load balancer's mTLS and
+ * TLS headers: a client's copy of one is dropped as its original would be.
  */
-export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidNames = false): UpstreamHeaderResult {
+export function buildUpstreamHeaders(
+  rawHeaders: readonly string[],
+  dropInvalidNames = false,
+  renamedLoadBalancerHeaders?: ReadonlySet<string>,
+): UpstreamHeaderResult {
   // A plain object (fast properties) rather than a null-prototype dictionary;
   // `__proto__` is the one name that would misbehave, and it is dropped below.
   const headers: OutgoingHttpHeaders = {}
@@ -112,7 +123,10 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidN
       continue
     }
     if (HOP_BY_HOP.has(name) || name === '__proto__') continue
-    if (isIdentityHeaderName(name)) {
+    if (
+      isIdentityHeaderName(name) ||
+      (renamedLoadBalancerHeaders !== undefined && isRenamed(name, renamedLoadBalancerHeaders))
+    ) {
       stripped++
       continue
     }

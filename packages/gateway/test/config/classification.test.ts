@@ -221,18 +221,6 @@ const targetGroup = (extra: string) =>
 describe('settings Portcullis does not implement', () => {
   test('a value that would change security or behaviour is refused, with the reason and what to do', () => {
     expectError(
-      lbAttribute('routing.http.x_amzn_tls_version_and_cipher_suite.enabled', '"true"'),
-      'LoadBalancer.Attributes[0].Value',
-      /not add the x-amzn-tls-version and x-amzn-tls-cipher-suite headers yet and passes on copies a client sends.*; set it to false/,
-      '"true"',
-    )
-    expectError(
-      listenerAttribute('routing.http.response.strict_transport_security.header_value', '"max-age=31536000"'),
-      'Listeners[0].Attributes[0].Value',
-      /^routing\.http\.response\.strict_transport_security\.header_value max-age=31536000: Portcullis does not add response headers from listener attributes yet: responses would reach browsers without Strict-Transport-Security; remove the attribute \(or set it to ""\) and have the application send Strict-Transport-Security itself$/,
-      '"max-age=31536000"',
-    )
-    expectError(
       https('    SslPolicy: ELBSecurityPolicy-TLS13-1-3-2021-06\n'),
       'Listeners[0].SslPolicy',
       /allows TLS 1\.3 only, and Portcullis also negotiates TLS 1\.2.*; use a TLS 1\.2 and 1\.3 policy such as ELBSecurityPolicy-TLS13-1-2-2021-06/,
@@ -283,11 +271,7 @@ describe('settings Portcullis does not implement', () => {
       [
         'not-implemented MutualAuthentication IgnoreClientCertificateExpiry',
         'not-implemented Listener SslPolicy',
-        'not-implemented listener attributes routing.http.response.server.enabled',
-        'not-implemented listener attributes routing.http.response.x_frame_options.header_value',
-        'not-implemented listener attributes routing.http.request.x_amzn_tls_version.header_name',
         'not-implemented load balancer attributes routing.http2.enabled',
-        'not-implemented load balancer attributes routing.http.x_amzn_tls_version_and_cipher_suite.enabled',
         'not-implemented load balancer attributes routing.http.desync_mitigation_mode',
       ],
     )
@@ -302,10 +286,10 @@ describe('settings Portcullis does not implement', () => {
         'strictest',
       ],
       [
-        listenerAttribute('routing.http.response.server.enabled', '"false"'),
-        'Listeners[0].Attributes[0].Value',
-        /does not remove the Server header yet/,
-        '"false"',
+        https('    MutualAuthentication: { Mode: passthrough, IgnoreClientCertificateExpiry: true }\n'),
+        'Listeners[0].MutualAuthentication.IgnoreClientCertificateExpiry',
+        /does not accept expired or not-yet-valid client certificates/,
+        'true',
       ],
       [
         targetGroup('    Attributes: [{ Key: load_balancing.algorithm.anomaly_mitigation, Value: "on" }]\n'),
@@ -403,6 +387,53 @@ describe('unknown fields: a field AWS added later, or a typo', () => {
     assert.equal(typo.severity, 'error')
     assert.deepEqual({ line: typo.line, column: typo.column }, positionOf(text, 'Protocl'))
     assert.equal(issues.find((i) => i.path === 'Listeners[0].FutureSetting')?.severity, 'warning')
+  })
+})
+
+describe('header-modification attributes, checked as ALB checks them', () => {
+  test('a response header value outside what the header takes is refused at the value', () => {
+    expectError(
+      listenerAttribute('routing.http.response.x_frame_options.header_value', 'ALLOWALL'),
+      'Listeners[0].Attributes[0].Value',
+      /^routing\.http\.response\.x_frame_options\.header_value must be DENY, SAMEORIGIN or ALLOW-FROM <origin>, got "ALLOWALL"$/,
+      'ALLOWALL',
+    )
+    expectError(
+      listenerAttribute('routing.http.response.strict_transport_security.header_value', '"includeSubDomains"'),
+      'Listeners[0].Attributes[0].Value',
+      /must be max-age=<seconds>/,
+      '"includeSubDomains"',
+    )
+    expectError(
+      listenerAttribute('routing.http.response.access_control_allow_credentials.header_value', '"false"'),
+      'Listeners[0].Attributes[0].Value',
+      /must be true \(the only value the header has\)/,
+      '"false"',
+    )
+  })
+
+  test('a rename to an invalid, reserved or already used name is refused', () => {
+    expectError(
+      listenerAttribute('routing.http.request.x_amzn_tls_version.header_name', 'X_Tls'),
+      'Listeners[0].Attributes[0].Value',
+      /must be 1\.\.40 letters, digits and hyphens, got "X_Tls"/,
+      'X_Tls',
+    )
+    expectError(
+      listenerAttribute('routing.http.request.x_amzn_mtls_clientcert_leaf.header_name', 'X-Forwarded-For'),
+      'Listeners[0].Attributes[0].Value',
+      /cannot rename the header to X-Forwarded-For, a header HTTP or the load balancer already uses/,
+      'X-Forwarded-For',
+    )
+    expectError(
+      https(`    Attributes:
+      - { Key: routing.http.request.x_amzn_tls_version.header_name, Value: X-Tls }
+      - { Key: routing.http.request.x_amzn_tls_cipher_suite.header_name, Value: x-tls }
+`),
+      'Listeners[0].Attributes[1].Value',
+      /x-tls is already the name of routing\.http\.request\.x_amzn_tls_version\.header_name/,
+      'x-tls',
+    )
   })
 })
 

@@ -65,6 +65,7 @@ describe('the issue-3 YAML', () => {
         idleTimeoutSeconds: 60,
         xffMode: 'append',
         xffClientPort: false,
+        tlsVersionAndCipherSuiteHeaders: false,
         dropInvalidHeaderFields: false,
         clientKeepAliveSeconds: 3600,
         preserveHostHeader: false,

@@ -69,7 +69,7 @@ describe('mutual TLS and client-sent X-Amzn-Mtls-* / X-Amzn-Tls-* headers, throu
     leaf = await ensureLeafCertificate(join(dir, 'server-state'))
     target = createServer((req, res) => {
       seen.set(new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '', req.rawHeaders)
-      res.writeHead(200, { 'content-type': 'text/plain' })
+      res.writeHead(200, { 'content-type': 'text/plain', server: 'test-target', 'x-frame-options': 'ALLOWALL' })
       res.end('ok')
     })
     await listen(target)
@@ -84,7 +84,17 @@ Listeners:
   - Port: ${ports.http}
     Protocol: HTTP
     Portcullis: { Address: 127.0.0.1 }
+    Attributes:
+      - { Key: routing.http.response.server.enabled, Value: "false" }
+      - { Key: routing.http.response.strict_transport_security.header_value, Value: "max-age=31536000; includeSubDomains" }
+      - { Key: routing.http.response.x_frame_options.header_value, Value: DENY }
+      - { Key: routing.http.response.x_content_type_options.header_value, Value: nosniff }
+      - { Key: routing.http.response.content_security_policy.header_value, Value: "" }
     DefaultActions: [{ Type: forward, TargetGroupArn: app }]
+    Rules:
+      - Priority: 1
+        Conditions: [{ Field: path-pattern, Values: ["/fixed"] }]
+        Actions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "418", ContentType: text/plain, MessageBody: teapot } }]
   - Port: ${ports.https}
     Protocol: HTTPS
     Certificates: [{ CertificateFile: "${leaf.certPath}", PrivateKeyFile: "${leaf.keyPath}" }]
@@ -106,6 +116,7 @@ Listeners:
     Protocol: HTTPS
     Certificates: [{ CertificateFile: "${leaf.certPath}", PrivateKeyFile: "${leaf.keyPath}" }]
     MutualAuthentication: { Mode: passthrough, IgnoreClientCertificateExpiry: false }
+    Attributes: [{ Key: routing.http.request.x_amzn_mtls_clientcert.header_name, Value: X-Client-Chain }]
     Portcullis: { Address: 127.0.0.1 }
     DefaultActions: [{ Type: forward, TargetGroupArn: app }]
 TrustStores:
@@ -269,12 +280,22 @@ Portcullis:
   }
 
   test('passthrough: no certificate is accepted, and the target gets no certificate header', async () => {
-    const { status } = await curl(ports.passthrough, 'pass-none', undefined, ['-H', 'X-Amzn-Mtls-Clientcert: forged'])
+    const { status } = await curl(ports.passthrough, 'pass-none', undefined, [
+      '-H',
+      'X-Amzn-Mtls-Clientcert: forged',
+      '-H',
+      'x_client_chain: forged',
+      '-H',
+      'X-Client-Chain: forged',
+    ])
     assert.equal(status, '200')
     assert.deepEqual(tlsHeadersIn(seen.get('pass-none')!), [])
+    // The renamed header's name is the load balancer's now: a client's copy is dropped too.
+    assert.equal(header('pass-none', 'x-client-chain'), undefined)
+    assert.ok(!seen.get('pass-none')!.some((n) => /^x[-_]client[-_]chain$/i.test(n)))
   })
 
-  test('passthrough: any certificate is accepted unverified, its whole chain in X-Amzn-Mtls-Clientcert', async () => {
+  test('passthrough: any certificate is accepted unverified, its whole chain in X-Amzn-Mtls-Clientcert (renamed X-Client-Chain by the listener attribute)', async () => {
     for (const [id, client, files] of [
       ['pass-stranger', pki.clients.wrongCa, [pki.clients.wrongCa.certFile]],
       ['pass-expired', pki.clients.expired, [pki.clients.expired.certFile]],
@@ -282,16 +303,51 @@ Portcullis:
     ] as const) {
       const { status } = await curl(ports.passthrough, id, client)
       assert.equal(status, '200', id)
-      const chain = header(id, 'x-amzn-mtls-clientcert')
+      const chain = header(id, 'x-client-chain')
       assert.ok(chain !== undefined, id)
       const expected = (await Promise.all(files.map((f) => readFile(f, 'utf8')))).join('')
       assert.equal(decodeURIComponent(chain), expected, id)
       assert.match(chain, /^[A-Za-z0-9+/=%-]+$/)
-      assert.deepEqual(
-        tlsHeadersIn(seen.get(id)!).map(([n]) => n),
-        ['x-amzn-mtls-clientcert'],
-      )
+      assert.deepEqual(tlsHeadersIn(seen.get(id)!), [], 'under its new name only')
     }
+  })
+
+  /** A response's head from `url` (curl -D), names lower-case. */
+  async function responseHead(url: string): Promise<{ status: string; headers: Map<string, string[]> }> {
+    const { stdout } = await run('curl', ['-sS', '--cacert', caFile, '-D', '-', '-o', '/dev/null', url])
+    const [statusLine, ...lines] = stdout.trim().split('\r\n')
+    const headers = new Map<string, string[]>()
+    for (const line of lines) {
+      const colon = line.indexOf(':')
+      const name = line.slice(0, colon).toLowerCase()
+      headers.set(name, [...(headers.get(name) ?? []), line.slice(colon + 1).trim()])
+    }
+    return { status: statusLine!.split(' ')[1]!, headers }
+  }
+
+  test("response-header attributes: set on the target's responses, replacing its values; Server removed", async () => {
+    const { status, headers } = await responseHead(`http://localhost:${ports.http}/r?id=resp-target`)
+    assert.equal(status, '200')
+    assert.deepEqual(headers.get('x-frame-options'), ['DENY'], "the configured value replaces the target's")
+    assert.deepEqual(headers.get('strict-transport-security'), ['max-age=31536000; includeSubDomains'])
+    assert.deepEqual(headers.get('x-content-type-options'), ['nosniff'])
+    assert.equal(headers.get('server'), undefined)
+    assert.equal(headers.get('content-security-policy'), undefined, 'an empty value adds nothing')
+  })
+
+  test("response-header attributes: set on the load balancer's own responses too", async () => {
+    const { status, headers } = await responseHead(`http://localhost:${ports.http}/fixed`)
+    assert.equal(status, '418')
+    assert.deepEqual(headers.get('x-frame-options'), ['DENY'])
+    assert.deepEqual(headers.get('x-content-type-options'), ['nosniff'])
+    assert.equal(headers.get('server'), undefined, 'not even awselb/2.0')
+  })
+
+  test('a listener without the attributes leaves the response as the target sent it', async () => {
+    const { headers } = await responseHead(`https://localhost:${ports.https}/r?id=resp-control`)
+    assert.deepEqual(headers.get('x-frame-options'), ['ALLOWALL'])
+    assert.deepEqual(headers.get('server'), ['test-target'])
+    assert.equal(headers.get('strict-transport-security'), undefined)
   })
 
   test('the requests are in the access log', async () => {

@@ -151,11 +151,11 @@ describe('a pasted ALB, through the portcullis command', () => {
   test('start says what it does not act on, every time it starts', async () => {
     const file = write(
       'start.yaml',
-      `Listeners:
+      `LoadBalancer: { Name: warned, Attributes: [{ Key: routing.http.desync_mitigation_mode, Value: strictest }] }
+Listeners:
   - Port: 0
     Protocol: HTTP
     Portcullis: { Address: 127.0.0.1 }
-    Attributes: [{ Key: routing.http.response.server.enabled, Value: "false" }]
     DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200" } }]
 Portcullis: { Admin: false }
 `,
@@ -175,11 +175,11 @@ Portcullis: { Admin: false }
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { level: number; msg: string; path?: string })
-        .find((l) => l.path === 'Listeners[0].Attributes[0].Value')
+        .find((l) => l.path === 'LoadBalancer.Attributes[0].Value')
       assert.ok(warning, output)
       assert.match(
         warning.msg,
-        /^routing\.http\.response\.server\.enabled false: Portcullis does not remove the Server header yet/,
+        /^routing\.http\.desync_mitigation_mode strictest: Portcullis does not classify requests/,
       )
     } finally {
       child.kill('SIGTERM')
