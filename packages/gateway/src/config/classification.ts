@@ -770,7 +770,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     ],
     { Admin: 'PortcullisAdmin', AccessLog: 'PortcullisAccessLog', SharedState: 'PortcullisSharedState' },
   ),
-  PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port']),
+  PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port', 'TokenFile']),
   PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', ['Format', 'Path']),
   PortcullisSharedState: portcullisBlock('Portcullis.SharedState', [
     'Url',

@@ -370,11 +370,24 @@ export interface TargetGroupModel {
 
 // ----------------------------------------------------- Portcullis extensions
 
+/** The admin listener (`Portcullis.Admin`). */
+export interface AdminModel {
+  readonly address: string
+  readonly port: number
+  /**
+   * Where the operator endpoints' bearer token comes from: a file
+   * (`TokenFile`, absolute), the environment (`PORTCULLIS_ADMIN_TOKEN`), or
+   * nowhere (then they are open to whoever reaches the listener, which
+   * validation allows on a loopback address only).
+   */
+  readonly operatorToken: { readonly file: string } | { readonly env: 'PORTCULLIS_ADMIN_TOKEN' } | undefined
+}
+
 /** Settings that exist only in Portcullis (the top-level `Portcullis` key). */
 export interface PortcullisModel {
   /** Absolute path; keys, session secrets and generated certificates live here. */
   readonly stateDirectory: string
-  readonly admin: { readonly address: string; readonly port: number } | undefined
+  readonly admin: AdminModel | undefined
   /**
    * Development opt-in: allows authenticate actions on HTTP listeners bound
    * to loopback addresses only. Logged as a warning on every start.

@@ -348,11 +348,26 @@ const TrustStoreSchema = strict('TrustStore', {
 const PortcullisSettingsSchema = strict('PortcullisSettings', {
   StateDirectory: z.string().optional().describe('Keys and generated certificates. Default ./.portcullis.'),
   Admin: z
-    .union([z.literal(false), strict('PortcullisAdmin', { Address: z.string().optional(), Port: port.optional() })], {
-      error: 'expected { Address, Port } or false',
-    })
+    .union(
+      [
+        z.literal(false),
+        strict('PortcullisAdmin', {
+          Address: z.string().optional(),
+          Port: port.optional(),
+          TokenFile: z
+            .string()
+            .optional()
+            .describe(
+              'File holding the bearer token the operator endpoints (/sessions) require (or PORTCULLIS_ADMIN_TOKEN). Required when the admin listener binds a non-loopback address and a rule authenticates users.',
+            ),
+        }),
+      ],
+      { error: 'expected { Address, Port, TokenFile } or false' },
+    )
     .optional()
-    .describe('Admin listener (/healthz, /metrics, /keys). Default 127.0.0.1:9800; false disables it.'),
+    .describe(
+      'Admin listener (/healthz, /metrics, /keys readable by all; /sessions for operators). Default 127.0.0.1:9800; false disables it.',
+    ),
   AllowInsecureHttpAuthentication: z
     .boolean()
     .optional()

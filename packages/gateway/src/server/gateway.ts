@@ -17,7 +17,7 @@ import type { SharedState } from '../shared/state.js'
 import { ensureStickinessSecret } from '../state/index.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
 import { refusedClientCertificate } from '../tls/trust-stores.js'
-import { createAdminHandler } from './admin.js'
+import { createAdminHandler, readOperatorToken } from './admin.js'
 import { listen } from './listen.js'
 
 /** How {@link startGateway} runs: where it logs, and which parts it serves in this process. */
@@ -318,6 +318,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         keysHandler: () => current.auth?.keysHandler,
         sessionsHandler: () => current.auth?.sessionsHandler,
         generation: () => current.compiled.generation,
+        operatorToken: readOperatorToken(config.portcullis.admin),
       })
       const server = createHttpServer({ requestTimeout: 10_000 }, adminHandler)
       await listen(server, config.portcullis.admin.port, config.portcullis.admin.address, 'admin listener')
