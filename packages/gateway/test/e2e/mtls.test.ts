@@ -12,7 +12,7 @@ import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
-import { request as httpsRequest } from 'node:https'
+import { Agent, request as httpsRequest } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -63,23 +63,9 @@ describe('mutual TLS and client-sent X-Amzn-Mtls-* / X-Amzn-Tls-* headers, throu
   /** The target's view of each request, by the id in its query. */
   const seen = new Map<string, string[]>()
 
-  before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'portcullis-mtls-'))
-    caFile = (await ensureLocalCa(join(dir, 'server-state'))).caCertPath
-    leaf = await ensureLeafCertificate(join(dir, 'server-state'))
-    target = createServer((req, res) => {
-      seen.set(new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '', req.rawHeaders)
-      res.writeHead(200, { 'content-type': 'text/plain', server: 'test-target', 'x-frame-options': 'ALLOWALL' })
-      res.end('ok')
-    })
-    await listen(target)
-    pki = await makeTestPki(join(dir, 'pki'))
-    for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort()
-    log = join(dir, 'access.log')
-    const file = join(dir, 'portcullis.yaml')
-    await writeFile(
-      file,
-      `LoadBalancer: { Name: mtls }
+  let file: string
+  /** The configuration, with the verify listener's trust store using `crl` and `/generation` answering `marker`. */
+  const yaml = (crl: string, marker: string) => `LoadBalancer: { Name: mtls }
 Listeners:
   - Port: ${ports.http}
     Protocol: HTTP
@@ -95,6 +81,9 @@ Listeners:
       - Priority: 1
         Conditions: [{ Field: path-pattern, Values: ["/fixed"] }]
         Actions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "418", ContentType: text/plain, MessageBody: teapot } }]
+      - Priority: 2
+        Conditions: [{ Field: path-pattern, Values: ["/generation"] }]
+        Actions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200", ContentType: text/plain, MessageBody: ${marker} } }]
   - Port: ${ports.https}
     Protocol: HTTPS
     Certificates: [{ CertificateFile: "${leaf.certPath}", PrivateKeyFile: "${leaf.keyPath}" }]
@@ -127,15 +116,30 @@ TrustStores:
     TotalRevokedEntries: 1
     Portcullis:
       CaCertificatesBundleFile: "${pki.rootFile}"
-      RevocationFiles: ["${pki.crlFile}"]
+      RevocationFiles: ["${crl}"]
 TargetGroups:
   - { TargetGroupName: app, Protocol: HTTP, HealthCheckEnabled: false, Targets: [{ Id: 127.0.0.1, Port: ${(target.address() as AddressInfo).port} }] }
 Portcullis:
   StateDirectory: ./state
   Admin: { Address: 127.0.0.1, Port: ${ports.admin} }
   AccessLog: { Format: json, Path: "${log}" }
-`,
-    )
+`
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'portcullis-mtls-'))
+    caFile = (await ensureLocalCa(join(dir, 'server-state'))).caCertPath
+    leaf = await ensureLeafCertificate(join(dir, 'server-state'))
+    target = createServer((req, res) => {
+      seen.set(new URL(req.url ?? '/', 'http://x').searchParams.get('id') ?? '', req.rawHeaders)
+      res.writeHead(200, { 'content-type': 'text/plain', server: 'test-target', 'x-frame-options': 'ALLOWALL' })
+      res.end('ok')
+    })
+    await listen(target)
+    pki = await makeTestPki(join(dir, 'pki'))
+    for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort()
+    log = join(dir, 'access.log')
+    file = join(dir, 'portcullis.yaml')
+    await writeFile(file, yaml(pki.crlFile, 'first'))
     cli = await startGatewayCli(file, dir)
   })
 
@@ -278,6 +282,46 @@ Portcullis:
       await waitFor(async () => (await refusedHandshakes()) === before + 1, 'the refusal counted', 10_000)
     })
   }
+
+  test('verify: a new revocation list takes effect on reload for new connections; an open connection keeps what it negotiated', async () => {
+    const { valid } = pki.clients
+    const agent = new Agent({ keepAlive: true, maxSockets: 1 })
+    const options = {
+      host: '127.0.0.1',
+      servername: 'localhost',
+      port: ports.verify,
+      agent,
+      ca: await readFile(caFile),
+      cert: await readFile(valid.certFile),
+      key: await readFile(valid.keyFile),
+    }
+    const get = (id: string) =>
+      new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+        const req = httpsRequest({ ...options, path: `/k?id=${id}` }, (res) => {
+          res.resume()
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket }))
+        })
+        req.on('error', reject)
+        req.end()
+      })
+    try {
+      assert.equal((await get('reload-before')).status, 200)
+      const crl = await pki.revoke(valid.certFile)
+      await writeFile(file, yaml(crl, 'second'))
+      cli.child.kill('SIGHUP')
+      await waitFor(
+        async () => (await (await fetch(`http://127.0.0.1:${ports.http}/generation`)).text()) === 'second',
+        'the reload',
+      )
+      const open = await get('reload-open')
+      assert.deepEqual(open, { status: 200, reused: true }, 'the open connection keeps its verified certificate')
+      const fresh = await curl(ports.verify, 'reload-new', valid)
+      assert.notEqual(fresh.code, 0, 'a new connection with the now revoked certificate is refused')
+      assert.equal(seen.has('reload-new'), false)
+    } finally {
+      agent.destroy()
+    }
+  })
 
   test('passthrough: no certificate is accepted, and the target gets no certificate header', async () => {
     const { status } = await curl(ports.passthrough, 'pass-none', undefined, [
