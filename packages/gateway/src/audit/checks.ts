@@ -155,6 +155,20 @@ function listenerProtocols(model: AuditModel): RawFinding[] {
   const out: RawFinding[] = []
   model.listeners.forEach((listener, l) => {
     if (listener.protocol === 'HTTPS') {
+      const mtls = listener.mutualAuthentication
+      if (mtls?.mode === 'passthrough') {
+        out.push({
+          id: 'listener-mtls-passthrough',
+          ref: { kind: 'listener', listener: l, field: 'MutualAuthentication' },
+          message: `${listenerName(listener)} accepts any client certificate (passthrough): only targets that verify X-Amzn-Mtls-Clientcert themselves authenticate clients`,
+        })
+      } else if (mtls?.mode === 'verify' && mtls.trustStore.revocationFiles.length === 0) {
+        out.push({
+          id: 'listener-mtls-no-revocation',
+          ref: { kind: 'listener', listener: l, field: 'MutualAuthentication' },
+          message: `${listenerName(listener)} verifies client certificates against trust store ${mtls.trustStore.name}, which has no revocation list: a revoked certificate is accepted until it expires`,
+        })
+      }
       const outdated = listener.sslPolicy === undefined ? undefined : outdatedPolicy(listener.sslPolicy)
       if (outdated !== undefined) {
         out.push({

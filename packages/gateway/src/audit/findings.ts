@@ -123,6 +123,22 @@ export const CATALOGUE = {
       'Set the SslPolicy to ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09 or ELBSecurityPolicy-TLS13-1-2-2021-06 (or another TLS 1.2+ policy); Portcullis refuses to start with the outdated ones.',
     scope: 'config',
   },
+  'listener-mtls-passthrough': {
+    severity: 'low',
+    control: undefined,
+    title: 'Mutual TLS passes client certificates through unverified',
+    remediation:
+      'Use MutualAuthentication Mode verify with a trust store, or make every target verify the X-Amzn-Mtls-Clientcert chain itself (and accept it only from the load balancer).',
+    scope: 'config',
+  },
+  'listener-mtls-no-revocation': {
+    severity: 'low',
+    control: undefined,
+    title: 'Mutual TLS verifies against a trust store without revocation lists',
+    remediation:
+      "Add the CAs' certificate revocation lists to the trust store (Portcullis.RevocationFiles; add-trust-store-revocations on AWS) so a revoked client certificate is refused.",
+    scope: 'config',
+  },
   'listener-authenticate-on-http': {
     severity: 'high',
     control: undefined,

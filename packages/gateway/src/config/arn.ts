@@ -41,6 +41,11 @@ export function deriveTargetGroupArn(region: string, accountId: string, name: st
   return `arn:${partitionOf(region)}:elasticloadbalancing:${region}:${accountId}:targetgroup/${name}/${stableId('targetgroup', name)}`
 }
 
+/** The trust store ARN for a name: `…:truststore/{name}/{16 hex}`. */
+export function deriveTrustStoreArn(region: string, accountId: string, name: string): string {
+  return `arn:${partitionOf(region)}:elasticloadbalancing:${region}:${accountId}:truststore/${name}/${stableId('truststore', name)}`
+}
+
 /** The listener ARN under a load balancer ARN: `…:listener/app/{lb}/{lb id}/{16 hex}`. */
 export function deriveListenerArn(loadBalancerArn: string, port: number, index: number): string {
   // Port 0 (any free port) can repeat, so the position disambiguates it.

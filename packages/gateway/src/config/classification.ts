@@ -61,6 +61,8 @@ export type BlockName =
   | 'ListenerAttribute'
   | 'Certificate'
   | 'MutualAuthenticationAttributes'
+  | 'TrustStore'
+  | 'TrustStorePortcullis'
   | 'Rule'
   | 'RuleCondition'
   | 'HostHeaderConditionConfig'
@@ -167,17 +169,8 @@ const LOAD_BALANCER_ATTRIBUTES = {
       },
     ],
   }),
-  'routing.http.x_amzn_tls_version_and_cipher_suite.enabled': notImplemented({
-    note: 'the x-amzn-tls-version and x-amzn-tls-cipher-suite headers are not added yet',
-    values: [
-      {
-        accepts: ['false'],
-        action: 'refuse',
-        reason:
-          'Portcullis does not add the x-amzn-tls-version and x-amzn-tls-cipher-suite headers yet and passes on copies a client sends, so a target that reads them would trust what the client says',
-        fix: 'set it to false, and keep the targets from relying on these headers',
-      },
-    ],
+  'routing.http.x_amzn_tls_version_and_cipher_suite.enabled': implemented({
+    note: 'X-Amzn-Tls-Version and X-Amzn-Tls-Cipher-Suite (OpenSSL cipher names) to targets of HTTPS listeners',
   }),
   'access_logs.s3.enabled': awsOnly(
     'S3 access logs; Portcullis writes its own access log (Portcullis.AccessLog) either way',
@@ -199,19 +192,19 @@ const LOAD_BALANCER_ATTRIBUTES = {
   'secondary_ips.auto_assigned.per_subnet': awsOnly(NLB_ONLY),
 } as const satisfies Record<string, FieldClass>
 
-/** The response headers ALB's listener attributes add, by the attribute's middle part. */
-const RESPONSE_HEADERS = {
-  strict_transport_security: 'Strict-Transport-Security',
-  access_control_allow_origin: 'Access-Control-Allow-Origin',
-  access_control_allow_methods: 'Access-Control-Allow-Methods',
-  access_control_allow_headers: 'Access-Control-Allow-Headers',
-  access_control_allow_credentials: 'Access-Control-Allow-Credentials',
-  access_control_expose_headers: 'Access-Control-Expose-Headers',
-  access_control_max_age: 'Access-Control-Max-Age',
-  content_security_policy: 'Content-Security-Policy',
-  x_content_type_options: 'X-Content-Type-Options',
-  x_frame_options: 'X-Frame-Options',
-} as const
+/** The response headers ALB's listener attributes set, by the attribute's middle part. */
+const RESPONSE_HEADER_PARTS = [
+  'strict_transport_security',
+  'access_control_allow_origin',
+  'access_control_allow_methods',
+  'access_control_allow_headers',
+  'access_control_allow_credentials',
+  'access_control_expose_headers',
+  'access_control_max_age',
+  'content_security_policy',
+  'x_content_type_options',
+  'x_frame_options',
+] as const
 
 /** The request headers ALB adds with mutual TLS or the TLS-version attribute, which listener attributes rename. */
 const RENAMED_REQUEST_HEADERS = [
@@ -227,39 +220,21 @@ const RENAMED_REQUEST_HEADERS = [
 
 /** Listener attributes (`describe-listener-attributes`, `ModifyListenerAttributes`). */
 const LISTENER_ATTRIBUTES: Record<string, FieldClass> = {
-  'routing.http.response.server.enabled': notImplemented({
-    note: 'Portcullis sends Server: awselb/2.0 on the responses it writes itself, as ALB does by default',
-    values: [
-      {
-        accepts: ['true'],
-        action: 'warn',
-        reason: 'Portcullis does not remove the Server header yet: its own responses carry Server: awselb/2.0',
-        fix: 'set it to true (or remove it), or accept the header',
-      },
-    ],
+  'routing.http.response.server.enabled': implemented({
+    note: "false removes the Server header from every response (the load balancer's own and the target's)",
   }),
   ...Object.fromEntries(
-    Object.entries(RESPONSE_HEADERS).map(([part, header]) => [
+    RESPONSE_HEADER_PARTS.map((part) => [
       `routing.http.response.${part}.header_value`,
-      notImplemented({
-        note: "Portcullis does not add this response header yet; only the empty value (ALB's default) is accepted",
-        values: [
-          {
-            accepts: [''],
-            action: 'refuse',
-            reason: `Portcullis does not add response headers from listener attributes yet: responses would reach browsers without ${header}`,
-            fix: `remove the attribute (or set it to "") and have the application send ${header} itself`,
-          },
-        ],
+      implemented({
+        note: "set on every response, replacing the target's value; empty (the default): the response is left as it is",
       }),
     ]),
   ),
   ...Object.fromEntries(
     RENAMED_REQUEST_HEADERS.map((part) => [
       `routing.http.request.${part}.header_name`,
-      notImplemented({
-        note: 'renames a header Portcullis never adds (mutual TLS and routing.http.x_amzn_tls_version_and_cipher_suite.enabled, which add it, are refused): no effect',
-      }),
+      implemented({ note: "the name the header reaches targets under; a client's copy of that name is dropped" }),
     ]),
   ),
   'tcp.idle_timeout.seconds': awsOnly('Network and Gateway Load Balancer listeners only'),
@@ -356,9 +331,6 @@ export const ACTED_LOAD_BALANCER_ATTRIBUTES = keysWith(LOAD_BALANCER_ATTRIBUTES,
 /** Target-group attributes Portcullis acts on; `test/e2e/target-group-attributes.test.ts` holds each to a test. */
 export const ACTED_TARGET_GROUP_ATTRIBUTES = keysWith(TARGET_GROUP_ATTRIBUTES, 'implemented')
 
-const MTLS_ONLY = 'used only with Mode verify, which is refused'
-const MTLS_FIX = 'remove MutualAuthentication, or set Mode: off, to run without client certificates'
-
 /** Every block of the file. */
 export const BLOCKS: Readonly<Record<BlockName, Block>> = {
   PortcullisFile: {
@@ -369,6 +341,10 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       LoadBalancer: implemented({ block: 'LoadBalancer', note: 'the output of describe-load-balancers (one entry)' }),
       Listeners: implemented({ block: 'Listener', note: 'the output of describe-listeners' }),
       TargetGroups: implemented({ block: 'TargetGroup', note: 'the output of describe-target-groups' }),
+      TrustStores: implemented({
+        block: 'TrustStore',
+        note: 'the output of describe-trust-stores: the trust stores of mutual TLS, each with its CA bundle file (Portcullis.CaCertificatesBundleFile)',
+      }),
       Portcullis: extension({ block: 'PortcullisSettings' }),
     },
   },
@@ -434,9 +410,9 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       DefaultActions: implemented({ block: 'Action' }),
       Rules: implemented({ block: 'Rule', note: 'the output of describe-rules for this listener' }),
       Attributes: implemented({ block: 'ListenerAttribute', note: 'the output of describe-listener-attributes' }),
-      MutualAuthentication: notImplemented({
+      MutualAuthentication: implemented({
         block: 'MutualAuthenticationAttributes',
-        note: 'mutual TLS: only Mode off (no client certificates) is accepted',
+        note: 'mutual TLS on an HTTPS listener: Mode off, verify (a trust store of TrustStores) or passthrough',
       }),
       ListenerArn: awsOnly('the ARN AWS assigned; Portcullis derives one from the load balancer and port'),
       LoadBalancerArn: awsOnly("the load balancer it belongs to: the file's LoadBalancer"),
@@ -463,29 +439,46 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     label: 'MutualAuthentication',
     kind: 'fields',
     fields: {
-      Mode: notImplemented({
-        note: 'off (no client certificates) is what Portcullis does',
+      Mode: implemented({ note: 'off (the default), verify or passthrough' }),
+      TrustStoreArn: implemented({ note: 'the ARN (or Name) of an entry of TrustStores; Mode verify only' }),
+      IgnoreClientCertificateExpiry: notImplemented({
+        note: 'Portcullis always checks the validity of client certificates; false (the default) is what it does',
         values: [
           {
-            matches: /^verify$/,
-            action: 'refuse',
+            accepts: ['false'],
+            action: 'warn',
             reason:
-              'mutual TLS is not implemented yet: Portcullis would serve clients that present no certificate, or one the trust store does not trust',
-            fix: MTLS_FIX,
-          },
-          {
-            accepts: ['off'],
-            action: 'refuse',
-            reason:
-              'mutual TLS passthrough is not implemented yet: targets would get no X-Amzn-Mtls-Clientcert header from Portcullis, only whatever a client sends',
-            fix: MTLS_FIX,
+              'Portcullis does not accept expired or not-yet-valid client certificates: clients ALB lets in with this setting are refused here',
+            fix: 'set it to false and renew the client certificates, or keep this listener on AWS',
           },
         ],
       }),
-      TrustStoreArn: notImplemented({ note: MTLS_ONLY }),
-      IgnoreClientCertificateExpiry: notImplemented({ note: MTLS_ONLY }),
-      TrustStoreAssociationStatus: notImplemented({ note: MTLS_ONLY }),
-      AdvertiseTrustStoreCaNames: notImplemented({ note: MTLS_ONLY }),
+      TrustStoreAssociationStatus: awsOnly('whether AWS has associated the trust store with the listener'),
+      AdvertiseTrustStoreCaNames: notImplemented({
+        note: "Node.js's TLS sends the trust store's CA names in every certificate request: on is what Portcullis does",
+        values: [
+          {
+            accepts: ['on'],
+            action: 'warn',
+            reason:
+              "Portcullis advertises the trust store's CA names in the TLS handshake whatever this says (Node.js's TLS offers no way not to): clients see which CAs are trusted",
+            fix: 'set it to on, or accept that the CA names are advertised',
+          },
+        ],
+      }),
+    },
+  },
+  TrustStore: {
+    label: 'TrustStore',
+    kind: 'fields',
+    resource: true,
+    fields: {
+      Name: implemented(),
+      TrustStoreArn: implemented({ output: true, note: 'what MutualAuthentication.TrustStoreArn names' }),
+      Status: awsOnly("AWS's provisioning state"),
+      NumberOfCaCertificates: awsOnly('counted by AWS from the uploaded bundle'),
+      TotalRevokedEntries: awsOnly('counted by AWS from the uploaded revocation lists'),
+      Portcullis: extension({ block: 'TrustStorePortcullis' }),
     },
   },
   Rule: {
@@ -761,7 +754,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     ],
     { Admin: 'PortcullisAdmin', AccessLog: 'PortcullisAccessLog', SharedState: 'PortcullisSharedState' },
   ),
-  PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port']),
+  PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port', 'TokenFile']),
   PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', [
     'Format',
     'Path',
@@ -776,6 +769,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     'CommandTimeoutMs',
   ]),
   ListenerPortcullis: portcullisBlock('Listener Portcullis', ['Address']),
+  TrustStorePortcullis: portcullisBlock('TrustStore Portcullis', ['CaCertificatesBundleFile', 'RevocationFiles']),
   TargetGroupPortcullis: portcullisBlock('TargetGroup Portcullis', ['CaFile', 'TargetTimeoutSeconds']),
   OidcPortcullis: portcullisBlock('AuthenticateOidcConfig Portcullis', [
     'Pkce',

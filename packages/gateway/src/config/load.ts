@@ -16,6 +16,7 @@ import { missingSecretMessage } from './normalise/authenticate.js'
 import type { Environment, NormalisePurpose } from './normalise/context.js'
 import { normalise } from './normalise/index.js'
 import { PortcullisFileSchema } from './schema.js'
+import { checkTrustStoreFiles } from './trust-store-files.js'
 
 export type { IgnoredField } from './classify.js'
 
@@ -355,6 +356,12 @@ function describeValue(value: unknown): string {
   return `${typeof value} ${String(value)}`
 }
 
+/** Where the trust store named `name` is in the file's `TrustStores`. */
+function trustStoreIndex(document: ParsedDocument, name: string): number {
+  const list = (document.value as { TrustStores?: { Name?: unknown }[] } | null)?.TrustStores ?? []
+  return list.findIndex((t) => t?.Name === name)
+}
+
 /** Certificates, keys and CA bundles must exist and parse; keys must match their certificates. */
 async function checkReferencedFiles(config: GatewayConfig, document: ParsedDocument): Promise<ConfigIssue[]> {
   const issues: ConfigIssue[] = []
@@ -412,6 +419,14 @@ async function checkReferencedFiles(config: GatewayConfig, document: ParsedDocum
     const pem = await read(file, path)
     if (pem !== undefined && !pem.includes('-----BEGIN CERTIFICATE-----')) {
       issue(path, `${file} contains no PEM certificate`)
+    }
+  }
+  for (const store of config.trustStores) {
+    const i = trustStoreIndex(document, store.name)
+    const base: FieldPath = ['TrustStores', i, 'Portcullis']
+    for (const p of checkTrustStoreFiles(store)) {
+      const path: FieldPath = p.index === undefined ? [...base, p.field] : [...base, p.field, p.index]
+      issue(path, p.message, p.severity)
     }
   }
   return issues

@@ -24,6 +24,8 @@ export interface LoadBalancerAttributes {
   readonly idleTimeoutSeconds: number
   /** `routing.http.xff_header_processing.mode`, default `append`. */
   readonly xffMode: 'append' | 'preserve' | 'remove'
+  /** `routing.http.x_amzn_tls_version_and_cipher_suite.enabled`, default false. */
+  readonly tlsVersionAndCipherSuiteHeaders: boolean
   /** `routing.http.xff_client_port.enabled`, default false. */
   readonly xffClientPort: boolean
   /** `routing.http.drop_invalid_header_fields.enabled`, default false. */
@@ -49,6 +51,47 @@ export interface CertificateModel {
   readonly isDefault: boolean
 }
 
+/** The names (lower-case) the load balancer gives its mTLS and TLS request headers, after listener-attribute renames. */
+export interface RequestHeaderNames {
+  readonly serialNumber: string
+  readonly issuer: string
+  readonly subject: string
+  readonly validity: string
+  readonly leaf: string
+  /** `X-Amzn-Mtls-Clientcert` (passthrough). */
+  readonly chain: string
+  readonly tlsVersion: string
+  readonly tlsCipherSuite: string
+}
+
+/** A listener's header modification (listener attributes `routing.http.response.*` and `routing.http.request.*`). */
+export interface HeaderModificationModel {
+  /** `routing.http.response.*.header_value` that are set: `[lower-case name, value]`. */
+  readonly responseHeaders: readonly (readonly [string, string])[]
+  /** `routing.http.response.server.enabled`, default true; false removes `Server` from every response. */
+  readonly serverHeader: boolean
+  readonly requestHeaderNames: RequestHeaderNames
+}
+
+/** A trust store (ELBv2 `CreateTrustStore`): the CAs mutual TLS verifies client certificates against. */
+export interface TrustStoreModel {
+  readonly name: string
+  readonly arn: string
+  /** Absolute path of the PEM bundle of CA certificates (`Portcullis.CaCertificatesBundleFile`). */
+  readonly caCertificatesBundleFile: string
+  /** Absolute paths of the PEM revocation lists (`Portcullis.RevocationFiles`). */
+  readonly revocationFiles: readonly string[]
+}
+
+/**
+ * A listener's mutual TLS (`MutualAuthentication`) when its `Mode` is not
+ * `off`: `verify` requires a client certificate the trust store vouches for,
+ * `passthrough` asks for one and hands whatever the client sent to targets.
+ */
+export type MutualAuthenticationModel =
+  | { readonly mode: 'verify'; readonly trustStore: TrustStoreModel }
+  | { readonly mode: 'passthrough' }
+
 /** One listener (ELBv2 `CreateListener`): where to accept connections and its rules. */
 export interface ListenerModel {
   /** Stable identifier, `listener/{port}` style; used in logs and metrics. */
@@ -65,8 +108,12 @@ export interface ListenerModel {
    * certificate files; undefined otherwise.
    */
   readonly localCertificateNames: readonly string[] | undefined
-  /** Listener attributes as given (`describe-listener-attributes`); accepted, not acted on. */
+  /** Listener attributes as given (`describe-listener-attributes`). */
   readonly attributes: Readonly<Record<string, string>>
+  /** What the header-modification attributes among them do. */
+  readonly headerModification: HeaderModificationModel
+  /** Mutual TLS, HTTPS listeners only; undefined for `Mode: off` (no client certificate asked for). */
+  readonly mutualAuthentication: MutualAuthenticationModel | undefined
   /** `SslPolicy` name as given; Portcullis always enforces TLS 1.2+. */
   readonly sslPolicy: string | undefined
   /**
@@ -323,11 +370,24 @@ export interface TargetGroupModel {
 
 // ----------------------------------------------------- Portcullis extensions
 
+/** The admin listener (`Portcullis.Admin`). */
+export interface AdminModel {
+  readonly address: string
+  readonly port: number
+  /**
+   * Where the operator endpoints' bearer token comes from: a file
+   * (`TokenFile`, absolute), the environment (`PORTCULLIS_ADMIN_TOKEN`), or
+   * nowhere (then they are open to whoever reaches the listener, which
+   * validation allows on a loopback address only).
+   */
+  readonly operatorToken: { readonly file: string } | { readonly env: 'PORTCULLIS_ADMIN_TOKEN' } | undefined
+}
+
 /** Settings that exist only in Portcullis (the top-level `Portcullis` key). */
 export interface PortcullisModel {
   /** Absolute path; keys, session secrets and generated certificates live here. */
   readonly stateDirectory: string
-  readonly admin: { readonly address: string; readonly port: number } | undefined
+  readonly admin: AdminModel | undefined
   /**
    * Development opt-in: allows authenticate actions on HTTP listeners bound
    * to loopback addresses only. Logged as a warning on every start.
@@ -383,5 +443,7 @@ export interface GatewayConfig {
   readonly loadBalancer: LoadBalancerModel
   readonly listeners: readonly ListenerModel[]
   readonly targetGroups: readonly TargetGroupModel[]
+  /** `TrustStores` (describe-trust-stores), each with its files. */
+  readonly trustStores: readonly TrustStoreModel[]
   readonly portcullis: PortcullisModel
 }

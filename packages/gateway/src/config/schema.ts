@@ -266,7 +266,10 @@ const ListenerSchema = strict('Listener', {
     .array(AttributeSchema)
     .optional()
     .describe('Listener attributes as describe-listener-attributes prints them; accepted, not acted on.'),
-  MutualAuthentication: strict('MutualAuthenticationAttributes', {})
+  MutualAuthentication: strict('MutualAuthenticationAttributes', {
+    Mode: z.enum(['off', 'verify', 'passthrough']).describe(noted('MutualAuthenticationAttributes', 'Mode')),
+    TrustStoreArn: z.string().optional().describe(noted('MutualAuthenticationAttributes', 'TrustStoreArn')),
+  })
     .optional()
     .describe(noted('Listener', 'MutualAuthentication')),
   Portcullis: strict('ListenerPortcullis', {
@@ -326,14 +329,45 @@ const TargetGroupSchema = strict('TargetGroup', {
   }).optional(),
 })
 
+/** One entry of `describe-trust-stores`, with the files Portcullis reads in place of AWS's S3 objects. */
+const TrustStoreSchema = strict('TrustStore', {
+  Name: nonEmpty.describe('The trust store name (1..32 letters, digits and hyphens).'),
+  TrustStoreArn: z.string().optional().describe('Derived from the name when absent.'),
+  Portcullis: strict('TrustStorePortcullis', {
+    CaCertificatesBundleFile: z
+      .string()
+      .optional()
+      .describe('PEM bundle of the CA certificates (roots and intermediates, no leaf), relative to the config file.'),
+    RevocationFiles: z
+      .array(z.string())
+      .optional()
+      .describe('PEM certificate revocation lists (CRLs), relative to the config file; checked on every handshake.'),
+  }).optional(),
+})
+
 const PortcullisSettingsSchema = strict('PortcullisSettings', {
   StateDirectory: z.string().optional().describe('Keys and generated certificates. Default ./.portcullis.'),
   Admin: z
-    .union([z.literal(false), strict('PortcullisAdmin', { Address: z.string().optional(), Port: port.optional() })], {
-      error: 'expected { Address, Port } or false',
-    })
+    .union(
+      [
+        z.literal(false),
+        strict('PortcullisAdmin', {
+          Address: z.string().optional(),
+          Port: port.optional(),
+          TokenFile: z
+            .string()
+            .optional()
+            .describe(
+              'File holding the bearer token the operator endpoints (/sessions) require (or PORTCULLIS_ADMIN_TOKEN). Required when the admin listener binds a non-loopback address and a rule authenticates users.',
+            ),
+        }),
+      ],
+      { error: 'expected { Address, Port, TokenFile } or false' },
+    )
     .optional()
-    .describe('Admin listener (/healthz, /metrics, /keys). Default 127.0.0.1:9800; false disables it.'),
+    .describe(
+      'Admin listener (/healthz, /metrics, /keys readable by all; /sessions for operators). Default 127.0.0.1:9800; false disables it.',
+    ),
   AllowInsecureHttpAuthentication: z
     .boolean()
     .optional()
@@ -411,6 +445,7 @@ export const PortcullisFileSchema = strict('PortcullisFile', {
   LoadBalancer: LoadBalancerSchema.optional(),
   Listeners: z.array(ListenerSchema),
   TargetGroups: z.array(TargetGroupSchema).optional(),
+  TrustStores: z.array(TrustStoreSchema).optional(),
   Portcullis: PortcullisSettingsSchema.optional(),
 })
 
@@ -426,6 +461,8 @@ export type ConditionFile = z.infer<typeof ConditionSchema>
 export type TransformFile = z.infer<typeof TransformSchema>
 /** One entry of `Actions` / `DefaultActions`. */
 export type ActionFile = z.infer<typeof ActionSchema>
+/** One entry of `TrustStores`. */
+export type TrustStoreFile = z.infer<typeof TrustStoreSchema>
 /** One entry of `TargetGroups`. */
 export type TargetGroupFile = z.infer<typeof TargetGroupSchema>
 /** A `{ Key, Value }` attribute of a load balancer or target group. */

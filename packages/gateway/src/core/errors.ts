@@ -82,8 +82,9 @@ export type ErrorReason =
  * | `ERR_CLOSED` | the gateway is shutting down: it takes no new configuration |
  * | `ERR_WORKER_EXIT` | a worker of `portcullis start` exited before it was ready |
  * | `ERR_SHARED_STATE` | the shared Redis (`Portcullis.SharedState`) could not be reached at start; `cause` says why |
+ * | `ERR_ADMIN_TOKEN` | the admin listener's operator token (`Portcullis.Admin.TokenFile`, `PORTCULLIS_ADMIN_TOKEN`) is unreadable or too short |
  */
-export type GatewayErrorCode = 'ERR_LISTEN' | 'ERR_CLOSED' | 'ERR_WORKER_EXIT' | 'ERR_SHARED_STATE'
+export type GatewayErrorCode = 'ERR_LISTEN' | 'ERR_CLOSED' | 'ERR_WORKER_EXIT' | 'ERR_SHARED_STATE' | 'ERR_ADMIN_TOKEN'
 
 /**
  * The gateway's own failures, as `startGateway`, `RunningGateway.reload`

@@ -20,16 +20,33 @@ export const HOP_BY_HOP: ReadonlySet<string> = new Set([
 const LB_OWNED = new Set(['x-forwarded-proto', 'x-forwarded-port', 'x-amzn-trace-id'])
 
 /**
- * True for a client-sent header that could be mistaken for one of the
- * identity headers: `x-amzn-oidc-*` compared case-insensitively with `_`
- * treated as `-` (some servers, and CGI-style frameworks, fold the two).
- * `name` must already be lower-case.
+ * The prefixes of the headers the load balancer vouches for: the identity
+ * headers of authenticate actions (`x-amzn-oidc-*`), the client-certificate
+ * headers of mutual TLS (`x-amzn-mtls-*`) and the TLS version and cipher
+ * headers (`x-amzn-tls-*`). A target trusts them because only the load
+ * balancer can have set them, so a client's copy never passes, whatever the
+ * listener's mode or attributes.
+ */
+const LB_HEADER_PREFIXES = ['x-amzn-oidc-', 'x-amzn-mtls-', 'x-amzn-tls-'] as const
+
+/**
+ * True for a client-sent header that could be mistaken for one the load
+ * balancer vouches for (`x-amzn-oidc-*`, `x-amzn-mtls-*`, `x-amzn-tls-*`),
+ * compared case-insensitively with `_` treated as `-` (some servers, and
+ * CGI-style frameworks, fold the two). `name` must already be lower-case.
  */
 export function isIdentityHeaderName(name: string): boolean {
-  if (name.length < 12) return false
+  if (name.length < 11) return false
   // A cheap first-character gate keeps the common case (no `x-`) allocation-free.
   if (name.charCodeAt(0) !== 0x78 /* x */) return false
-  return name.replaceAll('_', '-').startsWith('x-amzn-oidc-')
+  const folded = name.replaceAll('_', '-')
+  for (const prefix of LB_HEADER_PREFIXES) if (folded.startsWith(prefix)) return true
+  return false
+}
+
+/** True when `name` (lower-case) is one of `renamed`, with `_` read as `-` as for the identity headers. */
+export function isRenamed(name: string, renamed: ReadonlySet<string>): boolean {
+  return renamed.has(name.includes('_') ? name.replaceAll('_', '-') : name)
 }
 
 /**
@@ -58,7 +75,7 @@ export interface UpstreamHeaderResult {
   clientTraceId: string | undefined
   /** The client's `X-Forwarded-For`, if any (joined when sent several times). */
   clientForwardedFor: string | undefined
-  /** Number of identity headers the client tried to send (for logs and tests). */
+  /** Number of identity, mTLS and TLS headers the client tried to send (for logs and tests). */
   strippedIdentityHeaders: number
   /** Number of headers dropped for a name outside `[-A-Za-z0-9]` (only with `dropInvalidNames`). */
   droppedInvalidHeaders: number
@@ -72,9 +89,15 @@ export interface UpstreamHeaderResult {
  * `routing.http.drop_invalid_header_fields.enabled`) — drops every header
  * whose name is not {@link isValidHeaderName valid}. This is the first thing
  * that looks at a request, so nothing later — rules, actions, targets — can
- * ever see a spoofed identity header.
+ * ever see a spoofed identity header. `renamedLoadBalancerHeaders` (lower
+ * case) are the names listener attributes gave the load balancer's mTLS and
+ * TLS headers: a client's copy of one is dropped as its original would be.
  */
-export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidNames = false): UpstreamHeaderResult {
+export function buildUpstreamHeaders(
+  rawHeaders: readonly string[],
+  dropInvalidNames = false,
+  renamedLoadBalancerHeaders?: ReadonlySet<string>,
+): UpstreamHeaderResult {
   // A plain object (fast properties) rather than a null-prototype dictionary;
   // `__proto__` is the one name that would misbehave, and it is dropped below.
   const headers: OutgoingHttpHeaders = {}
@@ -100,7 +123,10 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidN
       continue
     }
     if (HOP_BY_HOP.has(name) || name === '__proto__') continue
-    if (isIdentityHeaderName(name)) {
+    if (
+      isIdentityHeaderName(name) ||
+      (renamedLoadBalancerHeaders !== undefined && isRenamed(name, renamedLoadBalancerHeaders))
+    ) {
       stripped++
       continue
     }

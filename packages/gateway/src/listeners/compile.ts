@@ -4,6 +4,7 @@ import { createRedirectAction } from '../actions/redirect.js'
 import type { ActionModel, GatewayConfig, ListenerModel, RuleModel } from '../config/model.js'
 import type { ActionHandler, AuthenticateActionFactory, CallbackHandler } from '../core/actions.js'
 import { hostPortSuffix } from '../headers/request-headers.js'
+import type { ResponseHeaderModification } from '../headers/response-headers.js'
 import type { GatewayMetrics, RequestTally, RuleLabels } from '../observability/metrics.js'
 import { type CompiledRuleSet, compileRules } from '../rules/match.js'
 import type { TargetGroupRegistry } from '../targets/target-group.js'
@@ -35,6 +36,12 @@ export interface CompiledListener {
   readonly protocol: 'http' | 'https'
   /** The listener's port as `X-Forwarded-Port` carries it. */
   readonly forwardedPort: string
+  /** Names listener attributes gave the mTLS and TLS request headers (other than ALB's own): a client's copy is dropped. */
+  readonly renamedHeaders: ReadonlySet<string> | undefined
+  /** What the response-header attributes change in every response; undefined when nothing. */
+  readonly responseModification: ResponseHeaderModification | undefined
+  /** `X-Amzn-Tls-Version` and `-Cipher-Suite` go to targets (an HTTPS listener, the load-balancer attribute on). */
+  readonly tlsHeaders: boolean
 }
 
 /** Everything one configuration generation needs at request time. */
@@ -90,6 +97,7 @@ export function compileGateway(config: GatewayConfig, generation: number, deps: 
       hostPortSuffix: hostPortSuffix(listener.port, config.loadBalancer.attributes.preserveHostHeader),
       protocol: listener.protocol === 'HTTPS' ? 'https' : 'http',
       forwardedPort: String(listener.port),
+      ...headerModification(listener, config.loadBalancer.attributes.tlsVersionAndCipherSuiteHeaders),
     })
   }
   return { config, generation, listeners }
@@ -124,5 +132,21 @@ function compileRule(
     labels,
     targetGroupName,
     tally: deps.metrics.tally(labels.listener, labels.rule, targetGroupName),
+  }
+}
+
+/** The header-modification part of a compiled listener. */
+function headerModification(
+  listener: ListenerModel,
+  tlsAttribute: boolean,
+): Pick<CompiledListener, 'renamedHeaders' | 'responseModification' | 'tlsHeaders'> {
+  const { requestHeaderNames, responseHeaders, serverHeader } = listener.headerModification
+  // ALB's own names are dropped by prefix already (isIdentityHeaderName).
+  const renamed = Object.values(requestHeaderNames).filter((n) => !/^x-amzn-(?:mtls|tls)-/.test(n))
+  return {
+    renamedHeaders: renamed.length === 0 ? undefined : new Set(renamed),
+    responseModification:
+      responseHeaders.length === 0 && serverHeader ? undefined : { set: responseHeaders, server: serverHeader },
+    tlsHeaders: tlsAttribute && listener.protocol === 'HTTPS',
   }
 }

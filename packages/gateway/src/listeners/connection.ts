@@ -1,7 +1,9 @@
-import { randomUUID } from 'node:crypto'
+import { randomUUID, X509Certificate } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { TLSSocket } from 'node:tls'
+import type { DetailedPeerCertificate, TLSSocket } from 'node:tls'
+import type { MutualAuthenticationModel, RequestHeaderNames } from '../config/model.js'
+import { presentedChainHeaders, verifiedCertificateHeaders } from '../headers/client-certificate.js'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
 import { elapsedMs } from '../values/clock.js'
 
@@ -31,6 +33,10 @@ export interface ClientConnection extends ConnectionFacts {
    * applies).
    */
   readonly firstRequestAt: number
+  /** The mutual-TLS headers of this connection's client certificate, built on its first request. */
+  clientCertificateHeaders?: Readonly<Record<string, string>>
+  /** `X-Amzn-Tls-Version` and `-Cipher-Suite` of this connection, built on its first request that needs them. */
+  tlsHeaders?: Readonly<Record<string, string>>
 }
 
 const connections = new WeakMap<Socket, ClientConnection>()
@@ -85,4 +91,65 @@ export function takeByteCounts(connection: ClientConnection): ByteCounts {
   connection.bytesReadMark = read
   connection.bytesWrittenMark = written
   return counts
+}
+
+/**
+ * The mutual-TLS request headers of the connection (`verify`: the verified
+ * leaf's facts; `passthrough`: the presented chain), built once per
+ * connection: its certificate cannot change.
+ */
+export function clientCertificateHeadersOf(
+  connection: ClientConnection,
+  mtls: MutualAuthenticationModel,
+  names: RequestHeaderNames,
+): Readonly<Record<string, string>> {
+  connection.clientCertificateHeaders ??= buildClientCertificateHeaders(connection.socket as TLSSocket, mtls, names)
+  return connection.clientCertificateHeaders
+}
+
+function buildClientCertificateHeaders(
+  socket: TLSSocket,
+  mtls: MutualAuthenticationModel,
+  names: RequestHeaderNames,
+): Record<string, string> {
+  if (mtls.mode === 'verify') {
+    // A connection the listener admitted before a reload turned verify on has no verified certificate.
+    const leaf = socket.authorized ? socket.getPeerX509Certificate() : undefined
+    return leaf === undefined ? {} : verifiedCertificateHeaders(leaf, names)
+  }
+  return presentedChainHeaders(presentedChain(socket), names)
+}
+
+/**
+ * `X-Amzn-Tls-Version` (`TLSv1.2`, `TLSv1.3`) and `X-Amzn-Tls-Cipher-Suite`
+ * (OpenSSL's cipher name, as ALB spells it: `ECDHE-RSA-AES128-GCM-SHA256`,
+ * `TLS_AES_128_GCM_SHA256`) of a TLS connection, under `names`.
+ */
+export function tlsHeadersOf(
+  connection: ClientConnection,
+  names: RequestHeaderNames,
+): Readonly<Record<string, string>> {
+  if (connection.tlsHeaders === undefined) {
+    const socket = connection.socket as TLSSocket
+    const version = socket.getProtocol?.()
+    const cipher = socket.getCipher?.()?.name
+    const headers: Record<string, string> = {}
+    if (version) headers[names.tlsVersion] = version
+    if (cipher) headers[names.tlsCipherSuite] = cipher
+    connection.tlsHeaders = headers
+  }
+  return connection.tlsHeaders
+}
+
+/** The client's chain, leaf first, as Node links it (each certificate to its issuer, up to a self-signed one). */
+function presentedChain(socket: TLSSocket): X509Certificate[] {
+  const chain: X509Certificate[] = []
+  const seen = new Set<string>()
+  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
+  while (cert?.raw !== undefined && !seen.has(cert.fingerprint256)) {
+    seen.add(cert.fingerprint256)
+    chain.push(new X509Certificate(cert.raw))
+    cert = cert.issuerCertificate
+  }
+  return chain
 }

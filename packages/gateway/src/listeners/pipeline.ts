@@ -8,9 +8,11 @@ import {
   applyForwardedFor,
   buildUpstreamHeaders,
   isIdentityHeaderName,
+  isRenamed,
   isValidHeaderName,
   normalizePeerAddress,
 } from '../headers/request-headers.js'
+import { modifyResponseHead, type ResponseHeaderModification } from '../headers/response-headers.js'
 import { traceIdFor } from '../headers/trace-id.js'
 import type { AccessLog } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
@@ -19,7 +21,7 @@ import { RuleTransformError } from '../rules/errors.js'
 import { SharedStateUnavailable } from '../shared/connection.js'
 import { elapsedMs } from '../values/clock.js'
 import type { CompiledGateway, CompiledRule } from './compile.js'
-import { clientConnection, takeByteCounts } from './connection.js'
+import { clientCertificateHeadersOf, clientConnection, takeByteCounts, tlsHeadersOf } from './connection.js'
 import { GatewayRequestContext } from './request-context.js'
 
 /** ALB's limits: 16 KB for the request line or any one header (64 KB in all is the server's `maxHeaderSize`). */
@@ -87,7 +89,8 @@ export function handleRequest(
     const url = req.url ?? ''
 
     const attrs = generation.compiled.config.loadBalancer.attributes
-    const upstream = buildUpstreamHeaders(req.rawHeaders, attrs.dropInvalidHeaderFields)
+    if (listener.responseModification !== undefined) modifyResponses(res, listener.responseModification)
+    const upstream = buildUpstreamHeaders(req.rawHeaders, attrs.dropInvalidHeaderFields, listener.renamedHeaders)
     const traceId = traceIdFor(upstream.clientTraceId, startedAt)
     const headers = upstream.headers
     headers['x-amzn-trace-id'] = traceId
@@ -141,6 +144,10 @@ export function handleRequest(
     )
     headers['x-forwarded-proto'] = protocol
     headers['x-forwarded-port'] = listener.forwardedPort
+    const names = listener.model.headerModification.requestHeaderNames
+    const mtls = listener.model.mutualAuthentication
+    if (mtls !== undefined) Object.assign(headers, clientCertificateHeadersOf(connection, mtls, names))
+    if (listener.tlsHeaders) Object.assign(headers, tlsHeadersOf(connection, names))
 
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
@@ -165,7 +172,7 @@ export function handleRequest(
       query,
       headers:
         upstream.strippedIdentityHeaders + upstream.droppedInvalidHeaders > 0
-          ? withoutDroppedHeaders(req.headers, attrs.dropInvalidHeaderFields)
+          ? withoutDroppedHeaders(req.headers, attrs.dropInvalidHeaderFields, listener.renamedHeaders)
           : req.headers,
       sourceIp,
     })
@@ -275,10 +282,15 @@ function runActions(
  * `rawHeaders`, and a rewritten `rawHeaders` crashes it).
  */
 /** The client's headers as the rules see them: without those the target never gets. */
-function withoutDroppedHeaders(headers: IncomingHttpHeaders, dropInvalidNames: boolean): IncomingHttpHeaders {
+function withoutDroppedHeaders(
+  headers: IncomingHttpHeaders,
+  dropInvalidNames: boolean,
+  renamed: ReadonlySet<string> | undefined,
+): IncomingHttpHeaders {
   const kept: IncomingHttpHeaders = {}
   for (const name of Object.keys(headers)) {
-    if (isIdentityHeaderName(name) || (dropInvalidNames && !isValidHeaderName(name))) continue
+    if (isIdentityHeaderName(name) || (renamed !== undefined && isRenamed(name, renamed))) continue
+    if (dropInvalidNames && !isValidHeaderName(name)) continue
     kept[name] = headers[name]
   }
   return kept
@@ -352,6 +364,25 @@ function finish(
   } finally {
     if (--generation.inflight === 0) generation.onIdle?.()
   }
+}
+
+/**
+ * Applies the listener's response-header attributes to whatever writes this
+ * response — a target's head, a fixed response, a redirect, the load
+ * balancer's own error pages — by wrapping its `writeHead` (Node's implicit
+ * head, for responses built with `setHeader`, goes through it too). Only
+ * listeners with such attributes pay for the wrapper.
+ */
+function modifyResponses(res: ServerResponse, mod: ResponseHeaderModification): void {
+  const writeHead = res.writeHead
+  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]): ServerResponse {
+    const reason = typeof rest[0] === 'string' ? rest[0] : undefined
+    const given = (reason === undefined ? rest[0] : rest[1]) as OutgoingHttpHeaders | string[] | undefined
+    for (const [name] of mod.set) this.removeHeader(name)
+    if (!mod.server) this.removeHeader('server')
+    const head = modifyResponseHead(given, mod)
+    return Reflect.apply(writeHead, this, reason === undefined ? [status, head] : [status, reason, head])
+  } as ServerResponse['writeHead']
 }
 
 /** A response bound to an upgrade request's socket, so actions can answer it like any request. */

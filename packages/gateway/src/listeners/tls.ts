@@ -1,19 +1,26 @@
 import { X509Certificate } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createSecureContext, type SecureContext } from 'node:tls'
+import { createSecureContext, type SecureContext, type SecureContextOptions } from 'node:tls'
 import type { CertificateModel, GatewayConfig, ListenerModel } from '../config/model.js'
 import { ensureLeafCertificate } from '../tls/local-ca.js'
 import { listenerSecurityPolicy, type PolicyTlsOptions, tlsOptionsFor } from '../tls/security-policies.js'
+import { type ClientCertificateTls, clientCertificateTls } from '../tls/trust-stores.js'
 
 /** A listener's certificates as its HTTPS server uses them. */
 export interface ListenerTls {
   /** The default certificate's context, used when SNI names no known host (as ALB does). */
   readonly defaultContext: SecureContext
   /**
-   * The default certificate's PEM material and the listener's security policy
-   * ({@link tlsOptionsFor}), for the server's options and `server.setSecureContext` on reload.
+   * The default certificate's PEM material, the listener's security policy
+   * ({@link tlsOptionsFor}) and, with mutual TLS, the trust store and the
+   * server's request for a client certificate: the server's options, and
+   * `server.setSecureContext`'s on reload.
    */
-  readonly defaultOptions: { readonly cert: Buffer; readonly key: Buffer } & PolicyTlsOptions
+  readonly defaultOptions: {
+    readonly cert: Buffer
+    readonly key: Buffer
+    readonly requestCert?: boolean
+  } & PolicyTlsOptions
   /** `SNICallback` choosing among the listener's certificates by server name. */
   readonly sniCallback: (servername: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void
 }
@@ -32,9 +39,14 @@ interface Entry {
  */
 export async function listenerTls(model: ListenerModel, stateDirectory: string): Promise<ListenerTls> {
   const policy = tlsOptionsFor(listenerSecurityPolicy(model.sslPolicy))
-  if (model.localCertificateNames === undefined) return loadListenerTls(model.certificates, policy)
+  const clientAuth = model.mutualAuthentication && clientCertificateTls(model.mutualAuthentication)
+  if (model.localCertificateNames === undefined) return loadListenerTls(model.certificates, policy, clientAuth)
   const leaf = await ensureLeafCertificate(stateDirectory, model.localCertificateNames)
-  return loadListenerTls([{ certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, isDefault: true }], policy)
+  return loadListenerTls(
+    [{ certificateFile: leaf.certPath, privateKeyFile: leaf.keyPath, isDefault: true }],
+    policy,
+    clientAuth,
+  )
 }
 
 /**
@@ -57,11 +69,17 @@ export async function issueLocalCertificates(config: GatewayConfig): Promise<voi
  * the listener's security policy (`SslPolicy`), so that the protocols and
  * ciphers do not depend on which certificate a client's SNI selects.
  */
-export function loadListenerTls(certificates: readonly CertificateModel[], policy: PolicyTlsOptions): ListenerTls {
+export function loadListenerTls(
+  certificates: readonly CertificateModel[],
+  policy: PolicyTlsOptions,
+  clientAuth?: ClientCertificateTls,
+): ListenerTls {
+  // Every context asks for the client certificate the same way: SNI switches contexts mid-handshake.
+  const mtls = clientAuth?.contextOptions
   const entries: Entry[] = certificates.map((c) => {
     const cert = readFileSync(c.certificateFile)
     const key = readFileSync(c.privateKeyFile)
-    const context = createSecureContext({ cert, key, ...policy })
+    const context = createSecureContext({ cert, key, ...policy, ...mtls } as SecureContextOptions)
     return { names: certificateNames(new X509Certificate(cert)), context, cert, key }
   })
   const exact = new Map<string, SecureContext>()
@@ -76,7 +94,7 @@ export function loadListenerTls(certificates: readonly CertificateModel[], polic
   const defaultContext = entries[0]!.context
   return {
     defaultContext,
-    defaultOptions: { cert: entries[0]!.cert, key: entries[0]!.key, ...policy },
+    defaultOptions: { cert: entries[0]!.cert, key: entries[0]!.key, ...policy, ...mtls, ...clientAuth?.serverOptions },
     sniCallback(servername, cb) {
       const name = servername.toLowerCase()
       const dot = name.indexOf('.')

@@ -16,7 +16,7 @@ import { issueLocalCertificates } from '../listeners/tls.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import type { SharedState } from '../shared/state.js'
-import { createAdminHandler } from './admin.js'
+import { createAdminHandler, readOperatorToken } from './admin.js'
 import { type RunningGateway, startGateway } from './gateway.js'
 import { listen } from './listen.js'
 
@@ -198,6 +198,7 @@ async function servePrimary(
       sessionsHandler: () => auth?.sessionsHandler,
       // Workers own the configuration generations; the primary only says it is alive.
       generation: () => undefined,
+      operatorToken: readOperatorToken(config.portcullis.admin),
     })
     admin = createServer({ requestTimeout: 10_000 }, handler)
     await listen(admin, config.portcullis.admin.port, config.portcullis.admin.address, 'admin listener')

@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createServer as createHttpsServer } from 'node:https'
 import { isIPv4, type Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
+import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
 import type { GatewayConfig, ListenerModel, SharedStateModel } from '../config/model.js'
@@ -17,7 +18,8 @@ import { GatewayMetrics } from '../observability/metrics.js'
 import type { SharedState } from '../shared/state.js'
 import { ensureStickinessSecret } from '../state/index.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
-import { createAdminHandler } from './admin.js'
+import { refusedClientCertificate } from '../tls/trust-stores.js'
+import { createAdminHandler, readOperatorToken } from './admin.js'
 import { listen } from './listen.js'
 
 /** How {@link startGateway} runs: where it logs, and which parts it serves in this process. */
@@ -272,6 +274,17 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request'
       socket.end(`HTTP/1.1 ${status}\r\nServer: ${SERVER_HEADER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
     })
+    // Mutual TLS verify: OpenSSL has judged the client certificate; a refused one never reaches HTTP.
+    server.prependListener('secureConnection', (socket: TLSSocket) => {
+      const refused = refusedClientCertificate(entry.model.mutualAuthentication, socket)
+      if (refused === undefined) return
+      metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
+      logger.info(
+        { listener: entry.listenerId, client: socket.remoteAddress, tlsVerifyStatus: refused },
+        'client certificate refused',
+      )
+      socket.destroy()
+    })
     server.on('tlsClientError', () => {
       metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
     })
@@ -313,6 +326,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         keysHandler: () => current.auth?.keysHandler,
         sessionsHandler: () => current.auth?.sessionsHandler,
         generation: () => current.compiled.generation,
+        operatorToken: readOperatorToken(config.portcullis.admin),
       })
       const server = createHttpServer({ requestTimeout: 10_000 }, adminHandler)
       await listen(server, config.portcullis.admin.port, config.portcullis.admin.address, 'admin listener')

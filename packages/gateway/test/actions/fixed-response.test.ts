@@ -10,6 +10,7 @@ import {
 import { after, before, describe, test } from 'node:test'
 import { createFixedResponseAction } from '../../src/actions/fixed-response.js'
 import type { FixedResponseAction } from '../../src/config/model.js'
+import { NO_HEADER_MODIFICATION } from '../../src/config/normalise/header-modification.js'
 import type { ActionHandler } from '../../src/core/actions.js'
 import { newRequestRecord, type RequestContext } from '../../src/core/request.js'
 import { listen } from '../fixtures/ports.js'
@@ -45,6 +46,8 @@ function contextFor(req: IncomingMessage, res: ServerResponse, port: number, coo
       certificates: [],
       localCertificateNames: undefined,
       attributes: {},
+      headerModification: NO_HEADER_MODIFICATION,
+      mutualAuthentication: undefined,
       sslPolicy: undefined,
       rules: [],
     },

@@ -3,6 +3,7 @@ import { createServer, type IncomingHttpHeaders, type IncomingMessage, request, 
 import { after, before, describe, test } from 'node:test'
 import { buildRedirectLocation, createRedirectAction, type RedirectSource } from '../../src/actions/redirect.js'
 import type { ListenerModel, RedirectAction } from '../../src/config/model.js'
+import { NO_HEADER_MODIFICATION } from '../../src/config/normalise/header-modification.js'
 import type { ActionHandler } from '../../src/core/actions.js'
 import { newRequestRecord, type RequestContext, type RequestRecord } from '../../src/core/request.js'
 import { listen } from '../fixtures/ports.js'
@@ -115,6 +116,8 @@ function listener(port: number): ListenerModel {
     certificates: [],
     localCertificateNames: undefined,
     attributes: {},
+    headerModification: NO_HEADER_MODIFICATION,
+    mutualAuthentication: undefined,
     sslPolicy: undefined,
     rules: [],
   }

@@ -20,6 +20,8 @@ describe('audit of configuration files', () => {
     ['desync-monitor.yaml', 'lb-desync-mitigation-weak', 'LoadBalancer.Attributes[3].Value'],
     ['access-logs-off.yaml', 'lb-access-logs-off', 'LoadBalancer.Attributes[1].Value'],
     ['tls-policy-outdated.yaml', 'listener-tls-policy-outdated', 'Listeners[0]'],
+    ['mtls-passthrough.yaml', 'listener-mtls-passthrough', 'Listeners[0]'],
+    ['mtls-no-revocation.yaml', 'listener-mtls-no-revocation', 'Listeners[0]'],
     ['authenticate-on-http.yaml', 'listener-authenticate-on-http', 'Listeners[1].Rules[0].Actions[0]'],
     ['bypass.yaml', 'auth-bypass-target-group', 'Listeners[0].Rules[0]'],
     ['allow-shares.yaml', 'auth-allow-shares-target-group', 'Listeners[0].Rules[0]'],

@@ -220,31 +220,6 @@ const targetGroup = (extra: string) =>
 
 describe('settings Portcullis does not implement', () => {
   test('a value that would change security or behaviour is refused, with the reason and what to do', () => {
-    const verify = https('    MutualAuthentication: { Mode: verify, TrustStoreArn: arn:aws:x }\n')
-    expectError(
-      verify,
-      'Listeners[0].MutualAuthentication.Mode',
-      /^Mode verify: mutual TLS is not implemented yet: Portcullis would serve clients that present no certificate, or one the trust store does not trust; remove MutualAuthentication, or set Mode: off, to run without client certificates$/,
-      'verify',
-    )
-    expectError(
-      https('    MutualAuthentication: { Mode: passthrough }\n'),
-      'Listeners[0].MutualAuthentication.Mode',
-      /^Mode passthrough: mutual TLS passthrough is not implemented yet: targets would get no X-Amzn-Mtls-Clientcert header from Portcullis, only whatever a client sends; remove MutualAuthentication, or set Mode: off/,
-      'passthrough',
-    )
-    expectError(
-      lbAttribute('routing.http.x_amzn_tls_version_and_cipher_suite.enabled', '"true"'),
-      'LoadBalancer.Attributes[0].Value',
-      /not add the x-amzn-tls-version and x-amzn-tls-cipher-suite headers yet and passes on copies a client sends.*; set it to false/,
-      '"true"',
-    )
-    expectError(
-      listenerAttribute('routing.http.response.strict_transport_security.header_value', '"max-age=31536000"'),
-      'Listeners[0].Attributes[0].Value',
-      /^routing\.http\.response\.strict_transport_security\.header_value max-age=31536000: Portcullis does not add response headers from listener attributes yet: responses would reach browsers without Strict-Transport-Security; remove the attribute \(or set it to ""\) and have the application send Strict-Transport-Security itself$/,
-      '"max-age=31536000"',
-    )
     expectError(
       https('', 'LoadBalancer: { Name: x, Type: network }\n'),
       'LoadBalancer.Type',
@@ -288,13 +263,8 @@ describe('settings Portcullis does not implement', () => {
     assert.deepEqual(
       loaded.ignored.map((f) => `${f.treatment} ${f.block} ${f.key}`),
       [
-        'not-implemented MutualAuthentication Mode',
         'not-implemented MutualAuthentication IgnoreClientCertificateExpiry',
-        'not-implemented listener attributes routing.http.response.server.enabled',
-        'not-implemented listener attributes routing.http.response.x_frame_options.header_value',
-        'not-implemented listener attributes routing.http.request.x_amzn_tls_version.header_name',
         'not-implemented load balancer attributes routing.http2.enabled',
-        'not-implemented load balancer attributes routing.http.x_amzn_tls_version_and_cipher_suite.enabled',
         'not-implemented load balancer attributes routing.http.desync_mitigation_mode',
       ],
     )
@@ -309,10 +279,10 @@ describe('settings Portcullis does not implement', () => {
         'strictest',
       ],
       [
-        listenerAttribute('routing.http.response.server.enabled', '"false"'),
-        'Listeners[0].Attributes[0].Value',
-        /does not remove the Server header yet/,
-        '"false"',
+        https('    MutualAuthentication: { Mode: passthrough, IgnoreClientCertificateExpiry: true }\n'),
+        'Listeners[0].MutualAuthentication.IgnoreClientCertificateExpiry',
+        /does not accept expired or not-yet-valid client certificates/,
+        'true',
       ],
       [
         targetGroup('    Attributes: [{ Key: load_balancing.algorithm.anomaly_mitigation, Value: "on" }]\n'),
@@ -407,6 +377,53 @@ describe('unknown fields: a field AWS added later, or a typo', () => {
   })
 })
 
+describe('header-modification attributes, checked as ALB checks them', () => {
+  test('a response header value outside what the header takes is refused at the value', () => {
+    expectError(
+      listenerAttribute('routing.http.response.x_frame_options.header_value', 'ALLOWALL'),
+      'Listeners[0].Attributes[0].Value',
+      /^routing\.http\.response\.x_frame_options\.header_value must be DENY, SAMEORIGIN or ALLOW-FROM <origin>, got "ALLOWALL"$/,
+      'ALLOWALL',
+    )
+    expectError(
+      listenerAttribute('routing.http.response.strict_transport_security.header_value', '"includeSubDomains"'),
+      'Listeners[0].Attributes[0].Value',
+      /must be max-age=<seconds>/,
+      '"includeSubDomains"',
+    )
+    expectError(
+      listenerAttribute('routing.http.response.access_control_allow_credentials.header_value', '"false"'),
+      'Listeners[0].Attributes[0].Value',
+      /must be true \(the only value the header has\)/,
+      '"false"',
+    )
+  })
+
+  test('a rename to an invalid, reserved or already used name is refused', () => {
+    expectError(
+      listenerAttribute('routing.http.request.x_amzn_tls_version.header_name', 'X_Tls'),
+      'Listeners[0].Attributes[0].Value',
+      /must be 1\.\.40 letters, digits and hyphens, got "X_Tls"/,
+      'X_Tls',
+    )
+    expectError(
+      listenerAttribute('routing.http.request.x_amzn_mtls_clientcert_leaf.header_name', 'X-Forwarded-For'),
+      'Listeners[0].Attributes[0].Value',
+      /cannot rename the header to X-Forwarded-For, a header HTTP or the load balancer already uses/,
+      'X-Forwarded-For',
+    )
+    expectError(
+      https(`    Attributes:
+      - { Key: routing.http.request.x_amzn_tls_version.header_name, Value: X-Tls }
+      - { Key: routing.http.request.x_amzn_tls_cipher_suite.header_name, Value: x-tls }
+`),
+      'Listeners[0].Attributes[1].Value',
+      /x-tls is already the name of routing\.http\.request\.x_amzn_tls_version\.header_name/,
+      'x-tls',
+    )
+  })
+})
+
 describe('the full describe-* outputs of one load balancer', () => {
   test('are refused for exactly what Portcullis does not implement, each with the fix', () => {
     const text = JSON.stringify(assemble(fullAlb()), null, 2)
@@ -414,8 +431,6 @@ describe('the full describe-* outputs of one load balancer', () => {
       .filter((i) => i.severity === 'error' && !/required field|expected one of/.test(i.message))
       .map((i) => `${i.path}: ${i.message.split(':')[0]}`)
     assert.deepEqual(refused, [
-      'Listeners[0].MutualAuthentication.Mode: Mode verify',
-      'Listeners[1].MutualAuthentication.Mode: Mode passthrough',
       'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType: IpAddressType ipv4',
       'TargetGroups[2].ProtocolVersion: ProtocolVersion HTTP2',
       'TargetGroups[3].Matcher.GrpcCode: GrpcCode 0-99',
@@ -441,10 +456,8 @@ describe('the full describe-* outputs of one load balancer', () => {
       [
         'Listeners[0].Certificates[0]',
         'Listeners[0].Certificates[1]',
-        'Listeners[0].MutualAuthentication.Mode',
         'Listeners[0].Rules[0].Actions[0].AuthenticateOidcConfig.UseExistingClientSecret',
         'Listeners[1].Certificates[0]',
-        'Listeners[1].MutualAuthentication.Mode',
         'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
         'TargetGroups[0].TargetHealthDescriptions[1].Target.Id',
@@ -452,11 +465,12 @@ describe('the full describe-* outputs of one load balancer', () => {
         'TargetGroups[3].Matcher.GrpcCode',
         'TargetGroups[3].ProtocolVersion',
         'TargetGroups[4].TargetType',
+        'TrustStores[0]',
       ],
     )
     assert.ok(startNeeds.every((i) => i.line !== undefined && i.severity === 'error'))
     assert.equal(
-      startNeeds[3]!.message,
+      startNeeds[2]!.message,
       'UseExistingClientSecret: true takes the secret of client "0oa1full2alb3web" from the environment variable PORTCULLIS_CLIENT_SECRET_0OA1FULL2ALB3WEB (or a file named 0oa1full2alb3web in Portcullis.ClientSecretsDirectory)',
     )
     // The secret is not read even where the environment has it: the audit judges settings, not this machine.

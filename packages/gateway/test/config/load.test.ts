@@ -65,6 +65,7 @@ describe('the issue-3 YAML', () => {
         idleTimeoutSeconds: 60,
         xffMode: 'append',
         xffClientPort: false,
+        tlsVersionAndCipherSuiteHeaders: false,
         dropInvalidHeaderFields: false,
         clientKeepAliveSeconds: 3600,
         preserveHostHeader: false,
@@ -137,7 +138,7 @@ describe('the issue-3 YAML', () => {
     ])
     assert.deepEqual(config.portcullis, {
       stateDirectory: `${BASE_DIR}/.portcullis`,
-      admin: { address: '127.0.0.1', port: 9800 },
+      admin: { address: '127.0.0.1', port: 9800, operatorToken: undefined },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined, delivery: undefined },
@@ -288,7 +289,7 @@ describe('defaults', () => {
     assert.equal(config.loadBalancer.attributes.xffMode, 'append')
     assert.deepEqual(config.portcullis, {
       stateDirectory: `${BASE_DIR}/.portcullis`,
-      admin: { address: '127.0.0.1', port: 9800 },
+      admin: { address: '127.0.0.1', port: 9800, operatorToken: undefined },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined, delivery: undefined },

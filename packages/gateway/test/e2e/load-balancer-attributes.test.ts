@@ -109,6 +109,7 @@ describe("the load balancer's attributes, through portcullis start", { timeout: 
       'idle_timeout.timeout_seconds': '4000',
       'routing.http.xff_client_port.enabled': 'true',
       'routing.http.preserve_host_header.enabled': 'true',
+      'routing.http.x_amzn_tls_version_and_cipher_suite.enabled': 'true',
     },
     'xff-preserve': { 'routing.http.xff_header_processing.mode': 'preserve', 'idle_timeout.timeout_seconds': '30' },
     'xff-remove': { 'routing.http.xff_header_processing.mode': 'remove' },
@@ -425,6 +426,54 @@ Portcullis:
       const port = gateway('defaults').http
       assert.equal(valueSeen(await plain('defaults', 'Host: app.example\r\n'), 'host'), `app.example:${port}`)
       assert.equal(valueSeen(await plain('changed', 'Host: app.example\r\n'), 'host'), 'app.example')
+    },
+  )
+
+  behaviour(
+    ['routing.http.x_amzn_tls_version_and_cipher_suite.enabled'],
+    "x_amzn_tls_version_and_cipher_suite: on, HTTPS requests carry the client's TLS version and OpenSSL cipher name; off or over HTTP, none, and a client's copy never passes",
+    async () => {
+      const forged = 'X-Amzn-Tls-Version: SSLv3\r\nx_amzn_tls_cipher_suite: NULL-MD5\r\n'
+      for (const [name, on] of [
+        ['changed', true],
+        ['defaults', false],
+      ] as const) {
+        for (const [version, cipher] of [
+          ['TLSv1.3', undefined],
+          ['TLSv1.2', 'ECDHE-ECDSA-AES128-GCM-SHA256'],
+        ] as const) {
+          const id = newId()
+          const socket = tls.connect({
+            port: gateway(name).https,
+            host: '127.0.0.1',
+            ca: ca.caCertPem,
+            servername: 'localhost',
+            minVersion: version,
+            maxVersion: version,
+            ...(cipher === undefined ? {} : { ciphers: cipher }),
+          })
+          await once(socket, 'secureConnect')
+          // What the client negotiated, from its own side of the handshake.
+          const negotiated = { version: socket.getProtocol(), cipher: socket.getCipher().name }
+          await rawExchange(
+            socket,
+            `GET /t?id=${id} HTTP/1.1\r\nHost: a\r\n${forged}Connection: close\r\n`,
+            /\r\n\r\nok$/,
+          )
+          assert.equal(valueSeen(id, 'x-amzn-tls-version'), on ? negotiated.version : undefined, `${name} ${version}`)
+          assert.equal(
+            valueSeen(id, 'x-amzn-tls-cipher-suite'),
+            on ? negotiated.cipher : undefined,
+            `${name} ${version}`,
+          )
+          assert.equal(negotiated.version, version)
+          if (cipher !== undefined) assert.equal(negotiated.cipher, cipher)
+          assert.ok(!namesSeen(id).includes('x_amzn_tls_cipher_suite'))
+        }
+      }
+      const overHttp = await plain('changed', `Host: a\r\n${forged}`)
+      assert.equal(valueSeen(overHttp, 'x-amzn-tls-version'), undefined)
+      assert.equal(valueSeen(overHttp, 'x-amzn-tls-cipher-suite'), undefined)
     },
   )
 

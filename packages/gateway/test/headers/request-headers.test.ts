@@ -17,6 +17,11 @@ describe('isIdentityHeaderName', () => {
       'x_amzn_oidc_data',
       'x-amzn_oidc-anything',
       'x-amzn-oidc-',
+      'x-amzn-mtls-clientcert',
+      'x_amzn_mtls_clientcert_leaf',
+      'x-amzn-tls-version',
+      'x_amzn_tls_cipher_suite',
+      'x-amzn-tls-',
     ]) {
       assert.equal(isIdentityHeaderName(name), true, name)
     }
@@ -28,6 +33,9 @@ describe('isIdentityHeaderName', () => {
       'authorization',
       'xamzn-oidc-data',
       'a-amzn-oidc-data',
+      'x-amzn-tls',
+      'x-amzn-mtlsx',
+      'x-amzn-tlsversion',
       'x',
     ]) {
       assert.equal(isIdentityHeaderName(name), false, name)

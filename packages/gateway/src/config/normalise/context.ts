@@ -1,4 +1,5 @@
 import type { FieldPath } from '../document.js'
+import type { TrustStoreModel } from '../model.js'
 
 /** Where validation sends what it finds; `key` points the position at that key of the mapping at `path`. */
 export interface IssueReporter {
@@ -76,6 +77,10 @@ export interface NormaliseContext extends AccountContext {
   readonly purpose: NormalisePurpose
   readonly targetGroupsByName: ReadonlyMap<string, TargetGroupRef>
   readonly targetGroupsByArn: ReadonlyMap<string, TargetGroupRef>
+  /** `TrustStores` with their files, for `MutualAuthentication.TrustStoreArn`. */
+  readonly trustStores: readonly TrustStoreModel[]
+  /** Every name and ARN written in `TrustStores`, with or without files. */
+  readonly trustStoreNames: ReadonlySet<string>
 }
 
 /** The listener a rule belongs to, as far as validating its actions needs. */

@@ -12,15 +12,47 @@
  * expressions, rewrites, CIDR blocks, health-check matchers, loopback hosts)
  * are checked with the runtime's own compilers, from `src/values`.
  */
-import type { GatewayConfig } from '../model.js'
+import { isLoopbackHost } from '../../values/loopback.js'
+import type { AdminModel, GatewayConfig, ListenerModel } from '../model.js'
 import type { PortcullisFile } from '../schema.js'
 import type { BaseContext, IssueReporter, NormaliseContext, NormaliseOptions } from './context.js'
 import { checkListenerPorts, normaliseListener } from './listener.js'
 import { normaliseLoadBalancer } from './load-balancer.js'
 import { normalisePortcullis } from './portcullis.js'
 import { indexTargetGroups, normaliseTargetGroup } from './target-group.js'
+import { normaliseTrustStores } from './trust-store.js'
 
 export type { IssueReporter, NormaliseOptions, NormalisePurpose } from './context.js'
+
+/**
+ * The admin listener with its operator credential: `TokenFile`, else
+ * `PORTCULLIS_ADMIN_TOKEN` from the environment. The operator endpoints
+ * (`/sessions`: list any user's sessions, end them) exist when a rule logs
+ * users in; bound beyond loopback without a credential, anyone who reaches
+ * the port could use them, so that is refused, naming the setting.
+ */
+function adminWithCredential(
+  admin: AdminModel | undefined,
+  listeners: readonly ListenerModel[],
+  options: NormaliseOptions,
+  report: IssueReporter,
+): AdminModel | undefined {
+  if (admin === undefined) return undefined
+  const operatorToken =
+    admin.operatorToken ??
+    (options.env.PORTCULLIS_ADMIN_TOKEN ? ({ env: 'PORTCULLIS_ADMIN_TOKEN' } as const) : undefined)
+  const operatorEndpoints = listeners.some((l) =>
+    l.rules.some((r) => r.actions.some((a) => a.type === 'authenticate-oidc' || a.type === 'authenticate-cognito')),
+  )
+  if (operatorToken === undefined && operatorEndpoints && !isLoopbackHost(admin.address)) {
+    // `need`: the environment may hold the token where the file runs (an audit does not read it).
+    report.need(
+      ['Portcullis', 'Admin', 'Address'],
+      `the admin listener binds ${admin.address}, beyond loopback, and its operator endpoints (/sessions: list and end any user's sessions) would need no credential: set Portcullis.Admin.TokenFile (or PORTCULLIS_ADMIN_TOKEN) to a bearer token, or bind 127.0.0.1`,
+    )
+  }
+  return { ...admin, operatorToken }
+}
 
 /**
  * Normalises a shape-checked file into the model, reporting every violated
@@ -52,6 +84,8 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
     normaliseTargetGroup(tg, ['TargetGroups', i], account, portcullis.instanceAddresses),
   )
   const index = indexTargetGroups(targetGroupFiles, targetGroups, base)
+  const trustStoreFiles = file.TrustStores ?? []
+  const trustStores = normaliseTrustStores(trustStoreFiles, account)
   const context: NormaliseContext = Object.freeze({
     ...account,
     loadBalancerArn: loadBalancer.arn,
@@ -62,9 +96,19 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
     purpose,
     targetGroupsByName: index.byName,
     targetGroupsByArn: index.byArn,
+    trustStores,
+    trustStoreNames: new Set(trustStoreFiles.flatMap((t) => [t.Name, ...(t.TrustStoreArn ? [t.TrustStoreArn] : [])])),
   })
   if (file.Listeners.length === 0) report.error(['Listeners'], 'at least one listener is required')
   const listeners = file.Listeners.map((l, i) => normaliseListener(l, i, context))
   checkListenerPorts(file, listeners, portcullis, base)
-  return { source: options.source, loadBalancer, listeners, targetGroups, portcullis }
+  const admin = adminWithCredential(portcullis.admin, listeners, options, report)
+  return {
+    source: options.source,
+    loadBalancer,
+    listeners,
+    targetGroups,
+    trustStores,
+    portcullis: { ...portcullis, admin },
+  }
 }

@@ -7,8 +7,10 @@ import { normaliseActions } from './action.js'
 import { Attributes } from './attributes.js'
 import { checkAddress, inRange, resolvePath, toInt } from './checks.js'
 import type { BaseContext, ListenerScope, NormaliseContext } from './context.js'
+import { normaliseHeaderModification } from './header-modification.js'
 import { checkRulesQuota, MAX_PRIORITY } from './limits.js'
 import { normaliseRule } from './rule.js'
+import { normaliseMutualAuthentication } from './trust-store.js'
 
 /**
  * One entry of `Listeners`: port, address, certificates, and its rules (the
@@ -24,7 +26,9 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
   const certificates = normaliseCertificates(l, path, ctx)
   const arn = deriveListenerArn(ctx.loadBalancerArn, port, i)
   const rules = normaliseRules(l, { path, protocol: l.Protocol, port, address }, arn, ctx)
-  const attributes = listenerAttributes(l, path, ctx)
+  const listAttributes = new Attributes(ctx, l.Attributes, [...path, 'Attributes'])
+  const attributes = listAttributes.raw()
+  const headerModification = normaliseHeaderModification(listAttributes, ctx)
   checkSslPolicy(l, path, ctx)
   let localCertificateNames: string[] | undefined
   if (l.Protocol === 'HTTPS' && certificates.length === 0 && ctx.localCertificates) {
@@ -44,6 +48,8 @@ export function normaliseListener(l: ListenerFile, i: number, ctx: NormaliseCont
     certificates,
     localCertificateNames,
     attributes,
+    headerModification,
+    mutualAuthentication: normaliseMutualAuthentication(l, path, ctx),
     sslPolicy: l.SslPolicy,
     rules,
   }
@@ -80,15 +86,6 @@ function checkSslPolicy(l: ListenerFile, path: FieldPath, ctx: BaseContext): voi
         : `the nearest policy this Node.js honours is ${refusal.nearest}, or keep this listener on AWS`
     ctx.report.need(at, `${name}: ${refusal.reason}; ${fix}`)
   }
-}
-
-/**
- * A listener's `Attributes` (describe-listener-attributes), each key at most
- * once. Portcullis acts on none of them: what each means here is in the
- * classification table, which the field check applied before this runs.
- */
-function listenerAttributes(l: ListenerFile, path: FieldPath, ctx: BaseContext): Record<string, string> {
-  return new Attributes(ctx, l.Attributes, [...path, 'Attributes']).raw()
 }
 
 /** Names every local certificate covers, whatever the rules say. */

@@ -72,6 +72,7 @@ function attributes(list: readonly AttributeFile[] | undefined, ctx: BaseContext
       'append',
     ),
     xffClientPort: attrs.bool('routing.http.xff_client_port.enabled', false),
+    tlsVersionAndCipherSuiteHeaders: attrs.bool('routing.http.x_amzn_tls_version_and_cipher_suite.enabled', false),
     dropInvalidHeaderFields: attrs.bool('routing.http.drop_invalid_header_fields.enabled', false),
     preserveHostHeader: attrs.bool('routing.http.preserve_host_header.enabled', false),
     clientKeepAliveSeconds: attrs.int('client_keep_alive.seconds', 3600, [60, 604800]),

@@ -20,7 +20,12 @@ export function normalisePortcullis(file: PortcullisFile, ctx: BaseContext): Por
     checkAddress(ctx, [...path, 'Admin', 'Address'], address)
     const port = p.Admin?.Port === undefined ? DEFAULT_ADMIN.port : toInt(p.Admin.Port)
     inRange(ctx, [...path, 'Admin', 'Port'], port, 0, 65535, 'the admin port')
-    admin = { address, port }
+    const tokenFile = p.Admin?.TokenFile
+    admin = {
+      address,
+      port,
+      operatorToken: tokenFile === undefined ? undefined : { file: resolvePath(ctx, tokenFile) },
+    }
   }
   return {
     stateDirectory: resolvePath(ctx, p.StateDirectory ?? DEFAULT_STATE_DIRECTORY),

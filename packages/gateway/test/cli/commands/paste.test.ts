@@ -20,7 +20,12 @@ const SECRET = { PORTCULLIS_CLIENT_SECRET_0OA1FULL2ALB3WEB: 'from-the-environmen
 /** The full outputs with what Portcullis refuses set to what AWS prints when it is off. */
 function harmless(): DescribeOutputs {
   const outputs = fullAlb()
-  for (const listener of outputs['describe-listeners'].Listeners) listener.MutualAuthentication = { Mode: 'off' }
+  for (const listener of outputs['describe-listeners'].Listeners)
+    listener.MutualAuthentication = {
+      Mode: 'off',
+      IgnoreClientCertificateExpiry: false,
+    }
+  outputs['describe-trust-stores'].TrustStores = []
   for (const { Rules } of Object.values(outputs['describe-rules'])) {
     for (const rule of Rules)
       for (const c of rule.Conditions as { SourceIpConfig?: Record<string, unknown> }[]) {
@@ -51,8 +56,6 @@ describe('a pasted ALB, through the portcullis command', () => {
     assert.equal(code, 2)
     assert.equal(stdout, '')
     for (const line of [
-      /^full\.yaml:\d+:\d+ Listeners\[0\]\.MutualAuthentication\.Mode: Mode verify: mutual TLS is not implemented yet: Portcullis would serve clients that present no certificate, or one the trust store does not trust; remove MutualAuthentication, or set Mode: off, to run without client certificates$/m,
-      /^full\.yaml:\d+:\d+ Listeners\[1\]\.MutualAuthentication\.Mode: Mode passthrough: .*; remove MutualAuthentication, or set Mode: off/m,
       /^full\.yaml:\d+:\d+ TargetGroups\[2\]\.ProtocolVersion: ProtocolVersion HTTP2: Portcullis speaks HTTP\/1\.1 to targets/m,
       /^full\.yaml:\d+:\d+ TargetGroups\[3\]\.ProtocolVersion: ProtocolVersion GRPC: /m,
       /^full\.yaml:\d+:\d+ TargetGroups\[3\]\.Matcher\.GrpcCode: GrpcCode 0-99: gRPC health checks are not implemented/m,
@@ -86,7 +89,11 @@ describe('a pasted ALB, through the portcullis command', () => {
       '  Target: AvailabilityZone, QuicServerId',
     ])
     assert.equal(lines[8], 'Not implemented, harmless as given')
-    assert.ok(lines.includes('  MutualAuthentication: Mode — off (no client certificates) is what Portcullis does'))
+    assert.ok(
+      lines.includes(
+        '  MutualAuthentication: IgnoreClientCertificateExpiry — Portcullis always checks the validity of client certificates; false (the default) is what it does',
+      ),
+    )
     // Nothing is said twice.
     assert.equal(new Set(lines).size, lines.length)
     assert.doesNotMatch(stderr, /not implemented|unknown/)
@@ -145,11 +152,11 @@ describe('a pasted ALB, through the portcullis command', () => {
   test('start says what it does not act on, every time it starts', async () => {
     const file = write(
       'start.yaml',
-      `Listeners:
+      `LoadBalancer: { Name: warned, Attributes: [{ Key: routing.http.desync_mitigation_mode, Value: strictest }] }
+Listeners:
   - Port: 0
     Protocol: HTTP
     Portcullis: { Address: 127.0.0.1 }
-    Attributes: [{ Key: routing.http.response.server.enabled, Value: "false" }]
     DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200" } }]
 Portcullis: { Admin: false }
 `,
@@ -169,11 +176,11 @@ Portcullis: { Admin: false }
         .split('\n')
         .filter((l) => l.startsWith('{'))
         .map((l) => JSON.parse(l) as { level: number; msg: string; path?: string })
-        .find((l) => l.path === 'Listeners[0].Attributes[0].Value')
+        .find((l) => l.path === 'LoadBalancer.Attributes[0].Value')
       assert.ok(warning, output)
       assert.match(
         warning.msg,
-        /^routing\.http\.response\.server\.enabled false: Portcullis does not remove the Server header yet/,
+        /^routing\.http\.desync_mitigation_mode strictest: Portcullis does not classify requests/,
       )
     } finally {
       child.kill('SIGTERM')

@@ -1,0 +1,88 @@
+/**
+ * The request headers of mutual TLS, in ALB's encodings ("Mutual
+ * authentication with TLS in Application Load Balancer", HTTP headers):
+ *
+ * - `verify`: `X-Amzn-Mtls-Clientcert-Serial-Number` (the leaf's serial in
+ *   hexadecimal), `-Issuer` and `-Subject` (RFC 2253 distinguished names),
+ *   `-Validity` (`NotBefore=…;NotAfter=…`, ISO 8601 in UTC, seconds) and
+ *   `-Leaf` (the leaf certificate's PEM, URL-encoded with `+`, `=` and `/`
+ *   left as they are);
+ * - `passthrough`: `X-Amzn-Mtls-Clientcert`, the whole chain the client
+ *   presented, leaf first, as URL-encoded PEM.
+ *
+ * Pure: certificates in, header values out.
+ */
+import type { X509Certificate } from 'node:crypto'
+
+/** The header names, as listener attributes may rename them (`routing.http.request.*.header_name`). */
+export interface ClientCertificateHeaderNames {
+  readonly serialNumber: string
+  readonly issuer: string
+  readonly subject: string
+  readonly validity: string
+  readonly leaf: string
+  /** `X-Amzn-Mtls-Clientcert`, the presented chain (passthrough). */
+  readonly chain: string
+}
+
+/** ALB's names. */
+export const DEFAULT_CLIENT_CERTIFICATE_HEADER_NAMES: ClientCertificateHeaderNames = {
+  serialNumber: 'x-amzn-mtls-clientcert-serial-number',
+  issuer: 'x-amzn-mtls-clientcert-issuer',
+  subject: 'x-amzn-mtls-clientcert-subject',
+  validity: 'x-amzn-mtls-clientcert-validity',
+  leaf: 'x-amzn-mtls-clientcert-leaf',
+  chain: 'x-amzn-mtls-clientcert',
+}
+
+/** The headers of a verified client certificate (`verify` mode). */
+export function verifiedCertificateHeaders(
+  leaf: X509Certificate,
+  names: ClientCertificateHeaderNames = DEFAULT_CLIENT_CERTIFICATE_HEADER_NAMES,
+): Record<string, string> {
+  return {
+    [names.serialNumber]: leaf.serialNumber.toUpperCase(),
+    [names.issuer]: rfc2253(leaf.issuer),
+    [names.subject]: rfc2253(leaf.subject),
+    [names.validity]: `NotBefore=${isoSeconds(leaf.validFrom)};NotAfter=${isoSeconds(leaf.validTo)}`,
+    [names.leaf]: urlEncodedPem(leaf.toString()),
+  }
+}
+
+/** The header of a presented chain (`passthrough` mode), leaf first; none without a certificate. */
+export function presentedChainHeaders(
+  chain: readonly X509Certificate[],
+  names: ClientCertificateHeaderNames = DEFAULT_CLIENT_CERTIFICATE_HEADER_NAMES,
+): Record<string, string> {
+  if (chain.length === 0) return {}
+  return { [names.chain]: urlEncodedPem(chain.map((c) => c.toString()).join('')) }
+}
+
+/**
+ * A distinguished name as RFC 2253 writes it (OpenSSL's `-nameopt RFC2253`):
+ * the most specific RDN first, comma-separated, non-ASCII bytes as `\XX`.
+ * Node prints a name one RDN per line, most general first, already escaped
+ * as RFC 2253 requires (`,`, `+`, `"`, `\`, `<`, `>`, `;`, a leading `#` or
+ * space, a trailing space). Known limit: a multi-valued RDN (`CN=a+O=b`)
+ * comes out as two RDNs, since Node's text does not tell them apart.
+ */
+export function rfc2253(nodeName: string): string {
+  return nodeName
+    .split('\n')
+    .filter((line) => line !== '')
+    .reverse()
+    .join(',')
+    .replace(/[\u0080-\u{10ffff}]/gu, (ch) =>
+      [...Buffer.from(ch, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
+    )
+}
+
+/** `Sep 21 01:50:17 2023 GMT` → `2023-09-21T01:50:17Z`. */
+function isoSeconds(text: string): string {
+  return new Date(text).toISOString().replace(/\.\d{3}Z$/, 'Z')
+}
+
+/** PEM percent-encoded as ALB sends it: `+`, `=` and `/` kept, newlines `%0A`, spaces `%20`. */
+export function urlEncodedPem(pem: string): string {
+  return encodeURIComponent(pem).replace(/%2B/g, '+').replace(/%3D/g, '=').replace(/%2F/g, '/')
+}

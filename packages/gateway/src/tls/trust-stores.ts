@@ -1,0 +1,96 @@
+/**
+ * Mutual TLS on a listener's sockets: what its secure contexts and server
+ * need to ask for a client certificate and, in `verify` mode, to check it
+ * against a trust store (its CA bundle and revocation lists, read afresh on
+ * every start and reload), and the decision taken once the handshake is done.
+ *
+ * The chain, validity and revocation checks are OpenSSL's (Node's `ca` and
+ * `crl`): nothing here verifies a certificate by hand. Node verifies during
+ * the handshake but lets the server decide (`rejectUnauthorized: false`), so
+ * that a refused handshake is counted and logged with its reason before the
+ * connection is closed, as ALB's connection log records it.
+ */
+import { constants } from 'node:crypto'
+import { readFileSync } from 'node:fs'
+import type { TLSSocket } from 'node:tls'
+import type { MutualAuthenticationModel } from '../config/model.js'
+
+/** What a listener's TLS needs for mutual TLS. */
+export interface ClientCertificateTls {
+  /** Added to every secure context of the listener (its default certificate's and each SNI one). */
+  readonly contextOptions: {
+    readonly ca?: readonly Buffer[]
+    readonly crl?: readonly Buffer[]
+    readonly secureOptions: number
+  }
+  /** Added to the server's options (and to `setSecureContext` on reload). */
+  readonly serverOptions: { readonly requestCert: true; readonly rejectUnauthorized: false }
+}
+
+/**
+ * The TLS options of mutual TLS `mtls`, reading the trust store's files now
+ * (so that a reload picks up a new bundle or revocation list for new
+ * connections, while open ones keep what they negotiated).
+ *
+ * Session tickets are off: ALB does not resume sessions with mutual TLS, and
+ * a resumed session would skip the certificate check of a trust store that
+ * changed since.
+ */
+export function clientCertificateTls(mtls: MutualAuthenticationModel): ClientCertificateTls {
+  const serverOptions = { requestCert: true, rejectUnauthorized: false } as const
+  const secureOptions = constants.SSL_OP_NO_TICKET
+  if (mtls.mode === 'passthrough') return { contextOptions: { secureOptions }, serverOptions }
+  const store = mtls.trustStore
+  return {
+    contextOptions: {
+      ca: [readFileSync(store.caCertificatesBundleFile)],
+      crl: store.revocationFiles.map((f) => readFileSync(f)),
+      secureOptions,
+    },
+    serverOptions,
+  }
+}
+
+/**
+ * Why a finished handshake on a listener with mutual TLS `mtls` is refused
+ * (ALB's `tls_verify_status`, `Failed:…`), or undefined when it is admitted:
+ * `verify` admits only a certificate OpenSSL verified against the trust
+ * store; `passthrough` admits any certificate, or none.
+ */
+export function refusedClientCertificate(
+  mtls: MutualAuthenticationModel | undefined,
+  socket: TLSSocket,
+): string | undefined {
+  if (mtls?.mode !== 'verify') return undefined
+  const status = tlsVerifyStatus(socket)
+  return status === 'Success' ? undefined : status
+}
+
+/**
+ * ALB's `tls_verify_status` for a handshake on a `verify` listener:
+ * `Success`, or `Failed:` and the reason, from OpenSSL's verification result
+ * as Node reports it (`authorizationError`).
+ */
+export function tlsVerifyStatus(socket: TLSSocket): string {
+  if (socket.authorized) return 'Success'
+  if (socket.getPeerX509Certificate() === undefined) return 'Failed:ClientCertNotPresent'
+  const code = String(socket.authorizationError ?? '')
+  return `Failed:${VERIFY_FAILURES[code] ?? 'ClientCertInvalid'}`
+}
+
+/** OpenSSL's verification errors, as ALB's connection log names the failures. */
+const VERIFY_FAILURES: Readonly<Record<string, string>> = {
+  CERT_HAS_EXPIRED: 'ClientCertExpired',
+  CERT_NOT_YET_VALID: 'ClientCertNotYetValid',
+  CERT_REVOKED: 'ClientCertRevoked',
+  UNABLE_TO_GET_CRL: 'ClientCertCrlProcessingError',
+  CRL_HAS_EXPIRED: 'ClientCertCrlProcessingError',
+  CRL_NOT_YET_VALID: 'ClientCertCrlProcessingError',
+  UNABLE_TO_GET_ISSUER_CERT: 'ClientCertUntrusted',
+  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'ClientCertUntrusted',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'ClientCertUntrusted',
+  SELF_SIGNED_CERT_IN_CHAIN: 'ClientCertUntrusted',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'ClientCertUntrusted',
+  INVALID_PURPOSE: 'ClientCertPurposeInvalid',
+  CERT_CHAIN_TOO_LONG: 'ClientCertMaxChainDepthExceeded',
+}
