@@ -97,6 +97,31 @@ program
   })
 
 program
+  .command('import')
+  .description(
+    'read the load balancer where it is defined (aws elbv2 describe-* output files) and write the configuration start runs',
+  )
+  .argument(
+    '<sources...>',
+    'source files (JSON or YAML); RESOURCE=FILE for a describe-* output that names no ARN (target-health, attributes, certificates)',
+  )
+  .option('-o, --output <file>', 'write the configuration here (default: standard output)')
+  .option('--overlay <file>', 'Portcullis settings, certificate files and targets the source cannot hold')
+  .option('--load-balancer <name>', 'the load balancer (name or ARN) when the sources describe several')
+  .action(async (sources: string[], opts: { output?: string; overlay?: string; loadBalancer?: string }) => {
+    const { importCommand } = await import('./commands/import.js')
+    process.exitCode = await importCommand(
+      {
+        sources,
+        ...(opts.output === undefined ? {} : { output: opts.output }),
+        ...(opts.overlay === undefined ? {} : { overlay: opts.overlay }),
+        ...(opts.loadBalancer === undefined ? {} : { loadBalancer: opts.loadBalancer }),
+      },
+      io,
+    )
+  })
+
+program
   .command('demo')
   .description('run the whole thing locally: an OpenID provider, the gateway with a login rule, and a demo target')
   .option('--port <port>', 'HTTPS listener port', port, 8443)

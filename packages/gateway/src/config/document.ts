@@ -13,6 +13,8 @@ export type FieldPath = readonly (string | number)[]
 export interface Position {
   readonly line: number
   readonly column: number
+  /** The file, when the document was assembled from several (an import's sources). */
+  readonly source?: string
 }
 
 /** The parsed file: its plain value and a locator for field paths. */

@@ -1,0 +1,76 @@
+/**
+ * `portcullis import`'s pure part: source files (text) in, the configuration
+ * `start` runs out, every field located in its source. Each format has its
+ * module; this one parses the files, tells the formats apart and applies the
+ * overlay.
+ */
+import { parseText } from '../document.js'
+import { ConfigError, type ConfigIssue } from '../errors.js'
+import { fromAwsCli, isAwsCliOutput } from './aws-cli.js'
+import type { SourceFile } from './located.js'
+import type { Imported } from './model.js'
+import { applyOverlay } from './overlay.js'
+
+export type { Imported, ResourceComment } from './model.js'
+export { writeImported } from './write.js'
+
+/** One source file as read. */
+export interface SourceText {
+  /** The name the user gave, shown in every message. */
+  readonly name: string
+  readonly text: string
+  /** The resource a `describe-*` output without an ARN describes (`RESOURCE=FILE` on the command line). */
+  readonly resource?: string
+}
+
+/** Options of {@link importSources}. */
+export interface ImportOptions {
+  /** The overlay file (`--overlay`), and how to rebase its paths onto the written file. */
+  readonly overlay?: { readonly source: SourceText; readonly rebase: (path: string) => string }
+  /** Which load balancer, when the sources describe several (`--load-balancer`). */
+  readonly loadBalancer?: string
+}
+
+/** Parses one file (JSON when its name ends in `.json`, else YAML). */
+export function parseSource(source: SourceText): SourceFile {
+  const parsed = parseText(source.text, source.name.toLowerCase().endsWith('.json') ? 'json' : 'yaml')
+  if (!parsed.ok)
+    throw new ConfigError(
+      parsed.issues.map((issue) => ({ ...issue, source: source.name })),
+      undefined,
+    )
+  return { name: source.name, document: parsed.document }
+}
+
+/**
+ * Turns source files into one configuration (not yet validated: give
+ * `origins.document(value)` to `validateDocument`).
+ *
+ * @throws {ConfigError} for a file of no known format, or a problem joining them; each issue names its file.
+ */
+export function importSources(sources: readonly SourceText[], options: ImportOptions = {}): Imported {
+  const files = sources.map((source) => ({ source, file: parseSource(source) }))
+  const issues: ConfigIssue[] = []
+  for (const { file } of files) {
+    if (!isAwsCliOutput(file.document.value)) {
+      issues.push({
+        path: '',
+        line: 1,
+        column: 1,
+        source: file.name,
+        message: 'not a source portcullis import reads: expected the output of an aws elbv2 describe-* command',
+        severity: 'error',
+      })
+    }
+  }
+  if (issues.length > 0) throw new ConfigError(issues, undefined)
+  let imported = fromAwsCli(
+    files.map(({ source, file }) => ({
+      file,
+      ...(source.resource === undefined ? {} : { resource: source.resource }),
+    })),
+    options.loadBalancer === undefined ? {} : { loadBalancer: options.loadBalancer },
+  )
+  if (options.overlay) imported = applyOverlay(imported, parseSource(options.overlay.source), options.overlay.rebase)
+  return imported
+}
