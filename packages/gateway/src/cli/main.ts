@@ -99,7 +99,7 @@ program
 program
   .command('import')
   .description(
-    'read the load balancer where it is defined (aws elbv2 describe-* output files) and write the configuration start runs',
+    'read the load balancer where it is defined (aws elbv2 describe-* output files, a CloudFormation or CDK template) and write the configuration start runs',
   )
   .argument(
     '<sources...>',
@@ -107,19 +107,38 @@ program
   )
   .option('-o, --output <file>', 'write the configuration here (default: standard output)')
   .option('--overlay <file>', 'Portcullis settings, certificate files and targets the source cannot hold')
-  .option('--load-balancer <name>', 'the load balancer (name or ARN) when the sources describe several')
-  .action(async (sources: string[], opts: { output?: string; overlay?: string; loadBalancer?: string }) => {
-    const { importCommand } = await import('./commands/import.js')
-    process.exitCode = await importCommand(
-      {
-        sources,
-        ...(opts.output === undefined ? {} : { output: opts.output }),
-        ...(opts.overlay === undefined ? {} : { overlay: opts.overlay }),
-        ...(opts.loadBalancer === undefined ? {} : { loadBalancer: opts.loadBalancer }),
-      },
-      io,
-    )
-  })
+  .option('--load-balancer <name>', 'the load balancer (name, ARN or logical id) when the sources describe several')
+  .option(
+    '--parameter <name=value>',
+    "a CloudFormation template's parameter (repeatable); also AWS::Region, AWS::AccountId",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
+  .option(
+    '--import-value <name=value>',
+    "what a template's Fn::ImportValue of that export returns (repeatable)",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
+  .action(
+    async (
+      sources: string[],
+      opts: { output?: string; overlay?: string; loadBalancer?: string; parameter: string[]; importValue: string[] },
+    ) => {
+      const { importCommand } = await import('./commands/import.js')
+      process.exitCode = await importCommand(
+        {
+          sources,
+          parameters: opts.parameter,
+          importValues: opts.importValue,
+          ...(opts.output === undefined ? {} : { output: opts.output }),
+          ...(opts.overlay === undefined ? {} : { overlay: opts.overlay }),
+          ...(opts.loadBalancer === undefined ? {} : { loadBalancer: opts.loadBalancer }),
+        },
+        io,
+      )
+    },
+  )
 
 program
   .command('demo')

@@ -3,13 +3,9 @@ import { cp, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
-import { Agent as UndiciAgent } from 'undici'
-import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/idp/provider.js'
 import { ensureLeafCertificate, ensureLocalCa, type LeafCertificate, type LocalCa } from '../../src/tls/local-ca.js'
-import { logInAtDevIdp } from '../fixtures/login.js'
-import { freePort } from '../fixtures/ports.js'
-import { runPortcullis, startGatewayCli, waitFor } from '../fixtures/process.js'
-import { echoHandler, startUpstream } from '../fixtures/servers.js'
+import { runPortcullis } from '../fixtures/process.js'
+import { importStartAndLogIn, SECRET_ENV } from './application.js'
 
 const FIXTURES = new URL('../fixtures/sources/aws-cli/', import.meta.url)
 const CERTIFICATE_ARN = 'arn:aws:acm:eu-west-1:123456789012:certificate/3b7e6b0a-5f6e-4c47-9f2a-1f0e9c2d8a11'
@@ -24,7 +20,6 @@ const SOURCES = [
   'load-balancer-attributes.yaml',
   'blue=target-group-attributes-blue.json',
 ]
-const SECRET_ENV = { PORTCULLIS_CLIENT_SECRET_SHOP_WEB: 'shop-web-secret' }
 
 let dir: string
 
@@ -161,26 +156,17 @@ describe('portcullis import: the AWS CLI describe-* files', () => {
   })
 })
 
-function overlay(o: {
-  leaf: LeafCertificate
-  ca: LocalCa
-  https: number
-  http: number
-  admin: number
-  blue?: number
-  green?: number
-  log?: string
-}): string {
+function overlay(o: { leaf: LeafCertificate; ca: LocalCa; https: number; http: number; admin: number }): string {
   return `# What the describe-* output cannot hold: files, targets, addresses.
 Portcullis:
   StateDirectory: ../state
   CaFile: "${o.ca.caCertPath}"
   Admin: { Address: 127.0.0.1, Port: ${o.admin} }
-${o.log === undefined ? '' : `  AccessLog: { Format: json, Path: "${o.log}" }\n`}Certificates:
+Certificates:
   - { CertificateArn: ${CERTIFICATE_ARN}, CertificateFile: "${o.leaf.certPath}", PrivateKeyFile: "${o.leaf.keyPath}" }
 TargetGroups:
-  blue: { Targets: [{ Id: 127.0.0.1, Port: ${o.blue ?? 3001} }] }
-  green: { Targets: [{ Id: 127.0.0.1, Port: ${o.green ?? 3002} }] }
+  blue: { Targets: [{ Id: 127.0.0.1, Port: 3001 }] }
+  green: { Targets: [{ Id: 127.0.0.1, Port: 3002 }] }
 Listeners:
   "${o.https}": { Portcullis: { Address: 127.0.0.1 } }
   "${o.http}": { Portcullis: { Address: 127.0.0.1 } }
@@ -188,88 +174,26 @@ Listeners:
 }
 
 describe('portcullis import → start: the describe-* application, through the real gateway', () => {
-  let idp: DevIdentityProvider
-  let dispatcher: UndiciAgent
-  const upstreams: Awaited<ReturnType<typeof startUpstream>>[] = []
-
-  after(async () => {
-    await dispatcher?.close()
-    for (const u of upstreams) await u.close()
-    await idp?.close()
-  })
-
   test('HTTPS with login, the HTTP redirect, the weighted forward and the fixed response', async () => {
     const cwd = await mkdtemp(join(dir, 'start-'))
-    const ca = await ensureLocalCa(join(cwd, 'state'))
-    const leaf = await ensureLeafCertificate(join(cwd, 'state'))
-    const [https, http, admin] = [await freePort(), await freePort(), await freePort()]
-    idp = await createDevIdentityProvider({
-      tls: leaf,
-      clients: [
-        {
-          clientId: 'shop-web',
-          clientSecret: SECRET_ENV.PORTCULLIS_CLIENT_SECRET_SHOP_WEB,
-          redirectUris: [`https://localhost:${https}/oauth2/idpresponse`],
-        },
-      ],
-    })
-    const endpoints = idp.endpoints
-    const source = await fixtures(`start-sources-${https}`, (_file, text) =>
-      text
-        .replace('https://login.example.com/authorize', endpoints.authorization)
-        .replace('https://login.example.com/oauth/token', endpoints.token)
-        .replace('https://login.example.com/userinfo', endpoints.userinfo)
-        .replace('"https://login.example.com"', `"${idp.issuer}"`)
-        .replaceAll('"Port": 443', `"Port": ${https}`)
-        .replaceAll('"Port": "443"', `"Port": "${https}"`)
-        .replaceAll(/Port: ['"]443['"]/g, `Port: '${https}'`)
-        .replaceAll('"Port": 80,', `"Port": ${http},`),
-    )
-    upstreams.push(await startUpstream(echoHandler), await startUpstream(echoHandler))
-    const log = join(cwd, 'access.log')
-    await writeFile(
-      join(cwd, 'overlay.yaml'),
-      overlay({ leaf, ca, https, http, admin, blue: upstreams[0]!.port, green: upstreams[1]!.port, log }).replace(
-        '../state',
-        './state',
-      ),
-    )
-    const imported = await runPortcullis(
-      [
-        'import',
-        ...SOURCES.map((s) => s.replace(/^(blue=)?/, `$1${source}/`)),
-        '--overlay',
-        'overlay.yaml',
-        '-o',
-        'portcullis.yaml',
-      ],
+    await importStartAndLogIn({
       cwd,
-    )
-    assert.equal(imported.code, 0, imported.stderr)
-    const gateway = await startGatewayCli('portcullis.yaml', cwd, { env: SECRET_ENV })
-    try {
-      dispatcher = new UndiciAgent({ connect: { ca: ca.caCertPem } })
-      const transport = { dispatcher } as unknown as RequestInit
-      const session = await logInAtDevIdp(`https://localhost:${https}/app/start`, undefined, undefined, transport)
-      const app = await fetch(`https://localhost:${https}/app/orders`, { ...transport, headers: { cookie: session } })
-      assert.equal(app.status, 200)
-      const echo = (await app.json()) as { url: string; headers: Record<string, string> }
-      assert.equal(echo.url, '/app/orders')
-      assert.ok(echo.headers['x-amzn-oidc-data'], 'the target gets the identity token')
-      // The HTTP listener's default rule (from rules-80.yaml) redirects to HTTPS.
-      const redirect = await fetch(`http://127.0.0.1:${http}/app/x?y=1`, { redirect: 'manual' })
-      assert.equal(redirect.status, 301)
-      assert.equal(redirect.headers.get('location'), `https://127.0.0.1:${https}/app/x?y=1`)
-      const health = await fetch(`https://localhost:${https}/healthz`, transport)
-      assert.equal(await health.text(), 'ok')
-      const missing = await fetch(`https://localhost:${https}/nowhere`, transport)
-      assert.equal(missing.status, 404)
-      await waitFor(async () => (await readFile(log, 'utf8').catch(() => '')).includes('/nowhere'), 'the access log')
-      const metrics = await fetch(`http://127.0.0.1:${admin}/metrics`)
-      assert.match(await metrics.text(), /portcullis_/)
-    } finally {
-      gateway.child.kill('SIGTERM')
-      await new Promise((resolve) => gateway.child.once('exit', resolve))
-    }
+      certificateArn: CERTIFICATE_ARN,
+      targetGroups: ['blue', 'green'],
+      importArgs: async ({ https, http, idp }) => {
+        const source = await fixtures(`start-sources-${https}`, (_file, text) =>
+          text
+            .replace('https://login.example.com/authorize', idp.endpoints.authorization)
+            .replace('https://login.example.com/oauth/token', idp.endpoints.token)
+            .replace('https://login.example.com/userinfo', idp.endpoints.userinfo)
+            .replace('"https://login.example.com"', `"${idp.issuer}"`)
+            .replaceAll('"Port": 443', `"Port": ${https}`)
+            .replaceAll('"Port": "443"', `"Port": "${https}"`)
+            .replaceAll(/Port: ['"]443['"]/g, `Port: '${https}'`)
+            .replaceAll('"Port": 80,', `"Port": ${http},`),
+        )
+        return SOURCES.map((s) => s.replace(/^(blue=)?/, `$1${source}/`))
+      },
+    })
   })
 })

@@ -20,6 +20,10 @@ export interface ImportCommandOptions {
   readonly output?: string
   readonly overlay?: string
   readonly loadBalancer?: string
+  /** `Name=Value` pairs: a template's parameters. */
+  readonly parameters?: readonly string[]
+  /** `Name=Value` pairs: what `Fn::ImportValue` returns. */
+  readonly importValues?: readonly string[]
 }
 
 /** Exit code when a source is invalid (as for `validate`). */
@@ -47,6 +51,8 @@ export async function importCommand(
     const sources = await Promise.all(options.sources.map((arg) => readSource(arg)))
     const overlay = options.overlay === undefined ? undefined : await readSource(options.overlay, false)
     const imported = importSources(sources, {
+      parameters: pairs('--parameter', options.parameters),
+      importValues: pairs('--import-value', options.importValues),
       ...(options.loadBalancer === undefined ? {} : { loadBalancer: options.loadBalancer }),
       ...(overlay === undefined || options.overlay === undefined
         ? {}
@@ -77,6 +83,22 @@ export async function importCommand(
     )
     return EXIT_INVALID_SOURCE
   }
+}
+
+/** `Name=Value` arguments as a record; a pair without `=` is a usage error. */
+function pairs(option: string, list: readonly string[] = []): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const pair of list) {
+    const split = pair.indexOf('=')
+    if (split <= 0) {
+      throw new ConfigError(
+        [{ path: '', message: `${option} ${pair}: expected NAME=VALUE`, severity: 'error' }],
+        undefined,
+      )
+    }
+    out[pair.slice(0, split)] = pair.slice(split + 1)
+  }
+  return out
 }
 
 /** Reads `FILE` or `RESOURCE=FILE` (when `FILE` itself does not exist under the whole argument's name). */

@@ -7,6 +7,7 @@
 import { parseText } from '../document.js'
 import { ConfigError, type ConfigIssue } from '../errors.js'
 import { fromAwsCli, isAwsCliOutput } from './aws-cli.js'
+import { fromCloudFormation, isCloudFormation } from './cloudformation.js'
 import type { SourceFile } from './located.js'
 import type { Imported } from './model.js'
 import { applyOverlay } from './overlay.js'
@@ -29,11 +30,17 @@ export interface ImportOptions {
   readonly overlay?: { readonly source: SourceText; readonly rebase: (path: string) => string }
   /** Which load balancer, when the sources describe several (`--load-balancer`). */
   readonly loadBalancer?: string
+  /** A template's parameter values (`--parameter Name=Value`). */
+  readonly parameters?: Readonly<Record<string, string>>
+  /** What a template's `Fn::ImportValue` returns (`--import-value Name=Value`). */
+  readonly importValues?: Readonly<Record<string, string>>
 }
 
 /** Parses one file (JSON when its name ends in `.json`, else YAML). */
 export function parseSource(source: SourceText): SourceFile {
-  const parsed = parseText(source.text, source.name.toLowerCase().endsWith('.json') ? 'json' : 'yaml')
+  const parsed = parseText(source.text, source.name.toLowerCase().endsWith('.json') ? 'json' : 'yaml', {
+    cloudFormationTags: true,
+  })
   if (!parsed.ok)
     throw new ConfigError(
       parsed.issues.map((issue) => ({ ...issue, source: source.name })),
@@ -50,27 +57,46 @@ export function parseSource(source: SourceText): SourceFile {
  */
 export function importSources(sources: readonly SourceText[], options: ImportOptions = {}): Imported {
   const files = sources.map((source) => ({ source, file: parseSource(source) }))
+  const templates = files.filter(({ file }) => isCloudFormation(file.document.value))
   const issues: ConfigIssue[] = []
+  const refuse = (name: string, message: string) =>
+    issues.push({ path: '', line: 1, column: 1, source: name, message, severity: 'error' })
+  if (templates.length > 0 && files.length > 1) {
+    for (const { file } of files.slice(1)) refuse(file.name, 'import one CloudFormation template at a time, on its own')
+  }
   for (const { file } of files) {
-    if (!isAwsCliOutput(file.document.value)) {
-      issues.push({
-        path: '',
-        line: 1,
-        column: 1,
-        source: file.name,
-        message: 'not a source portcullis import reads: expected the output of an aws elbv2 describe-* command',
-        severity: 'error',
-      })
+    if (!isAwsCliOutput(file.document.value) && !isCloudFormation(file.document.value)) {
+      refuse(
+        file.name,
+        'not a source portcullis import reads: expected the output of an aws elbv2 describe-* command or a CloudFormation template',
+      )
+    }
+  }
+  const templateOnly = [
+    ['--parameter', options.parameters],
+    ['--import-value', options.importValues],
+  ] as const
+  for (const [option, given] of templateOnly) {
+    if (templates.length === 0 && given !== undefined && Object.keys(given).length > 0) {
+      issues.push({ path: '', message: `${option} applies to a CloudFormation template only`, severity: 'error' })
     }
   }
   if (issues.length > 0) throw new ConfigError(issues, undefined)
-  let imported = fromAwsCli(
-    files.map(({ source, file }) => ({
-      file,
-      ...(source.resource === undefined ? {} : { resource: source.resource }),
-    })),
-    options.loadBalancer === undefined ? {} : { loadBalancer: options.loadBalancer },
-  )
+  const loadBalancer = options.loadBalancer === undefined ? {} : { loadBalancer: options.loadBalancer }
+  let imported =
+    templates.length > 0
+      ? fromCloudFormation(templates[0]!.file, {
+          ...loadBalancer,
+          ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
+          ...(options.importValues === undefined ? {} : { importValues: options.importValues }),
+        })
+      : fromAwsCli(
+          files.map(({ source, file }) => ({
+            file,
+            ...(source.resource === undefined ? {} : { resource: source.resource }),
+          })),
+          loadBalancer,
+        )
   if (options.overlay) imported = applyOverlay(imported, parseSource(options.overlay.source), options.overlay.rebase)
   return imported
 }

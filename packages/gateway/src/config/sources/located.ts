@@ -51,6 +51,15 @@ export class OriginMap {
     return undefined
   }
 
+  /** The source path `produced` came from: its nearest recorded ancestor's, continued. */
+  originOf(produced: FieldPath): Origin | undefined {
+    for (let n = produced.length; n >= 0; n--) {
+      const origin = this.#origins.get(key(produced.slice(0, n)))
+      if (origin !== undefined) return { file: origin.file, path: [...origin.path, ...produced.slice(n)] }
+    }
+    return undefined
+  }
+
   /** The assembled `value` as a document whose positions point into the sources. */
   document(value: unknown): ParsedDocument {
     return { value, locate: (path, field) => this.locate(path, field) }
