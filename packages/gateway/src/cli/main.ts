@@ -99,7 +99,7 @@ program
 program
   .command('import')
   .description(
-    'read the load balancer where it is defined (aws elbv2 describe-* output files, a CloudFormation or CDK template) and write the configuration start runs',
+    'read the load balancer where it is defined (aws elbv2 describe-* output files, a CloudFormation or CDK template, terraform show -json) and write the configuration start runs',
   )
   .argument(
     '<sources...>',

@@ -11,6 +11,7 @@ import { fromCloudFormation, isCloudFormation } from './cloudformation.js'
 import type { SourceFile } from './located.js'
 import type { Imported } from './model.js'
 import { applyOverlay } from './overlay.js'
+import { fromTerraform, isTerraformJson } from './terraform.js'
 
 export type { Imported, ResourceComment } from './model.js'
 export { writeImported } from './write.js'
@@ -58,17 +59,21 @@ export function parseSource(source: SourceText): SourceFile {
 export function importSources(sources: readonly SourceText[], options: ImportOptions = {}): Imported {
   const files = sources.map((source) => ({ source, file: parseSource(source) }))
   const templates = files.filter(({ file }) => isCloudFormation(file.document.value))
+  const terraform = files.filter(({ file }) => isTerraformJson(file.document.value))
   const issues: ConfigIssue[] = []
   const refuse = (name: string, message: string) =>
     issues.push({ path: '', line: 1, column: 1, source: name, message, severity: 'error' })
-  if (templates.length > 0 && files.length > 1) {
-    for (const { file } of files.slice(1)) refuse(file.name, 'import one CloudFormation template at a time, on its own')
+  if (templates.length + terraform.length > 0 && files.length > 1) {
+    for (const { file } of files.slice(1)) {
+      refuse(file.name, 'import one CloudFormation template or Terraform plan/state at a time, on its own')
+    }
   }
   for (const { file } of files) {
-    if (!isAwsCliOutput(file.document.value) && !isCloudFormation(file.document.value)) {
+    const value = file.document.value
+    if (!isAwsCliOutput(value) && !isCloudFormation(value) && !isTerraformJson(value)) {
       refuse(
         file.name,
-        'not a source portcullis import reads: expected the output of an aws elbv2 describe-* command or a CloudFormation template',
+        'not a source portcullis import reads: expected the output of an aws elbv2 describe-* command, a CloudFormation template, or terraform show -json output',
       )
     }
   }
@@ -84,19 +89,21 @@ export function importSources(sources: readonly SourceText[], options: ImportOpt
   if (issues.length > 0) throw new ConfigError(issues, undefined)
   const loadBalancer = options.loadBalancer === undefined ? {} : { loadBalancer: options.loadBalancer }
   let imported =
-    templates.length > 0
-      ? fromCloudFormation(templates[0]!.file, {
-          ...loadBalancer,
-          ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
-          ...(options.importValues === undefined ? {} : { importValues: options.importValues }),
-        })
-      : fromAwsCli(
-          files.map(({ source, file }) => ({
-            file,
-            ...(source.resource === undefined ? {} : { resource: source.resource }),
-          })),
-          loadBalancer,
-        )
+    terraform.length > 0
+      ? fromTerraform(terraform[0]!.file, loadBalancer)
+      : templates.length > 0
+        ? fromCloudFormation(templates[0]!.file, {
+            ...loadBalancer,
+            ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
+            ...(options.importValues === undefined ? {} : { importValues: options.importValues }),
+          })
+        : fromAwsCli(
+            files.map(({ source, file }) => ({
+              file,
+              ...(source.resource === undefined ? {} : { resource: source.resource }),
+            })),
+            loadBalancer,
+          )
   if (options.overlay) imported = applyOverlay(imported, parseSource(options.overlay.source), options.overlay.rebase)
   return imported
 }
