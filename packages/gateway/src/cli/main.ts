@@ -237,6 +237,23 @@ program
   .option('--aws', 'audit the application load balancers of the AWS account (read-only calls)', false)
   .option('--region <region>', 'AWS region (default: the SDK’s, e.g. AWS_REGION)')
   .option('--endpoint-url <url>', 'ELBv2 and EC2 endpoint, e.g. LocalStack')
+  .option(
+    '--import',
+    'the FILES are sources as portcullis import reads them (describe-* files, a CloudFormation template, terraform show -json)',
+    false,
+  )
+  .option(
+    '--parameter <name=value>',
+    "with --import: a template's parameter (repeatable)",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
+  .option(
+    '--import-value <name=value>',
+    "with --import: what a template's Fn::ImportValue returns (repeatable)",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
   .option('--json', 'print the findings as JSON', false)
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
   .addOption(
@@ -256,12 +273,21 @@ program
         json: boolean
         format: 'text' | 'json' | 'sarif'
         failOn?: 'high' | 'medium' | 'low'
+        import: boolean
+        parameter: string[]
+        importValue: string[]
       },
     ) => {
+      if (!opts.import && opts.parameter.length + opts.importValue.length > 0) {
+        io.stderr.write('portcullis audit: --parameter and --import-value apply with --import only\n')
+        process.exitCode = 2
+        return
+      }
       const { auditCommand } = await import('./commands/audit.js')
       process.exitCode = await auditCommand(
         {
           files,
+          ...(opts.import ? { import: { parameters: opts.parameter, importValues: opts.importValue } } : {}),
           aws: opts.aws,
           ...(opts.region === undefined ? {} : { region: opts.region }),
           ...(opts.endpointUrl === undefined ? {} : { endpointUrl: opts.endpointUrl }),

@@ -86,7 +86,7 @@ export async function importCommand(
 }
 
 /** `Name=Value` arguments as a record; a pair without `=` is a usage error. */
-function pairs(option: string, list: readonly string[] = []): Record<string, string> {
+export function pairs(option: string, list: readonly string[] = []): Record<string, string> {
   const out: Record<string, string> = {}
   for (const pair of list) {
     const split = pair.indexOf('=')
@@ -102,7 +102,7 @@ function pairs(option: string, list: readonly string[] = []): Record<string, str
 }
 
 /** Reads `FILE` or `RESOURCE=FILE` (when `FILE` itself does not exist under the whole argument's name). */
-async function readSource(arg: string, withResource = true): Promise<SourceText> {
+export async function readSource(arg: string, withResource = true): Promise<SourceText> {
   const split = arg.indexOf('=')
   const [resource, name] =
     withResource && split > 0 && !existsSync(arg) ? [arg.slice(0, split), arg.slice(split + 1)] : [undefined, arg]
