@@ -6,10 +6,17 @@
  */
 import { readFile } from 'node:fs/promises'
 import { dirname, extname, resolve } from 'node:path'
-import { type FieldPath, formatPath, parseText } from '../config/document.js'
+import { type FieldPath, formatPath, type ParsedDocument, parseText } from '../config/document.js'
 import { ConfigError, type ConfigIssue } from '../config/errors.js'
-import { configFileNotFound, MAX_CONFIG_BYTES, parseConfig } from '../config/load.js'
+import {
+  configFileNotFound,
+  type LoadedConfig,
+  MAX_CONFIG_BYTES,
+  parseConfig,
+  validateDocument,
+} from '../config/load.js'
 import type { ActionModel, GatewayConfig, RuleModel } from '../config/model.js'
+import type { Imported } from '../config/sources/index.js'
 import { type CheckOptions, checkModel, finding, type ResourceRef } from './checks.js'
 import { CATALOGUE, type Finding, type FindingLocation, sortFindings } from './findings.js'
 
@@ -41,20 +48,48 @@ export interface ConfigAuditResult {
 export function auditConfigText(text: string, file: string, options: CheckOptions = {}): ConfigAuditResult {
   const format = extname(file).toLowerCase() === '.json' ? 'json' : 'yaml'
   const loaded = parseConfig(text, { source: file, format, baseDir: dirname(resolve(file)), purpose: 'audit' })
-  const config = loaded.config
   // parseConfig succeeded, so the text parses; this second parse keeps the positions.
   const parsed = parseText(text, format)
   if (!parsed.ok) throw new ConfigError(parsed.issues, file)
-  const document = parsed.document
+  return auditDocument(parsed.document, loaded, file, options)
+}
+
+/**
+ * Audits a configuration `portcullis import` assembled from its sources:
+ * each finding is located in the source file (the template, the plan, the
+ * `describe-*` output) its field came from.
+ *
+ * @throws {ConfigError} when the assembled configuration is invalid, located in the sources.
+ */
+export function auditImported(imported: Imported, label: string, options: CheckOptions = {}): ConfigAuditResult {
+  const document = imported.origins.document(imported.value)
+  const loaded = validateDocument(document, { baseDir: process.cwd(), purpose: 'audit' })
+  return auditDocument(document, loaded, label, options)
+}
+
+function auditDocument(
+  document: ParsedDocument,
+  loaded: LoadedConfig,
+  file: string,
+  options: CheckOptions,
+): ConfigAuditResult {
+  const config = loaded.config
   const root = document.value as FileShape
   const locate = (ref: ResourceRef): FindingLocation | undefined => {
     const [path, key] = fieldPath(ref, root)
     const position = document.locate(path, key)
-    return position && { file, line: position.line, column: position.column, path: formatPath(path) }
+    return (
+      position && {
+        file: position.source ?? file,
+        line: position.line,
+        column: position.column,
+        path: formatPath(path),
+      }
+    )
   }
   const findings = [
     ...checkModel(config, options).map((raw) => finding(raw, config, locate)),
-    ...loaded.notActedOn.map((issue) => notActedOn(issue, config, file)),
+    ...loaded.notActedOn.map((issue) => notActedOn(issue, config, issue.source ?? file)),
   ]
   return { findings: sortFindings(findings), startNeeds: loaded.startNeeds }
 }

@@ -116,6 +116,50 @@ program
   })
 
 program
+  .command('import')
+  .description(
+    'read the load balancer where it is defined (aws elbv2 describe-* output files, a CloudFormation or CDK template, terraform show -json) and write the configuration start runs',
+  )
+  .argument(
+    '<sources...>',
+    'source files (JSON or YAML); RESOURCE=FILE for a describe-* output that names no ARN (target-health, attributes, certificates)',
+  )
+  .option('-o, --output <file>', 'write the configuration here (default: standard output)')
+  .option('--overlay <file>', 'Portcullis settings, certificate files and targets the source cannot hold')
+  .option('--load-balancer <name>', 'the load balancer (name, ARN or logical id) when the sources describe several')
+  .option(
+    '--parameter <name=value>',
+    "a CloudFormation template's parameter (repeatable); also AWS::Region, AWS::AccountId",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
+  .option(
+    '--import-value <name=value>',
+    "what a template's Fn::ImportValue of that export returns (repeatable)",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
+  .action(
+    async (
+      sources: string[],
+      opts: { output?: string; overlay?: string; loadBalancer?: string; parameter: string[]; importValue: string[] },
+    ) => {
+      const { importCommand } = await import('./commands/import.js')
+      process.exitCode = await importCommand(
+        {
+          sources,
+          parameters: opts.parameter,
+          importValues: opts.importValue,
+          ...(opts.output === undefined ? {} : { output: opts.output }),
+          ...(opts.overlay === undefined ? {} : { overlay: opts.overlay }),
+          ...(opts.loadBalancer === undefined ? {} : { loadBalancer: opts.loadBalancer }),
+        },
+        io,
+      )
+    },
+  )
+
+program
   .command('demo')
   .description('run the whole thing locally: an OpenID provider, the gateway with a login rule, and a demo target')
   .option('--port <port>', 'HTTPS listener port', port, 8443)
@@ -216,6 +260,23 @@ program
   .option('--aws', 'audit the application load balancers of the AWS account (read-only calls)', false)
   .option('--region <region>', 'AWS region (default: the SDK’s, e.g. AWS_REGION)')
   .option('--endpoint-url <url>', 'ELBv2 and EC2 endpoint, e.g. LocalStack')
+  .option(
+    '--import',
+    'the FILES are sources as portcullis import reads them (describe-* files, a CloudFormation template, terraform show -json)',
+    false,
+  )
+  .option(
+    '--parameter <name=value>',
+    "with --import: a template's parameter (repeatable)",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
+  .option(
+    '--import-value <name=value>',
+    "with --import: what a template's Fn::ImportValue returns (repeatable)",
+    (pair: string, previous: string[]) => [...previous, pair],
+    [] as string[],
+  )
   .option('--json', 'print the findings as JSON', false)
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
   .addOption(
@@ -235,12 +296,21 @@ program
         json: boolean
         format: 'text' | 'json' | 'sarif'
         failOn?: 'high' | 'medium' | 'low'
+        import: boolean
+        parameter: string[]
+        importValue: string[]
       },
     ) => {
+      if (!opts.import && opts.parameter.length + opts.importValue.length > 0) {
+        io.stderr.write('portcullis audit: --parameter and --import-value apply with --import only\n')
+        process.exitCode = 2
+        return
+      }
       const { auditCommand } = await import('./commands/audit.js')
       process.exitCode = await auditCommand(
         {
           files,
+          ...(opts.import ? { import: { parameters: opts.parameter, importValues: opts.importValue } } : {}),
           aws: opts.aws,
           ...(opts.region === undefined ? {} : { region: opts.region }),
           ...(opts.endpointUrl === undefined ? {} : { endpointUrl: opts.endpointUrl }),

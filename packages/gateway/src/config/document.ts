@@ -3,7 +3,7 @@
  * back from a field path to its line and column, so every later error can
  * point into the file.
  */
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
 import type { ConfigIssue } from './errors.js'
 
 /** A field path as arrays of keys and indices, e.g. `['Listeners', 0, 'Rules', 2]`. */
@@ -13,6 +13,8 @@ export type FieldPath = readonly (string | number)[]
 export interface Position {
   readonly line: number
   readonly column: number
+  /** The file, when the document was assembled from several (an import's sources). */
+  readonly source?: string
 }
 
 /** The parsed file: its plain value and a locator for field paths. */
@@ -54,7 +56,11 @@ export function formatPath(path: FieldPath): string {
  * strict JSON. JSON is checked with `JSON.parse` semantics and then read
  * through the YAML parser, which is a superset, to keep source positions.
  */
-export function parseText(text: string, format: 'yaml' | 'json'): ParseOutcome {
+export function parseText(
+  text: string,
+  format: 'yaml' | 'json',
+  options: { readonly cloudFormationTags?: boolean } = {},
+): ParseOutcome {
   if (format === 'json') {
     const syntax = findJsonSyntaxError(text)
     if (syntax) {
@@ -86,7 +92,22 @@ export function parseText(text: string, format: 'yaml' | 'json'): ParseOutcome {
   }
   let value: unknown
   try {
-    value = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+    const unknownTags: { offset: number; tag: string }[] = []
+    value = options.cloudFormationTags
+      ? withIntrinsics(doc.contents as Node, doc, unknownTags)
+      : doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT })
+    if (unknownTags.length > 0) {
+      const message = (tag: string) => `unknown YAML tag ${tag} (CloudFormation's are !Ref, !GetAtt, !Sub, !Join …)`
+      return {
+        ok: false,
+        issues: unknownTags.map(({ offset, tag }) => ({
+          path: '',
+          ...toPosition(lineCounter, offset),
+          message: message(tag),
+          severity: 'error',
+        })),
+      }
+    }
   } catch (err) {
     // The yaml package throws on excessive alias expansion and unresolved anchors.
     return {
@@ -97,10 +118,17 @@ export function parseText(text: string, format: 'yaml' | 'json'): ParseOutcome {
   const root = doc.contents as Node
   const locate = (path: FieldPath, key?: string): Position | undefined => {
     let node: unknown = root
+    let tagTaken = false
     for (const segment of path) {
+      // `!Ref X` is `{ Ref: X }` in the value: the intrinsic's key stays on the tagged node.
+      if (!tagTaken && options.cloudFormationTags && intrinsicKey(node) === segment) {
+        tagTaken = true
+        continue
+      }
       const child = childOf(node, segment)
       if (child === undefined) break
       node = child
+      tagTaken = false
     }
     if (key !== undefined && isMap(node)) {
       const pair = node.items.find((p) => scalarKey(p.key) === key)
@@ -110,6 +138,75 @@ export function parseText(text: string, format: 'yaml' | 'json'): ParseOutcome {
     return range ? toPosition(lineCounter, range[0]) : undefined
   }
   return { ok: true, document: { value, locate } }
+}
+
+/** CloudFormation's short-form intrinsic tags, and the long form each stands for. */
+const INTRINSIC_TAGS: Readonly<Record<string, string>> = Object.fromEntries(
+  [
+    'Base64',
+    'Cidr',
+    'FindInMap',
+    'GetAtt',
+    'GetAZs',
+    'ImportValue',
+    'Join',
+    'Select',
+    'Split',
+    'Sub',
+    'Transform',
+    'And',
+    'Equals',
+    'If',
+    'Not',
+    'Or',
+    'ToJsonString',
+    'Length',
+  ]
+    .map((name) => [`!${name}`, `Fn::${name}`])
+    .concat([
+      ['!Ref', 'Ref'],
+      ['!Condition', 'Condition'],
+    ]),
+)
+
+function intrinsicKey(node: unknown): string | undefined {
+  const tag = (node as Node | null)?.tag
+  return tag === undefined ? undefined : INTRINSIC_TAGS[tag]
+}
+
+/**
+ * The value of a CloudFormation template in YAML, its short-form tags
+ * written out as the long form (`!GetAtt A.B` is `{ "Fn::GetAtt": ["A", "B"] }`),
+ * as CloudFormation reads them. Any other tag is an error.
+ */
+function withIntrinsics(root: Node, doc: unknown, unknownTags: { offset: number; tag: string }[]): unknown {
+  let aliases = 0
+  const convert = (node: unknown): unknown => {
+    if (isAlias(node)) {
+      if (++aliases > MAX_ALIAS_COUNT) throw new Error('excessive alias count')
+      return convert(node.resolve(doc as Parameters<typeof node.resolve>[0]))
+    }
+    const n = node as Node
+    let plain: unknown
+    if (isMap(n)) {
+      const out: Record<string, unknown> = {}
+      for (const pair of n.items) out[String(isScalar(pair.key) ? pair.key.value : pair.key)] = convert(pair.value)
+      plain = out
+    } else if (isSeq(n)) plain = n.items.map(convert)
+    else plain = isScalar(n) ? n.value : null
+    if (n?.tag === undefined || !n.tag.startsWith('!')) return plain
+    const long = INTRINSIC_TAGS[n.tag]
+    if (long === undefined) {
+      unknownTags.push({ offset: n.range?.[0] ?? 0, tag: n.tag })
+      return plain
+    }
+    if (long === 'Fn::GetAtt' && typeof plain === 'string') {
+      const dot = plain.indexOf('.')
+      return { [long]: dot === -1 ? [plain] : [plain.slice(0, dot), plain.slice(dot + 1)] }
+    }
+    return { [long]: plain }
+  }
+  return convert(root)
 }
 
 function childOf(node: unknown, segment: string | number): unknown {

@@ -29,6 +29,11 @@ export interface ConfigIssue {
   readonly line?: number
   /** 1-based column of the offending node in the file, when known. */
   readonly column?: number
+  /**
+   * The file the line and column are in, when it is not the one the issue is
+   * reported for: an imported configuration points into its source files.
+   */
+  readonly source?: string
   readonly message: string
   readonly severity: ConfigIssueSeverity
 }
@@ -39,10 +44,10 @@ export interface ConfigIssue {
  * Warnings carry a `warning:` marker after the location.
  *
  * @param issue The issue to format.
- * @param source File name shown in front of the location; omitted when undefined.
+ * @param source File name shown in front of the location (unless the issue names its own); omitted when undefined.
  */
 export function formatIssue(issue: ConfigIssue, source: string | undefined): string {
-  let location = source ?? ''
+  let location = issue.source ?? source ?? ''
   if (issue.line !== undefined) {
     location += `${location ? ':' : ''}${issue.line}:${issue.column ?? 1}`
   }
@@ -53,9 +58,16 @@ export function formatIssue(issue: ConfigIssue, source: string | undefined): str
   return `${location ? `${location}${separator}` : ''}${marker}${subject}${issue.message}`
 }
 
-/** Orders issues by position in the file, issues without a position first. */
+/** Orders issues by file (for issues located in several), then position, issues without a position first. */
 export function sortIssues(issues: readonly ConfigIssue[]): ConfigIssue[] {
-  return [...issues].sort((a, b) => (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0))
+  return [...issues].sort(
+    (a, b) =>
+      compareText(a.source ?? '', b.source ?? '') || (a.line ?? 0) - (b.line ?? 0) || (a.column ?? 0) - (b.column ?? 0),
+  )
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
 }
 
 /**

@@ -249,7 +249,19 @@ function parseInternal(text: string, options: ParseConfigOptions): { loaded: Loa
   }
   const parsed = parseText(text, options.format ?? 'yaml')
   if (!parsed.ok) throw new ConfigError(parsed.issues, source)
-  const document = parsed.document
+  return { loaded: validateDocument(parsed.document, options), document: parsed.document }
+}
+
+/**
+ * Validates an already parsed configuration: the field check, the shape, and
+ * ELBv2's constraints, as {@link parseConfig} does for text. An imported
+ * configuration (`src/config/sources/`) comes here with a document whose
+ * positions point into its source files, so every issue names the source.
+ *
+ * @throws {ConfigError} with every error (and warning) found.
+ */
+export function validateDocument(document: ParsedDocument, options: Omit<ParseConfigOptions, 'format'>): LoadedConfig {
+  const source = options.source
   const purpose = options.purpose ?? 'start'
   const issues: ConfigIssue[] = []
   const notActedOn: ConfigIssue[] = []
@@ -289,14 +301,13 @@ function parseInternal(text: string, options: ParseConfigOptions): { loaded: Loa
     },
   )
   if (issues.some((i) => i.severity === 'error')) throw new ConfigError(issues, source)
-  const loaded: LoadedConfig = {
+  return {
     config,
     warnings: sortIssues(issues),
     notActedOn: sortIssues(notActedOn),
     ignored: fields.ignored,
     startNeeds: sortIssues(startNeeds),
   }
-  return { loaded, document }
 }
 
 /** Turns one zod issue into a located config issue. */

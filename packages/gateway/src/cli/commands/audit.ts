@@ -4,10 +4,12 @@
  */
 import type { Writable } from 'node:stream'
 import { AwsAuditError, auditAwsAccount } from '../../audit/aws.js'
-import { auditConfigFile } from '../../audit/config-file.js'
+import { auditConfigFile, auditImported, type ConfigAuditResult } from '../../audit/config-file.js'
 import { atLeast, type Finding, type Severity, sortFindings } from '../../audit/findings.js'
 import { formatJson, formatSarif, formatText } from '../../audit/report.js'
 import { ConfigError, formatIssue } from '../../config/errors.js'
+import { importSources } from '../../config/sources/index.js'
+import { pairs, readSource } from './import.js'
 
 /** Options of {@link auditCommand}, as the command line gives them. */
 export interface AuditCommandOptions {
@@ -19,6 +21,12 @@ export interface AuditCommandOptions {
   /** Exit 1 when a finding of this severity or worse exists; undefined never fails on findings. */
   readonly failOn?: Severity
   readonly version: string
+  /**
+   * The files are sources, joined as `portcullis import` joins them (the
+   * `describe-*` files, a CloudFormation template, a Terraform plan), and
+   * each finding points into them.
+   */
+  readonly import?: { readonly parameters: readonly string[]; readonly importValues: readonly string[] }
 }
 
 /** Exit codes: 0 clean (or below `--fail-on`), 1 findings at or above it, 2 usage, file or AWS errors. */
@@ -51,13 +59,16 @@ export async function auditCommand(
   }
   const findings: Finding[] = []
   const scanned: string[] = []
-  for (const file of options.files) {
+  const audits: { label: string; run: () => Promise<ConfigAuditResult> }[] = options.import
+    ? [{ label: options.files.join(' '), run: () => auditSources(options.files, options.import!) }]
+    : options.files.map((file) => ({ label: file, run: () => auditConfigFile(file) }))
+  for (const { label: file, run } of audits) {
     try {
-      const audited = await auditConfigFile(file)
+      const audited = await run()
       findings.push(...audited.findings)
       // Information for whoever runs the file next, apart from the report (which stays pure JSON or SARIF).
       if (audited.startNeeds.length > 0) {
-        const lines = audited.startNeeds.map((issue) => formatIssue(issue, file))
+        const lines = audited.startNeeds.map((issue) => formatIssue(issue, options.import ? undefined : file))
         io.stderr.write(
           `${file}: portcullis start would still need (information, not findings):\n${lines.join('\n')}\n`,
         )
@@ -95,4 +106,17 @@ export async function auditCommand(
   io.stdout.write(out)
   const threshold = options.failOn
   return threshold !== undefined && sorted.some((f) => atLeast(f.severity, threshold)) ? EXIT_FINDINGS : 0
+}
+
+/** The sources imported as `portcullis import` would, then audited. */
+async function auditSources(
+  files: readonly string[],
+  options: { readonly parameters: readonly string[]; readonly importValues: readonly string[] },
+): Promise<ConfigAuditResult> {
+  const sources = await Promise.all(files.map((file) => readSource(file)))
+  const imported = importSources(sources, {
+    parameters: pairs('--parameter', options.parameters),
+    importValues: pairs('--import-value', options.importValues),
+  })
+  return auditImported(imported, files.join(' '))
 }
