@@ -169,10 +169,10 @@ function documentedOptions(command: string): Map<string, string> {
 describe('--help and the READMEs agree option for option', () => {
   test('every command, every option', async () => {
     const { stdout } = await runPortcullis(['--help'], root)
-    const commands = [...stdout.slice(stdout.indexOf('\nCommands:\n')).matchAll(/^ {2}([a-z]+) /gm)]
+    const commands = [...stdout.slice(stdout.indexOf('\nCommands:\n')).matchAll(/^ {2}([a-z][a-z-]*) /gm)]
       .map((m) => m[1]!)
       .filter((c) => c !== 'help')
-    assert.deepEqual(commands, ['start', 'validate', 'demo', 'idp', 'keys', 'audit', 'probe'])
+    assert.deepEqual(commands, ['start', 'reopen-logs', 'validate', 'import', 'demo', 'idp', 'keys', 'audit', 'probe'])
     const problems: string[] = []
     for (const command of commands) {
       const help = await helpOptions(command)
