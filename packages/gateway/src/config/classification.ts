@@ -152,9 +152,7 @@ const LOAD_BALANCER_ATTRIBUTES = {
   'routing.http.drop_invalid_header_fields.enabled': implemented(),
   'routing.http.preserve_host_header.enabled': implemented(),
   'client_keep_alive.seconds': implemented(),
-  'routing.http2.enabled': notImplemented({
-    note: 'listeners speak HTTP/1.1 whatever this says: clients that offer h2 by ALPN settle on HTTP/1.1, and requests are answered the same',
-  }),
+  'routing.http2.enabled': implemented(),
   'routing.http.desync_mitigation_mode': notImplemented({
     note: "Portcullis does not classify requests as ALB does: Node.js's HTTP parser refuses malformed framing whatever the mode",
     values: [

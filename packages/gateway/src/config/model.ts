@@ -35,6 +35,11 @@ export interface LoadBalancerAttributes {
    * listener port is appended to a Host without one (except on 80 and 443).
    */
   readonly preserveHostHeader: boolean
+  /**
+   * `routing.http2.enabled`, default true: HTTPS listeners offer `h2` and
+   * `http/1.1` by ALPN; off, HTTP/1.1 only. HTTP listeners always speak HTTP/1.1.
+   */
+  readonly http2Enabled: boolean
   /** Every attribute as given, for the ones Portcullis accepts but does not act on. */
   readonly raw: Readonly<Record<string, string>>
 }

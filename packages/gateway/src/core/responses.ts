@@ -65,7 +65,9 @@ export function sendError(res: ServerResponse, status: ErrorStatus, ctx: Request
     'cache-control': 'no-store',
   }
   if (ctx !== undefined && ctx.responseCookies.length > 0) headers['set-cookie'] = ctx.responseCookies
-  if (status === 400 || status === 414 || status === 431) headers.connection = 'close'
+  // An HTTP/2 stream has no connection to close (and HTTP/2 forbids the header): only HTTP/1.x gets it.
+  if ((status === 400 || status === 414 || status === 431) && res.req.httpVersionMajor !== 2)
+    headers.connection = 'close'
   if (ctx?.upgrade !== undefined) {
     headers.connection = 'close'
     const socket = ctx.upgrade.socket

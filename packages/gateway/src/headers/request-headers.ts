@@ -73,8 +73,17 @@ export interface UpstreamHeaderResult {
  * whose name is not {@link isValidHeaderName valid}. This is the first thing
  * that looks at a request, so nothing later — rules, actions, targets — can
  * ever see a spoofed identity header.
+ *
+ * With `http2` (an HTTP/2 client, the target spoken to over HTTP/1.1), as
+ * RFC 9113 §8.3 and §8.2.3 say: the pseudo-headers are dropped (the caller
+ * turns `:authority` into Host) and cookie crumbs, which HTTP/2 clients send
+ * as separate fields, are joined into one `Cookie` with `; `.
  */
-export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidNames = false): UpstreamHeaderResult {
+export function buildUpstreamHeaders(
+  rawHeaders: readonly string[],
+  dropInvalidNames = false,
+  http2 = false,
+): UpstreamHeaderResult {
   // A plain object (fast properties) rather than a null-prototype dictionary;
   // `__proto__` is the one name that would misbehave, and it is dropped below.
   const headers: OutgoingHttpHeaders = {}
@@ -100,6 +109,7 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidN
       continue
     }
     if (HOP_BY_HOP.has(name) || name === '__proto__') continue
+    if (http2 && name.charCodeAt(0) === 0x3a /* : */) continue
     if (isIdentityHeaderName(name)) {
       stripped++
       continue
@@ -118,6 +128,7 @@ export function buildUpstreamHeaders(rawHeaders: readonly string[], dropInvalidN
     }
     const existing = headers[name]
     if (existing === undefined) headers[name] = value
+    else if (http2 && name === 'cookie') headers.cookie = `${existing as string}; ${value}`
     else if (Array.isArray(existing)) existing.push(value)
     else headers[name] = [existing as string, value]
   }

@@ -10,7 +10,7 @@ import { channels } from './diagnostics.js'
  * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html).
  */
 export interface AccessLogEntry {
-  type: 'http' | 'https' | 'ws' | 'wss'
+  type: 'http' | 'https' | 'h2' | 'ws' | 'wss'
   time: string
   elb: string
   client_port: string
@@ -203,7 +203,7 @@ export class AccessLog {
     const total = (finishedAt - startedAt) / 1000
     const requestTime = record.requestProcessingTime
     return {
-      type: ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : ctx.protocol,
+      type: ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : req.httpVersionMajor === 2 ? 'h2' : ctx.protocol,
       time: isoTime(finishedAt),
       elb: this.#elb,
       client_port: `${ctx.sourceIp}:${connection.port}`,
@@ -316,7 +316,9 @@ function seconds(n: number): number {
  * without its own port; `-` for what the request lacks.
  */
 function requestLine(req: IncomingMessage, protocol: 'http' | 'https', port: number): string {
-  const header = req.headers.host
+  // HTTP/2: `GET https://host:443/path HTTP/2.0`, the host from `:authority` (ALB's h2 example entry).
+  const authority = req.httpVersionMajor === 2 ? req.headers[':authority'] : undefined
+  const header = typeof authority === 'string' ? authority : req.headers.host
   let host = '-'
   if (header !== undefined && header !== '') {
     const close = header.charCodeAt(0) === 0x5b /* [ */ ? header.indexOf(']') : -1

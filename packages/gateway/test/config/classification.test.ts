@@ -300,7 +300,6 @@ describe('settings Portcullis does not implement', () => {
         'not-implemented listener attributes routing.http.response.server.enabled',
         'not-implemented listener attributes routing.http.response.x_frame_options.header_value',
         'not-implemented listener attributes routing.http.request.x_amzn_tls_version.header_name',
-        'not-implemented load balancer attributes routing.http2.enabled',
         'not-implemented load balancer attributes routing.http.x_amzn_tls_version_and_cipher_suite.enabled',
         'not-implemented load balancer attributes routing.http.desync_mitigation_mode',
       ],

@@ -67,6 +67,7 @@ describe('the issue-3 YAML', () => {
         xffClientPort: false,
         dropInvalidHeaderFields: false,
         clientKeepAliveSeconds: 3600,
+        http2Enabled: true,
         preserveHostHeader: false,
         raw: { 'idle_timeout.timeout_seconds': '60', 'routing.http.xff_header_processing.mode': 'append' },
       },
