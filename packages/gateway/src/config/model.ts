@@ -310,6 +310,12 @@ export interface TargetGroupModel {
   readonly name: string
   readonly arn: string
   readonly protocol: 'HTTP' | 'HTTPS'
+  /**
+   * `ProtocolVersion`, default `HTTP1`: what the load balancer speaks to the
+   * targets (`HTTP2` and `GRPC`: HTTP/2, over TLS with ALPN for an HTTPS
+   * group, with prior knowledge for an HTTP one).
+   */
+  readonly protocolVersion: 'HTTP1' | 'HTTP2' | 'GRPC'
   /** Default port for targets registered without one. */
   readonly port: number | undefined
   readonly targets: readonly TargetModel[]

@@ -10,7 +10,7 @@ import { channels } from './diagnostics.js'
  * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html).
  */
 export interface AccessLogEntry {
-  type: 'http' | 'https' | 'h2' | 'ws' | 'wss'
+  type: 'http' | 'https' | 'h2' | 'grpcs' | 'ws' | 'wss'
   time: string
   elb: string
   client_port: string
@@ -203,7 +203,8 @@ export class AccessLog {
     const total = (finishedAt - startedAt) / 1000
     const requestTime = record.requestProcessingTime
     return {
-      type: ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : req.httpVersionMajor === 2 ? 'h2' : ctx.protocol,
+      type:
+        ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : req.httpVersionMajor === 2 ? http2Type(req) : ctx.protocol,
       time: isoTime(finishedAt),
       elb: this.#elb,
       client_port: `${ctx.sourceIp}:${connection.port}`,
@@ -308,6 +309,12 @@ function isoTime(ms: number): string {
 /** Seconds with millisecond precision, as ALB writes them (`0.001`); -1 stays -1. */
 function seconds(n: number): number {
   return n < 0 ? -1 : Math.round(n * 1000) / 1000
+}
+
+/** ALB's `type` of an HTTP/2 request: `grpcs` for gRPC (over TLS, the only way ALB serves it), else `h2`. */
+function http2Type(req: IncomingMessage): 'h2' | 'grpcs' {
+  const type = req.headers['content-type']
+  return type !== undefined && /^application\/grpc(?:$|[+;])/.test(type) ? 'grpcs' : 'h2'
 }
 
 /**

@@ -429,9 +429,7 @@ describe('the full describe-* outputs of one load balancer', () => {
       'Listeners[0].MutualAuthentication.Mode: Mode verify',
       'Listeners[1].MutualAuthentication.Mode: Mode passthrough',
       'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType: IpAddressType ipv4',
-      'TargetGroups[2].ProtocolVersion: ProtocolVersion HTTP2',
       'TargetGroups[3].Matcher.GrpcCode: GrpcCode 0-99',
-      'TargetGroups[3].ProtocolVersion: ProtocolVersion GRPC',
       'TargetGroups[4].TargetType: TargetType lambda',
       'TargetGroups[5].TargetType: TargetType alb',
     ])
@@ -460,9 +458,9 @@ describe('the full describe-* outputs of one load balancer', () => {
         'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
         'TargetGroups[0].TargetHealthDescriptions[1].Target.Id',
-        'TargetGroups[2].ProtocolVersion',
+        'TargetGroups[2].HealthCheckEnabled',
+        'TargetGroups[3].HealthCheckEnabled',
         'TargetGroups[3].Matcher.GrpcCode',
-        'TargetGroups[3].ProtocolVersion',
         'TargetGroups[4].TargetType',
       ],
     )

@@ -114,6 +114,7 @@ describe('the issue-3 YAML', () => {
         name: 'app',
         arn: tgArn,
         protocol: 'HTTP',
+        protocolVersion: 'HTTP1',
         port: undefined,
         targets: [{ id: '127.0.0.1', port: 3000 }],
         healthCheck: {
