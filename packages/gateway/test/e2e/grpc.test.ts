@@ -44,6 +44,24 @@ const ECHO = {
     responseSerialize: bytes.serialize,
     responseDeserialize: bytes.deserialize,
   },
+  sum: {
+    path: '/test.Echo/Sum',
+    requestStream: true,
+    responseStream: false,
+    requestSerialize: bytes.serialize,
+    requestDeserialize: bytes.deserialize,
+    responseSerialize: bytes.serialize,
+    responseDeserialize: bytes.deserialize,
+  },
+  chat: {
+    path: '/test.Echo/Chat',
+    requestStream: true,
+    responseStream: true,
+    requestSerialize: bytes.serialize,
+    requestDeserialize: bytes.deserialize,
+    responseSerialize: bytes.serialize,
+    responseDeserialize: bytes.deserialize,
+  },
 } satisfies grpc.ServiceDefinition
 
 type EchoClient = grpc.Client & {
@@ -54,7 +72,12 @@ type EchoClient = grpc.Client & {
     callback: (error: grpc.ServiceError | null, response?: Buffer) => void,
   ): grpc.ClientUnaryCall
   count(request: Buffer, metadata?: grpc.Metadata): grpc.ClientReadableStream<Buffer>
+  sum(callback: (error: grpc.ServiceError | null, response?: Buffer) => void): grpc.ClientWritableStream<Buffer>
+  chat(): grpc.ClientDuplexStream<Buffer, Buffer>
 }
+
+/** Chat calls the target saw end because the client cancelled them. */
+let cancelledAtTarget = 0
 
 describe('gRPC target groups, through portcullis start', { timeout: 120_000 }, () => {
   let dir: string
@@ -85,6 +108,20 @@ describe('gRPC target groups, through portcullis start', { timeout: 120_000 }, (
         trailer.set('x-trailer', 'yes')
         trailer.set('x-seen-bin', Buffer.from(String(call.metadata.get('x-amzn-oidc-data').length)))
         callback(null, Buffer.from(`echo:${text}`), trailer)
+      },
+      sum(call: grpc.ServerReadableStream<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
+        let total = 0
+        call.on('data', (m: Buffer) => {
+          total += Number(m.toString())
+        })
+        call.on('end', () => callback(null, Buffer.from(String(total))))
+      },
+      chat(call: grpc.ServerDuplexStream<Buffer, Buffer>) {
+        call.on('cancelled', () => {
+          cancelledAtTarget++
+        })
+        call.on('data', (m: Buffer) => call.write(Buffer.from(`re:${m.toString()}`)))
+        call.on('end', () => call.end())
       },
       count(call: grpc.ServerWritableStream<Buffer, Buffer>) {
         const n = Number(call.request.toString())
@@ -185,6 +222,28 @@ Portcullis:
     call.on('data', (m: Buffer) => got.push(m.toString()))
     await once(call, 'end')
     assert.deepEqual(got, ['1', '2', '3', '4', '5'])
+  })
+
+  test('a client-streaming call: every message reaches the target, its one answer comes back', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const call = client.sum((error, response) => (error ? reject(error) : resolve(response!.toString())))
+      for (const n of [1, 2, 3, 4]) call.write(Buffer.from(String(n)))
+      call.end()
+    })
+    assert.equal(answer, '10')
+  })
+
+  test('a bidirectional call: answers interleave with requests; a client cancel ends the target side', async () => {
+    const call = client.chat()
+    call.on('error', () => {})
+    for (const word of ['a', 'b']) {
+      call.write(Buffer.from(word))
+      const [reply] = (await once(call, 'data')) as [Buffer]
+      assert.equal(reply.toString(), `re:${word}`)
+    }
+    const before = cancelledAtTarget
+    call.cancel()
+    await waitFor(() => cancelledAtTarget > before, 'the target saw the cancellation', 5000)
   })
 
   test('a deadline the target does not meet ends the call with DEADLINE_EXCEEDED', async () => {
