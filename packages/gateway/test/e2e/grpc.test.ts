@@ -151,7 +151,11 @@ Listeners:
       - Priority: 10
         Conditions: [{ Field: path-pattern, Values: ["/test.Echo/*"] }]
         Actions: [{ Type: forward, TargetGroupArn: grpc }]
+      - Priority: 20
+        Conditions: [{ Field: path-pattern, Values: ["/test.Empty/*"] }]
+        Actions: [{ Type: forward, TargetGroupArn: empty }]
 TargetGroups:
+  - { TargetGroupName: empty, Protocol: HTTP, ProtocolVersion: GRPC, HealthCheckEnabled: false, Targets: [] }
   - TargetGroupName: grpc
     Protocol: HTTP
     ProtocolVersion: GRPC
@@ -251,6 +255,23 @@ Portcullis:
     assert.equal(error?.code, grpc.status.DEADLINE_EXCEEDED)
     // The gateway serves on.
     assert.equal((await unary('after')).response?.toString(), 'echo:after')
+  })
+
+  test("a GRPC group with no target: the load balancer's 503 reaches a gRPC client as UNAVAILABLE", async () => {
+    const Empty = grpc.makeGenericClientConstructor({ echo: { ...ECHO.echo, path: '/test.Empty/Echo' } }, 'Empty')
+    const empty = new Empty(
+      `localhost:${port}`,
+      grpc.credentials.createSsl(Buffer.from(ca.caCertPem)),
+    ) as unknown as EchoClient
+    try {
+      const error = await new Promise<grpc.ServiceError | null>((resolve) =>
+        empty.echo(Buffer.from('x'), new grpc.Metadata(), {}, (e) => resolve(e)),
+      )
+      // gRPC's HTTP status mapping: a well-formed status the client can act on, not a protocol error.
+      assert.equal(error?.code, grpc.status.UNAVAILABLE)
+    } finally {
+      empty.close()
+    }
   })
 
   test("an HTTP/1.1 request to a GRPC target group is ALB's 464", async () => {
