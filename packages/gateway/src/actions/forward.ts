@@ -3,6 +3,7 @@ import type { ActionHandler, ActionOutcome } from '../core/actions.js'
 import type { RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
 import { proxyRequest } from '../proxy/http.js'
+import { protocolMismatch, proxyHttp2Request } from '../proxy/http2.js'
 import { proxyUpgrade } from '../proxy/websocket.js'
 import { type RandomSource, WeightedChoice } from '../targets/balancing.js'
 import { GroupStickiness } from '../targets/stickiness/index.js'
@@ -61,6 +62,10 @@ export function createForwardAction(
     run(ctx: RequestContext): ActionOutcome {
       const group = stickiness === undefined ? pick() : stickiness.select(ctx, pick)
       ctx.record.targetGroupArn = group.arn
+      if (protocolMismatch(ctx, group.model.protocolVersion)) {
+        sendError(ctx.res, 464, ctx)
+        return 'responded'
+      }
       const target = group.select(ctx)
       if (target === undefined) {
         ctx.record.errorReason = 'TargetGroupEmpty'
@@ -68,6 +73,7 @@ export function createForwardAction(
         return 'responded'
       }
       if (ctx.upgrade !== undefined) proxyUpgrade(ctx, target, group)
+      else if (target.http2 !== undefined) proxyHttp2Request(ctx, target, group)
       else proxyRequest(ctx, target, group)
       return 'responded'
     },

@@ -154,9 +154,7 @@ const LOAD_BALANCER_ATTRIBUTES = {
   'routing.http.drop_invalid_header_fields.enabled': implemented(),
   'routing.http.preserve_host_header.enabled': implemented(),
   'client_keep_alive.seconds': implemented(),
-  'routing.http2.enabled': notImplemented({
-    note: 'listeners speak HTTP/1.1 whatever this says: clients that offer h2 by ALPN settle on HTTP/1.1, and requests are answered the same',
-  }),
+  'routing.http2.enabled': implemented(),
   'routing.http.desync_mitigation_mode': notImplemented({
     note: "Portcullis does not classify requests as ALB does: Node.js's HTTP parser refuses malformed framing whatever the mode",
     values: [
@@ -658,16 +656,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
         ],
       }),
       ProtocolVersion: implemented({
-        note: 'HTTP1 only: Portcullis speaks HTTP/1.1 to targets',
-        values: [
-          {
-            accepts: ['HTTP1'],
-            action: 'refuse',
-            reason:
-              'Portcullis speaks HTTP/1.1 to targets: HTTP/2 and gRPC target groups are not implemented yet, and a target that expects them would fail every request',
-            fix: 'set ProtocolVersion: HTTP1 if the targets also speak HTTP/1.1, or keep this target group on AWS',
-          },
-        ],
+        note: 'HTTP1 (HTTP/1.1 to targets), HTTP2 and GRPC (HTTP/2 to targets: TLS with ALPN for HTTPS groups, prior knowledge for HTTP ones); HTTP2 and GRPC groups are forwarded to only from HTTPS listeners, by rules whose only action is forward, and need HealthCheckEnabled: false for now',
       }),
       TargetControlPort: notImplemented({
         note: "the port of ALB's target optimizer agent",

@@ -37,6 +37,11 @@ export interface LoadBalancerAttributes {
    * listener port is appended to a Host without one (except on 80 and 443).
    */
   readonly preserveHostHeader: boolean
+  /**
+   * `routing.http2.enabled`, default true: HTTPS listeners offer `h2` and
+   * `http/1.1` by ALPN; off, HTTP/1.1 only. HTTP listeners always speak HTTP/1.1.
+   */
+  readonly http2Enabled: boolean
   /** Every attribute as given, for the ones Portcullis accepts but does not act on. */
   readonly raw: Readonly<Record<string, string>>
 }
@@ -352,6 +357,12 @@ export interface TargetGroupModel {
   readonly name: string
   readonly arn: string
   readonly protocol: 'HTTP' | 'HTTPS'
+  /**
+   * `ProtocolVersion`, default `HTTP1`: what the load balancer speaks to the
+   * targets (`HTTP2` and `GRPC`: HTTP/2, over TLS with ALPN for an HTTPS
+   * group, with prior knowledge for an HTTP one).
+   */
+  readonly protocolVersion: 'HTTP1' | 'HTTP2' | 'GRPC'
   /** Default port for targets registered without one. */
   readonly port: number | undefined
   readonly targets: readonly TargetModel[]

@@ -6,7 +6,7 @@ import type { RequestContext } from './request.js'
  * (400, 414, 431), refused or failed authentication (401, 500, 561), a bug
  * (500), and failed forwarding (502, 503, 504).
  */
-export type ErrorStatus = 400 | 401 | 414 | 431 | 500 | 502 | 503 | 504 | 561
+export type ErrorStatus = 400 | 401 | 414 | 431 | 464 | 500 | 502 | 503 | 504 | 561
 
 /**
  * The `Server` header of every response the load balancer writes itself
@@ -17,6 +17,8 @@ export const SERVER_HEADER = 'awselb/2.0'
 
 // ALB's page titles where they differ from Node's reason phrases.
 const ALB_TITLES: Partial<Record<ErrorStatus, string>> = {
+  // ALB's own status: the request's protocol does not fit the target group's ProtocolVersion.
+  464: 'Incompatible Protocol Versions',
   503: 'Service Temporarily Unavailable',
   504: 'Gateway Time-out',
 }
@@ -65,7 +67,9 @@ export function sendError(res: ServerResponse, status: ErrorStatus, ctx: Request
     'cache-control': 'no-store',
   }
   if (ctx !== undefined && ctx.responseCookies.length > 0) headers['set-cookie'] = ctx.responseCookies
-  if (status === 400 || status === 414 || status === 431) headers.connection = 'close'
+  // An HTTP/2 stream has no connection to close (and HTTP/2 forbids the header): only HTTP/1.x gets it.
+  if ((status === 400 || status === 414 || status === 431) && res.req.httpVersionMajor !== 2)
+    headers.connection = 'close'
   if (ctx?.upgrade !== undefined) {
     headers.connection = 'close'
     const socket = ctx.upgrade.socket

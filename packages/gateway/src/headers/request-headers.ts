@@ -92,11 +92,17 @@ export interface UpstreamHeaderResult {
  * ever see a spoofed identity header. `renamedLoadBalancerHeaders` (lower
  * case) are the names listener attributes gave the load balancer's mTLS and
  * TLS headers: a client's copy of one is dropped as its original would be.
+ *
+ * With `http2` (an HTTP/2 client, the target spoken to over HTTP/1.1), as
+ * RFC 9113 §8.3 and §8.2.3 say: the pseudo-headers are dropped (the caller
+ * turns `:authority` into Host) and cookie crumbs, which HTTP/2 clients send
+ * as separate fields, are joined into one `Cookie` with `; `.
  */
 export function buildUpstreamHeaders(
   rawHeaders: readonly string[],
   dropInvalidNames = false,
   renamedLoadBalancerHeaders?: ReadonlySet<string>,
+  http2 = false,
 ): UpstreamHeaderResult {
   // A plain object (fast properties) rather than a null-prototype dictionary;
   // `__proto__` is the one name that would misbehave, and it is dropped below.
@@ -123,6 +129,7 @@ export function buildUpstreamHeaders(
       continue
     }
     if (HOP_BY_HOP.has(name) || name === '__proto__') continue
+    if (http2 && name.charCodeAt(0) === 0x3a /* : */) continue
     if (
       isIdentityHeaderName(name) ||
       (renamedLoadBalancerHeaders !== undefined && isRenamed(name, renamedLoadBalancerHeaders))
@@ -144,6 +151,7 @@ export function buildUpstreamHeaders(
     }
     const existing = headers[name]
     if (existing === undefined) headers[name] = value
+    else if (http2 && name === 'cookie') headers.cookie = `${existing as string}; ${value}`
     else if (Array.isArray(existing)) existing.push(value)
     else headers[name] = [existing as string, value]
   }

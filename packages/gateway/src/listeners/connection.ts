@@ -39,11 +39,16 @@ export interface ClientConnection extends ConnectionFacts {
   tlsHeaders?: Readonly<Record<string, string>>
 }
 
-const connections = new WeakMap<Socket, ClientConnection>()
+const connections = new WeakMap<object, ClientConnection>()
 
-/** The connection record of `socket`, built on its first request and shared by the requests after it. */
-export function clientConnection(socket: Socket, secure: boolean): ClientConnection {
-  let connection = connections.get(socket)
+/**
+ * The connection record of `socket`, built on its first request and shared by
+ * the requests after it. An HTTP/2 session passes itself as `key` (Node gives
+ * each of its streams another `socket` object, a proxy of the session's) and
+ * the session's socket proxy as `socket`: its streams share one record.
+ */
+export function clientConnection(socket: Socket, secure: boolean, key: object = socket): ClientConnection {
+  let connection = connections.get(key)
   if (connection === undefined) {
     const tlsSocket = secure ? (socket as TLSSocket & { servername?: string | false }) : undefined
     connection = {
@@ -73,7 +78,7 @@ export function clientConnection(socket: Socket, secure: boolean): ClientConnect
         queued.emit('close')
       }
     })
-    connections.set(socket, connection)
+    connections.set(key, connection)
   }
   return connection
 }

@@ -2,6 +2,7 @@ import { type IncomingHttpHeaders, type IncomingMessage, type OutgoingHttpHeader
 import type { Socket } from 'node:net'
 import type { Logger } from 'pino'
 import type { RequestErrorReason } from '../core/errors.js'
+import { http2StreamOf } from '../core/http2.js'
 import { sendError } from '../core/responses.js'
 import {
   appendListenerPort,
@@ -22,6 +23,7 @@ import { SharedStateUnavailable } from '../shared/connection.js'
 import { elapsedMs } from '../values/clock.js'
 import type { CompiledGateway, CompiledRule } from './compile.js'
 import { clientCertificateHeadersOf, clientConnection, takeByteCounts, tlsHeadersOf } from './connection.js'
+import { countReceivedBytes, http2ByteCounts } from './http2.js'
 import { GatewayRequestContext } from './request-context.js'
 
 /** ALB's limits: 16 KB for the request line or any one header (64 KB in all is the server's `maxHeaderSize`). */
@@ -82,15 +84,26 @@ export function handleRequest(
   let compiledRule: CompiledRule = listener.defaultRule
   try {
     const { protocol } = listener
+    // An HTTP/2 request is one stream of a session: the connection record is the session's.
+    const stream = http2StreamOf(req)
     // Everything the request's record needs from the socket is read now: once
     // the body has been handed on and the response has finished, Node detaches it.
-    const connection = clientConnection(req.socket, protocol === 'https')
+    const connection =
+      stream === undefined
+        ? clientConnection(req.socket, protocol === 'https')
+        : clientConnection(stream.session!.socket as Socket, true, stream.session)
     const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
     const url = req.url ?? ''
+    const receivedBody = stream === undefined ? undefined : countReceivedBytes(stream)
 
     const attrs = generation.compiled.config.loadBalancer.attributes
     if (listener.responseModification !== undefined) modifyResponses(res, listener.responseModification)
-    const upstream = buildUpstreamHeaders(req.rawHeaders, attrs.dropInvalidHeaderFields, listener.renamedHeaders)
+    const upstream = buildUpstreamHeaders(
+      req.rawHeaders,
+      attrs.dropInvalidHeaderFields,
+      listener.renamedHeaders,
+      stream !== undefined,
+    )
     const traceId = traceIdFor(upstream.clientTraceId, startedAt)
     const headers = upstream.headers
     headers['x-amzn-trace-id'] = traceId
@@ -118,11 +131,24 @@ export function handleRequest(
       if (closed) return
       closed = true
       if (upgrade === undefined) connection.responses.delete(res)
-      if (!res.writableFinished) started.whenClientGone?.clientGone()
-      finish(deps, generation, started, compiledRule, res, startedAt)
+      // A reset HTTP/2 stream counts as finished to Node (it ends the writable side itself): ended by us is what tells.
+      if (!(stream === undefined ? res.writableFinished : res.writableEnded)) started.whenClientGone?.clientGone()
+      finish(deps, generation, started, compiledRule, res, startedAt, receivedBody)
     })
-    if (upgrade === undefined) connection.responses.add(res)
+    // Streams of a session need no such help: Node closes every one when the session ends.
+    if (upgrade === undefined && stream === undefined) connection.responses.add(res)
 
+    // RFC 9113 §8.3.1: `:authority` is the HTTP/2 request's Host (the target, over HTTP/1.1, gets it as
+    // Host); a Host header naming another authority makes the request malformed.
+    const authority = stream === undefined ? undefined : req.headers[':authority']
+    if (typeof authority === 'string') {
+      if (headers.host !== undefined && headers.host !== authority) {
+        ctx.record.errorReason = 'InvalidHostHeader'
+        sendError(res, 400, ctx)
+        return
+      }
+      headers.host = authority
+    }
     const invalid = checkRequestShape(req, url, headers)
     if (invalid !== undefined) {
       ctx.record.errorReason = invalid.reason
@@ -132,8 +158,10 @@ export function handleRequest(
 
     // ALB's client_keep_alive.seconds: past it, the connection serves this one
     // request more and closes gracefully (`Connection: close`), busy or not.
+    // For HTTP/2, the session is sent GOAWAY: its open streams finish, no new one starts.
     if (upgrade === undefined && elapsedMs() - connection.firstRequestAt >= attrs.clientKeepAliveSeconds * 1000) {
-      res.shouldKeepAlive = false
+      if (stream === undefined) res.shouldKeepAlive = false
+      else if (stream.session?.closed === false) stream.session.close()
     }
     applyForwardedFor(
       headers,
@@ -152,7 +180,8 @@ export function handleRequest(
     const q = url.indexOf('?')
     const path = q === -1 ? url : url.slice(0, q)
     const query = q === -1 ? '' : url.slice(q + 1)
-    const host = hostWithoutPort(req.headers.host)
+    const hostHeader = stream === undefined ? req.headers.host : (headers.host as string | undefined)
+    const host = hostWithoutPort(hostHeader)
 
     // The gateway's own endpoints on an authenticating listener come before every rule.
     if (listener.callback !== undefined && (path === CALLBACK_PATH || path === BACKCHANNEL_LOGOUT_PATH)) {
@@ -171,9 +200,11 @@ export function handleRequest(
       path,
       query,
       headers:
-        upstream.strippedIdentityHeaders + upstream.droppedInvalidHeaders > 0
-          ? withoutDroppedHeaders(req.headers, attrs.dropInvalidHeaderFields, listener.renamedHeaders)
-          : req.headers,
+        stream !== undefined
+          ? http2RuleHeaders(req.headers, attrs.dropInvalidHeaderFields, listener.renamedHeaders, hostHeader)
+          : upstream.strippedIdentityHeaders + upstream.droppedInvalidHeaders > 0
+            ? withoutDroppedHeaders(req.headers, attrs.dropInvalidHeaderFields, listener.renamedHeaders)
+            : req.headers,
       sourceIp,
     })
     compiledRule = listener.rules[matched.index]!
@@ -296,6 +327,24 @@ function withoutDroppedHeaders(
   return kept
 }
 
+/**
+ * An HTTP/2 request's headers as the rules see them: as an HTTP/1.1 request's
+ * would be — no pseudo-headers, `host` from `:authority`, the cookie crumbs
+ * already joined by Node with `; ` (RFC 9113 §8.2.3) — and without those the
+ * target never gets.
+ */
+function http2RuleHeaders(
+  headers: IncomingHttpHeaders,
+  dropInvalidNames: boolean,
+  renamed: ReadonlySet<string> | undefined,
+  host: string | undefined,
+): IncomingHttpHeaders {
+  const kept = withoutDroppedHeaders(headers, dropInvalidNames, renamed)
+  for (const name of Object.keys(kept)) if (name.charCodeAt(0) === 0x3a /* : */) delete kept[name]
+  if (host !== undefined) kept.host = host
+  return kept
+}
+
 function checkRequestShape(
   req: IncomingMessage,
   url: string,
@@ -342,6 +391,7 @@ function finish(
   rule: CompiledRule,
   res: ServerResponse,
   startedAt: number,
+  receivedBody: { bytes: number } | undefined,
 ): void {
   try {
     // A tunnelled WebSocket answered 101 on the raw socket; `res` never saw it.
@@ -353,7 +403,8 @@ function finish(
     const fromTarget = record.targetStatusCode !== undefined && record.targetStatusCode === status
     rule.tally.count(status, fromTarget, record.targetProcessingTime)
     if (accessLog !== undefined) {
-      const bytes = takeByteCounts(ctx.connection)
+      const bytes =
+        receivedBody === undefined ? takeByteCounts(ctx.connection) : http2ByteCounts(ctx.req, res, receivedBody.bytes)
       const finishedAt = Date.now()
       accessLog.write(accessLog.entry(ctx, ctx.connection, bytes, status, startedAt, finishedAt), finishedAt)
     }

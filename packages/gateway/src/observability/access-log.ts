@@ -11,7 +11,7 @@ export { unwritten } from './log-sinks.js'
  * (https://docs.aws.amazon.com/elasticloadbalancing/latest/application/load-balancer-access-logs.html).
  */
 export interface AccessLogEntry {
-  type: 'http' | 'https' | 'ws' | 'wss'
+  type: 'http' | 'https' | 'h2' | 'grpcs' | 'ws' | 'wss'
   time: string
   elb: string
   client_port: string
@@ -253,7 +253,8 @@ export class AccessLog {
     const total = (finishedAt - startedAt) / 1000
     const requestTime = record.requestProcessingTime
     return {
-      type: ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : ctx.protocol,
+      type:
+        ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : req.httpVersionMajor === 2 ? http2Type(req) : ctx.protocol,
       time: isoTime(finishedAt),
       elb: this.#elb,
       client_port: `${ctx.sourceIp}:${connection.port}`,
@@ -348,13 +349,21 @@ function seconds(n: number): number {
   return n < 0 ? -1 : Math.round(n * 1000) / 1000
 }
 
+/** ALB's `type` of an HTTP/2 request: `grpcs` for gRPC (over TLS, the only way ALB serves it), else `h2`. */
+function http2Type(req: IncomingMessage): 'h2' | 'grpcs' {
+  const type = req.headers['content-type']
+  return type !== undefined && /^application\/grpc(?:$|[+;])/.test(type) ? 'grpcs' : 'h2'
+}
+
 /**
  * ALB's `request` field: `METHOD protocol://host:port/uri HTTP/version`, the
  * port always written (the listener's), the host as the client sent it
  * without its own port; `-` for what the request lacks.
  */
 function requestLine(req: IncomingMessage, protocol: 'http' | 'https', port: number): string {
-  const header = req.headers.host
+  // HTTP/2: `GET https://host:443/path HTTP/2.0`, the host from `:authority` (ALB's h2 example entry).
+  const authority = req.httpVersionMajor === 2 ? req.headers[':authority'] : undefined
+  const header = typeof authority === 'string' ? authority : req.headers.host
   let host = '-'
   if (header !== undefined && header !== '') {
     const close = header.charCodeAt(0) === 0x5b /* [ */ ? header.indexOf(']') : -1

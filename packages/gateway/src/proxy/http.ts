@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TargetErrorReason } from '../core/errors.js'
+import { http2StreamOf } from '../core/http2.js'
 import type { ClientGoneListener, RequestContext } from '../core/request.js'
 import { type ErrorStatus, sendError } from '../core/responses.js'
 import { HOP_BY_HOP } from '../headers/request-headers.js'
@@ -229,8 +230,14 @@ function withoutConnectionOptions(headers: string[], connection: string): string
   return out
 }
 
-/** True when the client's request carries a body (RFC 9112 §6.3). */
+/**
+ * True when the client's request carries a body: for HTTP/1.1 by its framing
+ * headers (RFC 9112 §6.3); for HTTP/2 unless its HEADERS frame ended the
+ * stream (a body needs no content-length there).
+ */
 function hasBody(req: IncomingMessage): boolean {
+  const stream = http2StreamOf(req)
+  if (stream !== undefined) return !stream.endAfterHeaders
   const h = req.headers
   return h['transfer-encoding'] !== undefined || (h['content-length'] !== undefined && h['content-length'] !== '0')
 }

@@ -1,5 +1,5 @@
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
-import { createServer as createHttpsServer } from 'node:https'
+import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2'
 import { isIPv4, type Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
 import type { TLSSocket } from 'node:tls'
@@ -9,6 +9,7 @@ import type { GatewayConfig, ListenerModel, SharedStateModel } from '../config/m
 import { GatewayError } from '../core/errors.js'
 import { SERVER_HEADER } from '../core/responses.js'
 import { compileGateway, needsAuth } from '../listeners/compile.js'
+import { guardSession, http2ListenerOptions } from '../listeners/http2.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
 import { type ListenerTls, listenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
@@ -79,12 +80,21 @@ export interface RunningGateway {
 /** A generation as the server runs it: the pipeline's view plus what it must close when retired. */
 type ServedGeneration = Generation & { readonly registry: TargetGroupRegistry; readonly auth: AuthRuntime | undefined }
 
+/**
+ * An HTTP listener's `node:http` server, or an HTTPS listener's `node:http2`
+ * one, which serves HTTP/1.1 (`allowHTTP1`) through the same connection
+ * handling as `node:http`, so both take the same HTTP/1.1 settings.
+ */
+type ListenerHttpServer = Server | Http2SecureServer
+
 interface ListenerServer {
   readonly key: string
-  readonly server: Server
+  readonly server: ListenerHttpServer
   listenerId: string
   model: ListenerModel
   readonly sockets: Set<Socket>
+  /** The HTTP/2 sessions open on an HTTPS listener, closed with a GOAWAY when it closes. */
+  readonly sessions: Set<ServerHttp2Session>
   tls: ListenerTls | undefined
 }
 
@@ -190,15 +200,16 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
   }
 
   /** Applies the generation's idle timeout (ALB's `idle_timeout.timeout_seconds`) to a listener's server. */
-  function applyIdleTimeout(server: Server, cfg: GatewayConfig): void {
+  function applyIdleTimeout(server: ListenerHttpServer, cfg: GatewayConfig): void {
     const idleMs = cfg.loadBalancer.attributes.idleTimeoutSeconds * 1000
-    server.keepAliveTimeout = idleMs
-    server.timeout = idleMs
+    // For an HTTP/2 session, `timeout` is its idle timeout (no frame either way), applied when it opens.
+    Object.assign(server, { keepAliveTimeout: idleMs, timeout: idleMs })
   }
 
   /** Opens a listener with every setting taken from `cfg`, the generation being applied. */
   async function openListener(model: ListenerModel, cfg: GatewayConfig): Promise<ListenerServer> {
     const sockets = new Set<Socket>()
+    const sessions = new Set<ServerHttp2Session>()
     const tls = model.protocol === 'HTTPS' ? await listenerTls(model, cfg.portcullis.stateDirectory) : undefined
     const serverOptions = {
       maxHeaderSize: MAX_HEADERS_TOTAL_BYTES,
@@ -210,27 +221,47 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       listenerId: model.id,
       model,
       sockets,
+      sessions,
       tls,
       server: undefined as unknown as Server,
     }
     const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       void handleRequest(pipeline, entry.listenerId, req, res)
     }
-    const server: Server =
-      tls === undefined
-        ? createHttpServer(serverOptions, onRequest)
-        : createHttpsServer(
-            {
-              ...serverOptions,
-              SNICallback: (name, cb) => entry.tls!.sniCallback(name, cb),
-              // The default certificate covers clients that send no SNI at all; the security policy rides along.
-              ...tls.defaultOptions,
-            },
-            onRequest,
+    let server: ListenerHttpServer
+    if (tls === undefined) server = createHttpServer(serverOptions, onRequest)
+    else {
+      const secure = createSecureServer({
+        ...http2ListenerOptions(() => current.compiled.config.loadBalancer.attributes.http2Enabled),
+        SNICallback: (name, cb) => entry.tls!.sniCallback(name, cb),
+        // The default certificate covers clients that send no SNI at all; the security policy and mutual TLS ride along.
+        ...tls.defaultOptions,
+      })
+      // The HTTP/1.1 side reads these from the server, as node:http's constructor would have set them.
+      Object.assign(secure, { ...serverOptions, requireHostHeader: true })
+      // Typed for the HTTP/1.1 request the pipeline was written against; HTTP/2 requests are told apart
+      // by `httpVersionMajor` where they differ (listeners/http2.ts).
+      secure.on('request', onRequest as unknown as (...args: unknown[]) => void)
+      secure.on('session', (session: ServerHttp2Session) => {
+        sessions.add(session)
+        session.once('close', () => sessions.delete(session))
+        guardSession(session, (abuse) => {
+          metrics.rejectedConnectionCount.inc({ listener: entry.listenerId })
+          logger.warn(
+            { listener: entry.listenerId, client: abuse.remoteAddress, resets: abuse.resets },
+            'HTTP/2 session closed (GOAWAY ENHANCE_YOUR_CALM): too many streams reset by the client',
           )
-    ;(entry as { server: Server }).server = server
+        })
+      })
+      // node:http2 turns a failed TLS handshake into a 'clientError' too; like node:https, count it as one only.
+      secure.removeAllListeners('tlsClientError')
+      server = secure
+    }
+    ;(entry as { server: ListenerHttpServer }).server = server
     applyIdleTimeout(server, cfg)
-    server.on('connection', (socket: Socket) => {
+    // Both servers emit these events alike; node:http2's typings lack the HTTP/1.1 ones.
+    const events = server as Server
+    events.on('connection', (socket: Socket) => {
       sockets.add(socket)
       metrics.activeConnectionCount.inc()
       metrics.newConnectionCount.inc({ listener: entry.listenerId })
@@ -240,7 +271,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         metrics.processedBytes.inc({ listener: entry.listenerId }, socket.bytesRead + socket.bytesWritten)
       })
     })
-    server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    events.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       // Node stops handling errors on a socket it hands over: a reset while the upgrade waits or
       // authenticates must not become an uncaught exception (the socket is destroyed, 'close' follows).
       socket.on('error', () => {})
@@ -265,7 +296,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       }
       handle()
     })
-    server.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
+    events.on('clientError', (error: NodeJS.ErrnoException, socket: Socket) => {
       metrics.rejectedConnectionCount.inc({ listener: entry.listenerId })
       if (!socket.writable || (error.code === 'ECONNRESET' && socket.bytesRead === 0)) {
         socket.destroy()
@@ -275,7 +306,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       socket.end(`HTTP/1.1 ${status}\r\nServer: ${SERVER_HEADER}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`)
     })
     // Mutual TLS verify: OpenSSL has judged the client certificate; a refused one never reaches HTTP.
-    server.prependListener('secureConnection', (socket: TLSSocket) => {
+    events.prependListener('secureConnection', (socket: TLSSocket) => {
       const refused = refusedClientCertificate(entry.model.mutualAuthentication, socket)
       if (refused === undefined) return
       metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
@@ -285,7 +316,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       )
       socket.destroy()
     })
-    server.on('tlsClientError', () => {
+    events.on('tlsClientError', () => {
       metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
     })
     await listen(server, model.port, model.address, `listener ${model.id}`)
@@ -294,9 +325,12 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
 
   async function closeListener(entry: ListenerServer, deadlineMs: number): Promise<void> {
     const closed = new Promise<void>((resolve) => entry.server.close(() => resolve()))
-    entry.server.closeIdleConnections()
+    ;(entry.server as Server).closeIdleConnections()
+    // GOAWAY: no new streams, those open finish.
+    for (const session of entry.sessions) session.close()
     const timer = setTimeout(() => {
-      entry.server.closeAllConnections()
+      if ('closeAllConnections' in entry.server) entry.server.closeAllConnections()
+      for (const session of entry.sessions) session.destroy()
       for (const socket of entry.sockets) socket.destroy()
     }, deadlineMs)
     await closed
@@ -518,7 +552,7 @@ function maxDeregistrationDelayMs(config: GatewayConfig): number {
   return max * 1000
 }
 
-function addressPort(server: Server): number {
+function addressPort(server: ListenerHttpServer): number {
   const address = server.address()
   return typeof address === 'object' && address !== null ? address.port : 0
 }

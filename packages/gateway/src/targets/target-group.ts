@@ -14,6 +14,7 @@ import {
   type TargetHealthReason,
   type TargetHealthState,
 } from './health.js'
+import { TargetHttp2Connection } from './http2-connection.js'
 import {
   type StickinessContext,
   type StickyBalancer,
@@ -39,14 +40,24 @@ export class Target implements Balanced, HealthCheckedTarget, StickyTargetValues
   readonly lbCookieValue: string
   /** Opaque `AWSALBAPP-0` value naming this target. */
   readonly appCookieValue: string
+  /** The HTTP/2 session of an `HTTP2` or `GRPC` group's target (its requests bypass `dispatcher`). */
+  readonly http2: TargetHttp2Connection | undefined
   /** Requests sent and not yet completed. */
   outstanding = 0
 
-  constructor(id: string, port: number, dispatcher: Pool, health: TargetHealth, sticky: StickyTargetValues) {
+  constructor(
+    id: string,
+    port: number,
+    dispatcher: Pool,
+    health: TargetHealth,
+    sticky: StickyTargetValues,
+    http2?: TargetHttp2Connection,
+  ) {
     this.id = id
     this.port = port
     this.address = `${hostForAuthority(id)}:${port}`
     this.dispatcher = dispatcher
+    this.http2 = http2
     this.health = health
     this.lbCookieValue = sticky.lbCookieValue
     this.appCookieValue = sticky.appCookieValue
@@ -157,7 +168,12 @@ export class TargetGroupRuntime {
       const pool = new Pool(`${scheme}://${hostForAuthority(tm.id)}:${tm.port}`, {
         connect: this.ca === undefined ? {} : { ca: this.ca },
       })
-      targets.push(new Target(tm.id, tm.port, pool, health, stickyTargetValues(secret, model.arn, key)))
+      const origin = `${scheme}://${hostForAuthority(tm.id)}:${tm.port}`
+      const http2 =
+        model.protocolVersion === 'HTTP2' || model.protocolVersion === 'GRPC'
+          ? new TargetHttp2Connection(origin, this.ca)
+          : undefined
+      targets.push(new Target(tm.id, tm.port, pool, health, stickyTargetValues(secret, model.arn, key), http2))
     }
     this.targets = targets
 
@@ -225,12 +241,13 @@ export class TargetGroupRuntime {
   /** Stops health checks and closes the pools once their in-flight requests are done. */
   async close(): Promise<void> {
     this.#checker.stop()
-    await Promise.all(this.targets.map((t) => t.dispatcher.close()))
+    await Promise.all(this.targets.map((t) => Promise.all([t.dispatcher.close(), t.http2?.close()])))
   }
 
   /** Stops health checks and aborts every connection to the targets now. */
   async destroy(): Promise<void> {
     this.#checker.stop()
+    for (const t of this.targets) t.http2?.destroy()
     await Promise.all(this.targets.map((t) => t.dispatcher.destroy()))
   }
 
@@ -249,7 +266,7 @@ export class TargetGroupRuntime {
     const delayMs = this.model.deregistrationDelaySeconds * 1000
     await Promise.all(
       this.targets.map(async (t) => {
-        const drained = idle.then(() => t.dispatcher.close())
+        const drained = idle.then(() => Promise.all([t.dispatcher.close(), t.http2?.close()]))
         if (kept.has(targetKey(t.id, t.port))) return drained
         let timer: NodeJS.Timeout | undefined
         const expired = new Promise<'expired'>((resolve) => {
@@ -259,7 +276,10 @@ export class TargetGroupRuntime {
         })
         const outcome = await Promise.race([drained, expired])
         clearTimeout(timer)
-        if (outcome === 'expired') await t.dispatcher.destroy()
+        if (outcome === 'expired') {
+          t.http2?.destroy()
+          await t.dispatcher.destroy()
+        }
       }),
     )
   }

@@ -264,7 +264,6 @@ describe('settings Portcullis does not implement', () => {
       loaded.ignored.map((f) => `${f.treatment} ${f.block} ${f.key}`),
       [
         'not-implemented MutualAuthentication IgnoreClientCertificateExpiry',
-        'not-implemented load balancer attributes routing.http2.enabled',
         'not-implemented load balancer attributes routing.http.desync_mitigation_mode',
       ],
     )
@@ -432,9 +431,7 @@ describe('the full describe-* outputs of one load balancer', () => {
       .map((i) => `${i.path}: ${i.message.split(':')[0]}`)
     assert.deepEqual(refused, [
       'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType: IpAddressType ipv4',
-      'TargetGroups[2].ProtocolVersion: ProtocolVersion HTTP2',
       'TargetGroups[3].Matcher.GrpcCode: GrpcCode 0-99',
-      'TargetGroups[3].ProtocolVersion: ProtocolVersion GRPC',
       'TargetGroups[4].TargetType: TargetType lambda',
       'TargetGroups[5].TargetType: TargetType alb',
     ])
@@ -461,9 +458,9 @@ describe('the full describe-* outputs of one load balancer', () => {
         'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
         'TargetGroups[0].TargetHealthDescriptions[1].Target.Id',
-        'TargetGroups[2].ProtocolVersion',
+        'TargetGroups[2].HealthCheckEnabled',
+        'TargetGroups[3].HealthCheckEnabled',
         'TargetGroups[3].Matcher.GrpcCode',
-        'TargetGroups[3].ProtocolVersion',
         'TargetGroups[4].TargetType',
         'TrustStores[0]',
       ],

@@ -68,6 +68,7 @@ describe('the issue-3 YAML', () => {
         tlsVersionAndCipherSuiteHeaders: false,
         dropInvalidHeaderFields: false,
         clientKeepAliveSeconds: 3600,
+        http2Enabled: true,
         preserveHostHeader: false,
         raw: { 'idle_timeout.timeout_seconds': '60', 'routing.http.xff_header_processing.mode': 'append' },
       },
@@ -114,6 +115,7 @@ describe('the issue-3 YAML', () => {
         name: 'app',
         arn: tgArn,
         protocol: 'HTTP',
+        protocolVersion: 'HTTP1',
         port: undefined,
         targets: [{ id: '127.0.0.1', port: 3000 }],
         healthCheck: {

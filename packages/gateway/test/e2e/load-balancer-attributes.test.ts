@@ -110,6 +110,7 @@ describe("the load balancer's attributes, through portcullis start", { timeout: 
       'routing.http.xff_client_port.enabled': 'true',
       'routing.http.preserve_host_header.enabled': 'true',
       'routing.http.x_amzn_tls_version_and_cipher_suite.enabled': 'true',
+      'routing.http2.enabled': 'false',
     },
     'xff-preserve': { 'routing.http.xff_header_processing.mode': 'preserve', 'idle_timeout.timeout_seconds': '30' },
     'xff-remove': { 'routing.http.xff_header_processing.mode': 'remove' },
@@ -309,6 +310,35 @@ Portcullis:
         )
         assert.equal(reply.slice(9, 12), status, `${name}: ${reply.slice(0, 40)}`)
       }
+    },
+  )
+
+  /** The protocol an HTTPS listener settles on by ALPN with a client offering h2 and http/1.1. */
+  async function alpn(port: number): Promise<string | false | null> {
+    const socket = tls.connect({
+      host: '127.0.0.1',
+      port,
+      ca: ca.caCertPem,
+      servername: 'localhost',
+      ALPNProtocols: ['h2', 'http/1.1'],
+    })
+    await once(socket, 'secureConnect')
+    const chosen = socket.alpnProtocol
+    socket.destroy()
+    return chosen
+  }
+
+  behaviour(
+    ['routing.http2.enabled'],
+    'routing.http2.enabled: on (the default) an HTTPS listener settles on h2 by ALPN, off on http/1.1; HTTP stays HTTP/1.1',
+    async () => {
+      assert.equal(await alpn(gateway('defaults').https), 'h2')
+      assert.equal(await alpn(gateway('changed').https), 'http/1.1')
+      // HTTP/2 without TLS (prior knowledge) is no request on an HTTP listener, as on ALB: a 400, no session.
+      const socket = net.connect(gateway('defaults').http, '127.0.0.1')
+      await once(socket, 'connect')
+      const reply = await rawExchange(socket, 'PRI * HTTP/2.0\r\n\r\nSM\r\n')
+      assert.match(reply, /^HTTP\/1\.1 400 /)
     },
   )
 

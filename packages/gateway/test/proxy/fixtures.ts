@@ -168,6 +168,7 @@ export function groupModel(overrides: Partial<TargetGroupModel> = {}): TargetGro
     name,
     arn: `arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/${name}/0123456789abcdef`,
     protocol: 'HTTP',
+    protocolVersion: 'HTTP1',
     port: undefined,
     targets: [],
     healthCheck: {

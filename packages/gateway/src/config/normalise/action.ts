@@ -81,7 +81,39 @@ export function normaliseActions(
       )
     }
   }
+  checkProtocolVersions(entries, path, listener, ctx)
   return entries.map((e) => e.model)
+}
+
+/**
+ * ALB's restriction on rules that forward to an `HTTP2` or `GRPC` target
+ * group: the listener is HTTPS. (AWS's "the only supported action type is
+ * forward" is read as the rule's final action: an authenticate or
+ * jwt-validation action before it stays allowed, and a weighted forward may
+ * mix protocol versions, as describe-rules outputs show; each request is
+ * checked against the group it is sent to, ALB's 464.)
+ */
+function checkProtocolVersions(
+  entries: readonly { index: number; model: ActionModel }[],
+  path: FieldPath,
+  listener: ListenerScope,
+  ctx: NormaliseContext,
+): void {
+  for (const { index, model } of entries) {
+    if (model.type !== 'forward') continue
+    const versions = new Set(
+      model.targetGroups.map((g) => ctx.targetGroupsByArn.get(g.targetGroupArn)?.protocolVersion),
+    )
+    const version = [...versions].find((v) => v === 'HTTP2' || v === 'GRPC')
+    if (version === undefined) continue
+    if (listener.protocol !== 'HTTPS') {
+      ctx.report.error(
+        [...path, index],
+        `a ${version} target group is served by HTTPS listeners only (as on ALB: HTTP/2 needs TLS with ALPN), and this listener is ${listener.protocol}`,
+        'Type',
+      )
+    }
+  }
 }
 
 function normaliseAction(

@@ -58,6 +58,7 @@ export interface TargetGroupRef {
   readonly arn: string
   /** True when the ARN was derived (not written in the file). */
   readonly derived: boolean
+  readonly protocolVersion: 'HTTP1' | 'HTTP2' | 'GRPC'
 }
 
 /**

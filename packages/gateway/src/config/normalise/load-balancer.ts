@@ -62,8 +62,6 @@ export function normaliseLoadBalancer(file: PortcullisFile, ctx: BaseContext): L
 
 function attributes(list: readonly AttributeFile[] | undefined, ctx: BaseContext): LoadBalancerAttributes {
   const attrs = new Attributes(ctx, list, ['LoadBalancer', 'Attributes'])
-  // Checked like ALB checks it (a typo is an error), though not acted on (classification.ts says why).
-  attrs.bool('routing.http2.enabled', true)
   return {
     idleTimeoutSeconds: attrs.int('idle_timeout.timeout_seconds', 60, [1, 4000]),
     xffMode: attrs.oneOf(
@@ -76,6 +74,7 @@ function attributes(list: readonly AttributeFile[] | undefined, ctx: BaseContext
     dropInvalidHeaderFields: attrs.bool('routing.http.drop_invalid_header_fields.enabled', false),
     preserveHostHeader: attrs.bool('routing.http.preserve_host_header.enabled', false),
     clientKeepAliveSeconds: attrs.int('client_keep_alive.seconds', 3600, [60, 604800]),
+    http2Enabled: attrs.bool('routing.http2.enabled', true),
     raw: attrs.raw(),
   }
 }

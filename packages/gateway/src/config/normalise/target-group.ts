@@ -84,6 +84,7 @@ export function normaliseTargetGroup(
     )
   }
 
+  const protocolVersion = normaliseProtocolVersion(tg, healthCheck.enabled, path, ctx)
   const ext = tg.Portcullis
   if (ext?.CaFile !== undefined && protocol === 'HTTP' && healthCheck.protocol === 'HTTP') {
     ctx.report.warn([...path, 'Portcullis', 'CaFile'], 'CaFile has no effect on an HTTP target group')
@@ -92,6 +93,7 @@ export function normaliseTargetGroup(
     name,
     arn,
     protocol,
+    protocolVersion,
     port: defaultPort,
     targets: lambda ? [] : targets(tg, defaultPort, path, ctx, instanceAddresses),
     healthCheck,
@@ -191,6 +193,33 @@ function stickiness(attrs: Attributes, ctx: BaseContext): StickinessModel | unde
   return { type: 'app_cookie', durationSeconds: appDuration, appCookieName }
 }
 
+/**
+ * `ProtocolVersion` (ALB: `HTTP1`, `HTTP2`, `GRPC`). Health checks of HTTP/2
+ * and gRPC groups are not implemented yet: such a group must say
+ * `HealthCheckEnabled: false` rather than be checked over HTTP/1.1, which its
+ * targets may not speak.
+ */
+function normaliseProtocolVersion(
+  tg: TargetGroupFile,
+  healthChecked: boolean,
+  path: FieldPath,
+  ctx: BaseContext,
+): TargetGroupModel['protocolVersion'] {
+  const version = tg.ProtocolVersion ?? 'HTTP1'
+  if (version !== 'HTTP1' && version !== 'HTTP2' && version !== 'GRPC') {
+    ctx.report.error([...path, 'ProtocolVersion'], `expected HTTP1, HTTP2 or GRPC, got "${version}"`)
+    return 'HTTP1'
+  }
+  // What start refuses and audit reports: the setting is AWS's own, only Portcullis cannot honour it yet.
+  if (version !== 'HTTP1' && healthChecked) {
+    ctx.report.need(
+      [...path, tg.HealthCheckEnabled === undefined ? 'ProtocolVersion' : 'HealthCheckEnabled'],
+      `health checks of ${version} target groups are not implemented yet (they would run over HTTP/1.1): set HealthCheckEnabled: false`,
+    )
+  }
+  return version
+}
+
 /** The health check of a target group, with ALB's defaults; the matcher is parsed as the health checker parses it. */
 function normaliseHealthCheck(tg: TargetGroupFile, path: FieldPath, ctx: BaseContext): HealthCheckModel {
   let port: number | undefined
@@ -258,7 +287,12 @@ export function indexTargetGroups(
     } else if (byArn.has(model.arn)) {
       ctx.report.error([...path, 'TargetGroupArn'], `target group ARN ${model.arn} is used twice`)
     } else {
-      const ref = { name: model.name, arn: model.arn, derived: model.arn !== files[i]?.TargetGroupArn }
+      const ref = {
+        name: model.name,
+        arn: model.arn,
+        derived: model.arn !== files[i]?.TargetGroupArn,
+        protocolVersion: model.protocolVersion,
+      }
       byName.set(model.name, ref)
       byArn.set(model.arn, ref)
     }

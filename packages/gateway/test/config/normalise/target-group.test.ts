@@ -179,11 +179,19 @@ ${fields}`
       /^TargetType lambda: Portcullis forwards to IP addresses and host names: Lambda functions and application load balancers as targets are not supported; register the targets by address \(TargetType: ip\), or keep this target group on AWS$/,
       'lambda',
     )
+    expectError(
+      tg('    ProtocolVersion: HTTP3\n'),
+      `${T}.ProtocolVersion`,
+      /expected HTTP1, HTTP2 or GRPC, got "HTTP3"/,
+      'HTTP3',
+    )
     for (const version of ['GRPC', 'HTTP2']) {
       expectError(
         tg(`    ProtocolVersion: ${version}\n`),
         `${T}.ProtocolVersion`,
-        /Portcullis speaks HTTP\/1\.1 to targets: HTTP\/2 and gRPC target groups are not implemented yet.*; set ProtocolVersion: HTTP1 if the targets also speak HTTP\/1\.1/,
+        new RegExp(
+          `^health checks of ${version} target groups are not implemented yet .*: set HealthCheckEnabled: false$`,
+        ),
         version,
       )
     }
@@ -194,5 +202,32 @@ ${fields}`
       '"12"',
     )
     assert.deepEqual(load(tg('    ProtocolVersion: HTTP1\n    TargetType: ip\n')).warnings, [])
+  })
+
+  test("HTTP2 and GRPC groups are forwarded to from HTTPS listeners only (ALB's restriction)", () => {
+    const config = (listenerProtocol: string, actions: string) => `Listeners:
+  - Port: 8443
+    Protocol: ${listenerProtocol}
+    DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "404" } }]
+    Rules:
+      - Priority: 1
+        Conditions: [{ Field: path-pattern, Values: ["/g/*"] }]
+        Actions: ${actions}
+TargetGroups:
+  - { TargetGroupName: g, Protocol: HTTP, ProtocolVersion: GRPC, HealthCheckEnabled: false, Targets: [{ Id: 127.0.0.1, Port: 3000 }] }
+  - { TargetGroupName: h, Protocol: HTTP, Targets: [{ Id: 127.0.0.1, Port: 3001 }] }
+Portcullis: { LocalCertificates: true }
+`
+    const rule = 'Listeners[0].Rules[0].Actions'
+    expectError(
+      config('HTTP', '[{ Type: forward, TargetGroupArn: g }]'),
+      `${rule}[0]`,
+      /^a GRPC target group is served by HTTPS listeners only .*this listener is HTTP$/,
+      'Type: forward',
+    )
+    assert.deepEqual(
+      load(config('HTTPS', '[{ Type: forward, TargetGroupArn: g }]')).config.targetGroups[0]!.protocolVersion,
+      'GRPC',
+    )
   })
 })
