@@ -10,8 +10,9 @@
 //       comparison, evaluated rule by rule; each as a ratio of the 1-rule rate
 // Each case is warmed up, then measured for a fixed time; rates are operations / CPU
 // time of this process (steadier than wall-clock time on a shared machine).
-// BENCH_RULES_CALLGRIND=N runs only N matches of (e) at 1,000 rules (indexed, or rule by
-// rule with BENCH_RULES_LINEAR=1) after a warm-up, for `valgrind --tool=callgrind`.
+// BENCH_RULES_CALLGRIND=N runs only N matches of (e) at BENCH_RULES_COUNT (1,000) rules (as
+// compiled, or rule by rule with BENCH_RULES_LINEAR=1) after a warm-up, for `valgrind
+// --tool=callgrind`: the difference of two counts over the difference of N is per match.
 import type { ConditionModel, RuleModel } from '../src/config/model.js'
 import type { RuleRequest } from '../src/rules/conditions.js'
 import { compileRules } from '../src/rules/match.js'
@@ -123,9 +124,10 @@ function growingRuleSet(count: number): { rules: RuleModel[]; request: RuleReque
 
 const callgrindRuns = Number(process.env.BENCH_RULES_CALLGRIND ?? 0)
 if (callgrindRuns > 0) {
-  const { rules: many, request } = growingRuleSet(1000)
-  const s = compileRules(many, { index: process.env.BENCH_RULES_LINEAR !== '1' })
-  if (s.match(request).rule.priority !== 1000) throw new Error('the request must match the last rule')
+  const count = Number(process.env.BENCH_RULES_COUNT ?? 1000)
+  const { rules: many, request } = growingRuleSet(count)
+  const s = compileRules(many, process.env.BENCH_RULES_LINEAR === '1' ? { index: false } : {})
+  if (s.match(request).rule.priority !== count) throw new Error('the request must match the last rule')
   for (let i = 0; i < 2000; i++) s.match(request)
   for (let i = 0; i < callgrindRuns; i++) s.match(request)
   process.exit(0)
