@@ -59,6 +59,7 @@ class ValueIndex {
 
   constructor(private readonly fold: boolean) {}
 
+  /** Files the rule at `position` under one of its condition's anchors. */
   add(anchor: WildcardAnchor, position: number): void {
     const { text } = anchor
     if (anchor.kind === 'suffix') {
@@ -104,10 +105,12 @@ export class Candidates {
   private readonly cursors: number[] = []
   private count = 0
 
+  /** Forgets the previous request's lists. */
   reset(): void {
     this.count = 0
   }
 
+  /** Adds a list of rule positions (ascending) that can match this request. */
   add(list: readonly number[]): void {
     this.lists[this.count] = list
     this.cursors[this.count] = 0
