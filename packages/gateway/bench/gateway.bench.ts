@@ -19,6 +19,9 @@
  *   5-minute gzip files (`AccessLog.Directory`) instead of appended to one
  *   file: the cost of compression (libuv's thread pool, counted in the
  *   process tree's CPU).
+ * - (r1), (r100), (r1000) (`BENCH_CASES` key `r`): Portcullis forwarding
+ *   on listeners of 1, 100 and 1,000 rules, a request matching the last;
+ *   the rules' conditions cycle through host, path, header and query.
  *
  * The load generator is `wrk` when installed (a separate C process, one
  * thread), else autocannon in this process — which takes a large share of
@@ -65,7 +68,9 @@ const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
-const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s,g').split(','))
+const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s,g,r').split(','))
+/** Rule counts of the rules cases (key `r`). */
+const RULE_COUNTS = [1, 100, 1000] as const
 const NODE = process.env.BENCH_NODE ?? process.execPath
 const TASKSET = process.env.BENCH_TASKSET
 const NODE_ARGS = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter((a) => a !== '')
@@ -376,6 +381,7 @@ function portcullisConfig(
     endpoints: { authorization: string; token: string; userinfo: string }
   },
   shared?: { name: string; redisPort: number },
+  ruleListeners: readonly { port: number; count: number }[] = [],
 ): string {
   const files = shared?.name ?? 'cookie'
   const store =
@@ -402,7 +408,7 @@ Listeners:
           ClientSecret: bench-secret
       - Type: forward
         TargetGroupArn: app
-TargetGroups:
+${ruleListeners.map((l) => ruleListener(l.port, l.count)).join('')}TargetGroups:
   - TargetGroupName: app
     Protocol: HTTP
     Targets: [{ Id: 127.0.0.1, Port: ${upstreamPort} }]
@@ -433,6 +439,34 @@ Portcullis:
   Admin: { Address: 127.0.0.1, Port: ${adminPort} }
   AccessLog: { Directory: ${join(work, 'alb-logs')}, IntervalMinutes: 5 }
 `
+}
+
+/**
+ * A forward listener of `count` rules, whose conditions cycle through host,
+ * path, header and query as real listeners' do; only the last rule, a
+ * query-string condition `shard=<count>`, matches the request the case sends.
+ */
+function ruleListener(port: number, count: number): string {
+  const rules: string[] = []
+  for (let i = 1; i <= count; i++) {
+    const condition =
+      i === count || i % 4 === 0
+        ? `{ Field: query-string, QueryStringConfig: { Values: [{ Key: shard, Value: "${i}" }] } }`
+        : i % 4 === 1
+          ? `{ Field: host-header, Values: ["svc${i}.example.com", "*.svc${i}.example.net"] }`
+          : i % 4 === 2
+            ? `{ Field: path-pattern, Values: ["/api/v${i}/*", "/app${i}"] }`
+            : `{ Field: http-header, HttpHeaderConfig: { HttpHeaderName: x-tenant, Values: ["tenant-${i}", "t${i}-*"] } }`
+    rules.push(
+      `      - { Priority: ${i}, Conditions: [${condition}], Actions: [{ Type: forward, TargetGroupArn: app }] }\n`,
+    )
+  }
+  return `  - Port: ${port}
+    Protocol: HTTP
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "404" } }]
+    Rules:
+${rules.join('')}`
 }
 
 /**
@@ -502,6 +536,8 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
     number,
     number,
   ]
+  const rulePorts = CASES.has('r') ? await freePorts(RULE_COUNTS.length) : []
+  const ruleListeners = rulePorts.map((port, i) => ({ port, count: RULE_COUNTS[i]! }))
   const [sharedForwardPort, sharedPort, sharedAdminPort, redisPort] = (await freePorts(4)) as [
     number,
     number,
@@ -582,15 +618,20 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
       add('m', '(m) minimal Node proxy (node:http + undici dispatch)', minimalPort, child.pid)
     }
 
-    if (CASES.has('b') || CASES.has('d')) {
+    if (CASES.has('b') || CASES.has('d') || CASES.has('r')) {
       const child = startPortcullis(
         'portcullis.yaml',
-        portcullisConfig(gatewayPort, authPort, adminPort, upstreamPort, idp),
+        portcullisConfig(gatewayPort, authPort, adminPort, upstreamPort, idp, undefined, ruleListeners),
         workers,
       )
       started.push(child)
       await waitForPort(gatewayPort)
       await waitForPort(authPort)
+      for (const { port, count } of ruleListeners) {
+        const c = add(`r${count}`, `(r${count}) Portcullis forward, last of ${count} rule(s)`, port, child.pid)
+        c.url = `http://127.0.0.1:${port}/static/app.js?page=2&shard=${count}`
+        await waitForPort(port)
+      }
       // The first second after the listener opens: nothing has warmed it but waitForPort's one request.
       firstSecond.push({
         name: '(b) Portcullis forward',
@@ -718,6 +759,10 @@ function report(
   ratio('d/s CPU per request (cookie ÷ shared session)', cpu('d'), cpu('s'), '≥ 0.8')
   ratio("g/b req/s (ALB's gzip delivery files vs one plain file)", r('g'), r('b'), '≥ 0.95')
   ratio('b/g CPU per request (plain file ÷ gzip delivery files)', cpu('b'), cpu('g'), '—')
+  ratio('r100/r1 req/s (last of 100 rules vs of 1 rule)', r('r100'), r('r1'), '≥ 0.97')
+  ratio('r1000/r1 req/s (last of 1,000 rules vs of 1 rule)', r('r1000'), r('r1'), '≥ 0.9')
+  ratio('r1/r100 CPU per request (1 rule ÷ 100 rules)', cpu('r1'), cpu('r100'), '≥ 0.97')
+  ratio('r1/r1000 CPU per request (1 rule ÷ 1,000 rules)', cpu('r1'), cpu('r1000'), '≥ 0.9')
   ratio('b/n req/s (forward vs nginx)', r('b'), r('n'), '—')
   ratio('m/n req/s (minimal Node proxy vs nginx)', r('m'), r('n'), '—')
   ratio('b/a req/s (forward vs direct)', r('b'), r('a'), '—')

@@ -1,5 +1,6 @@
 import type { ConditionModel, RuleModel } from '../config/model.js'
 import { RuleCompileError } from '../values/errors.js'
+import { Candidates, RuleIndex } from './candidates.js'
 import { type ConditionPredicate, compileCondition, QueryScratch, type RuleRequest } from './conditions.js'
 import { applyTransforms, type CompiledTransforms, compileTransforms } from './transforms.js'
 
@@ -59,6 +60,20 @@ function ruleLabel(rule: RuleModel): string {
   return rule.priority === 'default' ? 'default rule' : `rule ${rule.priority}`
 }
 
+/** Options of {@link compileRules}. */
+export interface CompileRulesOptions {
+  /**
+   * Index the rules: true always, false never (every rule is evaluated in
+   * turn: the reference the index is tested and benchmarked against). By
+   * default only from {@link INDEX_FROM_RULES} filed rules on, below which
+   * evaluating each rule costs less than collecting candidates.
+   */
+  readonly index?: boolean
+}
+
+/** Filed rules from which the default is to index (measured in bench/rules.bench.ts: break-even near 5). */
+export const INDEX_FROM_RULES = 8
+
 /**
  * Compiles a listener's rules: every wildcard, regular expression, CIDR block
  * and transform is built here, so that `match` only runs predicates.
@@ -78,7 +93,7 @@ function ruleLabel(rule: RuleModel): string {
  * m.rule.priority // e.g. 10
  * ```
  */
-export function compileRules(rules: readonly RuleModel[]): CompiledRuleSet {
+export function compileRules(rules: readonly RuleModel[], options: CompileRulesOptions = {}): CompiledRuleSet {
   const order = rules.map((rule, index) => ({ rule, index })).sort((a, b) => priorityKey(a.rule) - priorityKey(b.rule))
   const seen = new Set<number | 'default'>()
   const compiled: CompiledRule[] = order.map(({ rule, index }) => {
@@ -109,24 +124,35 @@ export function compileRules(rules: readonly RuleModel[]): CompiledRuleSet {
   }
 
   const scratch = new QueryScratch()
+  const holds = (rule: CompiledRule, req: RuleRequest): boolean => {
+    const conditions = rule.conditions
+    for (let c = 0; c < conditions.length; c++) if (!conditions[c]!(req, scratch)) return false
+    return true
+  }
+  // The default rule is never filed: it is what remains when no candidate holds.
+  const index = options.index === false ? undefined : new RuleIndex(order.slice(0, -1).map((o) => o.rule.conditions))
+  const indexed =
+    index !== undefined && index.filed >= (options.index === true ? 1 : INDEX_FROM_RULES) ? index : undefined
+  const candidates = new Candidates()
   return {
     rules: compiled.map((c) => c.rule),
     match(req) {
       scratch.reset()
       let chosen = last
-      for (let r = 0; r < compiled.length; r++) {
-        const candidate = compiled[r]!
-        const conditions = candidate.conditions
-        let ok = true
-        for (let c = 0; c < conditions.length; c++) {
-          if (!conditions[c]!(req, scratch)) {
-            ok = false
+      if (indexed === undefined) {
+        for (let r = 0; r < compiled.length; r++) {
+          if (holds(compiled[r]!, req)) {
+            chosen = compiled[r]!
             break
           }
         }
-        if (ok) {
-          chosen = candidate
-          break
+      } else {
+        indexed.collect(req, scratch, candidates)
+        for (let r = candidates.next(); r >= 0; r = candidates.next()) {
+          if (holds(compiled[r]!, req)) {
+            chosen = compiled[r]!
+            break
+          }
         }
       }
       if (chosen.transforms === undefined) {

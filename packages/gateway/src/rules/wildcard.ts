@@ -172,3 +172,52 @@ export function compileWildcard(pattern: string, options: WildcardOptions): Wild
     },
   }
 }
+
+/**
+ * The literal text a wildcard pattern pins to one end of every input it
+ * matches, for indexing rules (see `RuleIndex`): `exact` when the pattern has
+ * no wildcard, else the longer of its literal `prefix` (before the first `*`
+ * or `?`) and its literal `suffix` (after the last). The text is ASCII-folded
+ * when matching is case-insensitive. Undefined when both ends are wildcards
+ * (`*x*`, `*`): nothing is pinned.
+ */
+export interface WildcardAnchor {
+  readonly kind: 'exact' | 'prefix' | 'suffix'
+  readonly text: string
+}
+
+/**
+ * Computes a pattern's {@link WildcardAnchor}. Every input that the pattern
+ * matches equals (`exact`), starts with (`prefix`) or ends with (`suffix`)
+ * the anchor's text, after ASCII folding when `caseInsensitive`.
+ *
+ * @example
+ * ```ts
+ * wildcardAnchor('/api/*', { caseInsensitive: false }) // { kind: 'prefix', text: '/api/' }
+ * wildcardAnchor('*.Example.com', { caseInsensitive: true }) // { kind: 'suffix', text: '.example.com' }
+ * ```
+ */
+export function wildcardAnchor(pattern: string, options: WildcardOptions): WildcardAnchor | undefined {
+  const tokens = tokenize(pattern, options.escapes === true)
+  const text = (from: number, to: number) => {
+    let s = ''
+    for (let i = from; i < to; i++)
+      s += String.fromCharCode(options.caseInsensitive ? foldAscii(tokens[i]!) : tokens[i]!)
+    return s
+  }
+  let first = -1
+  let last = -1
+  for (let i = 0; i < tokens.length; i++) {
+    if (tokens[i] === STAR || tokens[i] === ANY) {
+      if (first < 0) first = i
+      last = i
+    }
+  }
+  if (first < 0) return { kind: 'exact', text: text(0, tokens.length) }
+  const prefixLength = first
+  const suffixLength = tokens.length - last - 1
+  if (prefixLength === 0 && suffixLength === 0) return undefined
+  return prefixLength >= suffixLength
+    ? { kind: 'prefix', text: text(0, first) }
+    : { kind: 'suffix', text: text(last + 1, tokens.length) }
+}

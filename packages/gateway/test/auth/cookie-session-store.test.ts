@@ -80,4 +80,29 @@ describe('the sealed-cookie store beyond the contract', () => {
     assert.equal(current?.session.at, 'access-3')
     assert.deepEqual(used, ['refresh-1', 'refresh-1'])
   })
+
+  test('a cached session opens only for exactly its cookie: same length and tag, other bytes, is no session', async () => {
+    const store = harness.store(BINDING, systemClock)
+    const jar = new Jar()
+    const login = jar.exchange()
+    // Three shards, as a user with many groups gets.
+    await store.seal(login, session({ c: { sub: 'alice', groups: Array.from({ length: 600 }, (_, i) => `g${i}`) } }))
+    jar.keep(login)
+    assert.equal(jar.cookies.size, 2)
+    assert.equal((await store.open(jar.exchange()))?.session.c['sub'], 'alice')
+    // One character changed in the first shard: the cache key (length and tag) is that of the cached entry.
+    const first = jar.cookies.get('AppSession-0')!
+    const forged = new Jar()
+    for (const [name, value] of jar.cookies) forged.cookies.set(name, value)
+    forged.cookies.set('AppSession-0', `${first.slice(0, 100)}${first[100] === 'A' ? 'B' : 'A'}${first.slice(101)}`)
+    assert.equal(await store.open(forged.exchange()), undefined)
+    // Split at another place, the same value is the same session.
+    const resplit = new Jar()
+    const second = jar.cookies.get('AppSession-1')!
+    resplit.cookies.set('AppSession-0', first.slice(0, -10))
+    resplit.cookies.set('AppSession-1', first.slice(-10) + second)
+    assert.equal((await store.open(resplit.exchange()))?.session.c['sub'], 'alice')
+    // And the genuine cookie still opens.
+    assert.equal((await store.open(jar.exchange()))?.session.c['sub'], 'alice')
+  })
 })

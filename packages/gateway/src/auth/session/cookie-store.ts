@@ -1,4 +1,3 @@
-import { hash } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Logger } from 'pino'
 import { type Clock, systemClock } from '../../values/clock.js'
@@ -9,7 +8,7 @@ import {
   clearSessionCookies,
   cookieAttributes,
   parseSessionData,
-  readShards,
+  presentShards,
   SHARD_SIZE,
   setSessionCookies,
   shardNames,
@@ -28,6 +27,14 @@ import {
 } from './store.js'
 
 const SESSION_CACHE_ENTRIES = 10_000
+/**
+ * Bound on the cache's memory: each entry counts twice its cookie value (the
+ * value and the opened session are of a size), so 10,000 small sessions fit
+ * and about 2,000 of the largest (16 KB cookies).
+ */
+const SESSION_CACHE_BYTES = 64 * 1024 * 1024
+/** Characters at the end of a sealed value that the cache key takes: the GCM tag's 22 base64url characters. */
+const KEY_TAIL = 22
 /** How long requests still carrying a just-refreshed cookie get the refreshed session. */
 const REPLACEMENT_WINDOW_SECONDS = 60
 
@@ -41,8 +48,10 @@ export interface CookieSessionStoreOptions extends SessionBinding {
   readonly clock?: Clock
 }
 
-/** An opened session as cached per process, keyed by a digest of its cookie value. */
+/** An opened session as cached per process, keyed by {@link cacheKeyOf} its cookie value. */
 interface CachedSession extends StoredSession {
+  /** The cookie value (sealed) this entry was opened from: a hit needs the request to carry exactly it. */
+  readonly sealed: string
   /** Set when this cookie was refreshed: the new sealed value to hand back… */
   readonly replacement?: string
   /** …until this time (seconds); after it the old cookie is on its own again. */
@@ -59,15 +68,43 @@ interface OpenedCookie extends StoredSession {
   readonly cacheKey: string
 }
 
-/** Cache key of a sealed session: a digest, so the cache never holds the (up to 16 KB) cookie values. */
-function digest(sealed: string): string {
-  return hash('sha256', sealed, 'base64url')
+/**
+ * Cache key of a sealed value: its length and its last characters (the GCM
+ * tag, unique per seal), computed from the shards without joining them.
+ * Hashing the whole value instead cost more than the rest of an
+ * authenticated request for a 3–4-shard cookie; the key only finds the
+ * entry, which is used only when the request's value equals the entry's
+ * ({@link carries}).
+ */
+function cacheKeyOf(shards: readonly string[]): string {
+  let length = 0
+  for (let i = 0; i < shards.length; i++) length += shards[i]!.length
+  const last = shards[shards.length - 1]!
+  const tail = last.length >= KEY_TAIL ? last.slice(-KEY_TAIL) : shards.join('').slice(-KEY_TAIL)
+  return `${length}.${tail}`
+}
+
+/**
+ * True when the shards join to exactly `sealed`, compared in place. Not
+ * constant-time: finding an entry needs its key, the tag of a cookie the
+ * client already holds, so the comparison tells a client nothing it does not
+ * know.
+ */
+function carries(shards: readonly string[], sealed: string): boolean {
+  let at = 0
+  for (let i = 0; i < shards.length; i++) {
+    const shard = shards[i]!
+    // A slice and `===` compare flat memory; `startsWith(shard, at)` is a character loop, 100× slower on V8.
+    if (sealed.slice(at, at + shard.length) !== shard) return false
+    at += shard.length
+  }
+  return at === sealed.length
 }
 
 /**
  * Sessions in the browser: the session is sealed (AES-256-GCM, associated
  * data {@link sessionAad}) into the cookie `{name}-0` … `{name}-3`. Opened
- * values are cached per process by a digest of the cookie, refreshes are
+ * values are cached per process by the cookie value (found by its GCM tag), refreshes are
  * single-flight per cookie, and for 60 s after a refresh the pre-refresh
  * cookie gets the refreshed session and the new cookie again.
  */
@@ -79,7 +116,11 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
   readonly #log: Logger
   readonly #metrics: AuthMetrics | undefined
   readonly #clock: Clock
-  readonly #sessions = new LRUCache<string, CachedSession>({ max: SESSION_CACHE_ENTRIES })
+  readonly #sessions = new LRUCache<string, CachedSession>({
+    max: SESSION_CACHE_ENTRIES,
+    maxSize: SESSION_CACHE_BYTES,
+    sizeCalculation: (entry) => 2 * (entry.sealed.length + (entry.replacement?.length ?? 0)) || 1,
+  })
   readonly #refreshes = new Map<string, Promise<CachedSession | undefined>>()
 
   constructor(options: CookieSessionStoreOptions) {
@@ -98,16 +139,17 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
   }
 
   async open(exchange: SessionExchange): Promise<OpenedCookie | undefined> {
-    const raw = readShards(exchange.cookies, this.#names)
-    if (raw === undefined) return undefined
-    const cacheKey = digest(raw)
+    const shards = presentShards(exchange.cookies, this.#names)
+    if (shards === undefined) return undefined
+    const cacheKey = cacheKeyOf(shards)
     let entry = this.#sessions.get(cacheKey)
-    if (entry === undefined) {
+    if (entry === undefined || !carries(shards, entry.sealed)) {
+      const raw = shards.join('')
       // Tampered, truncated, foreign or stale: no session.
       const opened = await this.#ring.openFresh('session', raw, this.#aad)
       const session = opened === undefined ? undefined : parseSessionData(opened)
       if (session === undefined) return undefined
-      entry = { session }
+      entry = { session, sealed: raw }
       this.#sessions.set(cacheKey, entry)
     }
     const opened: OpenedCookie = { session: entry.session, entry, cacheKey }
@@ -125,11 +167,11 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
     if (entry.replacement !== undefined && now > entry.replacedUntil!) {
       // A client still sending the pre-refresh cookie long after the refresh
       // (it ignored the new one) does not ride on the new tokens forever.
-      entry = { session: entry.previous! }
+      entry = { session: entry.previous!, sealed: entry.sealed }
       this.#sessions.set(cacheKey, entry)
     }
     if (entry.replacement === undefined && needsRenewal(entry.session, now)) {
-      entry = entry.refreshFailed ? undefined : await this.#refresh(cacheKey, entry.session, renew)
+      entry = entry.refreshFailed ? undefined : await this.#refresh(cacheKey, entry, renew)
       if (entry === undefined) return undefined
     }
     if (entry.replacement !== undefined) {
@@ -144,7 +186,7 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
     const set = setSessionCookies(sealed, this.#names, exchange.cookies, cookieAttributes(exchange), this.#clock())
     if (set === undefined) throw new AuthError(500, 'AuthUserClaimsSizeExceeded')
     exchange.responseCookies.push(...set)
-    this.#sessions.set(digest(sealed), { session })
+    this.#sessions.set(cacheKeyOf([sealed]), { session, sealed })
   }
 
   async clear(exchange: SessionExchange): Promise<void> {
@@ -158,16 +200,17 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
   }
 
   /** Single-flight per cookie: concurrent requests share one refresh at the token endpoint. */
-  #refresh(cacheKey: string, session: SessionData, renew: SessionRenewal): Promise<CachedSession | undefined> {
+  #refresh(cacheKey: string, stored: CachedSession, renew: SessionRenewal): Promise<CachedSession | undefined> {
     let flight = this.#refreshes.get(cacheKey)
     if (flight === undefined) {
-      flight = this.#doRefresh(cacheKey, session, renew).finally(() => this.#refreshes.delete(cacheKey))
+      flight = this.#doRefresh(cacheKey, stored, renew).finally(() => this.#refreshes.delete(cacheKey))
       this.#refreshes.set(cacheKey, flight)
     }
     return flight
   }
 
-  async #doRefresh(cacheKey: string, session: SessionData, renew: SessionRenewal): Promise<CachedSession | undefined> {
+  async #doRefresh(cacheKey: string, stored: CachedSession, renew: SessionRenewal): Promise<CachedSession | undefined> {
+    const { session } = stored
     const about = refreshAbout(this.#binding, session, 'cookie')
     const result = await renewOrEnd(
       async () => {
@@ -181,7 +224,7 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
       about,
     )
     if (result === undefined) {
-      this.#sessions.set(cacheKey, { session, refreshFailed: true })
+      this.#sessions.set(cacheKey, { session, sealed: stored.sealed, refreshFailed: true })
       return undefined
     }
     const { next, sealed } = result
@@ -190,12 +233,13 @@ export class CookieSessionStore implements SessionStore<OpenedCookie> {
     // rotating refresh token would not survive.
     const refreshed: CachedSession = {
       session: next,
+      sealed: stored.sealed,
       replacement: sealed,
       replacedUntil: this.#clock() + REPLACEMENT_WINDOW_SECONDS,
       previous: session,
     }
     this.#sessions.set(cacheKey, refreshed)
-    this.#sessions.set(digest(sealed), { session: next })
+    this.#sessions.set(cacheKeyOf([sealed]), { session: next, sealed })
     renewed(this.#metrics, about)
     return refreshed
   }

@@ -50,20 +50,25 @@ export function shardNames(cookieName: string): readonly string[] {
 }
 
 /**
- * Joins the shards present in the request, in order from `-0`. A gap ends the
+ * The shards present in the request, in order from `-0`. A gap ends the
  * value (a missing middle shard then fails authentication when opened).
  * Returns `undefined` when there is no `-0` shard.
  */
-export function readShards(cookies: ReadonlyMap<string, string>, names: readonly string[]): string | undefined {
+export function presentShards(cookies: ReadonlyMap<string, string>, names: readonly string[]): string[] | undefined {
   const first = cookies.get(names[0]!)
   if (first === undefined) return undefined
-  let value = first
+  const shards = [first]
   for (let i = 1; i < names.length; i++) {
     const shard = cookies.get(names[i]!)
     if (shard === undefined) break
-    value += shard
+    shards.push(shard)
   }
-  return value
+  return shards
+}
+
+/** The sealed value of the shards present in the request ({@link presentShards}, joined). */
+export function readShards(cookies: ReadonlyMap<string, string>, names: readonly string[]): string | undefined {
+  return presentShards(cookies, names)?.join('')
 }
 
 /** True when any shard of this cookie is present in the request. */
