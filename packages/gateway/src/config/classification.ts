@@ -698,8 +698,8 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
           {
             accepts: [],
             action: 'refuse',
-            reason: 'gRPC health checks are not implemented: Portcullis checks health over HTTP/1.1',
-            fix: 'give HttpCode instead (for example "200"), with ProtocolVersion: HTTP1',
+            reason: 'gRPC health checks are not implemented yet: Portcullis checks health over HTTP/1.1',
+            fix: 'give HttpCode instead (for example "200") for an HTTP1 target group, or, for an HTTP2 or GRPC target group, remove the Matcher and set HealthCheckEnabled: false',
           },
         ],
       }),

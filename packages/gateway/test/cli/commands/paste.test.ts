@@ -56,13 +56,13 @@ describe('a pasted ALB, through the portcullis command', () => {
     assert.equal(code, 2)
     assert.equal(stdout, '')
     for (const line of [
-      /^full\.yaml:\d+:\d+ TargetGroups\[2\]\.ProtocolVersion: ProtocolVersion HTTP2: Portcullis speaks HTTP\/1\.1 to targets/m,
-      /^full\.yaml:\d+:\d+ TargetGroups\[3\]\.ProtocolVersion: ProtocolVersion GRPC: /m,
       /^full\.yaml:\d+:\d+ TargetGroups\[3\]\.Matcher\.GrpcCode: GrpcCode 0-99: gRPC health checks are not implemented/m,
       /^full\.yaml:\d+:\d+ warning: TargetGroups\[2\]\.TargetControlPort: TargetControlPort 3000: /m,
     ]) {
       assert.match(stderr, line)
     }
+    // HTTP2 and GRPC target groups are implemented (issue 19): their ProtocolVersion is no longer refused.
+    assert.doesNotMatch(stderr, /\.ProtocolVersion: /)
   })
 
   test('validate accepts the same paste with those settings off, and lists what it ignores once', async () => {
