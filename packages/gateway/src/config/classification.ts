@@ -94,6 +94,7 @@ export type BlockName =
   | 'PortcullisSettings'
   | 'PortcullisAdmin'
   | 'PortcullisAccessLog'
+  | 'PortcullisConnectionLog'
   | 'PortcullisSharedState'
   | 'ListenerPortcullis'
   | 'TargetGroupPortcullis'
@@ -177,7 +178,9 @@ const LOAD_BALANCER_ATTRIBUTES = {
   ),
   'access_logs.s3.bucket': awsOnly('S3 access logs'),
   'access_logs.s3.prefix': awsOnly('S3 access logs'),
-  'connection_logs.s3.enabled': awsOnly('S3 connection logs'),
+  'connection_logs.s3.enabled': awsOnly(
+    'S3 connection logs; Portcullis writes its own connection log when Portcullis.ConnectionLog is set',
+  ),
   'connection_logs.s3.bucket': awsOnly('S3 connection logs'),
   'connection_logs.s3.prefix': awsOnly('S3 connection logs'),
   'health_check_logs.s3.enabled': awsOnly('S3 health-check logs'),
@@ -746,13 +749,19 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       'AllowInsecureHttpAuthentication',
       'CaFile',
       'AccessLog',
+      'ConnectionLog',
       'SharedState',
       'SessionStore',
       'LocalCertificates',
       'ClientSecretsDirectory',
       'InstanceAddresses',
     ],
-    { Admin: 'PortcullisAdmin', AccessLog: 'PortcullisAccessLog', SharedState: 'PortcullisSharedState' },
+    {
+      Admin: 'PortcullisAdmin',
+      AccessLog: 'PortcullisAccessLog',
+      ConnectionLog: 'PortcullisConnectionLog',
+      SharedState: 'PortcullisSharedState',
+    },
   ),
   PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port', 'TokenFile']),
   PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', [
@@ -762,6 +771,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     'IntervalMinutes',
     'MaxTotalSizeMB',
   ]),
+  PortcullisConnectionLog: portcullisBlock('Portcullis.ConnectionLog', ['Format', 'Path']),
   PortcullisSharedState: portcullisBlock('Portcullis.SharedState', [
     'Url',
     'KeyPrefix',

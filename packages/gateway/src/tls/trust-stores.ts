@@ -68,29 +68,42 @@ export function refusedClientCertificate(
 
 /**
  * ALB's `tls_verify_status` for a handshake on a `verify` listener:
- * `Success`, or `Failed:` and the reason, from OpenSSL's verification result
- * as Node reports it (`authorizationError`).
+ * `Success`, or `Failed:` and ALB's error reason code, from OpenSSL's
+ * verification result as Node reports it (`authorizationError`).
  */
 export function tlsVerifyStatus(socket: TLSSocket): string {
   if (socket.authorized) return 'Success'
+  // AWS's table has no code for a client that sent no certificate: ours (docs/alb-contract.md).
   if (socket.getPeerX509Certificate() === undefined) return 'Failed:ClientCertNotPresent'
-  const code = String(socket.authorizationError ?? '')
-  return `Failed:${VERIFY_FAILURES[code] ?? 'ClientCertInvalid'}`
+  return `Failed:${verifyFailure(String(socket.authorizationError ?? ''))}`
 }
 
-/** OpenSSL's verification errors, as ALB's connection log names the failures. */
+/** ALB's error reason code for OpenSSL's verification error `code` (`CERT_HAS_EXPIRED`…). */
+export function verifyFailure(code: string): string {
+  return VERIFY_FAILURES[code] ?? 'ClientCertInvalid'
+}
+
+/**
+ * OpenSSL's verification errors, as ALB's connection log names them (its
+ * "error reason codes"): ClientCertMaxChainDepthExceeded, ClientCertCrlHit,
+ * ClientCertCrlProcessingError, ClientCertUntrusted, ClientCertNotYetValid,
+ * ClientCertExpired, ClientCertInvalid (anything else about the certificate).
+ */
 const VERIFY_FAILURES: Readonly<Record<string, string>> = {
   CERT_HAS_EXPIRED: 'ClientCertExpired',
   CERT_NOT_YET_VALID: 'ClientCertNotYetValid',
-  CERT_REVOKED: 'ClientCertRevoked',
+  CERT_REVOKED: 'ClientCertCrlHit',
   UNABLE_TO_GET_CRL: 'ClientCertCrlProcessingError',
   CRL_HAS_EXPIRED: 'ClientCertCrlProcessingError',
   CRL_NOT_YET_VALID: 'ClientCertCrlProcessingError',
+  CRL_SIGNATURE_FAILURE: 'ClientCertCrlProcessingError',
+  UNABLE_TO_DECRYPT_CRL_SIGNATURE: 'ClientCertCrlProcessingError',
   UNABLE_TO_GET_ISSUER_CERT: 'ClientCertUntrusted',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'ClientCertUntrusted',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'ClientCertUntrusted',
   SELF_SIGNED_CERT_IN_CHAIN: 'ClientCertUntrusted',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'ClientCertUntrusted',
-  INVALID_PURPOSE: 'ClientCertPurposeInvalid',
+  CERT_UNTRUSTED: 'ClientCertUntrusted',
   CERT_CHAIN_TOO_LONG: 'ClientCertMaxChainDepthExceeded',
+  PATH_LENGTH_EXCEEDED: 'ClientCertMaxChainDepthExceeded',
 }

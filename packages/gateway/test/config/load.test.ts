@@ -146,6 +146,7 @@ describe('the issue-3 YAML', () => {
       sessionStore: 'cookie',
       localCertificates: false,
       clientSecretsDirectory: undefined,
+      connectionLog: undefined,
       instanceAddresses: {},
     })
   })
@@ -297,6 +298,7 @@ describe('defaults', () => {
       sessionStore: 'cookie',
       localCertificates: false,
       clientSecretsDirectory: undefined,
+      connectionLog: undefined,
       instanceAddresses: {},
     })
     const listener = config.listeners[0]!
@@ -348,6 +350,7 @@ describe('defaults', () => {
       sessionStore: 'cookie',
       localCertificates: false,
       clientSecretsDirectory: undefined,
+      connectionLog: undefined,
       instanceAddresses: {},
     })
   })
