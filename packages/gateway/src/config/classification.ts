@@ -444,17 +444,8 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     fields: {
       Mode: implemented({ note: 'off (the default), verify or passthrough' }),
       TrustStoreArn: implemented({ note: 'the ARN (or Name) of an entry of TrustStores; Mode verify only' }),
-      IgnoreClientCertificateExpiry: notImplemented({
-        note: 'Portcullis always checks the validity of client certificates; false (the default) is what it does',
-        values: [
-          {
-            accepts: ['false'],
-            action: 'warn',
-            reason:
-              'Portcullis does not accept expired or not-yet-valid client certificates: clients ALB lets in with this setting are refused here',
-            fix: 'set it to false and renew the client certificates, or keep this listener on AWS',
-          },
-        ],
+      IgnoreClientCertificateExpiry: implemented({
+        note: 'true admits a chain whose only fault is an expired or not-yet-valid certificate (chain, purpose and revocation still checked); warned about',
       }),
       TrustStoreAssociationStatus: awsOnly('whether AWS has associated the trust store with the listener'),
       AdvertiseTrustStoreCaNames: notImplemented({

@@ -89,7 +89,15 @@ export interface TrustStoreModel {
  * `passthrough` asks for one and hands whatever the client sent to targets.
  */
 export type MutualAuthenticationModel =
-  | { readonly mode: 'verify'; readonly trustStore: TrustStoreModel }
+  | {
+      readonly mode: 'verify'
+      readonly trustStore: TrustStoreModel
+      /**
+       * `IgnoreClientCertificateExpiry`: a chain whose only fault is an
+       * expired or not-yet-valid certificate is admitted. An insecure opt-in, warned about.
+       */
+      readonly ignoreClientCertificateExpiry: boolean
+    }
   | { readonly mode: 'passthrough' }
 
 /** One listener (ELBv2 `CreateListener`): where to accept connections and its rules. */

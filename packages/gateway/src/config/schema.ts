@@ -269,6 +269,10 @@ const ListenerSchema = strict('Listener', {
   MutualAuthentication: strict('MutualAuthenticationAttributes', {
     Mode: z.enum(['off', 'verify', 'passthrough']).describe(noted('MutualAuthenticationAttributes', 'Mode')),
     TrustStoreArn: z.string().optional().describe(noted('MutualAuthenticationAttributes', 'TrustStoreArn')),
+    IgnoreClientCertificateExpiry: z
+      .boolean()
+      .optional()
+      .describe(noted('MutualAuthenticationAttributes', 'IgnoreClientCertificateExpiry')),
   })
     .optional()
     .describe(noted('Listener', 'MutualAuthentication')),

@@ -1,12 +1,14 @@
-import { randomUUID, X509Certificate } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls'
+import type { TLSSocket } from 'node:tls'
 import type { MutualAuthenticationModel, RequestHeaderNames } from '../config/model.js'
 import { presentedChainHeaders, rfc2253, validity, verifiedCertificateHeaders } from '../headers/client-certificate.js'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
 import { type ConnectionLogEntry, microsecondTime } from '../observability/connection-log.js'
+import { presentedChain } from '../tls/time-tolerant.js'
+import { admittedByVerify } from '../tls/trust-stores.js'
 import { elapsedMs } from '../values/clock.js'
 
 /**
@@ -131,7 +133,7 @@ function buildClientCertificateHeaders(
 ): Record<string, string> {
   if (mtls.mode === 'verify') {
     // A connection the listener admitted before a reload turned verify on has no verified certificate.
-    const leaf = socket.authorized ? socket.getPeerX509Certificate() : undefined
+    const leaf = admittedByVerify(socket) ? socket.getPeerX509Certificate() : undefined
     return leaf === undefined ? {} : verifiedCertificateHeaders(leaf, names)
   }
   return presentedChainHeaders(presentedChain(socket), names)
@@ -156,19 +158,6 @@ export function tlsHeadersOf(
     connection.tlsHeaders = headers
   }
   return connection.tlsHeaders
-}
-
-/** The client's chain, leaf first, as Node links it (each certificate to its issuer, up to a self-signed one). */
-function presentedChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = []
-  const seen = new Set<string>()
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
-  while (cert?.raw !== undefined && !seen.has(cert.fingerprint256)) {
-    seen.add(cert.fingerprint256)
-    chain.push(new X509Certificate(cert.raw))
-    cert = cert.issuerCertificate
-  }
-  return chain
 }
 
 /** What the entry needs besides the socket. */

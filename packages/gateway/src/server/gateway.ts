@@ -302,7 +302,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
             acceptedAt: acceptedAt.get(peer),
             listenerPort: socket.localPort ?? model.port,
             // passthrough verifies nothing: every handshake that completes is admitted.
-            verifyStatus: mtls.mode === 'verify' ? tlsVerifyStatus(socket) : 'Success',
+            verifyStatus: mtls.mode === 'verify' ? tlsVerifyStatus(socket, mtls) : 'Success',
             traceId: connectionTraceId(socket),
           }),
         )

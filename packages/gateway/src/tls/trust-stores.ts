@@ -13,7 +13,8 @@
 import { constants } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { TLSSocket } from 'node:tls'
-import type { MutualAuthenticationModel } from '../config/model.js'
+import type { MutualAuthenticationModel, TrustStoreModel } from '../config/model.js'
+import { presentedChain, type TrustMaterial, trustMaterial, verifyIgnoringTime } from './time-tolerant.js'
 
 /** What a listener's TLS needs for mutual TLS. */
 export interface ClientCertificateTls {
@@ -41,6 +42,8 @@ export function clientCertificateTls(mtls: MutualAuthenticationModel): ClientCer
   const secureOptions = constants.SSL_OP_NO_TICKET
   if (mtls.mode === 'passthrough') return { contextOptions: { secureOptions }, serverOptions }
   const store = mtls.trustStore
+  // Read with the context's files, for the second look IgnoreClientCertificateExpiry takes.
+  if (mtls.ignoreClientCertificateExpiry) materials.set(store, trustMaterial(store))
   return {
     contextOptions: {
       ca: [readFileSync(store.caCertificatesBundleFile)],
@@ -62,20 +65,51 @@ export function refusedClientCertificate(
   socket: TLSSocket,
 ): string | undefined {
   if (mtls?.mode !== 'verify') return undefined
-  const status = tlsVerifyStatus(socket)
+  const status = tlsVerifyStatus(socket, mtls)
   return status === 'Success' ? undefined : status
 }
+
+/** Each trust store's parsed files, for stores whose listeners ignore client certificate expiry. */
+const materials = new WeakMap<TrustStoreModel, TrustMaterial>()
+
+/** Where a socket keeps its verdict: computed once, read by the connection log and the request headers. */
+const STATUS = Symbol('portcullis.tlsVerifyStatus')
+type Judged = TLSSocket & { [STATUS]?: string }
+
+type VerifyModel = Extract<MutualAuthenticationModel, { mode: 'verify' }>
 
 /**
  * ALB's `tls_verify_status` for a handshake on a `verify` listener:
  * `Success`, or `Failed:` and ALB's error reason code, from OpenSSL's
- * verification result as Node reports it (`authorizationError`).
+ * verification result as Node reports it (`authorizationError`). With
+ * `IgnoreClientCertificateExpiry`, a chain OpenSSL refused for a date is
+ * verified again without dates ({@link verifyIgnoringTime}).
  */
-export function tlsVerifyStatus(socket: TLSSocket): string {
+export function tlsVerifyStatus(socket: TLSSocket, mtls: VerifyModel): string {
+  const judged = socket as Judged
+  judged[STATUS] ??= judge(socket, mtls)
+  return judged[STATUS]
+}
+
+function judge(socket: TLSSocket, mtls: VerifyModel): string {
   if (socket.authorized) return 'Success'
   // AWS's table has no code for a client that sent no certificate: ours (docs/alb-contract.md).
   if (socket.getPeerX509Certificate() === undefined) return 'Failed:ClientCertNotPresent'
-  return `Failed:${verifyFailure(String(socket.authorizationError ?? ''))}`
+  const code = String(socket.authorizationError ?? '')
+  if (mtls.ignoreClientCertificateExpiry && (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID')) {
+    let material = materials.get(mtls.trustStore)
+    if (material === undefined) {
+      material = trustMaterial(mtls.trustStore)
+      materials.set(mtls.trustStore, material)
+    }
+    return verifyIgnoringTime(presentedChain(socket), material)
+  }
+  return `Failed:${verifyFailure(code)}`
+}
+
+/** The connection's client certificate was admitted by a `verify` listener (by OpenSSL, or on the second look). */
+export function admittedByVerify(socket: TLSSocket): boolean {
+  return socket.authorized || (socket as Judged)[STATUS] === 'Success'
 }
 
 /** ALB's error reason code for OpenSSL's verification error `code` (`CERT_HAS_EXPIRED`…). */
