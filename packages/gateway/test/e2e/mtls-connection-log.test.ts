@@ -18,6 +18,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import type { TLSSocket } from 'node:tls'
 import { promisify } from 'node:util'
+import { type AlbClientCertificate, createAlbClientCertificateReader } from '@portcullis/verify'
 import { ensureLeafCertificate, ensureLocalCa, type LeafCertificate } from '../../src/tls/local-ca.js'
 import { type ClientCertificate, makeTestPki, opensslFacts, type TestPki } from '../fixtures/pki.js'
 import { freePort, listen } from '../fixtures/ports.js'
@@ -73,6 +74,8 @@ describe("ALB's connection log, through portcullis start", { timeout: 120_000 },
   let accessLog: string
   let connectionLog: string
   const ports = { verify: 0, passthrough: 0, admin: 0 }
+  /** What the target's @portcullis/verify reader made of each request's headers, by path. */
+  const certificates = new Map<string, AlbClientCertificate | undefined>()
   /** Handshakes made so far: the connection log holds exactly one line for each. */
   let handshakes = 0
 
@@ -80,7 +83,12 @@ describe("ALB's connection log, through portcullis start", { timeout: 120_000 },
     dir = await mkdtemp(join(tmpdir(), 'portcullis-connlog-'))
     caFile = (await ensureLocalCa(join(dir, 'server-state'))).caCertPath
     leaf = await ensureLeafCertificate(join(dir, 'server-state'))
-    target = createServer((_req, res) => res.end('ok'))
+    // The target reads the certificate as an application would, with @portcullis/verify.
+    const readClientCertificate = createAlbClientCertificateReader({ trustedProxies: ['127.0.0.1/32', '::1/128'] })
+    target = createServer((req, res) => {
+      certificates.set(req.url ?? '', readClientCertificate(req.headers, { remoteAddress: req.socket.remoteAddress }))
+      res.end('ok')
+    })
     await listen(target)
     pki = await makeTestPki(join(dir, 'pki'))
     for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort()
@@ -208,6 +216,14 @@ Portcullis:
       .map((l) => JSON.parse(l) as { request: string; conn_trace_id: string })
       .find((e) => e.request.includes('/admitted'))
     assert.equal(entry?.conn_trace_id, line.conn_trace_id)
+    // The target's reader (@portcullis/verify) sees the same certificate, typed.
+    const cert = certificates.get('/admitted')
+    assert.ok(cert?.mode === 'verify', 'the target read verify headers')
+    assert.equal(cert.serialNumber, facts.serial)
+    assert.equal(cert.subject, facts.subject)
+    assert.equal(cert.issuer, facts.issuer)
+    assert.equal(cert.notAfter.toISOString().replace('.000', ''), facts.notAfter)
+    assert.equal(cert.leaf.toString(), await readFile(valid.certFile, 'utf8'))
   })
 
   const refusals: [string, keyof TestPki['clients'] | undefined, string][] = [
@@ -244,10 +260,15 @@ Portcullis:
     assert.equal(stranger.tls_verify_status, 'Success')
     assert.equal(stranger.leaf_client_cert_subject, 'CN=stranger')
     assert.equal(stranger.listener_port, ports.passthrough)
+    const presented = certificates.get('/c')
+    assert.ok(presented?.mode === 'passthrough', 'the target read the passthrough chain')
+    assert.equal(presented.leaf.toString(), await readFile(pki.clients.wrongCa.certFile, 'utf8'))
     assert.equal(await curl(ports.passthrough, undefined), 0)
     const none = await lastLine()
     assert.equal(none.tls_verify_status, 'Success')
     assert.equal(none.leaf_client_cert_subject, '-')
+    const chain = certificates.get('/c')
+    assert.equal(chain, undefined, 'no certificate, no header: the reader says undefined')
   })
 
   test('SIGUSR2 reopens the connection log with the access log: the moved file keeps its lines, new ones go to a new file', async () => {
