@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { runPortcullis } from '../fixtures/process.js'
 
-describe('Portcullis.ConnectionLog, checked by portcullis validate', { timeout: 60_000 }, () => {
+describe('Portcullis.ConnectionLog, checked by portcullis validate', { timeout: 180_000 }, () => {
   let dir: string
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'portcullis-connlog-config-'))
