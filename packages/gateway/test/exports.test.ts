@@ -124,9 +124,11 @@ const API: Record<string, { values: readonly string[]; types: readonly string[] 
   },
   '@portcullis/verify': {
     values: [
+      'ALB_CLIENT_CERTIFICATE_HEADERS',
       'ALB_VERIFY_ERROR_CODES',
       'AlbVerifyError',
       'MAX_TOKEN_LENGTH',
+      'createAlbClientCertificateReader',
       'createAlbVerifier',
       'defaultKeyEndpoint',
       'isAlbVerifyError',
@@ -135,6 +137,10 @@ const API: Record<string, { values: readonly string[]; types: readonly string[] 
     ],
     types: [
       'AlbClaims',
+      'AlbClientCertificate',
+      'AlbClientCertificateHeaderNames',
+      'AlbClientCertificateReader',
+      'AlbClientCertificateReaderOptions',
       'AlbIdentity',
       'AlbTokenHeader',
       'AlbVerifier',

@@ -15,6 +15,14 @@ export {
 } from './errors.js'
 export type { HeaderSource } from './headers.js'
 export { defaultKeyEndpoint } from './keys/endpoint.js'
+export {
+  ALB_CLIENT_CERTIFICATE_HEADERS,
+  type AlbClientCertificate,
+  type AlbClientCertificateHeaderNames,
+  type AlbClientCertificateReader,
+  type AlbClientCertificateReaderOptions,
+  createAlbClientCertificateReader,
+} from './mtls.js'
 export { type AlbTokenHeader, MAX_TOKEN_LENGTH, type ParsedAlbToken, parseAlbToken } from './token.js'
 export {
   type AlbClaims,

@@ -162,12 +162,21 @@ function listenerProtocols(model: AuditModel): RawFinding[] {
           ref: { kind: 'listener', listener: l, field: 'MutualAuthentication' },
           message: `${listenerName(listener)} accepts any client certificate (passthrough): only targets that verify X-Amzn-Mtls-Clientcert themselves authenticate clients`,
         })
-      } else if (mtls?.mode === 'verify' && mtls.trustStore.revocationFiles.length === 0) {
-        out.push({
-          id: 'listener-mtls-no-revocation',
-          ref: { kind: 'listener', listener: l, field: 'MutualAuthentication' },
-          message: `${listenerName(listener)} verifies client certificates against trust store ${mtls.trustStore.name}, which has no revocation list: a revoked certificate is accepted until it expires`,
-        })
+      } else if (mtls?.mode === 'verify') {
+        if (mtls.trustStore.revocationFiles.length === 0) {
+          out.push({
+            id: 'listener-mtls-no-revocation',
+            ref: { kind: 'listener', listener: l, field: 'MutualAuthentication' },
+            message: `${listenerName(listener)} verifies client certificates against trust store ${mtls.trustStore.name}, which has no revocation list: a revoked certificate is accepted until it expires`,
+          })
+        }
+        if (mtls.ignoreClientCertificateExpiry) {
+          out.push({
+            id: 'listener-mtls-ignore-expiry',
+            ref: { kind: 'listener', listener: l, field: 'MutualAuthentication' },
+            message: `${listenerName(listener)} admits expired and not-yet-valid client certificates (IgnoreClientCertificateExpiry): a leaked certificate keeps working after it expires`,
+          })
+        }
       }
       const outdated = listener.sslPolicy === undefined ? undefined : outdatedPolicy(listener.sslPolicy)
       if (outdated !== undefined) {

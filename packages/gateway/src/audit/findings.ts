@@ -131,6 +131,14 @@ export const CATALOGUE = {
       'Use MutualAuthentication Mode verify with a trust store, or make every target verify the X-Amzn-Mtls-Clientcert chain itself (and accept it only from the load balancer).',
     scope: 'config',
   },
+  'listener-mtls-ignore-expiry': {
+    severity: 'low',
+    control: undefined,
+    title: 'Mutual TLS admits expired client certificates',
+    remediation:
+      'Set IgnoreClientCertificateExpiry to false and renew the client certificates, so that a certificate stops working when it expires.',
+    scope: 'config',
+  },
   'listener-mtls-no-revocation': {
     severity: 'low',
     control: undefined,

@@ -94,6 +94,7 @@ export type BlockName =
   | 'PortcullisSettings'
   | 'PortcullisAdmin'
   | 'PortcullisAccessLog'
+  | 'PortcullisConnectionLog'
   | 'PortcullisSharedState'
   | 'ListenerPortcullis'
   | 'TargetGroupPortcullis'
@@ -175,7 +176,9 @@ const LOAD_BALANCER_ATTRIBUTES = {
   ),
   'access_logs.s3.bucket': awsOnly('S3 access logs'),
   'access_logs.s3.prefix': awsOnly('S3 access logs'),
-  'connection_logs.s3.enabled': awsOnly('S3 connection logs'),
+  'connection_logs.s3.enabled': awsOnly(
+    'S3 connection logs; Portcullis writes its own connection log when Portcullis.ConnectionLog is set',
+  ),
   'connection_logs.s3.bucket': awsOnly('S3 connection logs'),
   'connection_logs.s3.prefix': awsOnly('S3 connection logs'),
   'health_check_logs.s3.enabled': awsOnly('S3 health-check logs'),
@@ -439,17 +442,8 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     fields: {
       Mode: implemented({ note: 'off (the default), verify or passthrough' }),
       TrustStoreArn: implemented({ note: 'the ARN (or Name) of an entry of TrustStores; Mode verify only' }),
-      IgnoreClientCertificateExpiry: notImplemented({
-        note: 'Portcullis always checks the validity of client certificates; false (the default) is what it does',
-        values: [
-          {
-            accepts: ['false'],
-            action: 'warn',
-            reason:
-              'Portcullis does not accept expired or not-yet-valid client certificates: clients ALB lets in with this setting are refused here',
-            fix: 'set it to false and renew the client certificates, or keep this listener on AWS',
-          },
-        ],
+      IgnoreClientCertificateExpiry: implemented({
+        note: 'true admits a chain whose only fault is an expired or not-yet-valid certificate (chain, purpose and revocation still checked); warned about',
       }),
       TrustStoreAssociationStatus: awsOnly('whether AWS has associated the trust store with the listener'),
       AdvertiseTrustStoreCaNames: notImplemented({
@@ -735,13 +729,19 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       'AllowInsecureHttpAuthentication',
       'CaFile',
       'AccessLog',
+      'ConnectionLog',
       'SharedState',
       'SessionStore',
       'LocalCertificates',
       'ClientSecretsDirectory',
       'InstanceAddresses',
     ],
-    { Admin: 'PortcullisAdmin', AccessLog: 'PortcullisAccessLog', SharedState: 'PortcullisSharedState' },
+    {
+      Admin: 'PortcullisAdmin',
+      AccessLog: 'PortcullisAccessLog',
+      ConnectionLog: 'PortcullisConnectionLog',
+      SharedState: 'PortcullisSharedState',
+    },
   ),
   PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port', 'TokenFile']),
   PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', [
@@ -751,6 +751,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     'IntervalMinutes',
     'MaxTotalSizeMB',
   ]),
+  PortcullisConnectionLog: portcullisBlock('Portcullis.ConnectionLog', ['Format', 'Path']),
   PortcullisSharedState: portcullisBlock('Portcullis.SharedState', [
     'Url',
     'KeyPrefix',

@@ -94,7 +94,15 @@ export interface TrustStoreModel {
  * `passthrough` asks for one and hands whatever the client sent to targets.
  */
 export type MutualAuthenticationModel =
-  | { readonly mode: 'verify'; readonly trustStore: TrustStoreModel }
+  | {
+      readonly mode: 'verify'
+      readonly trustStore: TrustStoreModel
+      /**
+       * `IgnoreClientCertificateExpiry`: a chain whose only fault is an
+       * expired or not-yet-valid certificate is admitted. An insecure opt-in, warned about.
+       */
+      readonly ignoreClientCertificateExpiry: boolean
+    }
   | { readonly mode: 'passthrough' }
 
 /** One listener (ELBv2 `CreateListener`): where to accept connections and its rules. */
@@ -407,6 +415,8 @@ export interface PortcullisModel {
   /** Extra CA file (PEM) trusted for outbound TLS to IdPs and JWKS endpoints. */
   readonly caFile: string | undefined
   readonly accessLog: AccessLogModel
+  /** ALB's connection log (`Portcullis.ConnectionLog`); undefined: not written. */
+  readonly connectionLog: ConnectionLogModel | undefined
   /** Redis/Valkey shared by several gateways (`Portcullis.SharedState`); undefined: one machine, no Redis. */
   readonly sharedState: SharedStateModel | undefined
   /** Where authenticate actions keep sessions (`Portcullis.SessionStore`); `shared` requires {@link sharedState}. */
@@ -431,6 +441,13 @@ export interface AccessLogModel {
   readonly delivery:
     | { readonly directory: string; readonly intervalMinutes: 5 | 60; readonly maxTotalBytes: number }
     | undefined
+}
+
+/** `Portcullis.ConnectionLog`: one file (or stdout), JSON or ALB's line. */
+export interface ConnectionLogModel {
+  readonly format: 'json' | 'alb'
+  /** Absolute; undefined: standard output. */
+  readonly path: string | undefined
 }
 
 /** `Portcullis.SharedState`: where the shared Redis/Valkey is and how long to wait for it. */

@@ -269,6 +269,10 @@ const ListenerSchema = strict('Listener', {
   MutualAuthentication: strict('MutualAuthenticationAttributes', {
     Mode: z.enum(['off', 'verify', 'passthrough']).describe(noted('MutualAuthenticationAttributes', 'Mode')),
     TrustStoreArn: z.string().optional().describe(noted('MutualAuthenticationAttributes', 'TrustStoreArn')),
+    IgnoreClientCertificateExpiry: z
+      .boolean()
+      .optional()
+      .describe(noted('MutualAuthenticationAttributes', 'IgnoreClientCertificateExpiry')),
   })
     .optional()
     .describe(noted('Listener', 'MutualAuthentication')),
@@ -390,6 +394,22 @@ const PortcullisSettingsSchema = strict('PortcullisSettings', {
       .optional()
       .describe('With Directory: delivered files beyond this total are deleted, oldest first. Default 10240.'),
   }).optional(),
+  ConnectionLog: strict('PortcullisConnectionLog', {
+    Format: z
+      .enum(['json', 'alb'])
+      .optional()
+      .describe("json (default) or alb: ALB's space-separated connection-log line."),
+    Path: z
+      .string()
+      .optional()
+      .describe(
+        'File to append to (SIGUSR2 or `portcullis reopen-logs` reopens it, with the access log); standard output when absent.',
+      ),
+  })
+    .optional()
+    .describe(
+      "ALB's connection log: one line per TLS handshake on a listener with mutual TLS (verify or passthrough), admitted or refused, with tls_verify_status and the access log's conn_trace_id. Off when absent.",
+    ),
   SharedState: strict('PortcullisSharedState', {
     Url: z
       .string()

@@ -44,7 +44,7 @@ export function verifiedCertificateHeaders(
     [names.serialNumber]: leaf.serialNumber.toUpperCase(),
     [names.issuer]: rfc2253(leaf.issuer),
     [names.subject]: rfc2253(leaf.subject),
-    [names.validity]: `NotBefore=${isoSeconds(leaf.validFrom)};NotAfter=${isoSeconds(leaf.validTo)}`,
+    [names.validity]: validity(leaf),
     [names.leaf]: urlEncodedPem(leaf.toString()),
   }
 }
@@ -75,6 +75,11 @@ export function rfc2253(nodeName: string): string {
     .replace(/[\u0080-\u{10ffff}]/gu, (ch) =>
       [...Buffer.from(ch, 'utf8')].map((b) => `\\${b.toString(16).toUpperCase().padStart(2, '0')}`).join(''),
     )
+}
+
+/** ALB's validity of a certificate: `NotBefore=2023-09-21T01:50:17Z;NotAfter=2024-09-20T01:50:17Z`. */
+export function validity(cert: X509Certificate): string {
+  return `NotBefore=${isoSeconds(cert.validFrom)};NotAfter=${isoSeconds(cert.validTo)}`
 }
 
 /** `Sep 21 01:50:17 2023 GMT` → `2023-09-21T01:50:17Z`. */

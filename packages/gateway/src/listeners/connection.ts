@@ -1,10 +1,14 @@
-import { randomUUID, X509Certificate } from 'node:crypto'
+import { randomUUID } from 'node:crypto'
 import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
-import type { DetailedPeerCertificate, TLSSocket } from 'node:tls'
+import { performance } from 'node:perf_hooks'
+import type { TLSSocket } from 'node:tls'
 import type { MutualAuthenticationModel, RequestHeaderNames } from '../config/model.js'
-import { presentedChainHeaders, verifiedCertificateHeaders } from '../headers/client-certificate.js'
+import { presentedChainHeaders, rfc2253, validity, verifiedCertificateHeaders } from '../headers/client-certificate.js'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
+import { type ConnectionLogEntry, microsecondTime } from '../observability/connection-log.js'
+import { presentedChain } from '../tls/time-tolerant.js'
+import { admittedByVerify } from '../tls/trust-stores.js'
 import { elapsedMs } from '../values/clock.js'
 
 /**
@@ -41,6 +45,22 @@ export interface ClientConnection extends ConnectionFacts {
 
 const connections = new WeakMap<object, ClientConnection>()
 
+/** Where a socket keeps its trace id: a property, so that HTTP/2's socket proxies read the TLS socket's. */
+const TRACE_ID = Symbol('portcullis.connTraceId')
+
+/**
+ * ALB's `conn_trace_id` of a client connection (`TID_` and 32 hex digits),
+ * made the first time it is asked for: at the end of the TLS handshake for
+ * the connection log, else on the first request, so that both logs name a
+ * connection alike.
+ */
+export function connectionTraceId(socket: Socket): string {
+  const holder = socket as Socket & { [TRACE_ID]?: string }
+  // randomUUID draws from a buffered pool: one per connection costs next to nothing.
+  holder[TRACE_ID] ??= `TID_${randomUUID().replaceAll('-', '')}`
+  return holder[TRACE_ID]
+}
+
 /**
  * The connection record of `socket`, built on its first request and shared by
  * the requests after it. An HTTP/2 session passes itself as `key` (Node gives
@@ -55,8 +75,7 @@ export function clientConnection(socket: Socket, secure: boolean, key: object = 
       socket,
       port: socket.remotePort ?? 0,
       localPort: socket.localPort ?? 0,
-      // randomUUID draws from a buffered pool: one per connection costs next to nothing.
-      traceId: `TID_${randomUUID().replaceAll('-', '')}`,
+      traceId: connectionTraceId(socket),
       tls:
         tlsSocket === undefined
           ? undefined
@@ -119,7 +138,7 @@ function buildClientCertificateHeaders(
 ): Record<string, string> {
   if (mtls.mode === 'verify') {
     // A connection the listener admitted before a reload turned verify on has no verified certificate.
-    const leaf = socket.authorized ? socket.getPeerX509Certificate() : undefined
+    const leaf = admittedByVerify(socket) ? socket.getPeerX509Certificate() : undefined
     return leaf === undefined ? {} : verifiedCertificateHeaders(leaf, names)
   }
   return presentedChainHeaders(presentedChain(socket), names)
@@ -146,15 +165,31 @@ export function tlsHeadersOf(
   return connection.tlsHeaders
 }
 
-/** The client's chain, leaf first, as Node links it (each certificate to its issuer, up to a self-signed one). */
-function presentedChain(socket: TLSSocket): X509Certificate[] {
-  const chain: X509Certificate[] = []
-  const seen = new Set<string>()
-  let cert: DetailedPeerCertificate | undefined = socket.getPeerCertificate(true)
-  while (cert?.raw !== undefined && !seen.has(cert.fingerprint256)) {
-    seen.add(cert.fingerprint256)
-    chain.push(new X509Certificate(cert.raw))
-    cert = cert.issuerCertificate
+/** What the entry needs besides the socket. */
+export interface HandshakeFacts {
+  /** When the TCP connection was accepted, in {@link performance.now} milliseconds; undefined when unknown. */
+  readonly acceptedAt: number | undefined
+  readonly listenerPort: number
+  readonly verifyStatus: string
+  readonly traceId: string
+}
+
+/** ALB's connection-log entry of a finished handshake on `socket` (read now, while the socket is open). */
+export function connectionLogEntry(socket: TLSSocket, facts: HandshakeFacts): ConnectionLogEntry {
+  const now = performance.now()
+  const leaf = socket.getPeerX509Certificate()
+  return {
+    timestamp: microsecondTime(performance.timeOrigin + now),
+    client_ip: socket.remoteAddress ?? '-',
+    client_port: socket.remotePort ?? 0,
+    listener_port: facts.listenerPort,
+    tls_protocol: socket.getProtocol() ?? '-',
+    tls_cipher: socket.getCipher()?.name ?? '-',
+    tls_handshake_latency: facts.acceptedAt === undefined ? -1 : Math.round(Math.max(0, now - facts.acceptedAt)) / 1000,
+    leaf_client_cert_subject: leaf === undefined ? '-' : rfc2253(leaf.subject),
+    leaf_client_cert_validity: leaf === undefined ? '-' : validity(leaf),
+    leaf_client_cert_serial_number: leaf === undefined ? '-' : leaf.serialNumber.toUpperCase(),
+    tls_verify_status: facts.verifyStatus,
+    conn_trace_id: facts.traceId,
   }
-  return chain
 }

@@ -88,9 +88,20 @@ interface Control {
   readonly done: (error?: Error) => void
 }
 
+/** Where a {@link LogFile} writes. */
+export interface LogFileOptions {
+  /** A file appended to, or stdout when undefined (and no `delivery`). */
+  path: string | undefined
+  /** ALB's interval files under a directory instead of `path`. */
+  delivery?: AlbDeliveryOptions
+  /** What the log is, for warnings (`access log`, `connection log`). */
+  label?: string
+}
+
 /**
- * Writes access-log entries, either as JSON lines or as ALB's own
- * space-separated lines, to a file, to stdout, or to ALB's gzip interval files.
+ * Writes whole lines to a file, to stdout, or to ALB's gzip interval files:
+ * the one writer of the access log and the connection log, so that both are
+ * batched, bounded and reopened (SIGUSR2) the same way.
  *
  * Written by hand rather than through pino's destination (sonic-boom): each
  * line is encoded at once into a reused 64 KiB buffer and full buffers go to
@@ -101,9 +112,8 @@ interface Control {
  * or at once on {@link flush}. Batches hold whole lines only, so a line is
  * never split between two files by {@link reopen} or an interval's end.
  */
-export class AccessLog {
-  readonly #format: 'json' | 'alb'
-  readonly #elb: string
+export class LogFile {
+  readonly #label: string
   readonly #sink: LogSink
   #batch: Buffer = Buffer.allocUnsafeSlow(BATCH_BYTES)
   #used = 0
@@ -117,9 +127,8 @@ export class AccessLog {
   #intervalEnd = Number.POSITIVE_INFINITY
   #failed = false
 
-  constructor(options: AccessLogOptions) {
-    this.#format = options.format
-    this.#elb = options.elb
+  constructor(options: LogFileOptions) {
+    this.#label = options.label ?? 'access log'
     if (options.delivery !== undefined) {
       const delivery = new AlbDeliverySink(options.delivery)
       this.#sink = delivery
@@ -221,7 +230,7 @@ export class AccessLog {
   #warnOnce(why: string): void {
     if (this.#failed) return
     this.#failed = true
-    process.emitWarning(`access log ${this.#sink.path ?? 'stdout'}: ${why}`, 'PortcullisWarning')
+    process.emitWarning(`${this.#label} ${this.#sink.path ?? 'stdout'}: ${why}`, 'PortcullisWarning')
   }
 
   /** Closes the delivery interval that ended by `now`: its lines go to its file, later ones to the next. */
@@ -232,6 +241,60 @@ export class AccessLog {
     this.#control((sink) => (sink as AlbDeliverySink).deliver(next)).catch((error: unknown) => {
       this.#warnOnce(`could not deliver a file: ${(error as Error).message}`)
     })
+  }
+
+  /**
+   * Appends `line` (ending in a newline) to the batch: see the class's note
+   * on when it is written. `now` decides the delivery interval whose file
+   * takes the line.
+   */
+  writeLine(line: string, now = Date.now()): void {
+    if (now >= this.#intervalEnd) this.#endIntervalIfDue(now)
+    // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch,
+    // and one that may not fit even an empty batch goes out as a buffer of its own.
+    const worstCase = line.length * 3
+    if (this.#used + worstCase > BATCH_BYTES) {
+      this.#seal()
+      if (worstCase > BATCH_BYTES) this.#enqueue(Buffer.from(line, 'utf8'))
+      this.#drain()
+    }
+    if (worstCase <= BATCH_BYTES) this.#used += this.#batch.write(line, this.#used)
+  }
+
+  /** Resolves when every line written so far is in the file (or on stdout), without waiting for the timer. */
+  async flush(): Promise<void> {
+    await this.#control(async () => {})
+  }
+
+  /**
+   * Writes every line so far to the file open now, then opens the path
+   * again: after logrotate (or anyone) renamed the file, later lines go to a
+   * new file under the configured name. Resolves once reopened. Nothing to
+   * do for stdout; for ALB's interval files it delivers the current file.
+   */
+  async reopen(): Promise<void> {
+    await this.#control((sink) => sink.reopen())
+  }
+
+  /** Writes what is pending and closes the file (delivering the current interval's file). */
+  async close(): Promise<void> {
+    clearInterval(this.#flushTimer)
+    await this.#control((sink) => sink.close())
+  }
+}
+
+/**
+ * The access log: ALB's access-log entries, as JSON lines or as ALB's own
+ * space-separated lines, through a {@link LogFile}.
+ */
+export class AccessLog extends LogFile {
+  readonly #format: 'json' | 'alb'
+  readonly #elb: string
+
+  constructor(options: AccessLogOptions) {
+    super({ path: options.path, delivery: options.delivery, label: 'access log' })
+    this.#format = options.format
+    this.#elb = options.elb
   }
 
   /**
@@ -286,43 +349,12 @@ export class AccessLog {
   }
 
   /**
-   * Appends the entry's line (to the batch: see the class's note on when it
-   * is written). `now` is the entry's `time`, which decides the delivery
-   * interval whose file takes the line.
+   * Appends the entry's line (see {@link LogFile} on when it is written).
+   * `now` is the entry's `time`, which decides the delivery interval whose
+   * file takes the line.
    */
   write(entry: AccessLogEntry, now = Date.now()): void {
-    if (now >= this.#intervalEnd) this.#endIntervalIfDue(now)
-    const line = this.#format === 'json' ? formatJsonLine(entry) : `${formatAlbLine(entry)}\n`
-    // UTF-8 needs at most 3 bytes per UTF-16 unit: a line that may not fit starts a new batch,
-    // and one that may not fit even an empty batch goes out as a buffer of its own.
-    const worstCase = line.length * 3
-    if (this.#used + worstCase > BATCH_BYTES) {
-      this.#seal()
-      if (worstCase > BATCH_BYTES) this.#enqueue(Buffer.from(line, 'utf8'))
-      this.#drain()
-    }
-    if (worstCase <= BATCH_BYTES) this.#used += this.#batch.write(line, this.#used)
-  }
-
-  /** Resolves when every line written so far is in the file (or on stdout), without waiting for the timer. */
-  async flush(): Promise<void> {
-    await this.#control(async () => {})
-  }
-
-  /**
-   * Writes every line so far to the file open now, then opens the path
-   * again: after logrotate (or anyone) renamed the file, later lines go to a
-   * new file under the configured name. Resolves once reopened. Nothing to
-   * do for stdout; for ALB's interval files it delivers the current file.
-   */
-  async reopen(): Promise<void> {
-    await this.#control((sink) => sink.reopen())
-  }
-
-  /** Writes what is pending and closes the file (delivering the current interval's file). */
-  async close(): Promise<void> {
-    clearInterval(this.#flushTimer)
-    await this.#control((sink) => sink.close())
+    this.writeLine(this.#format === 'json' ? formatJsonLine(entry) : `${formatAlbLine(entry)}\n`, now)
   }
 }
 
@@ -334,7 +366,7 @@ let isoPrefix = ''
  * the second is formatted once per second, as two ISO times per request
  * were a measurable part of a log line's cost.
  */
-function isoTime(ms: number): string {
+export function isoTime(ms: number): string {
   const second = Math.floor(ms / 1000)
   if (second !== isoSecond) {
     isoSecond = second

@@ -2,6 +2,7 @@ import { createServer as createHttpServer, type IncomingMessage, type Server, ty
 import { createSecureServer, type Http2SecureServer, type ServerHttp2Session } from 'node:http2'
 import { isIPv4, type Socket } from 'node:net'
 import { networkInterfaces } from 'node:os'
+import { performance } from 'node:perf_hooks'
 import type { TLSSocket } from 'node:tls'
 import type { Logger } from 'pino'
 import type { AuthRuntime } from '../auth/index.js'
@@ -9,17 +10,19 @@ import type { GatewayConfig, ListenerModel, SharedStateModel } from '../config/m
 import { GatewayError } from '../core/errors.js'
 import { SERVER_HEADER } from '../core/responses.js'
 import { compileGateway, needsAuth } from '../listeners/compile.js'
+import { connectionLogEntry, connectionTraceId } from '../listeners/connection.js'
 import { guardSession, http2ListenerOptions } from '../listeners/http2.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
 import { type ListenerTls, listenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
 import type { AlbDeliveryOptions } from '../observability/alb-delivery.js'
+import { ConnectionLog } from '../observability/connection-log.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import type { SharedState } from '../shared/state.js'
 import { ensureStickinessSecret } from '../state/index.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
-import { refusedClientCertificate } from '../tls/trust-stores.js'
+import { refusedClientCertificate, tlsVerifyStatus } from '../tls/trust-stores.js'
 import { createAdminHandler, readOperatorToken } from './admin.js'
 import { listen } from './listen.js'
 
@@ -59,10 +62,12 @@ export interface RunningGateway {
   readonly metrics: GatewayMetrics
   /** Resolves when the access-log lines of every request finished so far are written (at once without an access log). */
   flushAccessLog(): Promise<void>
+  /** Resolves when the connection-log lines of every handshake so far are written. */
+  flushConnectionLog(): Promise<void>
   /**
-   * Writes every access-log line so far to the file open now, then opens the
-   * configured path again (after logrotate moved the file). Nothing to do
-   * for stdout or ALB's interval files.
+   * Writes every access-log (and connection-log) line so far to the file
+   * open now, then opens the configured path again (after logrotate moved
+   * the file). Nothing to do for stdout or ALB's interval files.
    */
   reopenAccessLog(): Promise<void>
   /**
@@ -124,6 +129,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
           delivery: albDelivery(config),
           elb: config.loadBalancer.arn.split(':loadbalancer/')[1] ?? config.loadBalancer.name,
         })
+  const connectionModel = config.portcullis.connectionLog
+  const connectionLog =
+    options.accessLog === false || connectionModel === undefined
+      ? undefined
+      : new ConnectionLog({ format: connectionModel.format, path: connectionModel.path })
 
   // The process's one connection to the shared state: opened by the first
   // generation whose authentication needs it, kept across reloads, closed last.
@@ -259,9 +269,16 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     }
     ;(entry as { server: ListenerHttpServer }).server = server
     applyIdleTimeout(server, cfg)
+    // When each TCP connection of an HTTPS listener was accepted, by peer: the connection log's handshake latency.
+    const acceptedAt = new Map<string, number>()
     // Both servers emit these events alike; node:http2's typings lack the HTTP/1.1 ones.
     const events = server as Server
     events.on('connection', (socket: Socket) => {
+      if (tls !== undefined && connectionLog !== undefined) {
+        const peer = `${socket.remoteAddress}|${socket.remotePort}`
+        acceptedAt.set(peer, performance.now())
+        socket.once('close', () => acceptedAt.delete(peer))
+      }
       sockets.add(socket)
       metrics.activeConnectionCount.inc()
       metrics.newConnectionCount.inc({ listener: entry.listenerId })
@@ -307,7 +324,21 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     })
     // Mutual TLS verify: OpenSSL has judged the client certificate; a refused one never reaches HTTP.
     events.prependListener('secureConnection', (socket: TLSSocket) => {
-      const refused = refusedClientCertificate(entry.model.mutualAuthentication, socket)
+      const mtls = entry.model.mutualAuthentication
+      const refused = refusedClientCertificate(mtls, socket)
+      if (connectionLog !== undefined && (mtls?.mode === 'verify' || mtls?.mode === 'passthrough')) {
+        const peer = `${socket.remoteAddress}|${socket.remotePort}`
+        connectionLog.write(
+          connectionLogEntry(socket, {
+            acceptedAt: acceptedAt.get(peer),
+            listenerPort: socket.localPort ?? model.port,
+            // passthrough verifies nothing: every handshake that completes is admitted.
+            verifyStatus: mtls.mode === 'verify' ? tlsVerifyStatus(socket, mtls) : 'Success',
+            traceId: connectionTraceId(socket),
+          }),
+        )
+        acceptedAt.delete(peer)
+      }
       if (refused === undefined) return
       metrics.clientTlsNegotiationErrorCount.inc({ listener: entry.listenerId })
       logger.info(
@@ -407,6 +438,12 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         'Portcullis.AccessLog changed: restart the gateway to apply it; the access log goes on as it was opened',
       )
     }
+    if (JSON.stringify(next.portcullis.connectionLog) !== JSON.stringify(config.portcullis.connectionLog)) {
+      logger.warn(
+        { connectionLog: config.portcullis.connectionLog ?? null },
+        'Portcullis.ConnectionLog changed: restart the gateway to apply it; the connection log goes on as it was opened',
+      )
+    }
     const nextGeneration = await buildGeneration(next, generationNumber + 1, current)
     let opened: ListenerServer[]
     const refreshedTls = new Map<ListenerServer, ListenerTls>()
@@ -477,7 +514,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
     },
 
     async reopenAccessLog(): Promise<void> {
-      await accessLog?.reopen()
+      await Promise.all([accessLog?.reopen(), connectionLog?.reopen()])
+    },
+
+    async flushConnectionLog(): Promise<void> {
+      await connectionLog?.flush()
     },
 
     async reload(next: GatewayConfig): Promise<void> {
@@ -503,6 +544,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       }
       metrics.hostCounts = undefined
       await accessLog?.close()
+      await connectionLog?.close()
       await shared?.state.close()
     },
   }

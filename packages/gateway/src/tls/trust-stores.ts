@@ -13,7 +13,8 @@
 import { constants } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import type { TLSSocket } from 'node:tls'
-import type { MutualAuthenticationModel } from '../config/model.js'
+import type { MutualAuthenticationModel, TrustStoreModel } from '../config/model.js'
+import { presentedChain, type TrustMaterial, trustMaterial, verifyIgnoringTime } from './time-tolerant.js'
 
 /** What a listener's TLS needs for mutual TLS. */
 export interface ClientCertificateTls {
@@ -41,6 +42,8 @@ export function clientCertificateTls(mtls: MutualAuthenticationModel): ClientCer
   const secureOptions = constants.SSL_OP_NO_TICKET
   if (mtls.mode === 'passthrough') return { contextOptions: { secureOptions }, serverOptions }
   const store = mtls.trustStore
+  // Read with the context's files, for the second look IgnoreClientCertificateExpiry takes.
+  if (mtls.ignoreClientCertificateExpiry) materials.set(store, trustMaterial(store))
   return {
     contextOptions: {
       ca: [readFileSync(store.caCertificatesBundleFile)],
@@ -62,35 +65,79 @@ export function refusedClientCertificate(
   socket: TLSSocket,
 ): string | undefined {
   if (mtls?.mode !== 'verify') return undefined
-  const status = tlsVerifyStatus(socket)
+  const status = tlsVerifyStatus(socket, mtls)
   return status === 'Success' ? undefined : status
 }
 
+/** Each trust store's parsed files, for stores whose listeners ignore client certificate expiry. */
+const materials = new WeakMap<TrustStoreModel, TrustMaterial>()
+
+/** Where a socket keeps its verdict: computed once, read by the connection log and the request headers. */
+const STATUS = Symbol('portcullis.tlsVerifyStatus')
+type Judged = TLSSocket & { [STATUS]?: string }
+
+type VerifyModel = Extract<MutualAuthenticationModel, { mode: 'verify' }>
+
 /**
  * ALB's `tls_verify_status` for a handshake on a `verify` listener:
- * `Success`, or `Failed:` and the reason, from OpenSSL's verification result
- * as Node reports it (`authorizationError`).
+ * `Success`, or `Failed:` and ALB's error reason code, from OpenSSL's
+ * verification result as Node reports it (`authorizationError`). With
+ * `IgnoreClientCertificateExpiry`, a chain OpenSSL refused for a date is
+ * verified again without dates ({@link verifyIgnoringTime}).
  */
-export function tlsVerifyStatus(socket: TLSSocket): string {
-  if (socket.authorized) return 'Success'
-  if (socket.getPeerX509Certificate() === undefined) return 'Failed:ClientCertNotPresent'
-  const code = String(socket.authorizationError ?? '')
-  return `Failed:${VERIFY_FAILURES[code] ?? 'ClientCertInvalid'}`
+export function tlsVerifyStatus(socket: TLSSocket, mtls: VerifyModel): string {
+  const judged = socket as Judged
+  judged[STATUS] ??= judge(socket, mtls)
+  return judged[STATUS]
 }
 
-/** OpenSSL's verification errors, as ALB's connection log names the failures. */
+function judge(socket: TLSSocket, mtls: VerifyModel): string {
+  if (socket.authorized) return 'Success'
+  // AWS's table has no code for a client that sent no certificate: ours (docs/alb-contract.md).
+  if (socket.getPeerX509Certificate() === undefined) return 'Failed:ClientCertNotPresent'
+  const code = String(socket.authorizationError ?? '')
+  if (mtls.ignoreClientCertificateExpiry && (code === 'CERT_HAS_EXPIRED' || code === 'CERT_NOT_YET_VALID')) {
+    let material = materials.get(mtls.trustStore)
+    if (material === undefined) {
+      material = trustMaterial(mtls.trustStore)
+      materials.set(mtls.trustStore, material)
+    }
+    return verifyIgnoringTime(presentedChain(socket), material)
+  }
+  return `Failed:${verifyFailure(code)}`
+}
+
+/** The connection's client certificate was admitted by a `verify` listener (by OpenSSL, or on the second look). */
+export function admittedByVerify(socket: TLSSocket): boolean {
+  return socket.authorized || (socket as Judged)[STATUS] === 'Success'
+}
+
+/** ALB's error reason code for OpenSSL's verification error `code` (`CERT_HAS_EXPIRED`…). */
+export function verifyFailure(code: string): string {
+  return VERIFY_FAILURES[code] ?? 'ClientCertInvalid'
+}
+
+/**
+ * OpenSSL's verification errors, as ALB's connection log names them (its
+ * "error reason codes"): ClientCertMaxChainDepthExceeded, ClientCertCrlHit,
+ * ClientCertCrlProcessingError, ClientCertUntrusted, ClientCertNotYetValid,
+ * ClientCertExpired, ClientCertInvalid (anything else about the certificate).
+ */
 const VERIFY_FAILURES: Readonly<Record<string, string>> = {
   CERT_HAS_EXPIRED: 'ClientCertExpired',
   CERT_NOT_YET_VALID: 'ClientCertNotYetValid',
-  CERT_REVOKED: 'ClientCertRevoked',
+  CERT_REVOKED: 'ClientCertCrlHit',
   UNABLE_TO_GET_CRL: 'ClientCertCrlProcessingError',
   CRL_HAS_EXPIRED: 'ClientCertCrlProcessingError',
   CRL_NOT_YET_VALID: 'ClientCertCrlProcessingError',
+  CRL_SIGNATURE_FAILURE: 'ClientCertCrlProcessingError',
+  UNABLE_TO_DECRYPT_CRL_SIGNATURE: 'ClientCertCrlProcessingError',
   UNABLE_TO_GET_ISSUER_CERT: 'ClientCertUntrusted',
   UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'ClientCertUntrusted',
   UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'ClientCertUntrusted',
   SELF_SIGNED_CERT_IN_CHAIN: 'ClientCertUntrusted',
   DEPTH_ZERO_SELF_SIGNED_CERT: 'ClientCertUntrusted',
-  INVALID_PURPOSE: 'ClientCertPurposeInvalid',
+  CERT_UNTRUSTED: 'ClientCertUntrusted',
   CERT_CHAIN_TOO_LONG: 'ClientCertMaxChainDepthExceeded',
+  PATH_LENGTH_EXCEEDED: 'ClientCertMaxChainDepthExceeded',
 }

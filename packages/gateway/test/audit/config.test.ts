@@ -22,6 +22,7 @@ describe('audit of configuration files', () => {
     ['tls-policy-outdated.yaml', 'listener-tls-policy-outdated', 'Listeners[0]'],
     ['mtls-passthrough.yaml', 'listener-mtls-passthrough', 'Listeners[0]'],
     ['mtls-no-revocation.yaml', 'listener-mtls-no-revocation', 'Listeners[0]'],
+    ['mtls-ignore-expiry.yaml', 'listener-mtls-ignore-expiry', 'Listeners[0]'],
     ['authenticate-on-http.yaml', 'listener-authenticate-on-http', 'Listeners[1].Rules[0].Actions[0]'],
     ['bypass.yaml', 'auth-bypass-target-group', 'Listeners[0].Rules[0]'],
     ['allow-shares.yaml', 'auth-allow-shares-target-group', 'Listeners[0].Rules[0]'],

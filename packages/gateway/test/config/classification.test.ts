@@ -262,10 +262,7 @@ describe('settings Portcullis does not implement', () => {
     assert.deepEqual(loaded.notActedOn, [])
     assert.deepEqual(
       loaded.ignored.map((f) => `${f.treatment} ${f.block} ${f.key}`),
-      [
-        'not-implemented MutualAuthentication IgnoreClientCertificateExpiry',
-        'not-implemented load balancer attributes routing.http.desync_mitigation_mode',
-      ],
+      ['not-implemented load balancer attributes routing.http.desync_mitigation_mode'],
     )
   })
 
@@ -276,12 +273,6 @@ describe('settings Portcullis does not implement', () => {
         'LoadBalancer.Attributes[0].Value',
         /requests that strictest blocks as merely ambiguous are forwarded; set it to defensive/,
         'strictest',
-      ],
-      [
-        https('    MutualAuthentication: { Mode: passthrough, IgnoreClientCertificateExpiry: true }\n'),
-        'Listeners[0].MutualAuthentication.IgnoreClientCertificateExpiry',
-        /does not accept expired or not-yet-valid client certificates/,
-        'true',
       ],
       [
         targetGroup('    Attributes: [{ Key: load_balancing.algorithm.anomaly_mitigation, Value: "on" }]\n'),

@@ -148,6 +148,7 @@ describe('the issue-3 YAML', () => {
       sessionStore: 'cookie',
       localCertificates: false,
       clientSecretsDirectory: undefined,
+      connectionLog: undefined,
       instanceAddresses: {},
     })
   })
@@ -299,6 +300,7 @@ describe('defaults', () => {
       sessionStore: 'cookie',
       localCertificates: false,
       clientSecretsDirectory: undefined,
+      connectionLog: undefined,
       instanceAddresses: {},
     })
     const listener = config.listeners[0]!
@@ -350,6 +352,7 @@ describe('defaults', () => {
       sessionStore: 'cookie',
       localCertificates: false,
       clientSecretsDirectory: undefined,
+      connectionLog: undefined,
       instanceAddresses: {},
     })
   })

@@ -131,7 +131,7 @@ ${stores}`
     assert.match(r.output, /is not a CA certificate/)
   })
 
-  test('IgnoreClientCertificateExpiry true and AdvertiseTrustStoreCaNames off are warned about, not silently dropped', async () => {
+  test('IgnoreClientCertificateExpiry true (an insecure opt-in) and AdvertiseTrustStoreCaNames off are warned about, at their lines', async () => {
     const r = await validate(
       yaml(
         '{ Mode: verify, TrustStoreArn: clients, IgnoreClientCertificateExpiry: true, AdvertiseTrustStoreCaNames: "off" }',
@@ -139,7 +139,10 @@ ${stores}`
       ),
     )
     assert.equal(r.code, 0, r.output)
-    assert.match(r.output, /IgnoreClientCertificateExpiry true: Portcullis does not accept expired/)
+    assert.match(
+      r.output,
+      /:5:\d+ warning: .*IgnoreClientCertificateExpiry: expired and not-yet-valid client certificates are admitted/,
+    )
     assert.match(r.output, /AdvertiseTrustStoreCaNames off: Portcullis advertises/)
   })
 })

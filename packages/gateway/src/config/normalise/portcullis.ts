@@ -1,5 +1,5 @@
 import type { FieldPath } from '../document.js'
-import type { AccessLogModel, PortcullisModel } from '../model.js'
+import type { AccessLogModel, ConnectionLogModel, PortcullisModel } from '../model.js'
 import type { PortcullisFile } from '../schema.js'
 import { checkAddress, inRange, resolvePath, TARGET_ADDRESS, toInt } from './checks.js'
 import type { BaseContext } from './context.js'
@@ -27,12 +27,14 @@ export function normalisePortcullis(file: PortcullisFile, ctx: BaseContext): Por
       operatorToken: tokenFile === undefined ? undefined : { file: resolvePath(ctx, tokenFile) },
     }
   }
+  const log = accessLog(p.AccessLog ?? {}, [...path, 'AccessLog'], ctx)
   return {
     stateDirectory: resolvePath(ctx, p.StateDirectory ?? DEFAULT_STATE_DIRECTORY),
     admin,
     allowInsecureHttpAuthentication: p.AllowInsecureHttpAuthentication === true,
     caFile: p.CaFile === undefined ? undefined : resolvePath(ctx, p.CaFile),
-    accessLog: accessLog(p.AccessLog ?? {}, [...path, 'AccessLog'], ctx),
+    accessLog: log,
+    connectionLog: p.ConnectionLog === undefined ? undefined : connectionLog(p.ConnectionLog, log, [...path], ctx),
     ...normaliseSharedState(file, ctx),
     localCertificates: p.LocalCertificates === true,
     clientSecretsDirectory:
@@ -85,6 +87,27 @@ function accessLog(
       maxTotalBytes: maxMb * 1024 * 1024,
     },
   }
+}
+
+/**
+ * `Portcullis.ConnectionLog`. Its own file, not lines in the access log: ALB
+ * keeps the two apart (two S3 prefixes, two line shapes), and a tool that
+ * reads one (Athena's table for each) would choke on the other's lines.
+ */
+function connectionLog(
+  c: NonNullable<NonNullable<PortcullisFile['Portcullis']>['ConnectionLog']>,
+  access: AccessLogModel,
+  path: FieldPath,
+  ctx: BaseContext,
+): ConnectionLogModel {
+  const logPath = c.Path === undefined ? undefined : resolvePath(ctx, c.Path)
+  if (logPath !== undefined && logPath === access.path) {
+    ctx.report.error(
+      [...path, 'ConnectionLog', 'Path'],
+      `the connection log needs a file of its own: ${c.Path} is Portcullis.AccessLog.Path too`,
+    )
+  }
+  return { format: c.Format ?? 'json', path: logPath }
 }
 
 /** An EC2 instance id, as `describe-target-health` prints instance targets. */

@@ -88,5 +88,12 @@ export function normaliseMutualAuthentication(
     }
     return undefined
   }
-  return { mode: 'verify', trustStore }
+  const ignoreClientCertificateExpiry = m.IgnoreClientCertificateExpiry === true
+  if (ignoreClientCertificateExpiry) {
+    ctx.report.warn(
+      [...mpath, 'IgnoreClientCertificateExpiry'],
+      'expired and not-yet-valid client certificates are admitted (the chain, purpose and revocation are still checked): a stolen certificate stays usable after it expires',
+    )
+  }
+  return { mode: 'verify', trustStore, ignoreClientCertificateExpiry }
 }
