@@ -298,6 +298,12 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
   const targetGroups = new Map<string, { out: Json; index: number }>()
   const groupList: Json[] = []
   const defaultActions: { m: Manifest; actions: Json[]; path: FieldPath }[] = []
+  /** Where each action and condition object came from (an annotation's value, a backend). */
+  const from = new Map<Json, { file: SourceFile; path: FieldPath }>()
+  const placed = <T extends Json>(value: T, m: Manifest, path: FieldPath): T => {
+    from.set(value, { file: m.file, path: [...m.path, ...path] })
+    return value
+  }
 
   for (const m of members) {
     const certificates = (annotationsOf(m)[`${PREFIX}certificate-arn`] ?? params?.certificateArn ?? '')
@@ -390,14 +396,21 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
               `the controller authenticates on HTTPS listeners only: on HTTP ${port} this path is served without login (add ssl-redirect)`,
               'warning',
             )
-          const withAuth = auth && listener.out.Protocol === 'HTTPS' ? [{ ...auth.action }, ...actions] : actions
+          const withAuth = auth && listener.out.Protocol === 'HTTPS' ? [auth.action, ...actions] : actions
           const ordered = withAuth.map((a, k) => ({ ...a, Order: k + 1 }))
           const index = [...listeners.keys()].indexOf(port)
           const ruleIndex = listener.rules.length
           const rulePath = ['Listeners', index, 'Rules', ruleIndex]
           listener.rules.push({ Priority: ruleIndex + 1, Conditions: conditions, Actions: ordered })
           origins.set(rulePath, { file: m.file, path: [...m.path, ...at] })
-          if (auth && listener.out.Protocol === 'HTTPS') origins.set([...rulePath, 'Actions', 0], auth.at)
+          withAuth.forEach((a, k) => {
+            const origin = a === auth?.action ? auth.at : from.get(a)
+            if (origin) origins.set([...rulePath, 'Actions', k], origin)
+          })
+          conditions.forEach((c, k) => {
+            const origin = from.get(c)
+            if (origin) origins.set([...rulePath, 'Conditions', k], origin)
+          })
           comments.push({
             path: rulePath,
             text: `from ${m.file.name}: Ingress ${key(m)}, path ${String(p.path ?? '(any)')}, line ${m.file.document.locate([...m.path, ...at])?.line ?? 1}`,
@@ -435,6 +448,10 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
         path: [...defaultActions[0].m.path, ...defaultActions[0].path],
       })
     } else actions = [{ Type: 'fixed-response', FixedResponseConfig: { StatusCode: '404', ContentType: 'text/plain' } }]
+    actions.forEach((a, k) => {
+      const origin = from.get(a)
+      if (origin) origins.set(['Listeners', i, 'DefaultActions', k], origin)
+    })
     const value: Json = { ...listener.out, DefaultActions: actions.map((a, k) => ({ ...a, Order: k + 1 })) }
     if (listener.rules.length > 0) value.Rules = listener.rules
     out.push(value)
@@ -508,7 +525,7 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
         )
         return []
       }
-      return [{ Field: field, [config[0]!.toUpperCase() + config.slice(1)]: pascal(c[config]) }]
+      return [placed({ Field: field, [config[0]!.toUpperCase() + config.slice(1)]: pascal(c[config]) }, m, where)]
     })
   }
 
@@ -542,9 +559,9 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
         return undefined
       }
       if (action.type === 'redirect' && isObject(action.redirectConfig))
-        return [{ Type: 'redirect', RedirectConfig: pascal(action.redirectConfig) }]
+        return [placed({ Type: 'redirect', RedirectConfig: pascal(action.redirectConfig) }, m, where)]
       if (action.type === 'fixed-response' && isObject(action.fixedResponseConfig))
-        return [{ Type: 'fixed-response', FixedResponseConfig: pascal(action.fixedResponseConfig) }]
+        return [placed({ Type: 'fixed-response', FixedResponseConfig: pascal(action.fixedResponseConfig) }, m, where)]
       if (action.type === 'forward' && typeof action.targetGroupARN === 'string') {
         issue(
           m,
@@ -571,15 +588,14 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
           return { TargetGroupArn: arn, ...(g.weight === undefined ? {} : { Weight: g.weight }) }
         })
         const sticky = action.forwardConfig.targetGroupStickinessConfig
-        return [
-          {
-            Type: 'forward',
-            ForwardConfig: {
-              TargetGroups: groups,
-              ...(isObject(sticky) ? { TargetGroupStickinessConfig: pascal(sticky) } : {}),
-            },
+        const forward = {
+          Type: 'forward',
+          ForwardConfig: {
+            TargetGroups: groups,
+            ...(isObject(sticky) ? { TargetGroupStickinessConfig: pascal(sticky) } : {}),
           },
-        ]
+        }
+        return [placed(forward, m, where)]
       }
       issue(
         m,
@@ -594,7 +610,7 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
       return undefined
     }
     const arn = targetGroup(m, [...at, 'service'], service.name, port)
-    return arn === undefined ? undefined : [{ Type: 'forward', TargetGroupArn: arn }]
+    return arn === undefined ? undefined : [placed({ Type: 'forward', TargetGroupArn: arn }, m, [...at, 'service'])]
   }
 
   /** The target group for a Service port (one per Service port, as the controller makes), by its name. */
