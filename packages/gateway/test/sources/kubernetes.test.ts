@@ -80,6 +80,21 @@ TargetGroups: { shop-green-80: { Targets: [{ Id: 127.0.0.1, Port: 3002 }] } }
     })
   })
 
+  test('audit --import: an HTTP port without ssl-redirect serves the protected paths without login, caught at the manifest', async () => {
+    const cwd = await workspace((text) => text.replace('    alb.ingress.kubernetes.io/ssl-redirect: "443"\n', ''))
+    const run = await runPortcullis(['audit', '--import', 'shop.yaml', '--fail-on', 'high'], cwd)
+    assert.equal(run.code, 1, run.stderr)
+    assert.match(
+      run.stdout,
+      /HIGH {3}auth-bypass-target-group\n {9}shop\.yaml:88:13\n {9}target group shop-blue-80 is behind authentication on HTTPS:443 rule 1/,
+    )
+    const imported = await runPortcullis(['import', 'shop.yaml'], cwd)
+    assert.match(
+      imported.stderr,
+      /^shop\.yaml:74:42 warning: Ingress shop\/shop-app annotations\[alb\.ingress\.kubernetes\.io\/auth-type\]: the controller authenticates on HTTPS listeners only: on HTTP 80 this path is served without login \(add ssl-redirect\)$/m,
+    )
+  })
+
   describe('refuses, pointing at the annotation', () => {
     test('an annotation value that is not JSON: the annotation line, the column of its value', async () => {
       const cwd = await workspace((text) => text.replace('"secretName":"shop-oidc"}\'', '"secretName":"shop-oidc"\''))
