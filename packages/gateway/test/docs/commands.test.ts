@@ -172,7 +172,7 @@ describe('--help and the READMEs agree option for option', () => {
     const commands = [...stdout.slice(stdout.indexOf('\nCommands:\n')).matchAll(/^ {2}([a-z]+) /gm)]
       .map((m) => m[1]!)
       .filter((c) => c !== 'help')
-    assert.deepEqual(commands, ['start', 'validate', 'demo', 'idp', 'keys', 'audit', 'probe'])
+    assert.deepEqual(commands, ['start', 'validate', 'import', 'demo', 'idp', 'keys', 'audit', 'probe'])
     const problems: string[] = []
     for (const command of commands) {
       const help = await helpOptions(command)

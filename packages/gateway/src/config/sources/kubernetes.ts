@@ -295,7 +295,7 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
   const listeners = new Map<number, Listener>()
   const sslPolicy = exclusive('ssl-policy')
   const sslRedirect = exclusive('ssl-redirect')
-  const targetGroups = new Map<string, { out: Json; index: number }>()
+  const targetGroupNames = new Set<string>()
   const groupList: Json[] = []
   const defaultActions: { m: Manifest; actions: Json[]; path: FieldPath }[] = []
   /** Where each action and condition object came from (an annotation's value, a backend). */
@@ -636,7 +636,7 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
     }
     const name = `${m.namespace}-${serviceName}-${number}`
     // Referenced by name, as the written file may (the controller's generated names and ARNs exist only on AWS).
-    if (targetGroups.has(name)) return name
+    if (targetGroupNames.has(name)) return name
     // Target-group annotations: the Service's win over the Ingress's.
     const annotation = (n: string): { value: string; owner: Manifest } | undefined => {
       const own = svc ? annotationsOf(svc)[PREFIX + n] : undefined
@@ -684,7 +684,7 @@ export function fromKubernetes(files: readonly SourceFile[], options: { loadBala
     set('Matcher', 'success-codes', (v) => (out.ProtocolVersion === 'GRPC' ? { GrpcCode: v } : { HttpCode: v }))
     set('Attributes', 'target-group-attributes', (v) => stringMap(v).map(([Key, Value]) => ({ Key, Value })))
     groupList.push(out)
-    targetGroups.set(name, { out, index })
+    targetGroupNames.add(name)
     comments.push({
       path: ['TargetGroups', index],
       text: `from ${m.file.name}: Service ${m.namespace}/${serviceName} port ${port}${svc ? `, line ${svc.file.document.locate(svc.path)?.line ?? 1}` : ''}`,
