@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { parseAllDocuments, stringify } from 'yaml'
 import { ensureLeafCertificate } from '../../src/tls/local-ca.js'
 import { runPortcullis } from '../fixtures/process.js'
 import { importStartAndLogIn, SECRET_ENV } from './application.js'
@@ -93,6 +94,36 @@ TargetGroups: { shop-green-80: { Targets: [{ Id: 127.0.0.1, Port: 3002 }] } }
       imported.stderr,
       /^shop\.yaml:74:42 warning: Ingress shop\/shop-app annotations\[alb\.ingress\.kubernetes\.io\/auth-type\]: the controller authenticates on HTTPS listeners only: on HTTP 80 this path is served without login \(add ssl-redirect\)$/m,
     )
+  })
+
+  test('kubectl get -o yaml: a List with two IngressGroups, one chosen with --load-balancer', async () => {
+    const objects = parseAllDocuments(await readFile(MANIFESTS, 'utf8')).map((doc) => doc.toJS())
+    const other = {
+      apiVersion: 'networking.k8s.io/v1',
+      kind: 'Ingress',
+      metadata: { namespace: 'ops', name: 'admin' },
+      spec: {
+        ingressClassName: 'alb',
+        defaultBackend: { service: { name: 'grafana', port: { number: 3000 } } },
+      },
+    }
+    const cwd = await workspace(() => stringify({ apiVersion: 'v1', kind: 'List', items: [...objects, other] }))
+    const both = await runPortcullis(['import', 'shop.yaml'], cwd)
+    assert.equal(both.code, 2)
+    assert.match(
+      both.stderr,
+      /the manifests make 2 load balancers \(IngressGroups shop, ops\/admin\); choose one with --load-balancer GROUP/,
+    )
+    const shop = await runPortcullis(['import', 'shop.yaml', '--load-balancer', 'shop', '-o', 'portcullis.yaml'], cwd)
+    assert.equal(shop.code, 0, shop.stderr)
+    // Located in the List as kubectl prints it: the Deployment is its fifth item.
+    assert.match(shop.stderr, /^shop\.yaml:\d+:\d+ warning: Deployment shop\/blue kind: left out/m)
+    const written = await readFile(join(cwd, 'portcullis.yaml'), 'utf8')
+    assert.match(written, /TargetGroupName: shop-blue-80/)
+    assert.doesNotMatch(written, /grafana/)
+    const admin = await runPortcullis(['import', 'shop.yaml', '--load-balancer', 'ops/admin'], cwd)
+    assert.equal(admin.code, 0, admin.stderr)
+    assert.match(admin.stdout, /TargetGroupName: ops-grafana-3000/)
   })
 
   describe('refuses, pointing at the annotation', () => {
