@@ -126,6 +126,25 @@ TargetGroups: { shop-green-80: { Targets: [{ Id: 127.0.0.1, Port: 3002 }] } }
     assert.match(admin.stdout, /TargetGroupName: ops-grafana-3000/)
   })
 
+  test('auth-type cognito: auth-idp-cognito becomes authenticate-cognito', async () => {
+    const cwd = await workspace((text) =>
+      text.replace(
+        'auth-type: oidc',
+        `auth-type: cognito
+    alb.ingress.kubernetes.io/auth-idp-cognito: '{"userPoolARN":"arn:aws:cognito-idp:eu-west-1:123456789012:userpool/eu-west-1_AbCdEf123","userPoolClientID":"shop-web","userPoolDomain":"shop-login"}'`,
+      ),
+    )
+    await writeFile(join(cwd, 'overlay.yaml'), 'Portcullis: { LocalCertificates: true, StateDirectory: ./state }\n')
+    const run = await runPortcullis(['import', 'shop.yaml', '--overlay', 'overlay.yaml', '-o', 'portcullis.yaml'], cwd)
+    assert.equal(run.code, 0, run.stderr)
+    const validate = await runPortcullis(['validate', 'portcullis.yaml'], cwd, { env: SECRET_ENV })
+    assert.equal(validate.code, 0, validate.stderr)
+    assert.match(
+      validate.stdout,
+      /→ authenticate-cognito issuer https:\/\/cognito-idp\.eu-west-1\.amazonaws\.com\/eu-west-1_AbCdEf123, client shop-web/,
+    )
+  })
+
   describe('refuses, pointing at the annotation', () => {
     test('an annotation value that is not JSON: the annotation line, the column of its value', async () => {
       const cwd = await workspace((text) => text.replace('"secretName":"shop-oidc"}\'', '"secretName":"shop-oidc"\''))
