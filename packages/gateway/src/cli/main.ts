@@ -118,7 +118,7 @@ program
 program
   .command('import')
   .description(
-    'read the load balancer where it is defined (aws elbv2 describe-* output files, a CloudFormation or CDK template, terraform show -json) and write the configuration start runs',
+    'read the load balancer where it is defined (aws elbv2 describe-* output files, a CloudFormation or CDK template, terraform show -json, Kubernetes Ingress manifests for the AWS Load Balancer Controller) and write the configuration start runs',
   )
   .argument(
     '<sources...>',
@@ -262,7 +262,7 @@ program
   .option('--endpoint-url <url>', 'ELBv2 and EC2 endpoint, e.g. LocalStack')
   .option(
     '--import',
-    'the FILES are sources as portcullis import reads them (describe-* files, a CloudFormation template, terraform show -json)',
+    'the FILES are sources as portcullis import reads them (describe-* files, a CloudFormation template, terraform show -json, Kubernetes manifests)',
     false,
   )
   .option(

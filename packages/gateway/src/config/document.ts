@@ -3,7 +3,17 @@
  * back from a field path to its line and column, so every later error can
  * point into the file.
  */
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml'
+import {
+  type Document,
+  isAlias,
+  isMap,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseAllDocuments,
+  parseDocument,
+} from 'yaml'
 import type { ConfigIssue } from './errors.js'
 
 /** A field path as arrays of keys and indices, e.g. `['Listeners', 0, 'Rules', 2]`. */
@@ -59,8 +69,40 @@ export function formatPath(path: FieldPath): string {
 export function parseText(
   text: string,
   format: 'yaml' | 'json',
-  options: { readonly cloudFormationTags?: boolean } = {},
+  options: {
+    readonly cloudFormationTags?: boolean
+    /**
+     * Read a YAML stream of several documents (`---`), as Kubernetes manifests come: with more than one,
+     * the value is `{ apiVersion: v1, kind: List, items: [...] }` (the shape `kubectl get -o yaml` prints),
+     * item `i` located in the `i`th document.
+     */
+    readonly stream?: boolean
+  } = {},
 ): ParseOutcome {
+  if (format === 'yaml' && options.stream) {
+    const lineCounter = new LineCounter()
+    const parsed = parseAllDocuments(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: '1.2' })
+    const docs = (Array.isArray(parsed) ? parsed : []).filter((doc) => doc.contents !== null)
+    if (docs.length > 1) {
+      const items: unknown[] = []
+      const locators: ParsedDocument[] = []
+      const issues: ConfigIssue[] = []
+      for (const doc of docs) {
+        const outcome = fromDocument(doc, lineCounter, format, options)
+        if (!outcome.ok) issues.push(...outcome.issues)
+        else {
+          items.push(outcome.document.value)
+          locators.push(outcome.document)
+        }
+      }
+      if (issues.length > 0) return { ok: false, issues }
+      const locate = (path: FieldPath, key?: string): Position | undefined => {
+        const item = path[0] === 'items' && typeof path[1] === 'number' ? locators[path[1]] : undefined
+        return item ? item.locate(path.slice(2), key) : locators[0]?.locate([], key)
+      }
+      return { ok: true, document: { value: { apiVersion: 'v1', kind: 'List', items }, locate } }
+    }
+  }
   if (format === 'json') {
     const syntax = findJsonSyntaxError(text)
     if (syntax) {
@@ -70,6 +112,16 @@ export function parseText(
   }
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: '1.2' })
+  return fromDocument(doc, lineCounter, format, options)
+}
+
+/** One parsed YAML document as plain data and its locator. */
+function fromDocument(
+  doc: Document.Parsed,
+  lineCounter: LineCounter,
+  format: 'yaml' | 'json',
+  options: { readonly cloudFormationTags?: boolean },
+): ParseOutcome {
   const issues: ConfigIssue[] = []
   // A tab used as indentation makes the parser misread the structure around it, and each misreading is one
   // more error: the tabs are what to fix, so only they are reported.

@@ -61,3 +61,18 @@ test('each error line the README shows is what import prints for the fixtures', 
   const cfn = await runPortcullis(['import', 'shop.yaml'], dir)
   assert.ok(cfn.stderr.includes(importValue!), cfn.stderr)
 })
+
+test('the README Kubernetes lines are what import prints for the manifests', async () => {
+  const lines = /```\n([\s\S]*?)```/.exec(section.slice(section.indexOf('Kubernetes manifests become')))?.[1]
+  assert.ok(lines, 'the section has a Kubernetes output sample')
+  const [warning, error] = lines.trim().split('\n')
+  const manifests = await readFile(join(dir, 'kubernetes/shop.yaml'), 'utf8')
+  await writeFile(join(dir, 'shop.yaml'), manifests)
+  const run = await runPortcullis(['import', 'shop.yaml'], dir)
+  assert.equal(run.code, 0, run.stderr)
+  assert.ok(run.stderr.includes(warning!), run.stderr)
+  await writeFile(join(dir, 'shop.yaml'), manifests.replace('auth-type: oidc', 'auth-type: saml'))
+  const refused = await runPortcullis(['import', 'shop.yaml'], dir)
+  assert.equal(refused.code, 2)
+  assert.ok(refused.stderr.includes(error!), refused.stderr)
+})

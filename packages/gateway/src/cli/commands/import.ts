@@ -1,7 +1,7 @@
 /**
  * `portcullis import SOURCE… [-o FILE]`: reads the load balancer where it is
  * defined (the AWS CLI's `describe-*` files, a CloudFormation or CDK
- * template, `terraform show -json`), validates it as `start` would — every error located in the
+ * template, `terraform show -json`, Kubernetes Ingress manifests), validates it as `start` would — every error located in the
  * source — and writes the configuration `validate` and `start` run.
  */
 import { existsSync } from 'node:fs'

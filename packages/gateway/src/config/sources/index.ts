@@ -8,6 +8,7 @@ import { parseText } from '../document.js'
 import { ConfigError, type ConfigIssue } from '../errors.js'
 import { fromAwsCli, isAwsCliOutput } from './aws-cli.js'
 import { fromCloudFormation, isCloudFormation } from './cloudformation.js'
+import { fromKubernetes, isKubernetesManifest } from './kubernetes.js'
 import type { SourceFile } from './located.js'
 import type { Imported } from './model.js'
 import { applyOverlay } from './overlay.js'
@@ -41,6 +42,7 @@ export interface ImportOptions {
 export function parseSource(source: SourceText): SourceFile {
   const parsed = parseText(source.text, source.name.toLowerCase().endsWith('.json') ? 'json' : 'yaml', {
     cloudFormationTags: true,
+    stream: true,
   })
   if (!parsed.ok)
     throw new ConfigError(
@@ -60,6 +62,7 @@ export function importSources(sources: readonly SourceText[], options: ImportOpt
   const files = sources.map((source) => ({ source, file: parseSource(source) }))
   const templates = files.filter(({ file }) => isCloudFormation(file.document.value))
   const terraform = files.filter(({ file }) => isTerraformJson(file.document.value))
+  const kubernetes = files.filter(({ file }) => isKubernetesManifest(file.document.value))
   const issues: ConfigIssue[] = []
   const refuse = (name: string, message: string) =>
     issues.push({ path: '', line: 1, column: 1, source: name, message, severity: 'error' })
@@ -70,10 +73,17 @@ export function importSources(sources: readonly SourceText[], options: ImportOpt
   }
   for (const { file } of files) {
     const value = file.document.value
-    if (!isAwsCliOutput(value) && !isCloudFormation(value) && !isTerraformJson(value)) {
+    if (kubernetes.length > 0 && kubernetes.length < files.length && !isKubernetesManifest(value))
+      refuse(file.name, 'Kubernetes manifests are imported on their own: give only manifest files')
+    else if (
+      !isAwsCliOutput(value) &&
+      !isCloudFormation(value) &&
+      !isTerraformJson(value) &&
+      !isKubernetesManifest(value)
+    ) {
       refuse(
         file.name,
-        'not a source portcullis import reads: expected the output of an aws elbv2 describe-* command, a CloudFormation template, or terraform show -json output',
+        'not a source portcullis import reads: expected the output of an aws elbv2 describe-* command, a CloudFormation template, terraform show -json output, or Kubernetes manifests (Ingress for the AWS Load Balancer Controller)',
       )
     }
   }
@@ -89,21 +99,26 @@ export function importSources(sources: readonly SourceText[], options: ImportOpt
   if (issues.length > 0) throw new ConfigError(issues, undefined)
   const loadBalancer = options.loadBalancer === undefined ? {} : { loadBalancer: options.loadBalancer }
   let imported =
-    terraform.length > 0
-      ? fromTerraform(terraform[0]!.file, loadBalancer)
-      : templates.length > 0
-        ? fromCloudFormation(templates[0]!.file, {
-            ...loadBalancer,
-            ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
-            ...(options.importValues === undefined ? {} : { importValues: options.importValues }),
-          })
-        : fromAwsCli(
-            files.map(({ source, file }) => ({
-              file,
-              ...(source.resource === undefined ? {} : { resource: source.resource }),
-            })),
-            loadBalancer,
-          )
+    kubernetes.length > 0
+      ? fromKubernetes(
+          kubernetes.map(({ file }) => file),
+          loadBalancer,
+        )
+      : terraform.length > 0
+        ? fromTerraform(terraform[0]!.file, loadBalancer)
+        : templates.length > 0
+          ? fromCloudFormation(templates[0]!.file, {
+              ...loadBalancer,
+              ...(options.parameters === undefined ? {} : { parameters: options.parameters }),
+              ...(options.importValues === undefined ? {} : { importValues: options.importValues }),
+            })
+          : fromAwsCli(
+              files.map(({ source, file }) => ({
+                file,
+                ...(source.resource === undefined ? {} : { resource: source.resource }),
+              })),
+              loadBalancer,
+            )
   if (options.overlay) imported = applyOverlay(imported, parseSource(options.overlay.source), options.overlay.rebase)
   return imported
 }
