@@ -260,7 +260,8 @@ async function servePrimary(
     if (admin !== undefined) await new Promise<void>((resolve) => admin!.close(() => resolve()))
     throw error
   })
-  options.onReady({ listeners: readyListeners, adminUrl, config })
+  // The pid file and the SIGUSR2/SIGHUP handlers come before the banner (onReady, below): once
+  // `start` says it is running, `portcullis reopen-logs` finds this process and is acted on at once.
   const pidFile = join(config.portcullis.stateDirectory, PID_FILE)
   await writePidFile(pidFile, logger)
 
@@ -305,6 +306,7 @@ async function servePrimary(
       for (const worker of workers) worker.send({ type: 'portcullis:reload' } satisfies PrimaryMessage)
     })
   })
+  options.onReady({ listeners: readyListeners, adminUrl, config })
   await new Promise<void>((resolve) => onStopSignal(resolve))
   stopping = true
   stopReload()

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { once } from 'node:events'
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { Agent, request } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -116,21 +116,35 @@ Portcullis:
   try {
     cli = startPortcullis(['start', '--config', configPath, '--workers', '2', '--log-level', 'info'], dir)
     const started = cli
+    // 60 s, as the start-screen test: three processes compiling the source through tsx on a loaded machine.
     await waitFor(
       () => started.output().includes('Portcullis is running.') || started.child.exitCode !== null,
       'portcullis start',
-      30_000,
-    )
+      60_000,
+    ).catch((error: Error) => {
+      throw new Error(`${error.message}\n${started.output()}`)
+    })
     assert.equal(cli.child.exitCode, null, cli.output())
     assert.match(cli.stdout(), /SIGUSR2 \(portcullis reopen-logs\) reopens the access log/)
 
     const traffic = steadyTraffic(port)
     await waitFor(() => traffic.completed >= 200, '200 requests before the rotation')
+    // The README's sample says notifempty: logrotate leaves an empty file alone and runs no postrotate.
+    // Answered requests are not yet in the file (a worker writes its batch when full or on its
+    // one-second timer), so wait until some are.
+    await waitFor(async () => (await stat(logPath)).size > 0, 'the first access log lines in the file')
     const answeredBefore = traffic.answered()
     const rotated = await promisify(execFile)('logrotate', ['--force', '--state', join(dir, 'state'), rotateConfig])
     assert.equal(rotated.stderr, '', 'logrotate reported a problem')
-    // The event: the primary says every worker reopened (not a pause).
-    await waitFor(() => started.stderr().includes('"msg":"access log reopened"'), 'access log reopened')
+    // The event: the primary says every worker reopened (not a pause). What it printed, and the
+    // files, say why when it does not come.
+    await waitFor(() => started.stderr().includes('"msg":"access log reopened"'), 'access log reopened').catch(
+      async (error: Error) => {
+        const files = await readdir(join(dir, 'log'))
+        const sizes = await Promise.all(files.map(async (f) => `${f}: ${(await stat(join(dir, 'log', f))).size} B`))
+        throw new Error(`${error.message}\nlog files: ${sizes.join(', ')}\n${started.output()}`)
+      },
+    )
     const afterReopen = traffic.mark()
     await waitFor(() => traffic.completed >= afterReopen + 200, '200 requests after the reopen')
     const sent = await traffic.stop()
