@@ -91,9 +91,12 @@ describe('a pasted ALB, through the portcullis command', () => {
     assert.equal(lines[8], 'Not implemented, harmless as given')
     assert.ok(
       lines.includes(
-        '  MutualAuthentication: IgnoreClientCertificateExpiry — Portcullis always checks the validity of client certificates; false (the default) is what it does',
+        '  target group attributes: slow_start.duration_seconds — 0 (off, the default) is what Portcullis does',
       ),
+      listed,
     )
+    // Mutual TLS is implemented (issue 20): none of its fields is listed as not implemented any more.
+    assert.doesNotMatch(listed, /MutualAuthentication/)
     // Nothing is said twice.
     assert.equal(new Set(lines).size, lines.length)
     assert.doesNotMatch(stderr, /not implemented|unknown/)
