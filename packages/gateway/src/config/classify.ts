@@ -16,6 +16,8 @@
  * the fix either way. Unknown attribute keys follow the same rule (an
  * attribute list is open-ended on AWS's side too).
  */
+
+import { editDistance } from '../values/edit-distance.js'
 import { BLOCKS, type BlockName, brokenRule, type FieldClass, valueText } from './classification.js'
 import type { FieldPath } from './document.js'
 
@@ -186,6 +188,8 @@ export function closest(key: string, known: readonly string[], maxDistance: numb
   let best: string | undefined
   let bestDistance = maxDistance + 1
   for (const candidate of known) {
+    // The distance is at least the difference in length: no need to measure what cannot win.
+    if (Math.abs(key.length - candidate.length) >= bestDistance) continue
     const d = editDistance(key.toLowerCase(), candidate.toLowerCase())
     if (d < bestDistance) {
       best = candidate
@@ -193,17 +197,4 @@ export function closest(key: string, known: readonly string[], maxDistance: numb
     }
   }
   return best
-}
-
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 8) return 99
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
 }

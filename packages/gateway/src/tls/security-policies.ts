@@ -25,6 +25,7 @@
  */
 import { getFips } from 'node:crypto'
 import { createSecureContext } from 'node:tls'
+import { editDistance } from '../values/edit-distance.js'
 
 /** A TLS protocol version, as Node's `minVersion`/`maxVersion` and `getProtocol()` spell it. */
 export type TlsVersion = 'TLSv1' | 'TLSv1.1' | 'TLSv1.2' | 'TLSv1.3'
@@ -362,18 +363,6 @@ export function closestPolicyNames(name: string, limit = 2): string[] {
     .sort((a, b) => a.d - b.d)
     .slice(0, limit)
     .map(({ candidate }) => candidate)
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i]
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
-    }
-    previous = current
-  }
-  return previous[b.length]!
 }
 
 /** One line on what a policy allows, for `validate`: protocols, cipher count, forward secrecy, groups. */

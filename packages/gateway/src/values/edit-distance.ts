@@ -1,0 +1,16 @@
+/**
+ * The Levenshtein distance between `a` and `b` (insertions, deletions and
+ * substitutions of one character each): what every "did you mean" of the
+ * configuration measures — field names, enum values and security-policy names.
+ */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j)
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i]
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1))
+    }
+    previous = current
+  }
+  return previous[b.length]!
+}
