@@ -7,6 +7,7 @@
  *
  * Everything here is plain data: no sockets, no timers, no compiled regexes.
  */
+import type { AlbClientCertificateHeaderNames } from '@portcullis/verify'
 
 /** Load-balancer-wide settings (ELBv2 `LoadBalancer` plus its attributes). */
 export interface LoadBalancerModel {
@@ -57,14 +58,7 @@ export interface CertificateModel {
 }
 
 /** The names (lower-case) the load balancer gives its mTLS and TLS request headers, after listener-attribute renames. */
-export interface RequestHeaderNames {
-  readonly serialNumber: string
-  readonly issuer: string
-  readonly subject: string
-  readonly validity: string
-  readonly leaf: string
-  /** `X-Amzn-Mtls-Clientcert` (passthrough). */
-  readonly chain: string
+export interface RequestHeaderNames extends AlbClientCertificateHeaderNames {
   readonly tlsVersion: string
   readonly tlsCipherSuite: string
 }

@@ -13,32 +13,12 @@
  * Pure: certificates in, header values out.
  */
 import type { X509Certificate } from 'node:crypto'
-
-/** The header names, as listener attributes may rename them (`routing.http.request.*.header_name`). */
-export interface ClientCertificateHeaderNames {
-  readonly serialNumber: string
-  readonly issuer: string
-  readonly subject: string
-  readonly validity: string
-  readonly leaf: string
-  /** `X-Amzn-Mtls-Clientcert`, the presented chain (passthrough). */
-  readonly chain: string
-}
-
-/** ALB's names. */
-export const DEFAULT_CLIENT_CERTIFICATE_HEADER_NAMES: ClientCertificateHeaderNames = {
-  serialNumber: 'x-amzn-mtls-clientcert-serial-number',
-  issuer: 'x-amzn-mtls-clientcert-issuer',
-  subject: 'x-amzn-mtls-clientcert-subject',
-  validity: 'x-amzn-mtls-clientcert-validity',
-  leaf: 'x-amzn-mtls-clientcert-leaf',
-  chain: 'x-amzn-mtls-clientcert',
-}
+import { ALB_CLIENT_CERTIFICATE_HEADERS, type AlbClientCertificateHeaderNames } from '@portcullis/verify'
 
 /** The headers of a verified client certificate (`verify` mode). */
 export function verifiedCertificateHeaders(
   leaf: X509Certificate,
-  names: ClientCertificateHeaderNames = DEFAULT_CLIENT_CERTIFICATE_HEADER_NAMES,
+  names: AlbClientCertificateHeaderNames = ALB_CLIENT_CERTIFICATE_HEADERS,
 ): Record<string, string> {
   return {
     [names.serialNumber]: leaf.serialNumber.toUpperCase(),
@@ -52,7 +32,7 @@ export function verifiedCertificateHeaders(
 /** The header of a presented chain (`passthrough` mode), leaf first; none without a certificate. */
 export function presentedChainHeaders(
   chain: readonly X509Certificate[],
-  names: ClientCertificateHeaderNames = DEFAULT_CLIENT_CERTIFICATE_HEADER_NAMES,
+  names: AlbClientCertificateHeaderNames = ALB_CLIENT_CERTIFICATE_HEADERS,
 ): Record<string, string> {
   if (chain.length === 0) return {}
   return { [names.chain]: urlEncodedPem(chain.map((c) => c.toString()).join('')) }
