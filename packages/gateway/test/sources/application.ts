@@ -9,8 +9,10 @@
  * and `green`, `/healthz` answering `ok`, HTTP redirecting to HTTPS.
  */
 import assert from 'node:assert/strict'
-import { readFile, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before } from 'node:test'
 import { Agent as UndiciAgent } from 'undici'
 import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/idp/provider.js'
 import { ensureLeafCertificate, ensureLocalCa } from '../../src/tls/local-ca.js'
@@ -105,5 +107,29 @@ Listeners:
     await dispatcher.close()
     for (const upstream of upstreams) await upstream.close()
     await idp.close()
+  }
+}
+
+/**
+ * A scratch directory for one test file's source fixture (made before its
+ * tests, removed after them): `scratch(prefix)` a fresh directory in it, and
+ * `workspace(edit)` one holding the fixture at `source`, edited, as `name`.
+ */
+export function sourceWorkspaces(prefix: string, source: URL, name: string) {
+  let dir: string
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), prefix))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+  const scratch = (what: string): Promise<string> => mkdtemp(join(dir, what))
+  return {
+    scratch,
+    async workspace(edit: (text: string) => string = (t) => t): Promise<string> {
+      const cwd = await scratch('w-')
+      await writeFile(join(cwd, name), edit(await readFile(source, 'utf8')))
+      return cwd
+    },
   }
 }

@@ -4,32 +4,17 @@
  * and the refusals, each at its file:line:column.
  */
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { parseAllDocuments, stringify } from 'yaml'
 import { runPortcullis } from '../fixtures/process.js'
-import { SECRET_ENV } from './application.js'
+import { SECRET_ENV, sourceWorkspaces } from './application.js'
 
 /** Two Ingresses in IngressGroup shop, their Services, the OIDC Secret and a Deployment (left out), one file. */
 const MANIFESTS = new URL('../fixtures/sources/kubernetes/shop.yaml', import.meta.url)
 
-let dir: string
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'portcullis-import-k8s-'))
-})
-
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
-
-async function workspace(edit: (text: string) => string = (t) => t): Promise<string> {
-  const cwd = await mkdtemp(join(dir, 'w-'))
-  await writeFile(join(cwd, 'shop.yaml'), edit(await readFile(MANIFESTS, 'utf8')))
-  return cwd
-}
+const { workspace } = sourceWorkspaces('portcullis-import-k8s-', MANIFESTS, 'shop.yaml')
 
 describe('portcullis import: Kubernetes manifests, other shapes and refusals', () => {
   test('kubectl get -o yaml: a List with two IngressGroups, one chosen with --load-balancer', async () => {

@@ -1,31 +1,16 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { ensureLeafCertificate } from '../../src/tls/local-ca.js'
 import { runPortcullis } from '../fixtures/process.js'
-import { importStartAndLogIn, SECRET_ENV } from './application.js'
+import { importStartAndLogIn, SECRET_ENV, sourceWorkspaces } from './application.js'
 
 /** Two Ingresses in IngressGroup shop, their Services, the OIDC Secret and a Deployment (left out), one file. */
 const MANIFESTS = new URL('../fixtures/sources/kubernetes/shop.yaml', import.meta.url)
 const CERTIFICATE = 'arn:aws:acm:eu-west-1:123456789012:certificate/5d6b7a0e-1c2f-4e3a-9b8c-7d6e5f4a3b2c'
 
-let dir: string
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'portcullis-import-k8s-'))
-})
-
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
-
-async function workspace(edit: (text: string) => string = (t) => t): Promise<string> {
-  const cwd = await mkdtemp(join(dir, 'w-'))
-  await writeFile(join(cwd, 'shop.yaml'), edit(await readFile(MANIFESTS, 'utf8')))
-  return cwd
-}
+const { scratch, workspace } = sourceWorkspaces('portcullis-import-k8s-', MANIFESTS, 'shop.yaml')
 
 describe('portcullis import: Kubernetes Ingress for the AWS Load Balancer Controller', () => {
   test('merges the IngressGroup in group.order, never writes the client secret, and validates', async () => {
@@ -61,7 +46,7 @@ TargetGroups: { shop-green-80: { Targets: [{ Id: 127.0.0.1, Port: 3002 }] } }
 
   test('imports, starts and logs in through the real gateway', async () => {
     await importStartAndLogIn({
-      cwd: await mkdtemp(join(dir, 'start-')),
+      cwd: await scratch('start-'),
       certificateArn: CERTIFICATE,
       targetGroups: ['shop-blue-80', 'shop-green-80'],
       importArgs: async ({ https, http, idp }) => {

@@ -1,31 +1,16 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, test } from 'node:test'
+import { describe, test } from 'node:test'
 import { ensureLeafCertificate } from '../../src/tls/local-ca.js'
 import { runPortcullis } from '../fixtures/process.js'
-import { importStartAndLogIn, SECRET_ENV } from './application.js'
+import { importStartAndLogIn, SECRET_ENV, sourceWorkspaces } from './application.js'
 
 /** `terraform show -json plan.tfplan | jq .` for a first apply: no ARN is known yet, the joins are references. */
 const PLAN = new URL('../fixtures/sources/terraform/plan.json', import.meta.url)
 const CERTIFICATE = 'arn:aws:acm:eu-west-1:000000000000:certificate/aws_acm_certificate.shop'
 
-let dir: string
-
-before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'portcullis-import-tf-'))
-})
-
-after(async () => {
-  await rm(dir, { recursive: true, force: true })
-})
-
-async function workspace(edit: (text: string) => string = (t) => t): Promise<string> {
-  const cwd = await mkdtemp(join(dir, 'w-'))
-  await writeFile(join(cwd, 'plan.json'), edit(await readFile(PLAN, 'utf8')))
-  return cwd
-}
+const { scratch, workspace } = sourceWorkspaces('portcullis-import-tf-', PLAN, 'plan.json')
 
 describe('portcullis import: terraform show -json (a plan)', () => {
   test('joins through the configuration references, never writes the client secret, and validates', async () => {
@@ -57,7 +42,7 @@ TargetGroups: { green: { Targets: [{ Id: 127.0.0.1, Port: 3002 }] } }
 
   test('imports, starts and logs in through the real gateway', async () => {
     await importStartAndLogIn({
-      cwd: await mkdtemp(join(dir, 'start-')),
+      cwd: await scratch('start-'),
       certificateArn: CERTIFICATE,
       targetGroups: ['blue', 'green'],
       importArgs: async ({ https, http, idp }) => {
