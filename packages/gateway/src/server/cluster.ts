@@ -13,11 +13,12 @@ import type { GatewayConfig } from '../config/model.js'
 import { GatewayError, type GatewayErrorCode } from '../core/errors.js'
 import { needsAuth } from '../listeners/compile.js'
 import { issueLocalCertificates } from '../listeners/tls.js'
+import { recoverPartialFiles } from '../observability/alb-delivery.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import type { SharedState } from '../shared/state.js'
 import { createAdminHandler, readOperatorToken } from './admin.js'
-import { type RunningGateway, startGateway } from './gateway.js'
+import { albDelivery, type RunningGateway, startGateway } from './gateway.js'
 import { listen } from './listen.js'
 
 /** Messages between the primary and its workers. */
@@ -95,6 +96,28 @@ export async function serve(options: ServeOptions): Promise<void> {
     }
   } finally {
     process.off(REOPEN_SIGNAL, onReopen)
+  }
+}
+
+/**
+ * Delivers the ALB access-log files that stopped workers left half-written
+ * (`Portcullis.AccessLog.Directory`): at start those of any earlier process
+ * of this host, after a worker's death that worker's. Never fails the
+ * primary: a file it cannot recover stays where it is, with a warning.
+ */
+async function recoverAccessLogFiles(config: GatewayConfig, logger: Logger, workerPid?: number): Promise<void> {
+  const delivery = albDelivery(config)
+  if (delivery === undefined) return
+  try {
+    const pids = workerPid === undefined ? undefined : new Set([workerPid])
+    for (const file of await recoverPartialFiles(delivery, pids)) {
+      logger.warn(
+        { workerPid: file.pid, lines: file.lines, file: file.path },
+        'access log: delivered the lines of a file a stopped worker left unfinished',
+      )
+    }
+  } catch (error) {
+    logger.warn({ err: error }, 'access log: could not recover the files a stopped worker left')
   }
 }
 
@@ -184,6 +207,8 @@ async function servePrimary(
   let current = config
   // Issued here, once, so that workers starting together only read the files.
   await issueLocalCertificates(config)
+  // Files a killed worker of an earlier run left, before this run's workers write theirs.
+  await recoverAccessLogFiles(config, logger)
   // The primary serves /keys and /sessions from the same rings and sessions the workers use.
   let auth = await authAdmin(config, logger, shared)
   let admin: Server | undefined
@@ -219,6 +244,7 @@ async function servePrimary(
     worker.on('exit', (code, signal) => {
       workers.delete(worker)
       if (stopping) return
+      void recoverAccessLogFiles(config, logger, worker.process.pid)
       restarts.inc()
       quickDeaths = Date.now() - forkedAt < QUICK_DEATH_MS ? quickDeaths + 1 : 0
       const delayMs = quickDeaths === 0 ? 0 : Math.min(MAX_RESTART_DELAY_MS, 100 * 2 ** quickDeaths)

@@ -552,7 +552,7 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
 }
 
 /** What ALB's delivery files need of the configuration, when `Portcullis.AccessLog.Directory` asks for them. */
-function albDelivery(config: GatewayConfig): AlbDeliveryOptions | undefined {
+export function albDelivery(config: GatewayConfig): AlbDeliveryOptions | undefined {
   const delivery = config.portcullis.accessLog.delivery
   if (delivery === undefined) return undefined
   const lb = config.loadBalancer

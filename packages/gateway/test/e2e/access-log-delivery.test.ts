@@ -278,3 +278,118 @@ test('MaxTotalSizeMB: once a delivery passes the bound, the oldest files are del
     await upstream.close()
   }
 })
+
+/** The partial files under `.partial/`, with the pid each name carries. */
+async function partials(logs: string): Promise<{ name: string; pid: number }[]> {
+  const names = await readdir(join(logs, '.partial')).catch(() => [] as string[])
+  return names.map((name) => ({ name, pid: Number(/^\d{8}T\d{4}Z_[^_]+_(\d+)_[a-z0-9]+\.log\.gz$/.exec(name)?.[1]) }))
+}
+
+/** The ids a partial file's complete lines hold, read as a recovering process would (no gzip trailer yet). */
+async function partialIds(logs: string, name: string): Promise<number[]> {
+  const text = gunzipSync(await readFile(join(logs, '.partial', name)), { finishFlush: 2 /* Z_SYNC_FLUSH */ })
+  return text
+    .toString('utf8')
+    .split('\n')
+    .flatMap((line) => idOf(line) ?? [])
+}
+
+test("a killed worker's unfinished file is delivered with every line it wrote: by the primary when the worker dies, and at the next start when the whole process was killed", async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'portcullis-deliver-'))
+  const logs = join(dir, 'alb-logs')
+  const upstream = await startUpstream(echoHandler)
+  const port = await freePort()
+  // 60-minute intervals, the real clock: nothing is delivered by an interval's end unless the test
+  // crosses an hour, and every assertion below counts each request once across all files anyway.
+  const configPath = await writeConfig(dir, port, upstream.port, 'IntervalMinutes: 60')
+  const start = async () => {
+    const cli = startPortcullis(['start', '--config', configPath, '--workers', '1', '--log-level', 'warn'], dir)
+    await waitFor(
+      () => cli.output().includes('Portcullis is running.') || cli.child.exitCode !== null,
+      'portcullis start',
+      30_000,
+    )
+    assert.equal(cli.child.exitCode, null, cli.output())
+    return cli
+  }
+  /** Waits until the worker's partial file holds the lines of requests `first`…`last`, and says whose it is. */
+  const written = async (first: number, last: number) => {
+    let file: { name: string; pid: number } | undefined
+    await waitFor(async () => {
+      for (const f of await partials(logs)) {
+        const ids = new Set(await partialIds(logs, f.name).catch(() => []))
+        if (ids.has(first) && ids.has(last)) file = f
+      }
+      return file !== undefined
+    }, `requests ${first}…${last} written to a partial file`)
+    return file!
+  }
+  const ids = async () => (await delivered(logs)).flatMap((f) => f.lines.map((l) => idOf(l)!))
+  let cli: RunningCli | undefined
+  try {
+    cli = await start()
+    await requests(port, 0, 50)
+    const first = await written(0, 49)
+    // The worker dies without closing its file; the primary starts another and delivers the file's lines.
+    process.kill(first.pid, 'SIGKILL')
+    await waitFor(
+      () => cli!.output().includes('delivered the lines of a file a stopped worker left unfinished'),
+      "the primary's recovery",
+    )
+    assert.match(cli.output(), new RegExp(`"workerPid":${first.pid},"lines":50,`))
+    assert.deepEqual(
+      (await ids()).sort((a, b) => a - b),
+      Array.from({ length: 50 }, (_, i) => i),
+    )
+    assert.ok(!(await partials(logs)).some((f) => f.pid === first.pid), 'the partial file was left behind')
+
+    // The replacement serves; then the primary and its worker are killed together (a host that lost power
+    // would leave the same): the next start delivers what the worker had written.
+    await waitFor(
+      () =>
+        new Promise<boolean>((resolve) =>
+          request({ host: '127.0.0.1', port, path: '/r/50' }, (res) => {
+            res.resume()
+            resolve(res.statusCode === 200)
+          })
+            .on('error', () => resolve(false))
+            .end(),
+        ),
+      'the replacement worker',
+    )
+    await requests(port, 51, 49)
+    const second = await written(50, 99)
+    cli.child.kill('SIGKILL')
+    await once(cli.child, 'exit')
+    try {
+      process.kill(second.pid, 'SIGKILL')
+    } catch {
+      // It may already have left with its primary.
+    }
+    await waitFor(() => {
+      try {
+        process.kill(second.pid, 0)
+        return false
+      } catch {
+        return true
+      }
+    }, 'the worker gone')
+    assert.ok((await partials(logs)).some((f) => f.pid === second.pid))
+
+    cli = await start()
+    assert.match(cli.output(), new RegExp(`"workerPid":${second.pid},"lines":50,`))
+    assert.deepEqual(
+      (await ids()).sort((a, b) => a - b),
+      Array.from({ length: 100 }, (_, i) => i),
+    )
+    cli.child.kill('SIGTERM')
+    await once(cli.child, 'exit')
+    assert.deepEqual(await partials(logs), [], 'a partial file was left behind')
+  } finally {
+    if (cli !== undefined && cli.child.exitCode === null) {
+      cli.child.kill('SIGKILL')
+      await once(cli.child, 'exit')
+    }
+    await upstream.close()
+  }
+})
