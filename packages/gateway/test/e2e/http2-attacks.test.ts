@@ -25,6 +25,7 @@ import {
   continuation,
   ErrorCode,
   FrameType,
+  frame,
   headerBlock,
   headers,
   hpackIndexed,
@@ -127,6 +128,12 @@ describe('hostile HTTP/2 against portcullis start', { timeout: 180_000 }, () => 
   async function rejectedConnections(): Promise<number> {
     const { body } = await send(`http://127.0.0.1:${adminPort}/metrics`)
     return [...body.matchAll(/^RejectedConnectionCount\{[^}]*\} (\d+)/gm)].reduce((sum, m) => sum + Number(m[1]), 0)
+  }
+
+  /** ActiveConnectionCount, from the admin listener. */
+  async function activeConnections(): Promise<number> {
+    const { body } = await send(`http://127.0.0.1:${adminPort}/metrics`)
+    return Number(/^ActiveConnectionCount(?:\{[^}]*\})? (\d+)/m.exec(body)![1])
   }
 
   /** Waits for `phrase` in the process's output after `mark`, then asserts it is there once. */
@@ -523,6 +530,19 @@ Portcullis:
     await connection.closed
     const line = await loggedOnce(mark, 'HTTP/2 session closed: protocol error')
     assert.match(line, /"error":"Received bad client magic byte string"/)
+    await canary()
+  })
+
+  test('a connection error nghttp2 handles alone (SETTINGS ACK with a payload): GOAWAY FRAME_SIZE_ERROR, and the session Node leaves open is freed by the idle timeout', async () => {
+    const active = await activeConnections()
+    const connection = await open()
+    await connection.send(frame(FrameType.SETTINGS, 1, 0, Buffer.alloc(6)))
+    const goaway = await connection.goaway
+    assert.equal(goaway?.code, ErrorCode.FRAME_SIZE_ERROR)
+    // Node stops reading such a session and never destroys it, even once its client has gone (the socket stays
+    // in CLOSE-WAIT): only the idle timeout frees it.
+    connection.close()
+    await waitFor(async () => (await activeConnections()) <= active, 'the session freed by the idle timeout', 15_000)
     await canary()
   })
 
