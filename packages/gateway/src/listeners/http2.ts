@@ -37,6 +37,14 @@ export const HTTP2_LIMITS = {
    */
   resetBurst: 100,
   resetsPerSecond: 10,
+  /**
+   * SETTINGS, PING and PRIORITY frames (floods that cost work and carry no
+   * request): this many at once, `controlFramesPerSecond` earned back; past
+   * that GOAWAY ENHANCE_YOUR_CALM. A browser sends a handful per connection,
+   * gRPC's keepalive and BDP pings a few a second.
+   */
+  controlFrameBurst: 1000,
+  controlFramesPerSecond: 100,
 } as const
 
 /**
@@ -130,40 +138,88 @@ export function http2ByteCounts(req: IncomingMessage, res: ServerResponse, recei
   return { received, sent }
 }
 
+/** Why {@link guardSession} ended a session. */
+export type SessionAbuseReason = 'rapid-reset' | 'control-flood' | 'protocol-error'
+
 /** What {@link guardSession} reports about a session it ends. */
 export interface SessionAbuse {
-  readonly reason: 'rapid-reset'
+  readonly reason: SessionAbuseReason
   readonly remoteAddress: string | undefined
-  readonly resets: number
+  /** Streams reset (rapid-reset) or control frames received (control-flood) by then. */
+  readonly frames: number
+  /** nghttp2's or Node's words for a protocol error. */
+  readonly error?: string
 }
 
 /**
- * Applies the reset budget of {@link HTTP2_LIMITS} to one session: every
- * stream the client cancels before its response ended costs one token; a
- * session out of tokens gets GOAWAY ENHANCE_YOUR_CALM and is destroyed, and
- * `onAbuse` is called once. (nghttp2 has a reset rate limit of its own since
- * 1.57, at 1000 a burst; ours is lower because each stream here may have
- * opened a request to a target.)
+ * A token bucket: `burst` at once, `perSecond` earned back. `take()` is
+ * false once the bucket is empty.
  */
-export function guardSession(session: ServerHttp2Session, onAbuse: (abuse: SessionAbuse) => void): void {
-  let tokens: number = HTTP2_LIMITS.resetBurst
-  let resets = 0
+function tokenBucket(burst: number, perSecond: number): { take(): boolean; taken: number } {
+  let tokens = burst
   let refilledAt = performance.now()
-  let ended = false
-  session.on('stream', (stream: ServerHttp2Stream) => {
-    stream.once('aborted', () => {
-      if (ended || stream.rstCode === constants.NGHTTP2_NO_ERROR) return
-      resets++
+  const bucket = {
+    taken: 0,
+    take(): boolean {
+      bucket.taken++
       const now = performance.now()
-      tokens = Math.min(HTTP2_LIMITS.resetBurst, tokens + ((now - refilledAt) / 1000) * HTTP2_LIMITS.resetsPerSecond)
+      tokens = Math.min(burst, tokens + ((now - refilledAt) / 1000) * perSecond)
       refilledAt = now
       tokens -= 1
-      if (tokens >= 0) return
-      ended = true
-      onAbuse({ reason: 'rapid-reset', remoteAddress: session.socket?.remoteAddress, resets })
-      session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
-      // Once the GOAWAY is out (nghttp2 writes it on the next turn), the session goes, whatever it has open.
-      setImmediate(() => session.destroy())
+      return tokens >= 0
+    },
+  }
+  return bucket
+}
+
+/**
+ * Applies the budgets of {@link HTTP2_LIMITS} to one session, and reports
+ * once (`onAbuse`) a session that is ended for its client's doing:
+ * - every stream the client cancels before its response ended costs a token
+ *   of the reset budget (rapid reset; nghttp2 has a reset rate limit of its
+ *   own since 1.57, at 1000 a burst; ours is lower because each stream here
+ *   may have opened a request to a target);
+ * - every SETTINGS, PING and PRIORITY frame costs a token of the control
+ *   budget: each costs work (an acknowledgement, a JavaScript event, a walk
+ *   of the priority tree) and none is a request, and nghttp2 only bounds
+ *   the acknowledgements a client leaves unread;
+ * a session out of either budget gets GOAWAY ENHANCE_YOUR_CALM and is
+ * destroyed. A session nghttp2 or Node ends for a protocol error (a bad
+ * preface, too many CONTINUATION frames, a flood of acknowledgements left
+ * unread, too many invalid frames) is reported too.
+ */
+export function guardSession(session: ServerHttp2Session, onAbuse: (abuse: SessionAbuse) => void): void {
+  const resets = tokenBucket(HTTP2_LIMITS.resetBurst, HTTP2_LIMITS.resetsPerSecond)
+  const control = tokenBucket(HTTP2_LIMITS.controlFrameBurst, HTTP2_LIMITS.controlFramesPerSecond)
+  // Read now: a destroyed session has no socket left to ask.
+  const remoteAddress = session.socket?.remoteAddress
+  let ended = false
+  const end = (reason: SessionAbuseReason, frames: number): void => {
+    ended = true
+    onAbuse({ reason, remoteAddress, frames })
+    session.goaway(constants.NGHTTP2_ENHANCE_YOUR_CALM)
+    // Once the GOAWAY is out (nghttp2 writes it on the next turn), the session goes, whatever it has open.
+    setImmediate(() => session.destroy())
+  }
+  const controlFrame = (): void => {
+    if (!ended && !control.take()) end('control-flood', control.taken)
+  }
+  session.on('ping', controlFrame)
+  session.on('remoteSettings', controlFrame)
+  // PRIORITY for a stream that exists is emitted on the stream, for any other on the session.
+  session.on('priority', controlFrame)
+  session.on('stream', (stream: ServerHttp2Stream) => {
+    stream.on('priority', controlFrame)
+    stream.once('aborted', () => {
+      // A session being destroyed (idle timeout, an error) aborts every stream it has: not the client's resets.
+      if (ended || session.destroyed || stream.rstCode === constants.NGHTTP2_NO_ERROR) return
+      if (!resets.take()) end('rapid-reset', resets.taken)
     })
+  })
+  session.once('error', (error: NodeJS.ErrnoException) => {
+    // Node's NghttpError (ERR_HTTP2_ERROR, or a code of Node's own for limits it enforces); a socket error is not one.
+    if (ended || error.code === undefined || !error.code.startsWith('ERR_HTTP2_')) return
+    ended = true
+    onAbuse({ reason: 'protocol-error', remoteAddress, frames: 0, error: error.message })
   })
 }

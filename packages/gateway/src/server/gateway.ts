@@ -11,7 +11,7 @@ import { GatewayError } from '../core/errors.js'
 import { SERVER_HEADER } from '../core/responses.js'
 import { compileGateway, needsAuth } from '../listeners/compile.js'
 import { connectionLogEntry, connectionTraceId } from '../listeners/connection.js'
-import { guardSession, http2ListenerOptions } from '../listeners/http2.js'
+import { guardSession, http2ListenerOptions, type SessionAbuseReason } from '../listeners/http2.js'
 import { type Generation, handleRequest, MAX_HEADERS_TOTAL_BYTES, responseForUpgrade } from '../listeners/pipeline.js'
 import { type ListenerTls, listenerTls } from '../listeners/tls.js'
 import { AccessLog } from '../observability/access-log.js'
@@ -80,6 +80,13 @@ export interface RunningGateway {
   reload(config: GatewayConfig): Promise<void>
   /** Stops accepting, lets in-flight requests finish up to the deadline, then closes everything. */
   close(options?: { deadlineMs?: number }): Promise<void>
+}
+
+/** The warning logged, once, for an HTTP/2 session ended for its client's doing (listeners/http2.ts's guardSession). */
+const SESSION_ABUSE_MESSAGES: Record<SessionAbuseReason, string> = {
+  'rapid-reset': 'HTTP/2 session closed (GOAWAY ENHANCE_YOUR_CALM): too many streams reset by the client',
+  'control-flood': 'HTTP/2 session closed (GOAWAY ENHANCE_YOUR_CALM): too many SETTINGS, PING or PRIORITY frames',
+  'protocol-error': 'HTTP/2 session closed: protocol error',
 }
 
 /** A generation as the server runs it: the pipeline's view plus what it must close when retired. */
@@ -257,9 +264,10 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         session.once('close', () => sessions.delete(session))
         guardSession(session, (abuse) => {
           metrics.rejectedConnectionCount.inc({ listener: entry.listenerId })
+          const { reason, remoteAddress: client, frames, error } = abuse
           logger.warn(
-            { listener: entry.listenerId, client: abuse.remoteAddress, resets: abuse.resets },
-            'HTTP/2 session closed (GOAWAY ENHANCE_YOUR_CALM): too many streams reset by the client',
+            { listener: entry.listenerId, client, reason, ...(error === undefined ? { frames } : { error }) },
+            SESSION_ABUSE_MESSAGES[reason],
           )
         })
       })
