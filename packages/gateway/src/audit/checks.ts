@@ -17,7 +17,9 @@ import type {
   ListenerModel,
   RuleModel,
 } from '../config/model.js'
+import { GRPC_HEALTH_CHECK_PATH } from '../config/normalise/target-group.js'
 import { outdatedBecause, securityPolicy } from '../tls/security-policies.js'
+import { type Matcher, matches, parseGrpcMatcher } from '../values/http-codes.js'
 import { CATALOGUE, type Finding, type FindingId, type FindingLocation } from './findings.js'
 import { findOverlap } from './witness.js'
 
@@ -36,7 +38,13 @@ export type ResourceRef =
       readonly action?: ActionModel
       readonly field?: readonly string[]
     }
-  | { readonly kind: 'target-group'; readonly targetGroup: number; readonly target?: number }
+  | {
+      readonly kind: 'target-group'
+      readonly targetGroup: number
+      readonly target?: number
+      /** A field of the group (`['Matcher', 'GrpcCode']`), where the file has it. */
+      readonly field?: readonly string[]
+    }
 
 /** A finding before it has a resource string: the check, the element, and what was seen. */
 export interface RawFinding {
@@ -71,6 +79,7 @@ export function checkModel(model: AuditModel, options: CheckOptions = {}): RawFi
     ...authenticationReachability(model),
     ...shadowedRules(model),
     ...publicTargets(model),
+    ...grpcHealthChecks(model),
   ]
 }
 
@@ -368,6 +377,51 @@ function publicTargets(model: AuditModel): RawFinding[] {
         })
       }
     })
+  })
+  return out
+}
+
+/** The status codes gRPC defines (OK … UNAUTHENTICATED); ALB's matcher allows up to 99. */
+const GRPC_STATUS_CODES = 17
+/** What a gRPC server answers for a method it does not implement, such as ALB's default `/AWS.ALB/healthcheck`. */
+const UNIMPLEMENTED = 12
+
+/**
+ * A `GRPC` group whose health check can never pass: its matcher holds no
+ * status gRPC defines, or it checks ALB's default path — which no service
+ * implements, so every live server answers UNIMPLEMENTED (12) — with a matcher
+ * without 12 (the usual mistake: `GrpcCode: "0"` without a health method in
+ * `HealthCheckPath`). Every target turns unhealthy and the load balancer fails
+ * open: health checks stop protecting the group.
+ */
+function grpcHealthChecks(model: AuditModel): RawFinding[] {
+  const out: RawFinding[] = []
+  model.targetGroups.forEach((tg, g) => {
+    const hc = tg.healthCheck
+    if (tg.protocolVersion !== 'GRPC' || !hc.enabled) return
+    let matcher: Matcher
+    try {
+      matcher = parseGrpcMatcher(hc.matcher)
+    } catch {
+      return // refused by validation already
+    }
+    const ref = { kind: 'target-group', targetGroup: g, field: ['Matcher', 'GrpcCode'] } as const
+    const defined = Array.from({ length: GRPC_STATUS_CODES }, (_, code) => code).filter((code) =>
+      matches(matcher, code),
+    )
+    if (defined.length === 0) {
+      out.push({
+        id: 'target-grpc-health-check-never-passes',
+        ref,
+        message: `target group ${tg.name} counts gRPC status ${hc.matcher} as healthy, and gRPC defines only 0..16: every target turns unhealthy, and the load balancer then routes to all of them`,
+      })
+    } else if (hc.path === GRPC_HEALTH_CHECK_PATH && !matches(matcher, UNIMPLEMENTED)) {
+      out.push({
+        id: 'target-grpc-health-check-never-passes',
+        ref,
+        message: `target group ${tg.name} checks ${GRPC_HEALTH_CHECK_PATH}, which gRPC servers answer UNIMPLEMENTED (12), but counts only ${hc.matcher} as healthy: every target turns unhealthy, and the load balancer then routes to all of them`,
+      })
+    }
   })
   return out
 }

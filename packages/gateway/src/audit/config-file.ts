@@ -149,6 +149,7 @@ export async function auditConfigFile(file: string, options: CheckOptions = {}):
 /** The few parts of the raw file the locator walks. */
 interface FileShape {
   LoadBalancer?: { Attributes?: { Key: string }[] }
+  TargetGroups?: Record<string, unknown>[]
   Listeners: {
     DefaultActions?: { Order?: number | string }[]
     Rules?: { Priority: number | string; IsDefault?: boolean; Actions: { Order?: number | string }[] }[]
@@ -166,10 +167,15 @@ function fieldPath(ref: ResourceRef, root: FileShape): [FieldPath, string?] {
     }
     case 'listener':
       return [['Listeners', ref.listener], ref.field]
-    case 'target-group':
-      return ref.target === undefined
-        ? [['TargetGroups', ref.targetGroup]]
-        : [['TargetGroups', ref.targetGroup, 'Targets', ref.target, 'Id']]
+    case 'target-group': {
+      if (ref.target !== undefined) return [['TargetGroups', ref.targetGroup, 'Targets', ref.target, 'Id']]
+      const group: FieldPath = ['TargetGroups', ref.targetGroup]
+      if (ref.field === undefined) return [group]
+      // The field where the file gives it; a default (absent from the file) is the group's.
+      let node: unknown = root.TargetGroups?.[ref.targetGroup]
+      for (const segment of ref.field) node = (node as Record<string, unknown> | undefined)?.[segment]
+      return node === undefined ? [group, 'TargetGroupName'] : [[...group, ...ref.field]]
+    }
     case 'rule': {
       const rulePath = rulePathOf(root, ref.listener, ref.rule)
       if (ref.action === undefined) return [rulePath, rulePath.at(-1) === 'DefaultActions' ? undefined : 'Priority']

@@ -193,6 +193,14 @@ export const CATALOGUE = {
       'Register the target by a private address in a private subnet, so that only the load balancer can reach it.',
     scope: 'config',
   },
+  'target-grpc-health-check-never-passes': {
+    severity: 'medium',
+    control: undefined,
+    title: 'The health check of a gRPC target group can never pass',
+    remediation:
+      'Give Matcher.GrpcCode the status the checked method answers: 12 (UNIMPLEMENTED, the default) for /AWS.ALB/healthcheck, or 0 with HealthCheckPath set to a health method such as /grpc.health.v1.Health/Check.',
+    scope: 'config',
+  },
   'rule-shadows-authenticated-rule': {
     severity: 'high',
     control: undefined,

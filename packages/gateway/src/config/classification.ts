@@ -650,7 +650,7 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
         ],
       }),
       ProtocolVersion: implemented({
-        note: 'HTTP1 (HTTP/1.1 to targets), HTTP2 and GRPC (HTTP/2 to targets: TLS with ALPN for HTTPS groups, prior knowledge for HTTP ones); HTTP2 and GRPC groups are forwarded to only from HTTPS listeners, by rules whose only action is forward, and need HealthCheckEnabled: false for now',
+        note: 'HTTP1 (HTTP/1.1 to targets), HTTP2 and GRPC (HTTP/2 to targets: TLS with ALPN for HTTPS groups, prior knowledge for HTTP ones); HTTP2 and GRPC groups are forwarded to only from HTTPS listeners, by rules whose only action is forward; they are health-checked over HTTP/2 (HTTP2: GET, Matcher.HttpCode; GRPC: a gRPC call, Matcher.GrpcCode)',
       }),
       TargetControlPort: notImplemented({
         note: "the port of ALB's target optimizer agent",
@@ -686,16 +686,8 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
     kind: 'fields',
     fields: {
       HttpCode: implemented(),
-      GrpcCode: notImplemented({
-        note: 'the gRPC status codes of a gRPC health check',
-        values: [
-          {
-            accepts: [],
-            action: 'refuse',
-            reason: 'gRPC health checks are not implemented yet: Portcullis checks health over HTTP/1.1',
-            fix: 'give HttpCode instead (for example "200") for an HTTP1 target group, or, for an HTTP2 or GRPC target group, remove the Matcher and set HealthCheckEnabled: false',
-          },
-        ],
+      GrpcCode: implemented({
+        note: "the gRPC status codes (0..99, default 12) of a GRPC group's health check, a gRPC call over HTTP/2",
       }),
     },
   },

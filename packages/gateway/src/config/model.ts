@@ -341,7 +341,15 @@ export interface HealthCheckModel {
   readonly timeoutSeconds: number
   readonly healthyThresholdCount: number
   readonly unhealthyThresholdCount: number
-  /** Matcher `HttpCode` as given, e.g. `200`, `200,202`, `200-299`. */
+  /**
+   * The group's `ProtocolVersion`, which decides how targets are checked:
+   * HTTP/1.1 GET (`HTTP1`), HTTP/2 GET (`HTTP2`) or a gRPC call over HTTP/2 (`GRPC`).
+   */
+  readonly protocolVersion: 'HTTP1' | 'HTTP2' | 'GRPC'
+  /**
+   * The codes as given: `Matcher.HttpCode` (e.g. `200`, `200,202`, `200-299`),
+   * or `Matcher.GrpcCode` (e.g. `12`, `0-5`) for a `GRPC` group.
+   */
   readonly matcher: string
 }
 

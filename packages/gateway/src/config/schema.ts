@@ -316,13 +316,23 @@ const TargetGroupSchema = strict('TargetGroup', {
       },
     )
     .optional(),
-  HealthCheckPath: z.string().optional(),
+  HealthCheckPath: z
+    .string()
+    .optional()
+    .describe('Default "/"; for a GRPC group "/AWS.ALB/healthcheck" (a gRPC method, /package.service/method).'),
   HealthCheckIntervalSeconds: integerLike.optional(),
   HealthCheckTimeoutSeconds: integerLike.optional(),
   HealthyThresholdCount: integerLike.optional(),
   UnhealthyThresholdCount: integerLike.optional(),
   Matcher: strict('Matcher', {
-    HttpCode: z.union([z.string(), z.number().int()]).optional().describe('Default "200".'),
+    HttpCode: z
+      .union([z.string(), z.number().int()])
+      .optional()
+      .describe('HTTP codes 200..499 (e.g. "200", "200,202", "200-299"). Default "200". Not for GRPC groups.'),
+    GrpcCode: z
+      .union([z.string(), z.number().int()])
+      .optional()
+      .describe('gRPC status codes 0..99 (e.g. "12", "0,1", "0-5"). Default "12". GRPC groups only.'),
   }).optional(),
   TargetType: z.string().optional().describe(noted('TargetGroup', 'TargetType')),
   ProtocolVersion: z.string().optional().describe(noted('TargetGroup', 'ProtocolVersion')),

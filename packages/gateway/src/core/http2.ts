@@ -10,3 +10,17 @@ import type { Http2ServerRequest, ServerHttp2Stream } from 'node:http2'
 export function http2StreamOf(req: IncomingMessage): ServerHttp2Stream | undefined {
   return req.httpVersionMajor === 2 ? (req as unknown as Http2ServerRequest).stream : undefined
 }
+
+/**
+ * True when the request is gRPC: HTTP/2 with a `content-type` of
+ * `application/grpc` or one of its subtypes (`application/grpc+proto`).
+ * gRPC-Web (`application/grpc-web*`) is not: it carries its status in the body.
+ */
+export function isGrpcRequest(req: IncomingMessage): boolean {
+  if (req.httpVersionMajor !== 2) return false
+  const type = req.headers['content-type']
+  return (
+    type !== undefined &&
+    (type === 'application/grpc' || type.startsWith('application/grpc+') || type.startsWith('application/grpc;'))
+  )
+}

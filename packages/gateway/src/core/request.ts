@@ -28,6 +28,12 @@ export interface RequestRecord {
   actionsExecuted: string[]
   /** Redirect `Location`, when the gateway answered with a redirect. */
   redirectUrl: string | undefined
+  /**
+   * The HTTP status the load balancer's own error stands for when it answered
+   * a gRPC request with a gRPC status (HTTP 200 on the wire): what the access
+   * log and metrics record, as ALB's `elb_status_code`.
+   */
+  elbStatusCode: number | undefined
 }
 
 /**
@@ -94,5 +100,6 @@ export function newRequestRecord(traceId: string): RequestRecord {
     errorReason: undefined,
     actionsExecuted: [],
     redirectUrl: undefined,
+    elbStatusCode: undefined,
   }
 }

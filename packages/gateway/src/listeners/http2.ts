@@ -104,15 +104,21 @@ Object.defineProperty(GatewayHttp2Response.prototype, 'destroyed', {
 })
 
 /**
- * Counts a stream's received DATA payload. The compatibility request reads
- * the stream in flowing mode already, so one more 'data' listener changes
- * nothing about backpressure.
+ * Counts an HTTP/2 request's received DATA payload as Node's compatibility
+ * request takes it in (its `push`). Not with a 'data' listener on the stream:
+ * that switches the stream to flowing mode, and the compatibility request,
+ * which pulls from the stream only while it is read, then loses every chunk
+ * that arrives before the body is piped — a forward after an asynchronous
+ * action (jwt-validation, authentication) reached the target without a body.
  */
-export function countReceivedBytes(stream: ServerHttp2Stream): { bytes: number } {
+export function countReceivedBytes(req: IncomingMessage): { bytes: number } {
   const counter = { bytes: 0 }
-  stream.on('data', (chunk: Buffer) => {
-    counter.bytes += chunk.length
-  })
+  const push = req.push
+  req.push = function (this: IncomingMessage, chunk: unknown, encoding?: BufferEncoding): boolean {
+    if (typeof chunk === 'string') counter.bytes += Buffer.byteLength(chunk, encoding)
+    else if (chunk instanceof Uint8Array) counter.bytes += chunk.length
+    return push.call(this, chunk, encoding)
+  }
   return counter
 }
 

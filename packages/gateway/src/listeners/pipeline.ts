@@ -94,7 +94,7 @@ export function handleRequest(
         : clientConnection(stream.session!.socket as Socket, true, stream.session)
     const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
     const url = req.url ?? ''
-    const receivedBody = stream === undefined ? undefined : countReceivedBytes(stream)
+    const receivedBody = stream === undefined ? undefined : countReceivedBytes(req)
 
     const attrs = generation.compiled.config.loadBalancer.attributes
     if (listener.responseModification !== undefined) modifyResponses(res, listener.responseModification)
@@ -396,8 +396,13 @@ function finish(
   try {
     // A tunnelled WebSocket answered 101 on the raw socket; `res` never saw it.
     // A client that left before any answer gets ALB's 460, not the unsent default 200.
+    // A gRPC error the load balancer answered (HTTP 200 on the wire) is logged with the status it stands for.
     const status =
-      ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101 ? 101 : res.headersSent ? res.statusCode : 460
+      ctx.upgrade !== undefined && ctx.record.targetStatusCode === 101
+        ? 101
+        : res.headersSent
+          ? (ctx.record.elbStatusCode ?? res.statusCode)
+          : 460
     const { accessLog } = deps
     const record = ctx.record
     const fromTarget = record.targetStatusCode !== undefined && record.targetStatusCode === status

@@ -5,25 +5,12 @@ import {
   type IncomingHttpHeaders as H2Headers,
   type Http2ServerResponse,
 } from 'node:http2'
-import { http2StreamOf } from '../core/http2.js'
+import { http2StreamOf, isGrpcRequest } from '../core/http2.js'
 import type { ClientGoneListener, RequestContext } from '../core/request.js'
 import { sendError } from '../core/responses.js'
 import { HOP_BY_HOP } from '../headers/request-headers.js'
 import type { Target, TargetGroupRuntime } from '../targets/target-group.js'
 import { classifyTargetError } from './http.js'
-
-/**
- * True when the request is gRPC: HTTP/2 with a `content-type` of
- * `application/grpc` or one of its subtypes (`application/grpc+proto`).
- */
-export function isGrpcRequest(req: RequestContext['req']): boolean {
-  if (req.httpVersionMajor !== 2) return false
-  const type = req.headers['content-type']
-  return (
-    type !== undefined &&
-    (type === 'application/grpc' || type.startsWith('application/grpc+') || type.startsWith('application/grpc;'))
-  )
-}
 
 /**
  * ALB's HTTP 464: the request's protocol does not fit the target group's
@@ -157,8 +144,10 @@ class Http2Forward implements ClientGoneListener {
       }
       this.#finish()
     })
-    upstream.on('error', (error) => {
-      if (!res.headersSent) this.#fail(error)
+    upstream.on('error', (error: Error & { code?: string }) => {
+      // A stream pending on a session that failed to connect is cancelled, the connect error its cause.
+      const cause = error.code === 'ERR_HTTP2_STREAM_CANCEL' && error.cause !== undefined ? error.cause : error
+      if (!res.headersSent) this.#fail(cause)
     })
   }
 

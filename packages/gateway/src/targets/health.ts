@@ -1,8 +1,9 @@
 import http from 'node:http'
+import http2 from 'node:http2'
 import https from 'node:https'
 import { isIP } from 'node:net'
 import type { HealthCheckModel } from '../config/model.js'
-import { type Matcher, matches, parseMatcher } from '../values/http-codes.js'
+import { type Matcher, matches, parseGrpcMatcher, parseMatcher } from '../values/http-codes.js'
 
 /**
  * ALB's target health states. `unavailable` is what ALB reports when health
@@ -81,6 +82,8 @@ export class TargetHealth {
 export interface HealthCheckSettings {
   readonly enabled: boolean
   readonly protocol: 'HTTP' | 'HTTPS'
+  /** HTTP/1.1 GET (`HTTP1`), HTTP/2 GET (`HTTP2`) or a gRPC call over HTTP/2 (`GRPC`). */
+  readonly protocolVersion: HealthCheckModel['protocolVersion']
   /** undefined = `traffic-port`: each target's own port. */
   readonly port: number | undefined
   readonly path: string
@@ -88,6 +91,7 @@ export interface HealthCheckSettings {
   readonly timeoutMs: number
   readonly healthyThreshold: number
   readonly unhealthyThreshold: number
+  /** HTTP status codes, or gRPC status codes for a `GRPC` group. */
   readonly matcher: Matcher
   /** PEM CA certificates trusted for HTTPS checks; undefined for the system store. */
   readonly ca: string | Buffer | undefined
@@ -111,13 +115,14 @@ export function healthCheckSettings(
   return {
     enabled: model.enabled,
     protocol: model.protocol,
+    protocolVersion: model.protocolVersion,
     port: model.port,
     path: model.path,
     intervalMs: overrides.intervalMs ?? model.intervalSeconds * 1000,
     timeoutMs: overrides.timeoutMs ?? model.timeoutSeconds * 1000,
     healthyThreshold: model.healthyThresholdCount,
     unhealthyThreshold: model.unhealthyThresholdCount,
-    matcher: parseMatcher(model.matcher),
+    matcher: model.protocolVersion === 'GRPC' ? parseGrpcMatcher(model.matcher) : parseMatcher(model.matcher),
     ca,
   }
 }
@@ -128,9 +133,11 @@ export function hostForAuthority(id: string): string {
 }
 
 /**
- * Sends one health-check request, like ALB: `GET path` on a fresh connection
- * closed afterwards, `Host: target:port`, `User-Agent: ELB-HealthChecker/2.0`.
- * The verdict depends only on the status code; the body is drained and ignored.
+ * Sends one health-check request, like ALB: on a fresh connection closed
+ * afterwards, `User-Agent: ELB-HealthChecker/2.0`, bounded by the timeout.
+ * HTTP1 groups get `GET path` over HTTP/1.1, HTTP2 groups `GET path` over
+ * HTTP/2, GRPC groups a gRPC call (see {@link probeHttp2}). The verdict depends
+ * only on the status code (HTTP or gRPC); the body is drained and ignored.
  * Never rejects; an aborted probe resolves as failed.
  */
 export function probe(
@@ -140,6 +147,17 @@ export function probe(
   signal?: AbortSignal,
 ): Promise<ProbeResult> {
   const port = settings.port ?? trafficPort
+  return settings.protocolVersion === 'HTTP1'
+    ? probeHttp1(settings, id, port, signal)
+    : probeHttp2(settings, id, port, signal)
+}
+
+function probeHttp1(
+  settings: HealthCheckSettings,
+  id: string,
+  port: number,
+  signal?: AbortSignal,
+): Promise<ProbeResult> {
   return new Promise((resolve) => {
     let settled = false
     const finish = (result: ProbeResult): void => {
@@ -154,7 +172,7 @@ export function probe(
       method: 'GET',
       path: settings.path,
       agent: false,
-      headers: { host: `${hostForAuthority(id)}:${port}`, 'user-agent': 'ELB-HealthChecker/2.0', connection: 'close' },
+      headers: { host: `${hostForAuthority(id)}:${port}`, 'user-agent': USER_AGENT, connection: 'close' },
     }
     if (signal !== undefined) options.signal = signal
     if (settings.protocol === 'HTTPS') {
@@ -175,6 +193,95 @@ export function probe(
     req.on('error', () => finish({ ok: false, reason: 'Target.FailedHealthChecks' }))
     req.end()
   })
+}
+
+const USER_AGENT = 'ELB-HealthChecker/2.0'
+
+/** A gRPC message frame with an empty message: uncompressed flag, length 0 (gRPC over HTTP/2, "Length-Prefixed-Message"). */
+const EMPTY_GRPC_MESSAGE = Buffer.alloc(5)
+
+/**
+ * One HTTP/2 health check on its own session, closed when the check ends
+ * (the probe owns it: the health-check port and protocol may differ from the
+ * traffic's, so the target's forwarding session is not reused). HTTPS checks
+ * negotiate `h2` by ALPN; HTTP checks speak HTTP/2 with prior knowledge, as
+ * forwarding to such a group does.
+ *
+ * `HTTP2`: `GET path`, healthy when `:status` is in `Matcher.HttpCode`.
+ * `GRPC`: `POST path` with `content-type: application/grpc`, `te: trailers`
+ * and one empty message, healthy when `grpc-status` — from the trailers, or
+ * from the headers of a trailers-only response — is in `Matcher.GrpcCode`.
+ * Written here on node:http2 rather than with @grpc/grpc-js: a health check is
+ * one fixed call whose only answer that matters is `grpc-status`, and the
+ * gateway takes no runtime dependency for it.
+ */
+function probeHttp2(
+  settings: HealthCheckSettings,
+  id: string,
+  port: number,
+  signal?: AbortSignal,
+): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const grpc = settings.protocolVersion === 'GRPC'
+    const scheme = settings.protocol === 'HTTPS' ? 'https' : 'http'
+    const authority = `${hostForAuthority(id)}:${port}`
+    let settled = false
+    const session = http2.connect(`${scheme}://${authority}`, {
+      ...(settings.protocol === 'HTTPS' && settings.ca !== undefined ? { ca: settings.ca } : {}),
+      ALPNProtocols: ['h2'],
+      settings: { enablePush: false },
+    })
+    const finish = (result: ProbeResult): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      signal?.removeEventListener('abort', onAbort)
+      // The check is over: the session goes, whatever its streams are doing.
+      session.destroy()
+      resolve(result)
+    }
+    const onAbort = (): void => finish({ ok: false, reason: 'Target.FailedHealthChecks' })
+    const timer = setTimeout(() => finish({ ok: false, reason: 'Target.Timeout' }), settings.timeoutMs)
+    timer.unref()
+    if (signal?.aborted) return onAbort()
+    signal?.addEventListener('abort', onAbort, { once: true })
+    session.on('error', () => finish({ ok: false, reason: 'Target.FailedHealthChecks' }))
+    const verdict = (code: number): ProbeResult =>
+      matches(settings.matcher, code) ? { ok: true } : { ok: false, reason: 'Target.ResponseCodeMismatch' }
+    const stream = session.request(
+      grpc
+        ? {
+            ':method': 'POST',
+            ':path': settings.path,
+            ':authority': authority,
+            'content-type': 'application/grpc',
+            te: 'trailers',
+            'user-agent': USER_AGENT,
+          }
+        : { ':method': 'GET', ':path': settings.path, ':authority': authority, 'user-agent': USER_AGENT },
+      { endStream: !grpc },
+    )
+    stream.on('error', () => finish({ ok: false, reason: 'Target.FailedHealthChecks' }))
+    // A stream closed without a verdict (reset, or a gRPC response without grpc-status) fails the check.
+    stream.on('close', () =>
+      finish({ ok: false, reason: grpc ? 'Target.ResponseCodeMismatch' : 'Target.FailedHealthChecks' }),
+    )
+    stream.on('response', (headers, flags) => {
+      if (!grpc) return finish(verdict(Number(headers[':status'])))
+      // Trailers-only: the status is in the one HEADERS frame that ends the stream.
+      const trailersOnly = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0
+      if (trailersOnly || headers['grpc-status'] !== undefined) finish(grpcVerdict(headers['grpc-status'], verdict))
+    })
+    stream.on('trailers', (trailers) => finish(grpcVerdict(trailers['grpc-status'], verdict)))
+    stream.resume()
+    if (grpc) stream.end(EMPTY_GRPC_MESSAGE)
+  })
+}
+
+/** A gRPC health check's verdict from its `grpc-status` value; a response without one has no status to match. */
+function grpcVerdict(value: string | string[] | undefined, verdict: (code: number) => ProbeResult): ProbeResult {
+  const code = typeof value === 'string' && /^\d{1,2}$/.test(value) ? Number(value) : undefined
+  return code === undefined ? { ok: false, reason: 'Target.ResponseCodeMismatch' } : verdict(code)
 }
 
 /** A target as the health checker sees it. */

@@ -38,6 +38,11 @@ describe('audit of configuration files', () => {
     ],
     ['public-target.yaml', 'target-public-address', 'TargetGroups[0].Targets[0].Id'],
     ['shadowed-rule.yaml', 'rule-shadows-authenticated-rule', 'Listeners[0].Rules[0]'],
+    [
+      'grpc-health-check-never-passes.yaml',
+      'target-grpc-health-check-never-passes',
+      'TargetGroups[1].Matcher.GrpcCode',
+    ],
   ] as const
 
   for (const [file, id, path] of cases) {
@@ -126,6 +131,39 @@ describe('audit of configuration files', () => {
     )
     assert.match(findings[0]!.message, /^TargetControlPort 3000: ALB's target optimizer/)
     assert.match(findings[0]!.arn, /:targetgroup\//)
+  })
+
+  it("judges a gRPC group's health check by what gRPC servers answer: a matcher that can pass is no finding", async () => {
+    const text = await readFile(fixture('grpc-health-check-never-passes.yaml'), 'utf8')
+    const audit = (replacement: string) =>
+      auditConfigText(text.replace('    Matcher: { GrpcCode: "0" }\n', replacement), 'grpc.yaml').findings.map((f) => [
+        f.id,
+        f.location?.path,
+        f.message,
+      ])
+    assert.deepEqual(audit('    Matcher: { GrpcCode: "0" }\n'), [
+      [
+        'target-grpc-health-check-never-passes',
+        'TargetGroups[1].Matcher.GrpcCode',
+        'target group api checks /AWS.ALB/healthcheck, which gRPC servers answer UNIMPLEMENTED (12), but counts only 0 as healthy: every target turns unhealthy, and the load balancer then routes to all of them',
+      ],
+    ])
+    // No status gRPC defines, whatever the path.
+    assert.deepEqual(audit('    HealthCheckPath: /grpc.health.v1.Health/Check\n    Matcher: { GrpcCode: "17-99" }\n'), [
+      [
+        'target-grpc-health-check-never-passes',
+        'TargetGroups[1].Matcher.GrpcCode',
+        'target group api counts gRPC status 17-99 as healthy, and gRPC defines only 0..16: every target turns unhealthy, and the load balancer then routes to all of them',
+      ],
+    ])
+    for (const fine of [
+      '    HealthCheckPath: /grpc.health.v1.Health/Check\n    Matcher: { GrpcCode: "0" }\n',
+      '    Matcher: { GrpcCode: "0,12" }\n',
+      '    Matcher: { GrpcCode: "0-99" }\n',
+      '    HealthCheckEnabled: false\n    Matcher: { GrpcCode: "0" }\n',
+    ]) {
+      assert.deepEqual(audit(fine), [], fine)
+    }
   })
 
   it('judges a security policy by the policy table: what makes it outdated is named, a TLS 1.2+ one passes', async () => {

@@ -422,7 +422,6 @@ describe('the full describe-* outputs of one load balancer', () => {
       .map((i) => `${i.path}: ${i.message.split(':')[0]}`)
     assert.deepEqual(refused, [
       'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType: IpAddressType ipv4',
-      'TargetGroups[3].Matcher.GrpcCode: GrpcCode 0-99',
       'TargetGroups[4].TargetType: TargetType lambda',
       'TargetGroups[5].TargetType: TargetType alb',
     ])
@@ -449,9 +448,6 @@ describe('the full describe-* outputs of one load balancer', () => {
         'Listeners[1].Rules[0].Conditions[0].SourceIpConfig.IpAddressType',
         'TargetGroups[0].TargetHealthDescriptions[0].Target.Id',
         'TargetGroups[0].TargetHealthDescriptions[1].Target.Id',
-        'TargetGroups[2].HealthCheckEnabled',
-        'TargetGroups[3].HealthCheckEnabled',
-        'TargetGroups[3].Matcher.GrpcCode',
         'TargetGroups[4].TargetType',
         'TrustStores[0]',
       ],

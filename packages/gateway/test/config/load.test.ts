@@ -128,6 +128,7 @@ describe('the issue-3 YAML', () => {
           timeoutSeconds: 4,
           healthyThresholdCount: 5,
           unhealthyThresholdCount: 2,
+          protocolVersion: 'HTTP1',
           matcher: '200-299',
         },
         algorithm: 'round_robin',
@@ -328,6 +329,7 @@ describe('defaults', () => {
       timeoutSeconds: 5,
       healthyThresholdCount: 5,
       unhealthyThresholdCount: 2,
+      protocolVersion: 'HTTP1',
       matcher: '200',
     })
     assert.equal(tg.algorithm, 'round_robin')

@@ -267,8 +267,9 @@ Portcullis:
       const error = await new Promise<grpc.ServiceError | null>((resolve) =>
         empty.echo(Buffer.from('x'), new grpc.Metadata(), {}, (e) => resolve(e)),
       )
-      // gRPC's HTTP status mapping: a well-formed status the client can act on, not a protocol error.
+      // A well-formed gRPC status the client can act on, not a protocol error (test/e2e/grpc-errors.test.ts has the rest).
       assert.equal(error?.code, grpc.status.UNAVAILABLE)
+      assert.equal(error?.details, '503 Service Temporarily Unavailable')
     } finally {
       empty.close()
     }

@@ -180,6 +180,7 @@ export function groupModel(overrides: Partial<TargetGroupModel> = {}): TargetGro
       timeoutSeconds: 5,
       healthyThresholdCount: 5,
       unhealthyThresholdCount: 2,
+      protocolVersion: 'HTTP1',
       matcher: '200',
     },
     algorithm: 'round_robin',

@@ -209,11 +209,14 @@ function describeAction(action: ActionModel, names: ReadonlyMap<string, string>)
   }
 }
 
+/** How a health check asks, by the group's ProtocolVersion. */
+const HEALTH_CHECK_REQUEST = { HTTP1: 'GET', HTTP2: 'HTTP/2 GET', GRPC: 'gRPC call' } as const
+
 function describeTargetGroup(tg: TargetGroupModel): string[] {
   const targets = tg.targets.length > 0 ? tg.targets.map((t) => hostPort(t.id, t.port)).join(', ') : '(no targets)'
   const hc = tg.healthCheck
   const health = hc.enabled
-    ? `${hc.protocol} GET ${hc.path} on ${hc.port ?? 'traffic port'} every ${hc.intervalSeconds}s (timeout ${hc.timeoutSeconds}s, healthy ${hc.healthyThresholdCount}, unhealthy ${hc.unhealthyThresholdCount}, matcher ${hc.matcher})`
+    ? `${hc.protocol} ${HEALTH_CHECK_REQUEST[hc.protocolVersion]} ${hc.path} on ${hc.port ?? 'traffic port'} every ${hc.intervalSeconds}s (timeout ${hc.timeoutSeconds}s, healthy ${hc.healthyThresholdCount}, unhealthy ${hc.unhealthyThresholdCount}, matcher ${hc.protocolVersion === 'GRPC' ? 'gRPC ' : ''}${hc.matcher})`
     : 'disabled'
   const stickiness = tg.stickiness
     ? `${tg.stickiness.type}${tg.stickiness.appCookieName ? ` (${tg.stickiness.appCookieName})` : ''} ${tg.stickiness.durationSeconds}s`

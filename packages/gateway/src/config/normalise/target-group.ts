@@ -1,4 +1,4 @@
-import { parseMatcher } from '../../values/http-codes.js'
+import { parseGrpcMatcher, parseMatcher } from '../../values/http-codes.js'
 import { deriveTargetGroupArn, parseTargetGroupArn } from '../arn.js'
 import { type FieldPath, formatPath } from '../document.js'
 import type {
@@ -62,7 +62,8 @@ export function normaliseTargetGroup(
     defaultPort = toInt(tg.Port)
     inRange(ctx, [...path, 'Port'], defaultPort, 1, 65535, 'the port')
   }
-  const healthCheck = normaliseHealthCheck(tg, path, ctx)
+  const protocolVersion = normaliseProtocolVersion(tg, path, ctx)
+  const healthCheck = normaliseHealthCheck(tg, protocolVersion, path, ctx)
   const attrs = new Attributes(ctx, tg.Attributes, [...path, 'Attributes'])
   const algorithm = attrs.oneOf<LoadBalancingAlgorithm>(
     'load_balancing.algorithm.type',
@@ -84,7 +85,6 @@ export function normaliseTargetGroup(
     )
   }
 
-  const protocolVersion = normaliseProtocolVersion(tg, healthCheck.enabled, path, ctx)
   const ext = tg.Portcullis
   if (ext?.CaFile !== undefined && protocol === 'HTTP' && healthCheck.protocol === 'HTTP') {
     ctx.report.warn([...path, 'Portcullis', 'CaFile'], 'CaFile has no effect on an HTTP target group')
@@ -193,15 +193,9 @@ function stickiness(attrs: Attributes, ctx: BaseContext): StickinessModel | unde
   return { type: 'app_cookie', durationSeconds: appDuration, appCookieName }
 }
 
-/**
- * `ProtocolVersion` (ALB: `HTTP1`, `HTTP2`, `GRPC`). Health checks of HTTP/2
- * and gRPC groups are not implemented yet: such a group must say
- * `HealthCheckEnabled: false` rather than be checked over HTTP/1.1, which its
- * targets may not speak.
- */
+/** `ProtocolVersion` (ALB: `HTTP1`, `HTTP2`, `GRPC`). */
 function normaliseProtocolVersion(
   tg: TargetGroupFile,
-  healthChecked: boolean,
   path: FieldPath,
   ctx: BaseContext,
 ): TargetGroupModel['protocolVersion'] {
@@ -210,24 +204,28 @@ function normaliseProtocolVersion(
     ctx.report.error([...path, 'ProtocolVersion'], `expected HTTP1, HTTP2 or GRPC, got "${version}"`)
     return 'HTTP1'
   }
-  // What start refuses and audit reports: the setting is AWS's own, only Portcullis cannot honour it yet.
-  if (version !== 'HTTP1' && healthChecked) {
-    ctx.report.need(
-      [...path, tg.HealthCheckEnabled === undefined ? 'ProtocolVersion' : 'HealthCheckEnabled'],
-      `health checks of ${version} target groups are not implemented yet (they would run over HTTP/1.1): set HealthCheckEnabled: false`,
-    )
-  }
   return version
 }
 
+/** ALB's default health-check path of a `GRPC` group: a method no service implements, answered UNIMPLEMENTED (12). */
+export const GRPC_HEALTH_CHECK_PATH = '/AWS.ALB/healthcheck'
+
+/** ALB's default `Matcher.GrpcCode`: UNIMPLEMENTED, what a live gRPC server answers for the default path. */
+export const GRPC_HEALTHY_CODES = '12'
+
 /** The health check of a target group, with ALB's defaults; the matcher is parsed as the health checker parses it. */
-function normaliseHealthCheck(tg: TargetGroupFile, path: FieldPath, ctx: BaseContext): HealthCheckModel {
+function normaliseHealthCheck(
+  tg: TargetGroupFile,
+  protocolVersion: TargetGroupModel['protocolVersion'],
+  path: FieldPath,
+  ctx: BaseContext,
+): HealthCheckModel {
   let port: number | undefined
   if (tg.HealthCheckPort !== undefined && tg.HealthCheckPort !== 'traffic-port') {
     port = toInt(tg.HealthCheckPort)
     inRange(ctx, [...path, 'HealthCheckPort'], port, 1, 65535, 'HealthCheckPort')
   }
-  const healthCheckPath = tg.HealthCheckPath ?? '/'
+  const healthCheckPath = tg.HealthCheckPath ?? (protocolVersion === 'GRPC' ? GRPC_HEALTH_CHECK_PATH : '/')
   if (!healthCheckPath.startsWith('/') || healthCheckPath.length > 1024) {
     ctx.report.error(
       [...path, 'HealthCheckPath'],
@@ -249,13 +247,7 @@ function normaliseHealthCheck(tg: TargetGroupFile, path: FieldPath, ctx: BaseCon
       `HealthCheckTimeoutSeconds (${timeoutSeconds}) must be less than HealthCheckIntervalSeconds (${intervalSeconds})`,
     )
   }
-  // A gRPC group's Matcher has only GrpcCode, which the field check refuses.
-  const matcher = tg.Matcher?.HttpCode === undefined ? '200' : String(tg.Matcher.HttpCode)
-  try {
-    parseMatcher(matcher)
-  } catch (error) {
-    ctx.report.error([...path, 'Matcher', 'HttpCode'], (error as Error).message)
-  }
+  const matcher = normaliseMatcher(tg, protocolVersion, path, ctx)
   return {
     enabled: tg.HealthCheckEnabled ?? true,
     protocol: tg.HealthCheckProtocol ?? tg.Protocol ?? 'HTTP',
@@ -265,8 +257,42 @@ function normaliseHealthCheck(tg: TargetGroupFile, path: FieldPath, ctx: BaseCon
     timeoutSeconds,
     healthyThresholdCount: setting('HealthyThresholdCount', 5, 2, 10),
     unhealthyThresholdCount: setting('UnhealthyThresholdCount', 2, 2, 10),
+    protocolVersion,
     matcher,
   }
+}
+
+/**
+ * The health check's `Matcher`, parsed as the health checker parses it: gRPC
+ * status codes (`GrpcCode`, default 12) for a `GRPC` group, HTTP codes
+ * (`HttpCode`, default 200) otherwise. The other field would be ignored by the
+ * checker, so it is refused rather than accepted for nothing.
+ */
+function normaliseMatcher(
+  tg: TargetGroupFile,
+  protocolVersion: TargetGroupModel['protocolVersion'],
+  path: FieldPath,
+  ctx: BaseContext,
+): string {
+  const grpc = protocolVersion === 'GRPC'
+  const wrong = grpc ? 'HttpCode' : 'GrpcCode'
+  if (tg.Matcher?.[wrong] !== undefined) {
+    ctx.report.error(
+      [...path, 'Matcher', wrong],
+      grpc
+        ? 'a GRPC target group is health-checked with a gRPC call: give Matcher.GrpcCode (gRPC status codes 0..99, default 12), not HttpCode'
+        : `GrpcCode is for GRPC target groups; this one's ProtocolVersion is ${protocolVersion}: give Matcher.HttpCode (HTTP codes 200..499, default 200)`,
+    )
+  }
+  const given = grpc ? tg.Matcher?.GrpcCode : tg.Matcher?.HttpCode
+  const matcher = given === undefined ? (grpc ? GRPC_HEALTHY_CODES : '200') : String(given)
+  try {
+    if (grpc) parseGrpcMatcher(matcher)
+    else parseMatcher(matcher)
+  } catch (error) {
+    ctx.report.error([...path, 'Matcher', grpc ? 'GrpcCode' : 'HttpCode'], (error as Error).message)
+  }
+  return matcher
 }
 
 /**

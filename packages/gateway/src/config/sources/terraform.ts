@@ -376,8 +376,11 @@ export function fromTerraform(file: SourceFile, options: { loadBalancer?: string
         ['unhealthy_threshold', 'UnhealthyThresholdCount'],
       ]
       for (const [from, to] of fields) put(out, path, to, g, ['health_check', 0, from])
-      if (typeof hc.matcher === 'string' && hc.matcher !== '')
-        put(out, path, 'Matcher', g, ['health_check', 0, 'matcher'], { HttpCode: hc.matcher })
+      // Terraform's one `matcher` holds gRPC codes for a GRPC group, as ALB's Matcher does in GrpcCode.
+      if (typeof hc.matcher === 'string' && hc.matcher !== '') {
+        const codes = g.values.protocol_version === 'GRPC' ? { GrpcCode: hc.matcher } : { HttpCode: hc.matcher }
+        put(out, path, 'Matcher', g, ['health_check', 0, 'matcher'], codes)
+      }
     }
     const attributes: Json[] = []
     const attribute = (key: string, field: FieldPath, value = valueAt(g.values, field)) => {

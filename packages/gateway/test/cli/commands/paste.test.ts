@@ -56,13 +56,14 @@ describe('a pasted ALB, through the portcullis command', () => {
     assert.equal(code, 2)
     assert.equal(stdout, '')
     for (const line of [
-      /^full\.yaml:\d+:\d+ TargetGroups\[3\]\.Matcher\.GrpcCode: GrpcCode 0-99: gRPC health checks are not implemented/m,
       /^full\.yaml:\d+:\d+ warning: TargetGroups\[2\]\.TargetControlPort: TargetControlPort 3000: /m,
     ]) {
       assert.match(stderr, line)
     }
     // HTTP2 and GRPC target groups are implemented (issue 19): their ProtocolVersion is no longer refused.
     assert.doesNotMatch(stderr, /\.ProtocolVersion: /)
+    // gRPC health checks are implemented too: the GRPC group's Matcher.GrpcCode and health check are accepted as printed.
+    assert.doesNotMatch(stderr, /GrpcCode|HealthCheckEnabled/)
   })
 
   test('validate accepts the same paste with those settings off, and lists what it ignores once', async () => {

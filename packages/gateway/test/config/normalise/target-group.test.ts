@@ -185,23 +185,65 @@ ${fields}`
       /expected HTTP1, HTTP2 or GRPC, got "HTTP3"/,
       'HTTP3',
     )
-    for (const version of ['GRPC', 'HTTP2']) {
+    assert.deepEqual(load(tg('    ProtocolVersion: HTTP1\n    TargetType: ip\n')).warnings, [])
+  })
+
+  test("GRPC and HTTP2 groups are health-checked with ALB's defaults: /AWS.ALB/healthcheck and GrpcCode 12 for gRPC", () => {
+    // A second group, referenced by no rule, so that the HTTP listener's forward does not matter.
+    const group = (fields: string) =>
+      `${tg('')}  - TargetGroupName: g\n    Protocol: HTTP\n    Targets: [{ Id: 127.0.0.1, Port: 50051 }]\n${fields}`
+    const hc = (fields: string) => load(group(fields)).config.targetGroups[1]!.healthCheck
+    assert.deepEqual(
+      { ...hc('    ProtocolVersion: GRPC\n') },
+      {
+        ...hc('    ProtocolVersion: HTTP1\n'),
+        protocolVersion: 'GRPC',
+        path: '/AWS.ALB/healthcheck',
+        matcher: '12',
+      },
+    )
+    const pasted = hc(
+      '    ProtocolVersion: GRPC\n    HealthCheckPath: /grpc.health.v1.Health/Check\n    Matcher: { GrpcCode: "0-99" }\n',
+    )
+    assert.equal(pasted.path, '/grpc.health.v1.Health/Check')
+    assert.equal(pasted.matcher, '0-99')
+    assert.equal(pasted.enabled, true)
+    const h2 = hc('    ProtocolVersion: HTTP2\n    Matcher: { HttpCode: "200-299" }\n')
+    assert.deepEqual([h2.protocolVersion, h2.path, h2.matcher], ['HTTP2', '/', '200-299'])
+
+    const G = 'TargetGroups[1]'
+    for (const [code, message] of [
+      ['"100"', /gRPC codes must be 0\.\.99, got "100"/],
+      ['"0-100"', /gRPC codes must be 0\.\.99/],
+      ['"5-1"', /the range "5-1" is reversed/],
+      ['"OK"', /expected gRPC codes or ranges such as "12", "0,1" or "0-5"/],
+      ['"0,,1"', /expected gRPC codes or ranges/],
+      ['"-1"', /expected gRPC codes or ranges/],
+    ] as const) {
       expectError(
-        tg(`    ProtocolVersion: ${version}\n`),
-        `${T}.ProtocolVersion`,
-        new RegExp(
-          `^health checks of ${version} target groups are not implemented yet .*: set HealthCheckEnabled: false$`,
-        ),
-        version,
+        group(`    ProtocolVersion: GRPC\n    Matcher: { GrpcCode: ${code} }\n`),
+        `${G}.Matcher.GrpcCode`,
+        message,
+        code,
       )
     }
     expectError(
-      tg('    Matcher: { GrpcCode: "12" }\n'),
-      `${T}.Matcher.GrpcCode`,
-      /^GrpcCode 12: gRPC health checks are not implemented.*; give HttpCode instead/,
-      '"12"',
+      group('    ProtocolVersion: GRPC\n    Matcher: { HttpCode: "200" }\n'),
+      `${G}.Matcher.HttpCode`,
+      /^a GRPC target group is health-checked with a gRPC call: give Matcher\.GrpcCode .*not HttpCode$/,
+      '"200"',
     )
-    assert.deepEqual(load(tg('    ProtocolVersion: HTTP1\n    TargetType: ip\n')).warnings, [])
+    for (const version of ['HTTP1', 'HTTP2']) {
+      expectError(
+        group(`    ProtocolVersion: ${version}\n    Matcher: { GrpcCode: "12" }\n`),
+        `${G}.Matcher.GrpcCode`,
+        new RegExp(
+          `^GrpcCode is for GRPC target groups; this one's ProtocolVersion is ${version}: give Matcher\\.HttpCode`,
+        ),
+        '"12"',
+      )
+    }
+    expectError(group('    Matcher: { GrpcCode: "12" }\n'), `${G}.Matcher.GrpcCode`, /ProtocolVersion is HTTP1/, '"12"')
   })
 
   test("HTTP2 and GRPC groups are forwarded to from HTTPS listeners only (ALB's restriction)", () => {
