@@ -212,7 +212,8 @@ export function guardSession(session: ServerHttp2Session, onAbuse: (abuse: Sessi
   }
   session.on('ping', controlFrame)
   session.on('remoteSettings', controlFrame)
-  // PRIORITY for a stream that exists is emitted on the stream, for any other on the session.
+  // PRIORITY for a stream that exists is emitted on the stream, for any other on the session (Node 20 and 22:
+  // Node 24.2 removed priority signalling, and nghttp2 drops the frame without a tree to reorder).
   session.on('priority', controlFrame)
   session.on('stream', (stream: ServerHttp2Stream) => {
     stream.on('priority', controlFrame)
