@@ -15,7 +15,7 @@ import {
 } from '../headers/request-headers.js'
 import { modifyResponseHead, type ResponseHeaderModification } from '../headers/response-headers.js'
 import { traceIdFor } from '../headers/trace-id.js'
-import type { AccessLog } from '../observability/access-log.js'
+import { type AccessLog, requestType } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { RuleTransformError } from '../rules/errors.js'
@@ -401,7 +401,7 @@ function finish(
     const { accessLog } = deps
     const record = ctx.record
     const fromTarget = record.targetStatusCode !== undefined && record.targetStatusCode === status
-    rule.tally.count(status, fromTarget, record.targetProcessingTime)
+    rule.tally.count(status, fromTarget, record.targetProcessingTime, requestType(ctx))
     if (accessLog !== undefined) {
       const bytes =
         receivedBody === undefined ? takeByteCounts(ctx.connection) : http2ByteCounts(ctx.req, res, receivedBody.bytes)
