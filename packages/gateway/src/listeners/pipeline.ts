@@ -94,6 +94,20 @@ export function handleRequest(
         : clientConnection(stream.session!.socket as Socket, true, stream.session)
     const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
     const url = req.url ?? ''
+    if (stream !== undefined) {
+      // Node's HTTP/2 compat request takes the stream's data only from its first read: read(0) makes it
+      // take it now. Otherwise the byte counter (which sets the stream flowing) would swallow the body of
+      // a request whose forward waits on an asynchronous action (jwt-validation, a shared session).
+      req.read(0)
+      // Once the response is out, what is left of the body is drained (also from a forward's pipe, as for
+      // HTTP/1.1): held back, it would stall the stream's flow control and the stream would never close.
+      // (The stream's 'finish': the compat response emits its own only once the stream has closed.)
+      stream.once('finish', () => {
+        if (req.complete) return
+        req.unpipe()
+        req.resume()
+      })
+    }
     const receivedBody = stream === undefined ? undefined : countReceivedBytes(stream)
 
     const attrs = generation.compiled.config.loadBalancer.attributes
