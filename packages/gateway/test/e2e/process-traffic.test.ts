@@ -303,7 +303,26 @@ const CASES: readonly Case[] = [
     listeners: ['h2'],
     send: (p) => h2(p, '/jwt/echo', { headers: ['Authorization', `Bearer ${env.jwt.valid}`] }),
   },
+  {
+    // The forward waits on the token's verification (asynchronous) while the body arrives.
+    name: 'h2: jwt-validation, valid token, a body of 300 KB',
+    status: 200,
+    listeners: ['h2'],
+    send: (p) =>
+      h2(p, '/jwt/echo', {
+        method: 'POST',
+        bodyBytes: 300 * 1024,
+        headers: ['Authorization', `Bearer ${env.jwt.valid}`],
+      }),
+  },
   { name: 'h2: jwt-validation, no token', status: 401, listeners: ['h2'], send: (p) => h2(p, '/jwt/echo') },
+  {
+    // Answered without reading the body, which is larger than the stream's flow-control window.
+    name: 'h2: deny, no session, a body of 300 KB nobody reads',
+    status: 401,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/api/echo', { method: 'PUT', bodyBytes: 300 * 1024 }),
+  },
   {
     name: 'h2: jwt-validation, forged token',
     status: 401,
