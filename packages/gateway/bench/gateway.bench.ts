@@ -22,6 +22,19 @@
  * - (r1), (r100), (r1000) (`BENCH_CASES` key `r`): Portcullis forwarding
  *   on listeners of 1, 100 and 1,000 rules, a request matching the last;
  *   the rules' conditions cycle through host, path, header and query.
+ * - HTTP/2 and gRPC (`BENCH_CASES` key `h2`; load from `h2load`, Debian's
+ *   nghttp2-client, over TLS, each case at `-m 1` and `-m 32` streams per
+ *   connection on BENCH_H2_CONNECTIONS (4) connections):
+ *   (h2m) the minimal node:http2 → undici proxy of `minimal-http2.ts`, the
+ *   limit of Portcullis's stack; (h2b) Portcullis's HTTPS listener
+ *   forwarding h2 to the HTTP1 target group (HTTP/1.1 to the nginx
+ *   upstream); (h2n) nginx `listen … ssl http2` + `proxy_pass`;
+ *   (gm) the minimal node:http2 → node:http2 gRPC forwarder; (gb) Portcullis
+ *   forwarding gRPC unary calls to a `ProtocolVersion: GRPC` target group;
+ *   (gn) nginx `grpc_pass`. The gRPC upstream is the node:http2 echo of
+ *   `minimal-http2.ts` (cleartext, prior knowledge), one process, not pinned.
+ *   h2load reports no percentiles: these rows give the mean and max time per
+ *   request instead of p50/p99.
  *
  * The load generator is `wrk` when installed (a separate C process, one
  * thread), else autocannon in this process — which takes a large share of
@@ -62,13 +75,18 @@ import { fileURLToPath } from 'node:url'
 import autocannon from 'autocannon'
 import { Pool, request } from 'undici'
 import { createDevIdentityProvider } from '../src/idp/provider.js'
+import { ensureLeafCertificate } from '../src/tls/local-ca.js'
 import { logInAtDevIdp } from '../test/fixtures/login.js'
 
 const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number)
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
-const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s,g,r').split(','))
+const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s,g,r,h2').split(','))
+/** Connections h2load opens for the `h2` cases; each carries `-m` concurrent streams. */
+const H2_CONNECTIONS = Number(process.env.BENCH_H2_CONNECTIONS ?? 4)
+/** The `-m` (concurrent streams per connection) of each `h2` case. */
+const H2_STREAMS = [1, 32] as const
 /** Rule counts of the rules cases (key `r`). */
 const RULE_COUNTS = [1, 100, 1000] as const
 const NODE = process.env.BENCH_NODE ?? process.execPath
@@ -79,6 +97,7 @@ const APACHE_MODULES = '/usr/lib/apache2/modules'
 
 const cli = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url))
 const minimalProxy = fileURLToPath(new URL('./minimal-proxy.ts', import.meta.url))
+const minimalHttp2 = fileURLToPath(new URL('./minimal-http2.ts', import.meta.url))
 const work = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
 const asRoot = process.getuid?.() === 0
 // nginx and Apache started as root drop their workers to an unprivileged user, which must reach the temp dir.
@@ -91,6 +110,7 @@ function installed(command: string, args: string[]): boolean {
 // `wrk --version` exits 1: only a missing binary is an error.
 const haveWrk = spawnSync('wrk', ['--version']).error === undefined
 const haveNginx = installed('nginx', ['-v'])
+const haveH2load = installed('h2load', ['--version'])
 const haveRedis = installed('redis-server', ['--version'])
 const haveApache = installed('apache2', ['-v']) && existsSync(join(APACHE_MODULES, 'mod_auth_openidc.so'))
 
@@ -249,6 +269,46 @@ async function loadOnce(url: string, seconds: number, headers: Record<string, st
   }
 }
 
+/** One h2load run over TLS: `streams` concurrent streams on each of H2_CONNECTIONS connections; POSTs `dataFile` when given. */
+async function h2load(
+  url: string,
+  seconds: number,
+  load: H2Load,
+): Promise<Omit<Sample, 'cpuPerRequestUs'> & { requests: number }> {
+  const args = ['-t1', `-c${H2_CONNECTIONS}`, `-m${load.streams}`, `-D${seconds}`]
+  if (load.dataFile !== undefined) args.push('-d', load.dataFile)
+  for (const [k, v] of Object.entries(load.headers ?? {})) args.push('-H', `${k}: ${v}`)
+  args.push(url)
+  const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (c: Buffer) => {
+    out += c.toString()
+  })
+  await once(child, 'exit')
+  const counts =
+    /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(
+      out,
+    )
+  const status = /status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/.exec(out)
+  // "time for request:  min  max  mean  sd  +/- sd"
+  const time = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out)
+  if (counts === null || status === null || time === null) throw new Error(`h2load output not understood:\n${out}`)
+  return {
+    requests: Number(counts[3]),
+    rps: Number(/finished in [\d.]+m?s, ([\d.]+) req\/s/.exec(out)?.[1] ?? Number.NaN),
+    p50: parseDuration(time[3]!),
+    p99: parseDuration(time[2]!),
+    errors: Number(counts[5]) + Number(counts[6]) + Number(counts[7]) + Number(status[3]) + Number(status[4]),
+  }
+}
+
+/** How an `h2` case is loaded by h2load. */
+interface H2Load {
+  readonly streams: number
+  readonly dataFile?: string
+  readonly headers?: Record<string, string>
+}
+
 interface Case {
   readonly key: string
   readonly name: string
@@ -256,12 +316,14 @@ interface Case {
   headers: Record<string, string>
   /** Root of the process tree whose CPU is counted (none for the upstream itself). */
   pid: number | undefined
+  /** Set for the `h2` cases: loaded by h2load (p50/p99 then hold the mean/max). */
+  h2?: H2Load
   samples: Sample[]
 }
 
 async function measure(c: Case, seconds: number): Promise<Sample> {
   const before = c.pid === undefined ? 0 : treeCpuTicks(c.pid)
-  const r = await loadOnce(c.url, seconds, c.headers)
+  const r = c.h2 === undefined ? await loadOnce(c.url, seconds, c.headers) : await h2load(c.url, seconds, c.h2)
   const after = c.pid === undefined ? 0 : treeCpuTicks(c.pid)
   return {
     rps: r.rps,
@@ -439,6 +501,65 @@ Portcullis:
   Admin: { Address: 127.0.0.1, Port: ${adminPort} }
   AccessLog: { Directory: ${join(work, 'alb-logs')}, IntervalMinutes: 5 }
 `
+}
+
+/**
+ * (h2b) and (gb): two HTTPS listeners (h2 by ALPN), one forwarding to the
+ * HTTP1 target group of the nginx upstream, one to a `ProtocolVersion: GRPC`
+ * group of the gRPC echo (health checks off, as the gRPC bench needs none).
+ */
+function http2Config(
+  ports: { h2: number; grpc: number; admin: number; upstream: number; grpcUpstream: number },
+  tls: { certPath: string; keyPath: string },
+): string {
+  const listener = (port: number, group: string) => `  - Port: ${port}
+    Protocol: HTTPS
+    Certificates: [{ CertificateFile: "${tls.certPath}", PrivateKeyFile: "${tls.keyPath}" }]
+    Portcullis: { Address: 127.0.0.1 }
+    DefaultActions: [{ Type: forward, TargetGroupArn: ${group} }]
+`
+  return `LoadBalancer: { Name: bench, Region: us-east-1 }
+Listeners:
+${listener(ports.h2, 'app')}${listener(ports.grpc, 'grpc')}TargetGroups:
+  - TargetGroupName: app
+    Protocol: HTTP
+    Targets: [{ Id: 127.0.0.1, Port: ${ports.upstream} }]
+    HealthCheckIntervalSeconds: 30
+  - TargetGroupName: grpc
+    Protocol: HTTP
+    ProtocolVersion: GRPC
+    HealthCheckEnabled: false
+    Targets: [{ Id: 127.0.0.1, Port: ${ports.grpcUpstream} }]
+Portcullis:
+  StateDirectory: ${join(work, 'state-h2')}
+  Admin: { Address: 127.0.0.1, Port: ${ports.admin} }
+  AccessLog: { Format: json, Path: ${join(work, 'access-h2.log')} }
+`
+}
+
+/** (h2n) and (gn): nginx terminating TLS with h2, `proxy_pass` to the upstream and `grpc_pass` to the gRPC echo. */
+function nginxHttp2Body(
+  ports: { h2: number; grpc: number; upstream: number; grpcUpstream: number },
+  tls: { certPath: string; keyPath: string },
+): string {
+  const server = (port: number, location: string) => `  server {
+    listen 127.0.0.1:${port} ssl http2;
+    ssl_certificate ${tls.certPath};
+    ssl_certificate_key ${tls.keyPath};
+    location / { ${location} }
+  }`
+  return `  access_log ${join(work, 'nginx-h2-access.log')} combined buffer=64k flush=1s;
+  upstream app { server 127.0.0.1:${ports.upstream}; keepalive 64; }
+  upstream grpcapp { server 127.0.0.1:${ports.grpcUpstream}; keepalive 64; }
+${server(ports.h2, 'proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;')}
+${server(ports.grpc, 'grpc_pass grpc://grpcapp; grpc_set_header X-Forwarded-For $proxy_add_x_forwarded_for;')}`
+}
+
+/** A gRPC request body: one length-prefixed message (uncompressed) of `payload`. */
+function grpcFrame(payload: Buffer): Buffer {
+  const head = Buffer.alloc(5)
+  head.writeUInt32BE(payload.length, 1)
+  return Buffer.concat([head, payload])
 }
 
 /**
@@ -700,6 +821,81 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
       }
     }
 
+    if (CASES.has('h2')) {
+      if (haveH2load) {
+        const [h2m, grpcm, h2b, grpcb, h2Admin, h2n, grpcn, grpcUpstream] = (await freePorts(8)) as [
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+          number,
+        ]
+        const tls = await ensureLeafCertificate(join(work, `state-h2-tls-${workers}`))
+        const dataFile = join(work, 'grpc-request.bin')
+        writeFileSync(dataFile, grpcFrame(Buffer.from('portcullis bench')))
+        const echo = start(NODE, ['--import', 'tsx', minimalHttp2, 'grpc-echo', String(grpcUpstream)], false)
+        started.push(echo)
+        await waitForTcp(grpcUpstream)
+        const addH2 = (key: string, name: string, port: number, pid: number | undefined, grpc: boolean): void => {
+          for (const streams of H2_STREAMS) {
+            const c = add(`${key}-${streams}`, `(${key}) ${name}, -m ${streams}`, port, pid)
+            c.url = `https://127.0.0.1:${port}${grpc ? '/bench.Echo/Echo' : '/'}`
+            c.h2 = grpc
+              ? { streams, dataFile, headers: { 'content-type': 'application/grpc', te: 'trailers' } }
+              : { streams }
+          }
+        }
+        const minimal = (mode: string, port: number, upstream: number, log: string): ChildProcess =>
+          start(NODE, [
+            ...NODE_ARGS,
+            '--import',
+            'tsx',
+            minimalHttp2,
+            mode,
+            String(port),
+            String(upstream),
+            String(workers),
+            join(work, log),
+            tls.certPath,
+            tls.keyPath,
+          ])
+        const m = minimal('proxy', h2m, upstreamPort, 'minimal-h2-access.log')
+        const gm = minimal('grpc-proxy', grpcm, grpcUpstream, 'minimal-grpc-access.log')
+        started.push(m, gm)
+        const portcullis = startPortcullis(
+          `portcullis-h2-${workers}.yaml`,
+          http2Config({ h2: h2b, grpc: grpcb, admin: h2Admin, upstream: upstreamPort, grpcUpstream }, tls),
+          workers,
+        )
+        started.push(portcullis)
+        let nginx: ChildProcess | undefined
+        if (haveNginx) {
+          const conf = join(work, `nginx-h2-${workers}.conf`)
+          writeFileSync(
+            conf,
+            nginxConfig(
+              workers,
+              nginxHttp2Body({ h2: h2n, grpc: grpcn, upstream: upstreamPort, grpcUpstream }, tls),
+              `nginx-h2-${workers}`,
+            ),
+          )
+          nginx = start('nginx', ['-c', conf, '-p', work])
+          started.push(nginx)
+        }
+        for (const port of [h2m, grpcm, h2b, grpcb, ...(nginx === undefined ? [] : [h2n, grpcn])])
+          await waitForTcp(port)
+        addH2('h2m', 'minimal node:http2 → undici proxy', h2m, m.pid, false)
+        addH2('h2b', 'Portcullis h2 → HTTP/1.1 target group', h2b, portcullis.pid, false)
+        if (nginx !== undefined) addH2('h2n', 'nginx ssl http2 + proxy_pass', h2n, nginx.pid, false)
+        addH2('gm', 'minimal node:http2 gRPC forwarder, unary', grpcm, gm.pid, true)
+        addH2('gb', 'Portcullis gRPC unary → GRPC target group', grpcb, portcullis.pid, true)
+        if (nginx !== undefined) addH2('gn', 'nginx grpc_pass, unary', grpcn, nginx.pid, true)
+      } else notes.push('(h2…) HTTP/2 and gRPC cases skipped: h2load not installed (apt-get install nghttp2-client)')
+    }
+
     // Warm every case (JIT, pools, caches), then interleave the rounds.
     for (const c of cases) await measure(c, 2)
     for (let round = 0; round < ROUNDS; round++) {
@@ -707,7 +903,8 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
     }
     const moderate: { name: string; p50: number; p99: number; max: number }[] = []
     for (const c of cases) {
-      if (c.key !== 'a') {
+      // The fixed-rate probe speaks HTTP/1.1 in clear: not the h2 cases'.
+      if (c.key !== 'a' && c.h2 === undefined) {
         moderate.push({ name: c.name, ...(await latencyAtRate(c.url, c.headers, 4, 1)) })
       }
     }
@@ -734,7 +931,7 @@ function report(
   console.log('| case | req/s | p50 ms | p99 ms | CPU µs/req | errors |')
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
   const med = new Map<string, { rps: number; cpu: number | undefined }>()
-  for (const c of cases) {
+  for (const c of cases.filter((x) => x.h2 === undefined)) {
     const rps = median(c.samples.map((s) => s.rps))
     const cpus = c.samples.map((s) => s.cpuPerRequestUs).filter((x): x is number => x !== undefined)
     const cpu = cpus.length === 0 ? undefined : median(cpus)
@@ -766,6 +963,35 @@ function report(
   ratio('b/n req/s (forward vs nginx)', r('b'), r('n'), '—')
   ratio('m/n req/s (minimal Node proxy vs nginx)', r('m'), r('n'), '—')
   ratio('b/a req/s (forward vs direct)', r('b'), r('a'), '—')
+  const h2Cases = cases.filter((c) => c.h2 !== undefined)
+  if (h2Cases.length > 0) {
+    console.log(
+      `\n| HTTP/2 and gRPC (h2load -t1 -c${H2_CONNECTIONS}, TLS) | req/s | mean ms | max ms | CPU µs/req | errors |`,
+    )
+    console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
+    for (const c of h2Cases) {
+      const rps = median(c.samples.map((s) => s.rps))
+      const cpus = c.samples.map((s) => s.cpuPerRequestUs).filter((x): x is number => x !== undefined)
+      const cpu = cpus.length === 0 ? undefined : median(cpus)
+      med.set(c.key, { rps, cpu })
+      console.log(
+        `| ${c.name} | ${fmt(rps)} | ${fmt(median(c.samples.map((s) => s.p50)), 2)} | ${fmt(median(c.samples.map((s) => s.p99)), 2)} | ${fmt(cpu)} | ${c.samples.reduce((s, x) => s + x.errors, 0)} |`,
+      )
+    }
+    console.log('\n| ratio | value | aim |')
+    console.log('| --- | ---: | --- |')
+    for (const m of H2_STREAMS) {
+      ratio(`h2b/h2m req/s at -m ${m} (h2 forward vs minimal node:http2 proxy)`, r(`h2b-${m}`), r(`h2m-${m}`), '≥ 0.85')
+      ratio(`h2m/h2b CPU per request at -m ${m} (minimal ÷ Portcullis)`, cpu(`h2m-${m}`), cpu(`h2b-${m}`), '≥ 0.85')
+      ratio(`gb/gm req/s at -m ${m} (gRPC unary vs minimal forwarder)`, r(`gb-${m}`), r(`gm-${m}`), '≥ 0.85')
+      ratio(`gm/gb CPU per request at -m ${m} (minimal ÷ Portcullis)`, cpu(`gm-${m}`), cpu(`gb-${m}`), '≥ 0.85')
+      ratio(`h2b/h2n req/s at -m ${m} (vs nginx)`, r(`h2b-${m}`), r(`h2n-${m}`), '—')
+      ratio(`gb/gn req/s at -m ${m} (vs nginx grpc_pass)`, r(`gb-${m}`), r(`gn-${m}`), '—')
+    }
+    // Multiplexing: 32 streams per connection must not serialise behind one another.
+    ratio('h2b -m 32 ÷ -m 1 req/s (streams multiplexed)', r('h2b-32'), r('h2b-1'), '> 1')
+    ratio('gb -m 32 ÷ -m 1 req/s (streams multiplexed)', r('gb-32'), r('gb-1'), '> 1')
+  }
   console.log(`\n| at ${MODERATE_RATE} req/s, 4 s | p50 ms | p99 ms | max ms |`)
   console.log('| --- | ---: | ---: | ---: |')
   for (const m of moderate)

@@ -15,7 +15,7 @@ import {
 } from '../headers/request-headers.js'
 import { modifyResponseHead, type ResponseHeaderModification } from '../headers/response-headers.js'
 import { traceIdFor } from '../headers/trace-id.js'
-import type { AccessLog } from '../observability/access-log.js'
+import { type AccessLog, requestType } from '../observability/access-log.js'
 import { channels } from '../observability/diagnostics.js'
 import type { GatewayMetrics } from '../observability/metrics.js'
 import { RuleTransformError } from '../rules/errors.js'
@@ -95,6 +95,16 @@ export function handleRequest(
     const sourceIp = normalizePeerAddress(req.socket.remoteAddress)
     const url = req.url ?? ''
     const receivedBody = stream === undefined ? undefined : countReceivedBytes(req)
+    if (stream !== undefined) {
+      // Once the response is out, what is left of the body is drained (also from a forward's pipe, as for
+      // HTTP/1.1): held back, it would stall the stream's flow control and the stream would never close.
+      // (The stream's 'finish': the compat response emits its own only once the stream has closed.)
+      stream.once('finish', () => {
+        if (req.complete) return
+        req.unpipe()
+        req.resume()
+      })
+    }
 
     const attrs = generation.compiled.config.loadBalancer.attributes
     if (listener.responseModification !== undefined) modifyResponses(res, listener.responseModification)
@@ -406,7 +416,7 @@ function finish(
     const { accessLog } = deps
     const record = ctx.record
     const fromTarget = record.targetStatusCode !== undefined && record.targetStatusCode === status
-    rule.tally.count(status, fromTarget, record.targetProcessingTime)
+    rule.tally.count(status, fromTarget, record.targetProcessingTime, requestType(ctx))
     if (accessLog !== undefined) {
       const bytes =
         receivedBody === undefined ? takeByteCounts(ctx.connection) : http2ByteCounts(ctx.req, res, receivedBody.bytes)

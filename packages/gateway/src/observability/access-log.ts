@@ -316,8 +316,7 @@ export class AccessLog extends LogFile {
     const total = (finishedAt - startedAt) / 1000
     const requestTime = record.requestProcessingTime
     return {
-      type:
-        ctx.upgrade !== undefined ? (tls ? 'wss' : 'ws') : req.httpVersionMajor === 2 ? http2Type(req) : ctx.protocol,
+      type: requestType(ctx),
       time: isoTime(finishedAt),
       elb: this.#elb,
       client_port: `${ctx.sourceIp}:${connection.port}`,
@@ -379,6 +378,15 @@ export function isoTime(ms: number): string {
 /** Seconds with millisecond precision, as ALB writes them (`0.001`); -1 stays -1. */
 function seconds(n: number): number {
   return n < 0 ? -1 : Math.round(n * 1000) / 1000
+}
+
+/**
+ * ALB's access-log `type` of a request: `ws`/`wss` for a WebSocket upgrade,
+ * `h2`/`grpcs` for HTTP/2, else the listener's `http`/`https`.
+ */
+export function requestType(ctx: Pick<RequestContext, 'req' | 'protocol' | 'upgrade'>): AccessLogEntry['type'] {
+  if (ctx.upgrade !== undefined) return ctx.protocol === 'https' ? 'wss' : 'ws'
+  return ctx.req.httpVersionMajor === 2 ? http2Type(ctx.req) : ctx.protocol
 }
 
 /** ALB's `type` of an HTTP/2 request: `grpcs` for gRPC (over TLS, the only way ALB serves it), else `h2`. */

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, type MetricObjectWithValues, Registry } from 'prom-client'
+import type { AccessLogEntry } from './access-log.js'
 
 /** Label values of one matched rule, bound once per configuration load. */
 export interface RuleLabels {
@@ -73,6 +74,30 @@ export class GatewayMetrics {
       (t) => ({ listener: t.listener, rule: t.rule, target_group: t.targetGroup }),
       (t) => t.requests,
     )
+    // ALB's one metric by protocol; it has none for HTTP/2 as such.
+    tallyCounter(
+      'GrpcRequestCount',
+      'gRPC requests processed, by listener, matched rule and target group',
+      ['listener', 'rule', 'target_group'],
+      (t) => ({ listener: t.listener, rule: t.rule, target_group: t.targetGroup }),
+      (t) => t.byType[GRPC_TYPE]!,
+    )
+    // The protocol split ALB has no CloudWatch name for, in its access log's `type` vocabulary.
+    new Counter({
+      name: 'portcullis_requests_by_type_total',
+      help: "Requests processed, by listener and ALB's access-log type (http, https, h2, grpcs, ws, wss)",
+      labelNames: ['listener', 'type'],
+      registers,
+      collect() {
+        this.reset()
+        for (const t of tallies.values()) {
+          REQUEST_TYPES.forEach((type, index) => {
+            const n = t.byType[index]!
+            if (n > 0) this.inc({ listener: t.listener, type }, n)
+          })
+        }
+      },
+    })
     ELB_CODES.forEach((code, index) => {
       tallyCounter(
         `HTTPCode_ELB_${code}_Count`,
@@ -205,6 +230,9 @@ const ELB_CODES = ['3XX', '4XX', '5XX', '500', '502', '503', '504'] as const
 const ELB_STATUS_INDEX: ReadonlyMap<number, number> = new Map(
   ELB_CODES.flatMap((code, index) => (code.endsWith('XX') ? [] : [[Number(code), index] as const])),
 )
+/** ALB's access-log `type` values, in the order `RequestTally.byType` counts them. */
+const REQUEST_TYPES = ['http', 'https', 'h2', 'grpcs', 'ws', 'wss'] as const satisfies readonly AccessLogEntry['type'][]
+const GRPC_TYPE = REQUEST_TYPES.indexOf('grpcs')
 /** `HTTPCode_Target_{2,3,4,5}XX_Count`, in order (indexed by class). */
 const TARGET_CODES = ['2XX', '3XX', '4XX', '5XX'] as const
 /** `TargetResponseTime` upper bounds, seconds. */
@@ -217,6 +245,8 @@ const RESPONSE_TIME_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
  */
 export class RequestTally {
   requests = 0
+  /** By `REQUEST_TYPES`. */
+  readonly byType = new Float64Array(REQUEST_TYPES.length)
   /** By `ELB_CODES`. */
   readonly elbResponses = new Float64Array(ELB_CODES.length)
   /** By `TARGET_CODES`. */
@@ -234,10 +264,12 @@ export class RequestTally {
 
   /**
    * Counts one finished request: `status` as the client got it, from the
-   * target when `fromTarget`; `targetSeconds` is the target's response time (or < 0).
+   * target when `fromTarget`; `targetSeconds` is the target's response time
+   * (or < 0); `type` its access-log type.
    */
-  count(status: number, fromTarget: boolean, targetSeconds: number): void {
+  count(status: number, fromTarget: boolean, targetSeconds: number, type: AccessLogEntry['type']): void {
     this.requests++
+    this.byType[REQUEST_TYPES.indexOf(type)]!++
     const cls = Math.floor(status / 100)
     if (fromTarget) {
       if (cls >= 2 && cls <= 5) this.targetResponses[cls - 2]!++

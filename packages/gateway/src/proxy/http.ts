@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
+import { constants } from 'node:http2'
 import { PassThrough } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TargetErrorReason } from '../core/errors.js'
@@ -192,9 +193,13 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ClientGoneListener {
     const ctx = this.#ctx
     const res = ctx.res
     if (res.headersSent) {
-      // The target failed mid-response: the only honest signal left is to cut the client connection.
+      // The target failed mid-response: the only honest signal left is to cut the client connection —
+      // over HTTP/2 the stream, with an error code: a plain destroy() resets it with NO_ERROR, which an
+      // HTTP/2 client reads as a complete response (RFC 9113 §8.1).
       ctx.record.errorReason ??= 'TargetResponseError'
-      res.destroy()
+      const stream = http2StreamOf(ctx.req)
+      if (stream !== undefined) stream.close(constants.NGHTTP2_INTERNAL_ERROR)
+      else res.destroy()
       return
     }
     const { status, reason } = classifyTargetError(err)

@@ -1,6 +1,8 @@
 /**
  * The whole `portcullis start` process under a bounded, seeded mix of
- * ordinary and hostile traffic: HTTP and HTTPS listeners; forward, redirect,
+ * ordinary and hostile traffic: HTTP and HTTPS listeners, HTTP/1.1 and (on
+ * the HTTPS listener, by ALPN) HTTP/2 clients and gRPC calls (grpc-js, to a
+ * `ProtocolVersion: GRPC` target group); forward, redirect,
  * fixed-response, authenticate-oidc (with a real session from the
  * development IdP) and jwt-validation rules; access log and metrics on; one
  * and two workers.
@@ -22,12 +24,14 @@ import { createHash } from 'node:crypto'
 import { once } from 'node:events'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import http, { type IncomingMessage, type OutgoingHttpHeaders, type ServerResponse } from 'node:http'
+import http2, { type ClientHttp2Session } from 'node:http2'
 import https from 'node:https'
 import net, { type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import tls from 'node:tls'
+import * as grpc from '@grpc/grpc-js'
 import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { Agent as UndiciAgent } from 'undici'
 import WebSocket, { WebSocketServer } from 'ws'
@@ -52,7 +56,8 @@ const JWT_ISSUER = 'https://issuer.traffic.test'
 
 // ---------------------------------------------------------------- the mix
 
-type ListenerName = 'http' | 'https'
+/** `h2` is the HTTPS listener reached by an HTTP/2 client (ALPN h2); `grpc`, by a grpc-js client. */
+type ListenerName = 'http' | 'https' | 'h2' | 'grpc'
 
 /** One planned request: the seeded choices a case may use or override. */
 interface Planned {
@@ -85,7 +90,7 @@ interface Case {
   readonly logged?: number
   /** The response is cut short (by the client or the target); default: it arrives whole. */
   readonly cut?: boolean
-  /** Default both. */
+  /** Default both HTTP/1.1 ones (`http`, `https`). */
   readonly listeners?: readonly ListenerName[]
   /** Relative frequency in the mix (default 1). */
   readonly weight?: number
@@ -210,6 +215,131 @@ const CASES: readonly Case[] = [
     send: (p) =>
       raw(p, (id) => `GET /fixed?id=${id} HTTP/1.1\r\nHost: a.test\r\nX-Big: ${'b'.repeat(17 * 1024)}\r\n\r\n`),
   },
+  // HTTP/2 clients on the HTTPS listener, forwarding to the same HTTP1 target group (HTTP/1.1 upstream).
+  {
+    name: 'h2: forward, any method, any body',
+    status: 200,
+    listeners: ['h2'],
+    weight: 6,
+    send: (p) => h2(p, '/app/echo'),
+  },
+  { name: 'h2: forward to a slow target', status: 200, listeners: ['h2'], send: (p) => h2(p, '/app/slow') },
+  {
+    name: 'h2: client identity headers are never forwarded',
+    status: 200,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/app/echo', { headers: SPOOFED, identity: false }),
+  },
+  { name: 'h2: streams multiplexed on one connection', status: 200, listeners: ['h2'], send: (p) => h2Streams(p) },
+  {
+    name: 'h2: the target resets before answering',
+    status: 502,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/app/reset'),
+  },
+  {
+    name: 'h2: the target closes mid-response',
+    status: 200,
+    cut: true,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/app/close-mid', { method: 'GET', bodyBytes: 0 }),
+  },
+  {
+    name: 'h2: the target does not answer in time',
+    status: 504,
+    listeners: ['h2'],
+    weight: 0.3,
+    send: (p) => h2(p, '/hang/x'),
+  },
+  { name: 'h2: the target refuses connections', status: 502, listeners: ['h2'], send: (p) => h2(p, '/down/x') },
+  { name: 'h2: no registered targets', status: 503, listeners: ['h2'], send: (p) => h2(p, '/empty/x') },
+  {
+    name: 'h2: client resets the stream mid-body',
+    status: null,
+    logged: 460,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/app/echo', { method: 'POST', bodyBytes: 256 * 1024, abort: 'body' }),
+  },
+  {
+    name: 'h2: client resets the stream mid-response',
+    status: 200,
+    cut: true,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/app/big', { method: 'GET', bodyBytes: 0, abort: 'response' }),
+  },
+  { name: 'h2: redirect', status: 301, listeners: ['h2'], send: (p) => h2(p, '/old/page') },
+  { name: 'h2: fixed-response', status: 200, listeners: ['h2'], send: (p) => h2(p, '/fixed') },
+  { name: 'h2: default rule', status: 404, listeners: ['h2'], send: (p) => h2(p, '/nowhere') },
+  {
+    name: 'h2: :authority differs from Host',
+    status: 400,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/fixed', { headers: ['Host', 'other.test'] }),
+  },
+  {
+    name: 'h2: authenticate, no session: to the IdP',
+    status: 302,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/auth/echo'),
+  },
+  {
+    name: 'h2: authenticate, with a session',
+    status: 200,
+    listeners: ['h2'],
+    weight: 2,
+    send: (p) => h2(p, '/auth/echo', { headers: [...SPOOFED, 'Cookie', env.session], identity: true }),
+  },
+  { name: 'h2: deny, no session', status: 401, listeners: ['h2'], send: (p) => h2(p, '/api/echo') },
+  {
+    name: 'h2: deny, with a session (cookie split into crumbs)',
+    status: 200,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/api/echo', { headers: crumbs(env.session), identity: true }),
+  },
+  { name: 'h2: login callback without a code', status: 401, listeners: ['h2'], send: (p) => h2(p, CALLBACK) },
+  {
+    name: 'h2: jwt-validation, valid token',
+    status: 200,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/jwt/echo', { headers: ['Authorization', `Bearer ${env.jwt.valid}`] }),
+  },
+  {
+    // The forward waits on the token's verification (asynchronous) while the body arrives.
+    name: 'h2: jwt-validation, valid token, a body of 300 KB',
+    status: 200,
+    listeners: ['h2'],
+    send: (p) =>
+      h2(p, '/jwt/echo', {
+        method: 'POST',
+        bodyBytes: 300 * 1024,
+        headers: ['Authorization', `Bearer ${env.jwt.valid}`],
+      }),
+  },
+  { name: 'h2: jwt-validation, no token', status: 401, listeners: ['h2'], send: (p) => h2(p, '/jwt/echo') },
+  {
+    // Answered without reading the body, which is larger than the stream's flow-control window.
+    name: 'h2: deny, no session, a body of 300 KB nobody reads',
+    status: 401,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/api/echo', { method: 'PUT', bodyBytes: 300 * 1024 }),
+  },
+  {
+    name: 'h2: jwt-validation, forged token',
+    status: 401,
+    listeners: ['h2'],
+    send: (p) => h2(p, '/jwt/echo', { headers: ['Authorization', `Bearer ${env.jwt.forged}`] }),
+  },
+  // gRPC calls (grpc-js over TLS) on the HTTPS listener, to the GRPC target group; gRPC answers with HTTP 200.
+  { name: 'gRPC: unary call', status: 200, listeners: ['grpc'], weight: 3, send: (p) => grpcCall(p, 'echo') },
+  { name: 'gRPC: the target answers NOT_FOUND', status: 200, listeners: ['grpc'], send: (p) => grpcCall(p, 'missing') },
+  { name: 'gRPC: server streaming', status: 200, listeners: ['grpc'], send: (p) => grpcCall(p, 'stream') },
+  {
+    name: 'gRPC: the client cancels before the answer',
+    status: null,
+    logged: 460,
+    listeners: ['grpc'],
+    send: (p) => grpcCall(p, 'hang'),
+  },
 ]
 
 /** Client-sent identity headers, several spellings: never forwarded, never matched on. */
@@ -263,19 +393,26 @@ interface Env {
   session: string
   jwt: { valid: string; forged: string }
   upstream: Upstream
+  grpcTarget: GrpcTarget
+  /** The grpc-js client of the current run. */
+  grpcClient: grpc.Client
 }
 
 let env: Env
 
 interface Upstream {
   readonly port: number
-  /** Resolves once the target has received the head of request `id`. */
+  /** Resolves once the target (or the gRPC target, through `mark`) has received the head of request `id`. */
   seen(id: string): Promise<void>
+  /** Records that a target received request `id`. */
+  mark(id: string | undefined): void
   close(): Promise<void>
 }
 
+/** The request id in a URL: its `id` query parameter, or a gRPC method `Call_<run>_<n>`. */
 function idOf(url: string | undefined): string | undefined {
-  return /[?&]id=([\d.]+)/.exec(url ?? '')?.[1]
+  const grpcCall = /\/Call_(\d+)_(\d+)(?:$| )/.exec(url ?? '')
+  return grpcCall === null ? /[?&]id=([\d.]+)/.exec(url ?? '')?.[1] : `${grpcCall[1]}.${grpcCall[2]}`
 }
 
 /**
@@ -287,12 +424,12 @@ function idOf(url: string | undefined): string | undefined {
 async function startTarget(): Promise<Upstream> {
   const seenIds = new Set<string>()
   const waiting = new Map<string, () => void>()
-  const note = (url: string | undefined): void => {
-    const id = idOf(url)
+  const mark = (id: string | undefined): void => {
     if (id === undefined) return
     seenIds.add(id)
     waiting.get(id)?.()
   }
+  const note = (url: string | undefined): void => mark(idOf(url))
   const upstream = await startUpstream((req: IncomingMessage, res: ServerResponse) => {
     note(req.url)
     const path = (req.url ?? '/').split('?', 1)[0]!
@@ -352,6 +489,7 @@ async function startTarget(): Promise<Upstream> {
   })
   return {
     port: upstream.port,
+    mark,
     seen: (id) =>
       seenIds.has(id)
         ? Promise.resolve()
@@ -366,6 +504,61 @@ async function startTarget(): Promise<Upstream> {
   }
 }
 
+type GrpcKind = 'echo' | 'missing' | 'stream' | 'hang'
+
+interface GrpcTarget {
+  readonly port: number
+  /** Serves `method` as `kind`: a method per call, so that its access-log line names the call. */
+  register(method: string, kind: GrpcKind): void
+  close(): void
+}
+
+/** Messages are raw bytes (no .proto): grpc-js frames them as any message. */
+const rawBytes = (b: Buffer): Buffer => b
+
+/**
+ * The gRPC target (grpc-js, cleartext HTTP/2 as ALB speaks to an HTTP
+ * target group): `echo` answers the size it received and the identity
+ * metadata it saw, `missing` NOT_FOUND, `stream` five messages, `hang`
+ * never answers.
+ */
+async function startGrpcTarget(seen: (id: string | undefined) => void): Promise<GrpcTarget> {
+  const server = new grpc.Server()
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, p) =>
+      error ? reject(error) : resolve(p),
+    ),
+  )
+  const unary =
+    (kind: GrpcKind, method: string) =>
+    (call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) => {
+      seen(idOf(method))
+      if (kind === 'hang') return
+      if (kind === 'missing') return callback({ code: grpc.status.NOT_FOUND, details: 'no such thing' })
+      const identity = Object.keys(call.metadata.getMap()).filter((name) => /^x[-_]amzn[-_]oidc/i.test(name))
+      callback(null, Buffer.from(JSON.stringify({ bytes: call.request.length, identity })))
+    }
+  return {
+    port,
+    register(method, kind) {
+      if (kind === 'stream') {
+        server.register(
+          method,
+          (call: grpc.ServerWritableStream<Buffer, Buffer>) => {
+            seen(idOf(method))
+            for (let i = 0; i < 5; i++) call.write(Buffer.from(String(i)))
+            call.end()
+          },
+          rawBytes,
+          rawBytes,
+          'serverStream',
+        )
+      } else server.register(method, unary(kind, method), rawBytes, rawBytes, 'unary')
+    },
+    close: () => server.forceShutdown(),
+  }
+}
+
 /** `x-amzn-oidc-*` header values as the target received them. */
 function identityHeaders(rawHeaders: string[]): string[] {
   return rawHeaders.flatMap((name, i) => (i % 2 === 0 && /^x[-_]amzn[-_]oidc/i.test(name) ? [name] : []))
@@ -373,7 +566,7 @@ function identityHeaders(rawHeaders: string[]): string[] {
 
 function config(
   ports: { http: number; https: number; admin: number },
-  deps: { idp: DevIdentityProvider; jwks: string; upstream: number; closed: number; log: string },
+  deps: { idp: DevIdentityProvider; jwks: string; upstream: number; grpc: number; closed: number; log: string },
 ): string {
   const forward = (priority: number, path: string, group: string) => `
       - Priority: ${priority}
@@ -426,8 +619,12 @@ Listeners:
             JwtValidationConfig: { JwksEndpoint: "${deps.jwks}", Issuer: "${JWT_ISSUER}" }
           - Type: forward
             TargetGroupArn: app
+      - Priority: 130
+        Conditions: [{ Field: path-pattern, Values: ["/traffic.Echo/*"] }]
+        Actions: [{ Type: forward, TargetGroupArn: grpc }]
 TargetGroups:
   - { TargetGroupName: app, Protocol: HTTP, Targets: ${target(deps.upstream)} }
+  - { TargetGroupName: grpc, Protocol: HTTP, ProtocolVersion: GRPC, HealthCheckEnabled: false, Targets: ${target(deps.grpc)} }
   - { TargetGroupName: hang, Protocol: HTTP, Targets: ${target(deps.upstream)}, Portcullis: { TargetTimeoutSeconds: 1 } }
   - { TargetGroupName: down, Protocol: HTTP, Targets: ${target(deps.closed)} }
   - { TargetGroupName: empty, Protocol: HTTP }
@@ -552,6 +749,178 @@ function request(
     } else {
       void write().catch(() => req.destroy())
     }
+  })
+}
+
+/** The HTTP/2 session shared by the `h2` requests that are not `fresh` (reopened if the gateway closed it). */
+let sharedSession: ClientHttp2Session | undefined
+
+/** An HTTP/2 session to the HTTPS listener, h2 by ALPN. */
+function openSession(listener: Listener): ClientHttp2Session {
+  const session = http2.connect(`https://localhost:${listener.port}`, {
+    createConnection: () =>
+      tls.connect({ ...(connectOptions(listener) as tls.ConnectionOptions), ALPNProtocols: ['h2'] }),
+  })
+  // A session error also fails its streams, which report it.
+  session.on('error', () => {})
+  return session
+}
+
+/** `Cookie` header lines for each crumb of `cookie`, as HTTP/2 clients send them (RFC 9113 §8.2.3). */
+function crumbs(cookie: string): string[] {
+  return cookie.split('; ').flatMap((crumb) => ['Cookie', crumb])
+}
+
+/**
+ * One request over HTTP/2 (node's client) to the HTTPS listener, on the
+ * shared session or a fresh one: the planned body with or without
+ * `content-length`, and, on request, a stream reset halfway through the body
+ * (once the target has the request) or through the response.
+ */
+function h2(
+  p: Planned,
+  path: string,
+  options: {
+    method?: string
+    bodyBytes?: number
+    headers?: readonly string[]
+    abort?: 'body' | 'response'
+    identity?: boolean
+  } = {},
+): Promise<Seen[]> {
+  const id = p.id()
+  const listener = env.listeners.h2
+  const method = options.method ?? p.method
+  // Node's HTTP/2 client ends a HEAD request's stream with its HEADERS frame: no body.
+  const body = payload(method === 'HEAD' ? 0 : (options.bodyBytes ?? p.bodyBytes), id)
+  // :authority given: node's client would otherwise take it from a `host` header, which some rows send to differ.
+  const headers: http2.OutgoingHttpHeaders = {
+    ':method': method,
+    ':path': withId(path, id),
+    ':authority': `localhost:${listener.port}`,
+  }
+  const extra = options.headers ?? []
+  for (let i = 0; i < extra.length; i += 2) {
+    const name = extra[i]!.toLowerCase()
+    const value = extra[i + 1]!
+    const had = headers[name]
+    headers[name] = had === undefined ? value : [...(Array.isArray(had) ? had : [String(had)]), value]
+  }
+  // "Chunked" over HTTP/2: a body whose length the gateway learns only at END_STREAM.
+  if (!p.chunked && method !== 'HEAD') headers['content-length'] = body.length
+  const sent = createHash('sha1').update(body).digest('hex')
+  if (!p.fresh && (sharedSession === undefined || sharedSession.closed || sharedSession.destroyed)) {
+    sharedSession = openSession(listener)
+  }
+  const session = p.fresh ? openSession(listener) : sharedSession!
+  return new Promise((resolve) => {
+    let status: number | null = null
+    let settled = false
+    const done = (seen: Omit<Seen, 'id'>): void => {
+      if (settled) return
+      settled = true
+      if (p.fresh) session.close()
+      resolve([{ id, ...seen }])
+    }
+    const stream = session.request(headers, { endStream: false })
+    const chunks: Buffer[] = []
+    stream.on('response', (head) => {
+      status = Number(head[':status'])
+    })
+    stream.on('data', (chunk: Buffer) => {
+      if (options.abort === 'response') {
+        stream.close(http2.constants.NGHTTP2_CANCEL)
+        done({ status, complete: false })
+        return
+      }
+      chunks.push(chunk)
+    })
+    stream.on('end', () =>
+      done({
+        status,
+        complete: true,
+        ...checkEcho(path, method, status ?? 0, Buffer.concat(chunks), body.length, sent, options.identity),
+      }),
+    )
+    stream.on('error', (error: NodeJS.ErrnoException) => {
+      done({
+        status,
+        complete: false,
+        ...(status === null && !options.abort ? { problem: `client error ${error.code ?? error.message}` } : {}),
+      })
+    })
+    // A stream the gateway reset (the target closed mid-response) ends without 'end'.
+    stream.on('close', () => done({ status, complete: false }))
+    const write = async (): Promise<void> => {
+      const end = options.abort === 'body' ? body.length >> 1 : body.length
+      for (let at = 0; at < end; at += 64 * 1024) stream.write(body.subarray(at, Math.min(end, at + 64 * 1024)))
+      if (options.abort === 'body') {
+        await settleWithin(env.upstream.seen(id), 15_000)
+        stream.close(http2.constants.NGHTTP2_CANCEL)
+        done({ status, complete: false })
+        return
+      }
+      stream.end()
+    }
+    void write().catch(() => stream.close(http2.constants.NGHTTP2_CANCEL))
+  })
+}
+
+/** Three requests at once on the shared HTTP/2 session (with and without bodies): three answers. */
+async function h2Streams(p: Planned): Promise<Seen[]> {
+  const shared = { ...p, fresh: false }
+  const answers = await Promise.all([
+    h2(shared, '/app/echo', { method: 'GET', bodyBytes: 0 }),
+    h2(shared, '/app/slow', { method: 'POST', bodyBytes: Math.min(p.bodyBytes, 64 * 1024) }),
+    h2(shared, '/fixed'),
+  ])
+  return answers.flat()
+}
+
+/**
+ * One gRPC call (grpc-js over TLS to the HTTPS listener) with spoofed
+ * identity metadata, to a method of its own: unary (`echo`, `missing`),
+ * server streaming, or unary cancelled once the target has it (`hang`).
+ */
+function grpcCall(p: Planned, kind: GrpcKind): Promise<Seen[]> {
+  const id = p.id()
+  const method = `/traffic.Echo/Call_${id.replace('.', '_')}`
+  env.grpcTarget.register(method, kind)
+  const metadata = new grpc.Metadata()
+  metadata.set('x-amzn-oidc-identity', 'admin')
+  metadata.set('x-amzn-oidc-data', 'forged')
+  const message = payload(Math.min(p.bodyBytes, 64 * 1024), id)
+  const client = env.grpcClient
+  return new Promise((resolve) => {
+    const done = (problem?: string, complete = true): void =>
+      resolve([{ id, status: complete ? 200 : null, complete, ...(problem === undefined ? {} : { problem }) }])
+    if (kind === 'stream') {
+      const call = client.makeServerStreamRequest(method, rawBytes, rawBytes, message, metadata, {})
+      let messages = 0
+      call.on('data', () => messages++)
+      call.on('error', () => {})
+      call.on('status', (status: grpc.StatusObject) =>
+        done(
+          status.code !== grpc.status.OK
+            ? `grpc status ${status.code} ${status.details}`
+            : messages !== 5
+              ? `${messages} messages of 5`
+              : undefined,
+        ),
+      )
+      return
+    }
+    const call = client.makeUnaryRequest(method, rawBytes, rawBytes, message, metadata, {}, (error, response) => {
+      if (kind === 'hang') return done(error?.code === grpc.status.CANCELLED ? undefined : `grpc ${error?.code}`, false)
+      const expected = kind === 'missing' ? grpc.status.NOT_FOUND : grpc.status.OK
+      const code = error?.code ?? grpc.status.OK
+      if (code !== expected) return done(`grpc status ${code} (${error?.details}), expected ${expected}`)
+      if (kind === 'missing') return done()
+      const echo = JSON.parse(response!.toString()) as { bytes: number; identity: string[] }
+      if (echo.bytes !== message.length) return done(`target received ${echo.bytes} bytes of ${message.length}`)
+      done(echo.identity.length === 0 ? undefined : `client identity metadata leaked: ${echo.identity}`)
+    })
+    if (kind === 'hang') void settleWithin(env.upstream.seen(id), 15_000).then(() => call.cancel())
   })
 }
 
@@ -708,6 +1077,7 @@ function websocket(p: Planned, path: string, headers: readonly string[], identit
 // ------------------------------------------------------- running the mix
 
 interface AccessLogLine {
+  type: string
   request: string
   elb_status_code: number
   target_status_code: number | null
@@ -721,11 +1091,12 @@ async function readAccessLog(path: string): Promise<AccessLogLine[]> {
     .map((line) => JSON.parse(line) as AccessLogLine)
 }
 
-/** The sum of a metric's samples over every label set. */
-function metricSum(text: string, name: string): number {
+/** The sum of a metric's samples over every label set (that has the `label="value"` pair `having`). */
+function metricSum(text: string, name: string, having = ''): number {
   let sum = 0
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name}{`) || line.startsWith(`${name} `)) sum += Number(line.slice(line.lastIndexOf(' ') + 1))
+    if ((line.startsWith(`${name}{`) || line.startsWith(`${name} `)) && line.includes(having))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1))
   }
   return sum
 }
@@ -808,12 +1179,16 @@ describe('portcullis start under a seeded mix of traffic', () => {
       session: '',
       jwt: { valid: await token(signing.privateKey), forged: await token(forger.privateKey) },
       upstream: await startTarget(),
+      grpcTarget: undefined as unknown as GrpcTarget,
+      grpcClient: undefined as unknown as grpc.Client,
     }
+    env.grpcTarget = await startGrpcTarget((id) => env.upstream.mark(id))
   })
 
   after(async () => {
     await dispatcher?.close()
     await env?.upstream.close()
+    env?.grpcTarget?.close()
     jwks?.closeAllConnections()
     jwks?.close()
     await idp?.close()
@@ -835,7 +1210,17 @@ describe('portcullis start under a seeded mix of traffic', () => {
         run.https = run.httpsCandidates[attempt]!
         run.admin = await freePort()
         await rm(log, { force: true })
-        await writeFile(file, config(run, { idp, jwks: jwksUrl, upstream: env.upstream.port, closed: closedPort, log }))
+        await writeFile(
+          file,
+          config(run, {
+            idp,
+            jwks: jwksUrl,
+            upstream: env.upstream.port,
+            grpc: env.grpcTarget.port,
+            closed: closedPort,
+            log,
+          }),
+        )
         child = portcullis(['start', '--config', file, '--workers', String(run.workers), '--log-level', 'warn'], dir)
         output = ''
         child.stdout.on('data', (c: Buffer) => {
@@ -861,7 +1246,13 @@ describe('portcullis start under a seeded mix of traffic', () => {
         env.listeners = {
           http: { port: run.http, secure: false, agent: agents[0]! },
           https: { port: run.https, secure: true, agent: agents[1]! },
+          h2: { port: run.https, secure: true, agent: agents[1]! },
+          grpc: { port: run.https, secure: true, agent: agents[1]! },
         }
+        env.grpcClient = new grpc.Client(
+          `localhost:${run.https}`,
+          grpc.credentials.createSsl(Buffer.from(env.ca.caCertPem)),
+        )
         // undici's own Agent, accepted by Node's fetch although its types are undici-types'.
         const transport = { dispatcher } as unknown as RequestInit
         env.session = await logInAtDevIdp(`https://localhost:${run.https}/auth/start`, undefined, undefined, transport)
@@ -892,7 +1283,7 @@ describe('portcullis start under a seeded mix of traffic', () => {
         )
 
         const mismatches: string[] = []
-        const expectedLines = new Map<string, { kase: Case; logged: number; how: string }>()
+        const expectedLines = new Map<string, { kase: Case; logged: number; listener: ListenerName; how: string }>()
         for (const { kase, choices, seen } of results) {
           for (const s of seen) {
             const cut = kase.cut === true || kase.status === null
@@ -901,7 +1292,12 @@ describe('portcullis start under a seeded mix of traffic', () => {
                 `${kase.name} #${s.id}: got ${s.status}${s.complete ? '' : ' (cut short)'}${s.problem ? `, ${s.problem}` : ''}; ALB: ${kase.status} (${choicesText(choices)})`,
               )
             }
-            expectedLines.set(s.id, { kase, logged: kase.logged ?? kase.status!, how: choicesText(choices) })
+            expectedLines.set(s.id, {
+              kase,
+              logged: kase.logged ?? kase.status!,
+              listener: choices.listener,
+              how: choicesText(choices),
+            })
           }
         }
         assert.deepEqual(mismatches, [], `statuses differ from ALB's (seed ${seed})`)
@@ -916,12 +1312,19 @@ describe('portcullis start under a seeded mix of traffic', () => {
           byId.set(id, [...(byId.get(id) ?? []), line])
         }
         const logProblems: string[] = []
-        for (const [id, { kase, logged, how }] of expectedLines) {
+        for (const [id, { kase, logged, listener, how }] of expectedLines) {
           const found = byId.get(id) ?? []
           if (found.length !== 1 || found[0]!.elb_status_code !== logged) {
             logProblems.push(
               `${kase.name} #${id}: ${found.map((l) => l.elb_status_code).join(',') || 'no line'}; expected one ${logged} (${how})`,
             )
+          } else if (
+            (found[0]!.type === 'h2') !== (listener === 'h2') ||
+            (found[0]!.type === 'grpcs') !== (listener === 'grpc') ||
+            found[0]!.request.endsWith(' HTTP/2.0') !== (listener === 'h2' || listener === 'grpc')
+          ) {
+            // ALB's type and request protocol for HTTP/2: `h2` (`grpcs` for gRPC), `HTTP/2.0`; never for HTTP/1.1.
+            logProblems.push(`${kase.name} #${id}: type ${found[0]!.type}, request ${found[0]!.request} (${how})`)
           }
           byId.delete(id)
         }
@@ -932,6 +1335,19 @@ describe('portcullis start under a seeded mix of traffic', () => {
 
         const metrics = await scrape(run.admin)
         assert.equal(metricSum(metrics, 'RequestCount'), lines.length, 'RequestCount against the access log')
+        for (const type of ['http', 'https', 'h2', 'grpcs', 'ws', 'wss']) {
+          assert.equal(
+            metricSum(metrics, 'portcullis_requests_by_type_total', `type="${type}"`),
+            lines.filter((l) => l.type === type).length,
+            `portcullis_requests_by_type_total{type="${type}"} against the access log`,
+          )
+        }
+        assert.ok(lines.some((l) => l.type === 'h2') && lines.some((l) => l.type === 'grpcs'), 'HTTP/2 and gRPC logged')
+        assert.equal(
+          metricSum(metrics, 'GrpcRequestCount'),
+          lines.filter((l) => l.type === 'grpcs').length,
+          'GrpcRequestCount against the access log',
+        )
         const elb = (cls: number) =>
           lines.filter((l) => Math.floor(l.elb_status_code / 100) === cls && l.target_status_code !== l.elb_status_code)
             .length
@@ -948,6 +1364,9 @@ describe('portcullis start under a seeded mix of traffic', () => {
         assert.equal(exited?.[0], 0, `a clean exit after SIGTERM\n${output}`)
       } finally {
         for (const agent of agents) agent.destroy()
+        sharedSession?.destroy()
+        sharedSession = undefined
+        env.grpcClient?.close()
         if (child.exitCode === null) child.kill('SIGKILL')
       }
     })

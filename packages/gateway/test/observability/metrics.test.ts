@@ -43,6 +43,18 @@ describe('request metrics', () => {
         }),
       ]),
     )
+    const grpcRequests = new Counter({
+      name: 'GrpcRequestCount',
+      help: 'x',
+      labelNames: ['listener', 'rule', 'target_group'],
+      registers: [reference],
+    })
+    const byType = new Counter({
+      name: 'portcullis_requests_by_type_total',
+      help: 'x',
+      labelNames: ['listener', 'type'],
+      registers: [reference],
+    })
     const responseTime = new Histogram({
       name: 'TargetResponseTime',
       help: 'x',
@@ -68,9 +80,12 @@ describe('request metrics', () => {
         : random.pick([200, 301, 302, 400, 401, 460, 500, 502, 503, 504, 561])
       // Times on and around the bucket bounds, and "not measured" (-1).
       const seconds = random.next() < 0.1 ? -1 : random.pick([...BUCKETS, 0, 0.0004, 0.003, 0.7, 61, random.next()])
-      tally.count(status, fromTarget, seconds)
+      const type = random.pick(['http', 'https', 'h2', 'grpcs', 'ws', 'wss'] as const)
+      tally.count(status, fromTarget, seconds, type)
 
       requestCount.inc({ listener, rule, target_group: group })
+      byType.inc({ listener, type })
+      if (type === 'grpcs') grpcRequests.inc({ listener, rule, target_group: group })
       const cls = Math.floor(status / 100)
       if (fromTarget) {
         target.get(`${cls}XX`)!.inc({ target_group: group })
@@ -85,6 +100,8 @@ describe('request metrics', () => {
     const theirs = await reference.metrics()
     const names = [
       'RequestCount',
+      'GrpcRequestCount',
+      'portcullis_requests_by_type_total',
       ...[...elb.keys()].map((c) => `HTTPCode_ELB_${c}_Count`),
       ...[...target.keys()].map((c) => `HTTPCode_Target_${c}_Count`),
       'TargetResponseTime_bucket',
@@ -116,15 +133,18 @@ describe('request metrics', () => {
 
   test('the cluster primary sums the tallies of its workers', async () => {
     const workers = [new GatewayMetrics({ defaultMetrics: false }), new GatewayMetrics({ defaultMetrics: false })]
-    workers[0]!.tally('listener/a', 'default', 'app').count(200, true, 0.002)
-    workers[1]!.tally('listener/a', 'default', 'app').count(200, true, 0.2)
-    workers[1]!.tally('listener/a', 'default', 'app').count(503, false, -1)
+    workers[0]!.tally('listener/a', 'default', 'app').count(200, true, 0.002, 'https')
+    workers[1]!.tally('listener/a', 'default', 'app').count(200, true, 0.2, 'grpcs')
+    workers[1]!.tally('listener/a', 'default', 'app').count(503, false, -1, 'grpcs')
     const aggregated = AggregatorRegistry.aggregate(
       await Promise.all(workers.map((w) => w.registry.getMetricsAsJSON())),
     )
     const text = await aggregated.metrics()
     assert.deepEqual(family(text, 'RequestCount'), [
       'RequestCount{listener="listener/a",rule="default",target_group="app"} 3',
+    ])
+    assert.deepEqual(family(text, 'GrpcRequestCount'), [
+      'GrpcRequestCount{listener="listener/a",rule="default",target_group="app"} 2',
     ])
     assert.deepEqual(family(text, 'TargetResponseTime_count'), ['TargetResponseTime_count{target_group="app"} 2'])
     assert.ok(
