@@ -208,6 +208,10 @@ const API: Record<string, { values: readonly string[]; types: readonly string[] 
     values: ['albAuth'],
     types: ['AlbAnonymousState', 'AlbAuthOptions', 'AlbIdentity', 'AlbState'],
   },
+  '@portcullis/verify/grpc': {
+    values: ['albHeadersFromMetadata', 'GRPC_STATUS', 'grpcPeerAddress', 'grpcStatusOf', 'verifyGrpcCall'],
+    types: ['GrpcMetadataLike', 'GrpcServerCallLike'],
+  },
 }
 
 const PACKAGES = {

@@ -59,6 +59,10 @@ TargetGroups:
     Protocol: HTTP
     HealthCheckEnabled: false
     Targets: [{ Id: "::1", Port: 3001 }]
+  - TargetGroupName: api
+    Protocol: HTTP
+    ProtocolVersion: GRPC
+    Targets: [{ Id: 127.0.0.1, Port: 50051 }]
 Portcullis: { Admin: { Port: 9901 } }
 `
 
@@ -84,6 +88,8 @@ describe('portcullis validate', () => {
       /algorithm {3}least_outstanding_requests\n/,
       /stickiness {2}lb_cookie 86400s\n/,
       /targets {5}\[::1\]:3001\n {4}health {6}disabled\n/,
+      // A GRPC group: ALB's gRPC health check and its defaults.
+      /health {6}HTTP gRPC call \/AWS\.ALB\/healthcheck on traffic port every 30s \(timeout 5s, healthy 5, unhealthy 2, matcher gRPC 12\)\n/,
     ]
     for (const pattern of expected) assert.match(stdout, pattern)
     // Rules are listed in evaluation order.

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
 import { ConfigError } from '../../src/config/errors.js'
 import { parseConfig } from '../../src/config/load.js'
-import { matches, parseMatcher } from '../../src/values/http-codes.js'
+import { matches, parseGrpcMatcher, parseMatcher } from '../../src/values/http-codes.js'
 
 describe('matcher', () => {
   test('parses codes, lists and ranges', () => {
@@ -22,6 +22,33 @@ describe('matcher', () => {
   for (const bad of ['', '20', '2000', 'abc', '200-', '299-200', '199', '200-500', '500', '200;202']) {
     test(`rejects ${JSON.stringify(bad)}`, () => {
       assert.throws(() => parseMatcher(bad), /invalid health check matcher/)
+    })
+  }
+})
+
+describe('gRPC matcher', () => {
+  test('parses gRPC status codes, lists and ranges 0..99', () => {
+    const m = parseGrpcMatcher('0, 12,20-99')
+    assert.deepEqual(m, [
+      [0, 0],
+      [12, 12],
+      [20, 99],
+    ])
+    assert.ok(matches(m, 0) && matches(m, 12) && matches(m, 99))
+    assert.ok(!matches(m, 1) && !matches(m, 14))
+  })
+
+  for (const [bad, problem] of [
+    ['', /expected gRPC codes/],
+    ['100', /gRPC codes must be 0\.\.99, got "100"/],
+    ['0-100', /must be 0\.\.99/],
+    ['5-1', /reversed/],
+    ['-1', /expected gRPC codes/],
+    ['OK', /expected gRPC codes/],
+    ['0;1', /expected gRPC codes/],
+  ] as const) {
+    test(`rejects ${JSON.stringify(bad)}`, () => {
+      assert.throws(() => parseGrpcMatcher(bad), problem)
     })
   }
 })
