@@ -372,6 +372,12 @@ export interface TargetGroupModel {
   readonly algorithm: LoadBalancingAlgorithm
   /** undefined when `stickiness.enabled` is false. */
   readonly stickiness: StickinessModel | undefined
+  /**
+   * `slow_start.duration_seconds`: 0 (off, the default) or 30..900, round
+   * robin only; a target that becomes healthy ramps up to its full share of
+   * requests over this many seconds.
+   */
+  readonly slowStartSeconds: number
   /** `deregistration_delay.timeout_seconds`, default 300; used as the drain deadline on reload. */
   readonly deregistrationDelaySeconds: number
   /** Portcullis: PEM CA file for HTTPS targets (absolute path), undefined for the system store. */

@@ -132,6 +132,7 @@ describe('the issue-3 YAML', () => {
         },
         algorithm: 'round_robin',
         stickiness: { type: 'lb_cookie', durationSeconds: 86400, appCookieName: undefined },
+        slowStartSeconds: 0,
         deregistrationDelaySeconds: 300,
         caFile: undefined,
         targetTimeoutSeconds: undefined,
