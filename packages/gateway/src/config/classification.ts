@@ -732,7 +732,14 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       SharedState: 'PortcullisSharedState',
     },
   ),
-  PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port', 'TokenFile']),
+  PortcullisAdmin: portcullisBlock('Portcullis.Admin', [
+    'Address',
+    'Port',
+    'TokenFile',
+    'CertificateFile',
+    'PrivateKeyFile',
+    'ClientCertificateTrustStore',
+  ]),
   PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', [
     'Format',
     'Path',

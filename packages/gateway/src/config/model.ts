@@ -400,6 +400,14 @@ export interface AdminModel {
    * validation allows on a loopback address only).
    */
   readonly operatorToken: { readonly file: string } | { readonly env: 'PORTCULLIS_ADMIN_TOKEN' } | undefined
+  /** `CertificateFile` and `PrivateKeyFile` (absolute): the admin listener serves HTTPS; undefined: HTTP. */
+  readonly tls: { readonly certificateFile: string; readonly privateKeyFile: string } | undefined
+  /**
+   * `ClientCertificateTrustStore`: a client certificate this trust store
+   * vouches for (chain, dates, purpose, revocation: as a `verify` listener
+   * checks) is an operator credential, beside the token. HTTPS only.
+   */
+  readonly clientCertificateTrustStore: TrustStoreModel | undefined
 }
 
 /** Settings that exist only in Portcullis (the top-level `Portcullis` key). */

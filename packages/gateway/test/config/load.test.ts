@@ -141,7 +141,13 @@ describe('the issue-3 YAML', () => {
     ])
     assert.deepEqual(config.portcullis, {
       stateDirectory: `${BASE_DIR}/.portcullis`,
-      admin: { address: '127.0.0.1', port: 9800, operatorToken: undefined },
+      admin: {
+        address: '127.0.0.1',
+        port: 9800,
+        operatorToken: undefined,
+        tls: undefined,
+        clientCertificateTrustStore: undefined,
+      },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined, delivery: undefined },
@@ -293,7 +299,13 @@ describe('defaults', () => {
     assert.equal(config.loadBalancer.attributes.xffMode, 'append')
     assert.deepEqual(config.portcullis, {
       stateDirectory: `${BASE_DIR}/.portcullis`,
-      admin: { address: '127.0.0.1', port: 9800, operatorToken: undefined },
+      admin: {
+        address: '127.0.0.1',
+        port: 9800,
+        operatorToken: undefined,
+        tls: undefined,
+        clientCertificateTrustStore: undefined,
+      },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined, delivery: undefined },
