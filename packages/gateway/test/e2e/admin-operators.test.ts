@@ -205,6 +205,16 @@ ${more}`,
       assert.equal(none.stdout, '401 Bearer realm="portcullis-admin"')
     })
 
+    test('start refuses a certificate file it cannot read, in one line', async () => {
+      const { file } = await config(
+        `Address: 127.0.0.1, Port: PORT, CertificateFile: ./missing.pem, PrivateKeyFile: ./missing.key`,
+      )
+      const { code, stderr } = await runPortcullis(['start', '--config', file, '--workers', '1'], dir)
+      assert.notEqual(code, 0)
+      assert.match(stderr, /cannot serve the admin listener over HTTPS .*ENOENT.*missing\.pem/)
+      assert.doesNotMatch(stderr, /\n\s+at /, 'no stack trace')
+    })
+
     for (const [name, admin, more, message] of [
       [
         'a trust store not in TrustStores',
