@@ -152,7 +152,17 @@ const API: Record<string, { values: readonly string[]; types: readonly string[] 
     ],
   },
   '@portcullis/verify/mint': {
-    values: ['createKeyHandler', 'generateSigningKey', 'importSigningKey', 'publicKeyPem', 'signAlbToken'],
+    values: [
+      'albCertificateValidity',
+      'createKeyHandler',
+      'generateSigningKey',
+      'importSigningKey',
+      'presentedClientCertificateHeaders',
+      'publicKeyPem',
+      'rfc2253Name',
+      'signAlbToken',
+      'verifiedClientCertificateHeaders',
+    ],
     types: ['AlbSigningKey', 'SignAlbTokenOptions'],
   },
   '@portcullis/verify/net': {
@@ -160,12 +170,21 @@ const API: Record<string, { values: readonly string[]; types: readonly string[] 
     types: ['CidrBlock'],
   },
   '@portcullis/verify/probe': {
-    values: ['DEFAULT_PROBE_TIMEOUT_MS', 'PROBE_CASES', 'ProbeError', 'foreignSigner', 'probeAlbTarget'],
+    values: [
+      'DEFAULT_PROBE_TIMEOUT_MS',
+      'PROBE_CASES',
+      'PROBE_CLIENT_CERTIFICATE_PEM',
+      'ProbeError',
+      'foreignSigner',
+      'probeAlbTarget',
+    ],
     types: [
       'ProbeCase',
+      'ProbeCaseFamily',
       'ProbeCaseId',
       'ProbeCaseResult',
       'ProbeCaseRole',
+      'ProbeCases',
       'ProbeContext',
       'ProbeErrorCode',
       'ProbeHandler',

@@ -5,12 +5,14 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
+import { X509Certificate } from 'node:crypto'
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import { createAlbClientCertificateReader, isAlbVerifyError } from '../src/index.js'
+import { presentedClientCertificateHeaders, verifiedClientCertificateHeaders } from '../src/mint/index.js'
 
 const run = promisify(execFile)
 
@@ -193,6 +195,15 @@ describe('createAlbClientCertificateReader', () => {
       code(() => read({ 'x-amzn-mtls-clientcert': 'A'.repeat(64 * 1024 + 1) }, fromLb)),
       'ERR_TOO_LARGE',
     )
+  })
+
+  test("mint writes the headers ALB sends: equal to openssl's values, and read back as they were", () => {
+    const leaf = new X509Certificate(leafPem)
+    assert.deepEqual(verifiedClientCertificateHeaders(leaf), verifyHeaders)
+    assert.deepEqual(presentedClientCertificateHeaders([leaf, new X509Certificate(caPem)]), {
+      'x-amzn-mtls-clientcert': albEncoded(leafPem + caPem),
+    })
+    assert.deepEqual(presentedClientCertificateHeaders([]), {})
   })
 
   test('trustedProxies is required', () => {

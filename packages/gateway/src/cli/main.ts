@@ -334,10 +334,16 @@ program
   .option('--issuer <url>', 'the issuer the target pins')
   .option('--client-id <id>', 'the client id the target pins')
   .option('--authenticated-match <regex>', 'a body matching this marks an authenticated answer')
+  .addOption(
+    new Option('--cases <family>', 'forge x-amzn-oidc-* (oidc), X-Amzn-Mtls-* (mtls), or both (all)')
+      .choices(['oidc', 'mtls', 'all'])
+      .default('oidc'),
+  )
+  .option('--client-certificate <file>', 'for the mtls cases: PEM of a client certificate the target admits (no key)')
   .option('--json', 'print the report as JSON', false)
   .addOption(new Option('--format <format>', 'output format').choices(['text', 'json', 'sarif']).default('text'))
   .option('--timeout-ms <n>', 'bound on each request', positiveInt, 5000)
-  .option('--max-requests <n>', 'bound on the number of requests (default: the battery, 15)', positiveInt)
+  .option('--max-requests <n>', 'bound on the number of requests (default: one per case selected)', positiveInt)
   // A usage error is "could not judge" (2), never 1, which means a forgery was accepted.
   .exitOverride((error) => process.exit(error.exitCode === 0 ? 0 : 2))
   .action(
@@ -351,6 +357,8 @@ program
         issuer?: string
         clientId?: string
         authenticatedMatch?: string
+        cases: 'oidc' | 'mtls' | 'all'
+        clientCertificate?: string
         json: boolean
         format: 'text' | 'json' | 'sarif'
         timeoutMs: number

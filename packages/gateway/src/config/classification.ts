@@ -251,18 +251,7 @@ const TARGET_GROUP_ATTRIBUTES = {
   'stickiness.app_cookie.cookie_name': implemented(),
   'stickiness.app_cookie.duration_seconds': implemented(),
   'deregistration_delay.timeout_seconds': implemented(),
-  'slow_start.duration_seconds': notImplemented({
-    note: '0 (off, the default) is what Portcullis does',
-    values: [
-      {
-        accepts: ['0'],
-        action: 'warn',
-        reason:
-          'slow start is not implemented in Portcullis: a new or newly healthy target gets its full share of requests at once, not ramped up',
-        fix: 'set it to 0, or make sure the targets take their full share at once',
-      },
-    ],
-  }),
+  'slow_start.duration_seconds': implemented(),
   'load_balancing.algorithm.anomaly_mitigation': notImplemented({
     note: 'weighted_random picks uniformly in Portcullis; off (the default) is what it does',
     values: [
@@ -735,7 +724,14 @@ export const BLOCKS: Readonly<Record<BlockName, Block>> = {
       SharedState: 'PortcullisSharedState',
     },
   ),
-  PortcullisAdmin: portcullisBlock('Portcullis.Admin', ['Address', 'Port', 'TokenFile']),
+  PortcullisAdmin: portcullisBlock('Portcullis.Admin', [
+    'Address',
+    'Port',
+    'TokenFile',
+    'CertificateFile',
+    'PrivateKeyFile',
+    'ClientCertificateTrustStore',
+  ]),
   PortcullisAccessLog: portcullisBlock('Portcullis.AccessLog', [
     'Format',
     'Path',

@@ -387,39 +387,49 @@ async function checkReferencedFiles(config: GatewayConfig, document: ParsedDocum
       return undefined
     }
   }
+  /** A certificate chain and its key, at `certPath` and `keyPath`: both parse, and they match. */
+  const checkPair = async (
+    files: { certificateFile: string; privateKeyFile: string },
+    certPath: FieldPath,
+    keyPath: FieldPath,
+  ) => {
+    const [certPem, keyPem] = await Promise.all([
+      read(files.certificateFile, certPath),
+      read(files.privateKeyFile, keyPath),
+    ])
+    let cert: X509Certificate | undefined
+    if (certPem !== undefined) {
+      try {
+        cert = new X509Certificate(certPem)
+      } catch {
+        issue(certPath, `${files.certificateFile} is not a PEM certificate`)
+      }
+    }
+    let key: ReturnType<typeof createPrivateKey> | undefined
+    if (keyPem !== undefined) {
+      try {
+        key = createPrivateKey(keyPem)
+      } catch {
+        issue(keyPath, `${files.privateKeyFile} is not an unencrypted PEM private key`)
+      }
+    }
+    if (cert && key && !cert.checkPrivateKey(key)) {
+      issue(keyPath, `the private key does not match the certificate ${files.certificateFile}`)
+    }
+    if (cert && Date.parse(cert.validTo) < Date.now()) {
+      issue(certPath, `the certificate expired on ${cert.validTo}`, 'warning')
+    }
+  }
   for (const [i, listener] of config.listeners.entries()) {
     for (const [j, certificate] of listener.certificates.entries()) {
       const base: FieldPath = ['Listeners', i, 'Certificates', j]
-      const [certPem, keyPem] = await Promise.all([
-        read(certificate.certificateFile, [...base, 'CertificateFile']),
-        read(certificate.privateKeyFile, [...base, 'PrivateKeyFile']),
-      ])
-      let cert: X509Certificate | undefined
-      if (certPem !== undefined) {
-        try {
-          cert = new X509Certificate(certPem)
-        } catch {
-          issue([...base, 'CertificateFile'], `${certificate.certificateFile} is not a PEM certificate`)
-        }
-      }
-      let key: ReturnType<typeof createPrivateKey> | undefined
-      if (keyPem !== undefined) {
-        try {
-          key = createPrivateKey(keyPem)
-        } catch {
-          issue([...base, 'PrivateKeyFile'], `${certificate.privateKeyFile} is not an unencrypted PEM private key`)
-        }
-      }
-      if (cert && key && !cert.checkPrivateKey(key)) {
-        issue(
-          [...base, 'PrivateKeyFile'],
-          `the private key does not match the certificate ${certificate.certificateFile}`,
-        )
-      }
-      if (cert && Date.parse(cert.validTo) < Date.now()) {
-        issue([...base, 'CertificateFile'], `the certificate expired on ${cert.validTo}`, 'warning')
-      }
+      await checkPair(certificate, [...base, 'CertificateFile'], [...base, 'PrivateKeyFile'])
     }
+  }
+  const adminTls = config.portcullis.admin?.tls
+  if (adminTls !== undefined) {
+    const base: FieldPath = ['Portcullis', 'Admin']
+    await checkPair(adminTls, [...base, 'CertificateFile'], [...base, 'PrivateKeyFile'])
   }
   const caFiles: { file: string; path: FieldPath }[] = []
   if (config.portcullis.caFile) caFiles.push({ file: config.portcullis.caFile, path: ['Portcullis', 'CaFile'] })

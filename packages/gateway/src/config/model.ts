@@ -380,6 +380,12 @@ export interface TargetGroupModel {
   readonly algorithm: LoadBalancingAlgorithm
   /** undefined when `stickiness.enabled` is false. */
   readonly stickiness: StickinessModel | undefined
+  /**
+   * `slow_start.duration_seconds`: 0 (off, the default) or 30..900, round
+   * robin only; a target that becomes healthy ramps up to its full share of
+   * requests over this many seconds.
+   */
+  readonly slowStartSeconds: number
   /** `deregistration_delay.timeout_seconds`, default 300; used as the drain deadline on reload. */
   readonly deregistrationDelaySeconds: number
   /** Portcullis: PEM CA file for HTTPS targets (absolute path), undefined for the system store. */
@@ -402,6 +408,14 @@ export interface AdminModel {
    * validation allows on a loopback address only).
    */
   readonly operatorToken: { readonly file: string } | { readonly env: 'PORTCULLIS_ADMIN_TOKEN' } | undefined
+  /** `CertificateFile` and `PrivateKeyFile` (absolute): the admin listener serves HTTPS; undefined: HTTP. */
+  readonly tls: { readonly certificateFile: string; readonly privateKeyFile: string } | undefined
+  /**
+   * `ClientCertificateTrustStore`: a client certificate this trust store
+   * vouches for (chain, dates, purpose, revocation: as a `verify` listener
+   * checks) is an operator credential, beside the token. HTTPS only.
+   */
+  readonly clientCertificateTrustStore: TrustStoreModel | undefined
 }
 
 /** Settings that exist only in Portcullis (the top-level `Portcullis` key). */

@@ -372,11 +372,25 @@ const PortcullisSettingsSchema = strict('PortcullisSettings', {
             .string()
             .optional()
             .describe(
-              'File holding the bearer token the operator endpoints (/sessions) require (or PORTCULLIS_ADMIN_TOKEN). Required when the admin listener binds a non-loopback address and a rule authenticates users.',
+              'File holding the bearer token the operator endpoints (/sessions) require (or PORTCULLIS_ADMIN_TOKEN). Required when the admin listener binds a non-loopback address and a rule authenticates users, unless ClientCertificateTrustStore is set.',
+            ),
+          CertificateFile: z
+            .string()
+            .optional()
+            .describe('PEM certificate chain: the admin listener serves HTTPS with it (and PrivateKeyFile).'),
+          PrivateKeyFile: z.string().optional().describe('PEM private key of CertificateFile.'),
+          ClientCertificateTrustStore: z
+            .string()
+            .optional()
+            .describe(
+              'A trust store of TrustStores (ARN or Name): a client certificate it vouches for is an operator credential for /sessions, as the bearer token is. Needs CertificateFile and PrivateKeyFile.',
             ),
         }),
       ],
-      { error: 'expected { Address, Port, TokenFile } or false' },
+      {
+        error:
+          'expected { Address, Port, TokenFile, CertificateFile, PrivateKeyFile, ClientCertificateTrustStore } or false',
+      },
     )
     .optional()
     .describe(

@@ -83,8 +83,15 @@ export type ErrorReason =
  * | `ERR_WORKER_EXIT` | a worker of `portcullis start` exited before it was ready |
  * | `ERR_SHARED_STATE` | the shared Redis (`Portcullis.SharedState`) could not be reached at start; `cause` says why |
  * | `ERR_ADMIN_TOKEN` | the admin listener's operator token (`Portcullis.Admin.TokenFile`, `PORTCULLIS_ADMIN_TOKEN`) is unreadable or too short |
+ * | `ERR_ADMIN_TLS` | the admin listener's `CertificateFile`, `PrivateKeyFile` or `ClientCertificateTrustStore` files cannot be read or used |
  */
-export type GatewayErrorCode = 'ERR_LISTEN' | 'ERR_CLOSED' | 'ERR_WORKER_EXIT' | 'ERR_SHARED_STATE' | 'ERR_ADMIN_TOKEN'
+export type GatewayErrorCode =
+  | 'ERR_LISTEN'
+  | 'ERR_CLOSED'
+  | 'ERR_WORKER_EXIT'
+  | 'ERR_SHARED_STATE'
+  | 'ERR_ADMIN_TOKEN'
+  | 'ERR_ADMIN_TLS'
 
 /**
  * The gateway's own failures, as `startGateway`, `RunningGateway.reload`

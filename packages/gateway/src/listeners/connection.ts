@@ -3,8 +3,13 @@ import type { ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import type { TLSSocket } from 'node:tls'
+import {
+  albCertificateValidity,
+  presentedClientCertificateHeaders,
+  rfc2253Name,
+  verifiedClientCertificateHeaders,
+} from '@portcullis/verify/mint'
 import type { MutualAuthenticationModel, RequestHeaderNames } from '../config/model.js'
-import { presentedChainHeaders, rfc2253, validity, verifiedCertificateHeaders } from '../headers/client-certificate.js'
 import type { ByteCounts, ConnectionFacts } from '../observability/access-log.js'
 import { type ConnectionLogEntry, microsecondTime } from '../observability/connection-log.js'
 import { presentedChain } from '../tls/time-tolerant.js'
@@ -139,9 +144,9 @@ function buildClientCertificateHeaders(
   if (mtls.mode === 'verify') {
     // A connection the listener admitted before a reload turned verify on has no verified certificate.
     const leaf = admittedByVerify(socket) ? socket.getPeerX509Certificate() : undefined
-    return leaf === undefined ? {} : verifiedCertificateHeaders(leaf, names)
+    return leaf === undefined ? {} : verifiedClientCertificateHeaders(leaf, names)
   }
-  return presentedChainHeaders(presentedChain(socket), names)
+  return presentedClientCertificateHeaders(presentedChain(socket), names)
 }
 
 /**
@@ -186,8 +191,8 @@ export function connectionLogEntry(socket: TLSSocket, facts: HandshakeFacts): Co
     tls_protocol: socket.getProtocol() ?? '-',
     tls_cipher: socket.getCipher()?.name ?? '-',
     tls_handshake_latency: facts.acceptedAt === undefined ? -1 : Math.round(Math.max(0, now - facts.acceptedAt)) / 1000,
-    leaf_client_cert_subject: leaf === undefined ? '-' : rfc2253(leaf.subject),
-    leaf_client_cert_validity: leaf === undefined ? '-' : validity(leaf),
+    leaf_client_cert_subject: leaf === undefined ? '-' : rfc2253Name(leaf.subject),
+    leaf_client_cert_validity: leaf === undefined ? '-' : albCertificateValidity(leaf),
     leaf_client_cert_serial_number: leaf === undefined ? '-' : leaf.serialNumber.toUpperCase(),
     tls_verify_status: facts.verifyStatus,
     conn_trace_id: facts.traceId,

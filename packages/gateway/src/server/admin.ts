@@ -1,9 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { IncomingMessage, ServerResponse } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer as createHttpsServer } from 'node:https'
+import type { TLSSocket } from 'node:tls'
 import type { Registry } from 'prom-client'
 import type { AdminModel } from '../config/model.js'
 import { GatewayError } from '../core/errors.js'
+import { clientCertificateTls } from '../tls/trust-stores.js'
 
 export interface AdminDependencies {
   /** Where `/metrics` is read from: this process's registry, or the cluster aggregate in the primary. */
@@ -18,6 +21,62 @@ export interface AdminDependencies {
   generation(): number | undefined
   /** The bearer token the operator endpoints require ({@link readOperatorToken}); undefined: none (loopback only). */
   readonly operatorToken?: string
+  /**
+   * A client certificate the admin server verified against
+   * `ClientCertificateTrustStore` admits an operator too ({@link createAdminServer}).
+   */
+  readonly operatorClientCertificate?: boolean
+}
+
+/**
+ * The admin listener's server, not yet listening: HTTPS with
+ * `CertificateFile`/`PrivateKeyFile` (TLS 1.2 and up), asking for a client
+ * certificate and verifying it against `ClientCertificateTrustStore` when
+ * one is set (its CA bundle and revocation lists, as a `verify` listener
+ * does); plain HTTP otherwise. A client without a certificate, or with one
+ * the store does not vouch for, still completes the handshake: `/healthz`,
+ * `/metrics` and `/keys` are for anyone who reaches the listener, and only
+ * the operator endpoints look at the verdict (`socket.authorized`).
+ *
+ * @throws {GatewayError} `ERR_ADMIN_TLS` when a file cannot be read or the key does not fit the certificate.
+ */
+export function createAdminServer(
+  admin: AdminModel,
+  handler: (req: IncomingMessage, res: ServerResponse) => void,
+): Server {
+  if (admin.tls === undefined) return createHttpServer({ requestTimeout: 10_000 }, handler)
+  try {
+    const store = admin.clientCertificateTrustStore
+    const clientAuth =
+      store === undefined
+        ? undefined
+        : clientCertificateTls({ mode: 'verify', trustStore: store, ignoreClientCertificateExpiry: false })
+    const server = createHttpsServer(
+      {
+        requestTimeout: 10_000,
+        cert: readFileSync(admin.tls.certificateFile),
+        key: readFileSync(admin.tls.privateKeyFile),
+        minVersion: 'TLSv1.2',
+        ...(clientAuth === undefined
+          ? {}
+          : {
+              ca: [...(clientAuth.contextOptions.ca ?? [])],
+              crl: [...(clientAuth.contextOptions.crl ?? [])],
+              secureOptions: clientAuth.contextOptions.secureOptions,
+              ...clientAuth.serverOptions,
+            }),
+      },
+      handler,
+    )
+    // https.Server carries http.Server's whole request API (closeAllConnections included); the types keep them apart.
+    return server as unknown as Server
+  } catch (error) {
+    throw new GatewayError(
+      'ERR_ADMIN_TLS',
+      `cannot serve the admin listener over HTTPS (Portcullis.Admin.CertificateFile, PrivateKeyFile, ClientCertificateTrustStore): ${(error as Error).message}`,
+      { cause: error },
+    )
+  }
 }
 
 /**
@@ -67,8 +126,9 @@ const KEYS_PREFIX = '/keys/'
  * `keyEndpoint` at), and `/sessions` (list and revoke shared sessions; see
  * `auth/session/admin.ts`). `/healthz`, `/metrics` and `/keys` are for anyone
  * who reaches the listener; `/sessions` (which reveals and ends users'
- * sessions) requires the operator's bearer token when one is configured,
- * which validation insists on beyond loopback.
+ * sessions) requires an operator credential when one is configured (the
+ * bearer token, or a client certificate from the admin trust store), which
+ * validation insists on beyond loopback.
  */
 export function createAdminHandler(deps: AdminDependencies): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
@@ -82,13 +142,24 @@ export function createAdminHandler(deps: AdminDependencies): (req: IncomingMessa
       return
     }
     if (path === '/sessions' || path.startsWith('/sessions/')) {
-      if (deps.operatorToken !== undefined && !hasOperatorToken(req, deps.operatorToken)) {
-        res.writeHead(401, {
+      const token = deps.operatorToken
+      const certificate = deps.operatorClientCertificate === true
+      const admitted =
+        (token === undefined && !certificate) ||
+        (token !== undefined && hasOperatorToken(req, token)) ||
+        (certificate && (req.socket as Partial<TLSSocket>).authorized === true)
+      if (!admitted) {
+        const needs = [
+          ...(token === undefined ? [] : ['Authorization: Bearer <the admin token>']),
+          ...(certificate ? ['a client certificate from the admin trust store'] : []),
+        ].join(' or ')
+        // 401 names a way to authenticate over HTTP; a TLS client certificate has none, so alone it is 403.
+        res.writeHead(token === undefined ? 403 : 401, {
           'content-type': 'text/plain; charset=utf-8',
           'cache-control': 'no-store',
-          'www-authenticate': 'Bearer realm="portcullis-admin"',
+          ...(token === undefined ? {} : { 'www-authenticate': 'Bearer realm="portcullis-admin"' }),
         })
-        res.end('the operator endpoints need Authorization: Bearer <the admin token>\n')
+        res.end(`the operator endpoints need ${needs}\n`)
         return
       }
       const sessions = deps.sessionsHandler()

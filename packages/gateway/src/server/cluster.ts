@@ -2,7 +2,7 @@ import cluster, { type Worker } from 'node:cluster'
 import { once } from 'node:events'
 import { watch } from 'node:fs'
 import { readFile, rm, writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import { AggregatorRegistry, Counter, Registry } from 'prom-client'
@@ -17,7 +17,7 @@ import { recoverPartialFiles } from '../observability/alb-delivery.js'
 import { channels } from '../observability/diagnostics.js'
 import { GatewayMetrics } from '../observability/metrics.js'
 import type { SharedState } from '../shared/state.js'
-import { createAdminHandler, readOperatorToken } from './admin.js'
+import { createAdminHandler, createAdminServer, readOperatorToken } from './admin.js'
 import { albDelivery, type RunningGateway, startGateway } from './gateway.js'
 import { listen } from './listen.js'
 
@@ -224,12 +224,14 @@ async function servePrimary(
       // Workers own the configuration generations; the primary only says it is alive.
       generation: () => undefined,
       operatorToken: readOperatorToken(config.portcullis.admin),
+      operatorClientCertificate: config.portcullis.admin.clientCertificateTrustStore !== undefined,
     })
-    admin = createServer({ requestTimeout: 10_000 }, handler)
+    admin = createAdminServer(config.portcullis.admin, handler)
     await listen(admin, config.portcullis.admin.port, config.portcullis.admin.address, 'admin listener')
     const address = admin.address()
     const port = typeof address === 'object' && address !== null ? address.port : 0
-    adminUrl = `http://${config.portcullis.admin.address.includes(':') ? `[${config.portcullis.admin.address}]` : config.portcullis.admin.address}:${port}/`
+    const scheme = config.portcullis.admin.tls === undefined ? 'http' : 'https'
+    adminUrl = `${scheme}://${config.portcullis.admin.address.includes(':') ? `[${config.portcullis.admin.address}]` : config.portcullis.admin.address}:${port}/`
   }
 
   let stopping = false

@@ -23,7 +23,7 @@ import type { SharedState } from '../shared/state.js'
 import { ensureStickinessSecret } from '../state/index.js'
 import { TargetGroupRegistry } from '../targets/target-group.js'
 import { refusedClientCertificate, tlsVerifyStatus } from '../tls/trust-stores.js'
-import { createAdminHandler, readOperatorToken } from './admin.js'
+import { createAdminHandler, createAdminServer, readOperatorToken } from './admin.js'
 import { listen } from './listen.js'
 
 /** How {@link startGateway} runs: where it logs, and which parts it serves in this process. */
@@ -400,10 +400,18 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
         sessionsHandler: () => current.auth?.sessionsHandler,
         generation: () => current.compiled.generation,
         operatorToken: readOperatorToken(config.portcullis.admin),
+        operatorClientCertificate: config.portcullis.admin.clientCertificateTrustStore !== undefined,
       })
-      const server = createHttpServer({ requestTimeout: 10_000 }, adminHandler)
+      const server = createAdminServer(config.portcullis.admin, adminHandler)
       await listen(server, config.portcullis.admin.port, config.portcullis.admin.address, 'admin listener')
-      admin = { server, url: urlFor('http', config.portcullis.admin.address, addressPort(server)) }
+      admin = {
+        server,
+        url: urlFor(
+          config.portcullis.admin.tls === undefined ? 'http' : 'https',
+          config.portcullis.admin.address,
+          addressPort(server),
+        ),
+      }
     }
   } catch (error) {
     await Promise.all([...servers.values()].map((l) => closeListener(l, 0)))

@@ -19,8 +19,19 @@ export interface Balancer {
 /** A source of uniformly distributed numbers in [0, 1), `Math.random` by default. */
 export type RandomSource = () => number
 
+/** A target's share of requests now, in [0, 1]: below 1 while it ramps up in slow start. */
+export type WeightOf = (target: Balanced) => number
+
 /**
  * Round robin: each call takes the next candidate in list order.
+ *
+ * With `weightOf` (slow start), a candidate of weight `w < 1` is taken on a
+ * fraction `w` of its turns, deterministically: each turn adds `w` to its
+ * credit, and it is taken when the credit reaches 1. Per round every other
+ * candidate is taken once and it `w` times, so its requests grow linearly
+ * with its weight. When no candidate in a whole round earns a turn (all are
+ * ramping, none far enough yet), the next in turn is taken, so a request is
+ * never refused for want of a full-weight target.
  *
  * @example
  * const rr = new RoundRobinBalancer()
@@ -28,12 +39,37 @@ export type RandomSource = () => number
  */
 export class RoundRobinBalancer implements Balancer {
   #next = 0
+  readonly #weightOf: WeightOf | undefined
+  readonly #credit = new WeakMap<Balanced, number>()
+
+  constructor(weightOf?: WeightOf) {
+    this.#weightOf = weightOf
+  }
 
   pick<T extends Balanced>(candidates: readonly T[]): T | undefined {
     const n = candidates.length
     if (n === 0) return undefined
     if (this.#next >= n) this.#next = 0
-    return candidates[this.#next++]
+    const weightOf = this.#weightOf
+    if (weightOf === undefined) return candidates[this.#next++]
+    const first = this.#next
+    for (let k = 0; k < n; k++) {
+      const c = candidates[this.#next]!
+      this.#next = this.#next + 1 >= n ? 0 : this.#next + 1
+      const w = weightOf(c)
+      if (w >= 1) {
+        this.#credit.delete(c)
+        return c
+      }
+      const credit = (this.#credit.get(c) ?? 0) + w
+      if (credit >= 1) {
+        this.#credit.set(c, credit - 1)
+        return c
+      }
+      this.#credit.set(c, credit)
+    }
+    this.#next = first + 1 >= n ? 0 : first + 1
+    return candidates[first]
   }
 }
 
@@ -80,15 +116,21 @@ export class WeightedRandomBalancer implements Balancer {
 }
 
 /**
- * The balancer for a target group's `load_balancing.algorithm.type`.
+ * The balancer for a target group's `load_balancing.algorithm.type`;
+ * `weightOf` (slow start) applies to round robin, the only algorithm ALB
+ * allows slow start with.
  *
  * @example
  * const balancer = createBalancer('least_outstanding_requests')
  */
-export function createBalancer(algorithm: LoadBalancingAlgorithm, random?: RandomSource): Balancer {
+export function createBalancer(
+  algorithm: LoadBalancingAlgorithm,
+  random?: RandomSource,
+  weightOf?: WeightOf,
+): Balancer {
   switch (algorithm) {
     case 'round_robin':
-      return new RoundRobinBalancer()
+      return new RoundRobinBalancer(weightOf)
     case 'least_outstanding_requests':
       return new LeastOutstandingRequestsBalancer()
     case 'weighted_random':

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs'
 import type { Logger } from 'pino'
 import { Pool } from 'undici'
 import type { TargetGroupModel } from '../config/model.js'
+import { elapsedMs } from '../values/clock.js'
 import { type Balanced, type Balancer, createBalancer, type RandomSource } from './balancing.js'
 import {
   type HealthCheckedTarget,
@@ -15,6 +16,7 @@ import {
   type TargetHealthState,
 } from './health.js'
 import { TargetHttp2Connection } from './http2-connection.js'
+import { SlowStart } from './slow-start.js'
 import {
   type StickinessContext,
   type StickyBalancer,
@@ -92,6 +94,12 @@ export interface TargetGroupOptions {
   readonly healthCheckOverrides?: HealthCheckOverrides
   /** Test-only: random source for `weighted_random`. */
   readonly random?: RandomSource
+  /**
+   * The monotonic milliseconds slow start ramps on; default `performance.now()`.
+   * Unit tests pass their own; every group of a process must share one, since
+   * a reload carries a ramp's start from the old group to the new.
+   */
+  readonly elapsedMs?: () => number
 }
 
 /** Key under which a target's health is carried across reloads. */
@@ -134,6 +142,14 @@ export class TargetGroupRuntime {
   readonly #checker: HealthChecker<Target>
   readonly #stickyBalancer: StickyBalancer<Target>
   readonly #onHealthChange: ((change: TargetHealthChange) => void) | undefined
+  /** Slow start's ramps, when `slow_start.duration_seconds` is on. */
+  readonly #slowStart: SlowStart<Target> | undefined
+  /**
+   * Targets registered by this configuration rather than carried over from
+   * the one it replaces (ALB: "newly registered"); empty at first start,
+   * whose targets are one registration and so never enter slow start then.
+   */
+  readonly #newlyRegistered = new Set<Target>()
   #routable: readonly Target[] = []
   #allHealthy = false
 
@@ -145,12 +161,26 @@ export class TargetGroupRuntime {
     this.ca = model.caFile === undefined ? undefined : readFileSync(model.caFile)
     this.targetTimeoutMs = (model.targetTimeoutSeconds ?? options.idleTimeoutSeconds ?? 60) * 1000
     this.healthCheck = healthCheckSettings(model.healthCheck, this.ca, options.healthCheckOverrides)
-    this.#balancer = createBalancer(model.algorithm, options.random)
     this.#onHealthChange = options.onHealthChange
+    const slowStart =
+      model.slowStartSeconds > 0
+        ? new SlowStart<Target>(model.slowStartSeconds * 1000, options.elapsedMs ?? elapsedMs)
+        : undefined
+    this.#slowStart = slowStart
+    this.#balancer = createBalancer(
+      model.algorithm,
+      options.random,
+      slowStart === undefined ? undefined : (t) => slowStart.weight(t as Target),
+    )
 
     const secret = options.stickinessSecret
     const previous = new Map<string, TargetHealth>()
-    for (const t of options.previous?.targets ?? []) previous.set(targetKey(t.id, t.port), t.health)
+    const previousRamps = new Map<string, number>()
+    for (const t of options.previous?.targets ?? []) {
+      previous.set(targetKey(t.id, t.port), t.health)
+      const since = options.previous?.slowStartSince(t)
+      if (since !== undefined) previousRamps.set(targetKey(t.id, t.port), since)
+    }
     const scheme = model.protocol === 'HTTPS' ? 'https' : 'http'
     const seen = new Set<string>()
     const targets: Target[] = []
@@ -173,9 +203,17 @@ export class TargetGroupRuntime {
         model.protocolVersion === 'HTTP2' || model.protocolVersion === 'GRPC'
           ? new TargetHttp2Connection(origin, this.ca)
           : undefined
-      targets.push(new Target(tm.id, tm.port, pool, health, stickyTargetValues(secret, model.arn, key), http2))
+      const target = new Target(tm.id, tm.port, pool, health, stickyTargetValues(secret, model.arn, key), http2)
+      targets.push(target)
+      if (options.previous !== undefined && !options.previous.targets.some((t) => targetKey(t.id, t.port) === key)) {
+        this.#newlyRegistered.add(target)
+      }
+      const since = previousRamps.get(key)
+      if (since !== undefined) slowStart?.enter(target, since)
     }
     this.targets = targets
+    // Without health checks a target is routable from its registration: a newly registered one ramps from then.
+    if (!model.healthCheck.enabled) for (const t of this.#newlyRegistered) this.#enterSlowStart(t)
 
     this.stickiness =
       model.stickiness === undefined ? undefined : new TargetStickiness(model.stickiness, targets, model.name)
@@ -221,6 +259,11 @@ export class TargetGroupRuntime {
     if (routable.length === 0) return undefined
     const stickiness = this.stickiness
     return stickiness === undefined ? this.#balancer.pick(routable) : stickiness.select(ctx, this.#stickyBalancer)
+  }
+
+  /** When `target` entered slow start (on the group's clock), or undefined when it is not ramping up. */
+  slowStartSince(target: Target): number | undefined {
+    return this.#slowStart?.since(target)
   }
 
   /** Counts a request sent to `target` (least outstanding requests); pair with `release`. */
@@ -291,6 +334,13 @@ export class TargetGroupRuntime {
   }
 
   #healthChanged(target: Target, from: TargetHealthState): void {
+    if (this.#slowStart !== undefined) {
+      const to = target.health.state
+      // ALB: a target enters slow start when it becomes healthy (a newly registered one, or one that was
+      // unhealthy) and leaves it when it becomes unhealthy.
+      if (to === 'healthy' && (from === 'unhealthy' || this.#newlyRegistered.has(target))) this.#enterSlowStart(target)
+      else if (to !== 'healthy') this.#slowStart.leave(target)
+    }
     this.#recompute()
     this.#onHealthChange?.({
       targetGroupArn: this.arn,
@@ -300,6 +350,21 @@ export class TargetGroupRuntime {
       to: target.health.state,
       reason: target.health.reason,
     })
+  }
+
+  /**
+   * `target` enters slow start, if another routable target is at its full
+   * share (ALB: "only when there is at least one healthy target that is not
+   * in slow start mode"; ramping every target would only slow them all alike).
+   */
+  #enterSlowStart(target: Target): void {
+    const slowStart = this.#slowStart
+    if (slowStart === undefined) return
+    const full = this.targets.some(
+      (t) =>
+        t !== target && (t.health.state === 'healthy' || t.health.state === 'unavailable') && !slowStart.ramping(t),
+    )
+    if (full) slowStart.enter(target)
   }
 
   #recompute(): void {

@@ -15,6 +15,7 @@
  * | `ERR_WORKER_EXIT` | `GatewayError` | a worker of `portcullis start` exited before it was ready |
  * | `ERR_SHARED_STATE` | `GatewayError` | the shared Redis (`Portcullis.SharedState`) could not be reached at start |
  * | `ERR_ADMIN_TOKEN` | `GatewayError` | the admin listener's operator token is unreadable or too short |
+ * | `ERR_ADMIN_TLS` | `GatewayError` | the admin listener's certificate, key or client-certificate trust store cannot be read or used |
  * | `ERR_CONFIG` | `ConfigError` | a configuration cannot be used; `issues` says where and why |
  * | `ERR_RULE_COMPILE` | `RuleCompileError` | a condition or transform cannot be compiled; `field` names it (the loader reports it as a `ConfigError`) |
  * | `ERR_RULE_TRANSFORM` | `RuleTransformError` | a transform rewrote a request into an invalid host or URL (answered 500) |
@@ -33,6 +34,7 @@ export type PortcullisErrorCode =
   | 'ERR_WORKER_EXIT'
   | 'ERR_SHARED_STATE'
   | 'ERR_ADMIN_TOKEN'
+  | 'ERR_ADMIN_TLS'
   | 'ERR_CONFIG'
   | 'ERR_RULE_COMPILE'
   | 'ERR_RULE_TRANSFORM'

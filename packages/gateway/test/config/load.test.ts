@@ -133,6 +133,7 @@ describe('the issue-3 YAML', () => {
         },
         algorithm: 'round_robin',
         stickiness: { type: 'lb_cookie', durationSeconds: 86400, appCookieName: undefined },
+        slowStartSeconds: 0,
         deregistrationDelaySeconds: 300,
         caFile: undefined,
         targetTimeoutSeconds: undefined,
@@ -141,7 +142,13 @@ describe('the issue-3 YAML', () => {
     ])
     assert.deepEqual(config.portcullis, {
       stateDirectory: `${BASE_DIR}/.portcullis`,
-      admin: { address: '127.0.0.1', port: 9800, operatorToken: undefined },
+      admin: {
+        address: '127.0.0.1',
+        port: 9800,
+        operatorToken: undefined,
+        tls: undefined,
+        clientCertificateTrustStore: undefined,
+      },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined, delivery: undefined },
@@ -293,7 +300,13 @@ describe('defaults', () => {
     assert.equal(config.loadBalancer.attributes.xffMode, 'append')
     assert.deepEqual(config.portcullis, {
       stateDirectory: `${BASE_DIR}/.portcullis`,
-      admin: { address: '127.0.0.1', port: 9800, operatorToken: undefined },
+      admin: {
+        address: '127.0.0.1',
+        port: 9800,
+        operatorToken: undefined,
+        tls: undefined,
+        clientCertificateTrustStore: undefined,
+      },
       allowInsecureHttpAuthentication: false,
       caFile: undefined,
       accessLog: { format: 'json', path: undefined, delivery: undefined },

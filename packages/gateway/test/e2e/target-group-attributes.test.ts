@@ -5,7 +5,8 @@
  * `ACTED_TARGET_GROUP_ATTRIBUTES` that no test here changes (issue 24).
  *
  * Time is the gateway's own clock, owned by the test (`testClock`): a
- * deregistration delay passes by writing a line to a file.
+ * deregistration delay or a slow start's ramp passes by writing a line to a
+ * file.
  */
 import assert from 'node:assert/strict'
 import type { ChildProcessWithoutNullStreams } from 'node:child_process'
@@ -86,8 +87,11 @@ describe("target groups' attributes, through portcullis start", { timeout: 120_0
   const route = (priority: number, path: string, tg: string) =>
     `      - { Priority: ${priority}, Conditions: [{ Field: path-pattern, Values: ["${path}"] }], Actions: [{ Type: forward, TargetGroupArn: ${tg} }] }\n`
 
-  /** The configuration; `generation` names it at /generation, `deregistered` drops target A from `dereg`. */
-  function yaml(generation: string, deregistered: boolean): string {
+  /**
+   * The configuration; `generation` names it at /generation, `deregistered` drops target A from `dereg`,
+   * `slowB` registers target B in `slow` beside A.
+   */
+  function yaml(generation: string, deregistered: boolean, slowB = false): string {
     return `LoadBalancer: { Name: tg-attrs }
 Listeners:
   - Port: ${port}
@@ -96,8 +100,8 @@ Listeners:
     DefaultActions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "404" } }]
     Rules:
       - { Priority: 1, Conditions: [{ Field: path-pattern, Values: ["/generation"] }], Actions: [{ Type: fixed-response, FixedResponseConfig: { StatusCode: "200", MessageBody: "${generation}" } }] }
-${route(10, '/rr/*', 'rr')}${route(20, '/lor/*', 'lor')}${route(30, '/lb/*', 'sticky-lb')}${route(40, '/app/*', 'sticky-app')}${route(50, '/off/*', 'sticky-off')}${route(60, '/dereg/*', 'dereg')}TargetGroups:
-${group('rr', `${target(a)}, ${target(b)}`, { 'load_balancing.algorithm.type': 'round_robin', 'deregistration_delay.timeout_seconds': '30' })}${group('lor', `${target(a)}, ${target(b)}`, { 'load_balancing.algorithm.type': 'least_outstanding_requests' })}${group('sticky-lb', `${target(a)}, ${target(b)}`, { 'stickiness.enabled': 'true', 'stickiness.type': 'lb_cookie', 'stickiness.lb_cookie.duration_seconds': '120' })}${group('sticky-app', `${target(a)}, ${target(b)}`, { 'stickiness.enabled': 'true', 'stickiness.type': 'app_cookie', 'stickiness.app_cookie.cookie_name': 'SESSION', 'stickiness.app_cookie.duration_seconds': '90' })}${group('sticky-off', `${target(a)}, ${target(b)}`, { 'stickiness.enabled': 'false', 'stickiness.type': 'lb_cookie' })}${group('dereg', deregistered ? target(b) : target(a), { 'deregistration_delay.timeout_seconds': '30' })}Portcullis:
+${route(10, '/rr/*', 'rr')}${route(20, '/lor/*', 'lor')}${route(30, '/lb/*', 'sticky-lb')}${route(40, '/app/*', 'sticky-app')}${route(50, '/off/*', 'sticky-off')}${route(60, '/dereg/*', 'dereg')}${route(70, '/slow/*', 'slow')}TargetGroups:
+${group('rr', `${target(a)}, ${target(b)}`, { 'load_balancing.algorithm.type': 'round_robin', 'deregistration_delay.timeout_seconds': '30' })}${group('lor', `${target(a)}, ${target(b)}`, { 'load_balancing.algorithm.type': 'least_outstanding_requests' })}${group('sticky-lb', `${target(a)}, ${target(b)}`, { 'stickiness.enabled': 'true', 'stickiness.type': 'lb_cookie', 'stickiness.lb_cookie.duration_seconds': '120' })}${group('sticky-app', `${target(a)}, ${target(b)}`, { 'stickiness.enabled': 'true', 'stickiness.type': 'app_cookie', 'stickiness.app_cookie.cookie_name': 'SESSION', 'stickiness.app_cookie.duration_seconds': '90' })}${group('sticky-off', `${target(a)}, ${target(b)}`, { 'stickiness.enabled': 'false', 'stickiness.type': 'lb_cookie' })}${group('dereg', deregistered ? target(b) : target(a), { 'deregistration_delay.timeout_seconds': '30' })}${group('slow', slowB ? `${target(a)}, ${target(b)}` : target(a), { 'slow_start.duration_seconds': '30' })}Portcullis:
   StateDirectory: ./state
   Admin: { Address: 127.0.0.1, Port: ${admin} }
   AccessLog: { Format: json, Path: "${log}" }
@@ -234,6 +238,32 @@ ${group('rr', `${target(a)}, ${target(b)}`, { 'load_balancing.algorithm.type': '
 
       keptAt.res.end('kept')
       assert.deepEqual(await kept, { status: 200, body: 'kept' })
+    },
+  )
+
+  behaviour(
+    ['slow_start.duration_seconds'],
+    'slow_start: a target registered by a reload gets a share growing linearly from none to a full one over the 30 s',
+    async () => {
+      /** How many of `n` requests through `slow` each target answered. */
+      const shares = async (n: number) => {
+        const counts: Record<string, number> = { a: 0, b: 0 }
+        for (let i = 0; i < n; i++) counts[(await servedBy('/slow/x')) as string]!++
+        return counts
+      }
+      assert.deepEqual(await shares(4), { a: 4, b: 0 }, 'one target before the reload')
+      await writeFile(file, yaml('third', true, true))
+      child.kill('SIGHUP')
+      await waitFor(async () => (await send(url('/generation'))).body === 'third', 'the reload')
+      // B was just registered (health checks off: routable at once) and ramps from nothing: A takes every request.
+      assert.deepEqual(await shares(20), { a: 20, b: 0 }, 'at the start of the ramp')
+      // Half way, B's weight is 1/2: one request in three.
+      await clock.advance(15)
+      const half = await shares(30)
+      assert.ok(half.b! >= 9 && half.b! <= 11 && half.a! + half.b! === 30, `half way: ${JSON.stringify(half)}`)
+      // Past the duration B is out of slow start: plain round robin.
+      await clock.advance(16)
+      assert.deepEqual(await shares(20), { a: 10, b: 10 }, 'after the ramp')
     },
   )
 

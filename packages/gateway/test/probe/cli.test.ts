@@ -2,11 +2,14 @@
 // targets: exit codes 0/1/2, the JSON and SARIF shapes, and every way the
 // command refuses to start.
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:http'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
+import { promisify } from 'node:util'
+import { createAlbClientCertificateReader } from '@portcullis/verify'
 import { createKeyHandler } from '@portcullis/verify/mint'
 import { withAlbAuth } from '@portcullis/verify/node'
 import { loadSigningKeys } from '../fixtures/keys.js'
@@ -46,7 +49,10 @@ describe('portcullis probe', () => {
   let servers: Server[]
   let correct: string
   let trusting: string
+  let mtlsTrusting: string
+  let mtlsCorrect: string
   let activeKeyFile: string
+  let partnerPem: string
   const trust = () => ['--signer', SIGNER, '--issuer', ISSUER, '--client-id', CLIENT_ID]
 
   before(async () => {
@@ -64,9 +70,44 @@ describe('portcullis probe', () => {
     const naive = createServer((req, res) => {
       res.writeHead(req.headers['x-amzn-oidc-identity'] === undefined ? 401 : 200).end()
     })
-    servers = [keys, verified, naive]
+    // Behind a mutual-TLS listener: one believes X-Amzn-Mtls-Clientcert-Subject from anyone, one reads it
+    // with createAlbClientCertificateReader, which believes only the load balancer's addresses.
+    const partner = 'CN=partner-1'
+    const mtlsNaive = createServer((req, res) => {
+      res.writeHead(req.headers['x-amzn-mtls-clientcert-subject'] === partner ? 200 : 401).end()
+    })
+    const read = createAlbClientCertificateReader({ trustedProxies: ['10.0.0.0/16'] })
+    const mtlsVerified = createServer((req, res) => {
+      try {
+        const cert = read(req.headers, { remoteAddress: req.socket.remoteAddress })
+        res.writeHead(cert?.mode === 'verify' && cert.subject === partner ? 200 : 401).end()
+      } catch {
+        res.writeHead(403).end()
+      }
+    })
+    servers = [keys, verified, naive, mtlsNaive, mtlsVerified]
     correct = `${await serve(verified)}/me`
     trusting = `${await serve(naive)}/me`
+    mtlsTrusting = `${await serve(mtlsNaive)}/partner`
+    mtlsCorrect = `${await serve(mtlsVerified)}/partner`
+    partnerPem = join(dir, 'partner.pem')
+    await promisify(execFile)('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:P-256',
+      '-nodes',
+      '-keyout',
+      join(dir, 'partner.key'),
+      '-out',
+      partnerPem,
+      '-subj',
+      '/CN=partner-1',
+      '-days',
+      '1',
+    ])
   })
   after(async () => {
     await Promise.all(servers.map(close))
@@ -92,6 +133,7 @@ describe('portcullis probe', () => {
       'correct',
       'detail',
       'expected',
+      'family',
       'id',
       'role',
       'status',
@@ -139,6 +181,41 @@ describe('portcullis probe', () => {
     const keyed = await run([trusting, '--state-dir', join(dir, 'state'), ...trust()], dir)
     assert.equal(keyed.code, 1, keyed.stderr)
     assert.match(keyed.stdout, / 200, like the control +ACCEPTED$/m)
+  })
+
+  test('--cases mtls: a target that believes X-Amzn-Mtls-* sent straight to it is exit 1', async () => {
+    const result = await run([mtlsTrusting, '--cases', 'mtls', '--client-certificate', partnerPem], dir)
+    assert.equal(result.code, 1, result.stderr)
+    assert.match(
+      result.stdout,
+      /^X-Amzn-Mtls-Clientcert-\* of a certificate +ignores or refuses: not from its LB +200 +ACCEPTED$/m,
+    )
+    assert.match(result.stdout, /^FAIL: the target accepted 1 forged identity: mtls-verify-headers \(4 requests\)$/m)
+    const sarif = JSON.parse(
+      (await run([mtlsTrusting, '--cases', 'mtls', '--client-certificate', partnerPem, '--format', 'sarif'], dir))
+        .stdout,
+    )
+    assert.deepEqual(
+      sarif.runs[0].tool.driver.rules.map((r: { id: string }) => r.id),
+      [
+        'portcullis-probe/mtls-verify-headers',
+        'portcullis-probe/mtls-underscore-headers',
+        'portcullis-probe/mtls-passthrough-header',
+      ],
+    )
+    assert.match(sarif.runs[0].results[0].message.text, /answered 200, unlike the baseline/)
+  })
+
+  test('--cases mtls: createAlbClientCertificateReader with trustedProxies is exit 0; without a certificate, 2', async () => {
+    const result = await run([mtlsCorrect, '--cases', 'mtls', '--client-certificate', partnerPem], dir)
+    assert.equal(result.code, 0, result.stdout)
+    assert.match(result.stdout, /^PASS: every forgery was refused \(3 cases\) \(4 requests\)$/m)
+    const without = await run([mtlsCorrect, '--cases', 'mtls'], dir)
+    assert.equal(without.code, 2)
+    assert.match(
+      without.stdout,
+      /^COULD NOT JUDGE: no forgery was accepted, but the mtls cases claimed the probe's own certificate/m,
+    )
   })
 
   test('an unreachable target: exit 2', async () => {
@@ -196,6 +273,22 @@ describe('portcullis probe', () => {
       ['both key sources', () => [correct, '--state-dir', dir, '--signing-key', activeKeyFile], /not both/],
       ['a bad --authenticated-match', () => [correct, '--authenticated-match', '('], /not a regular expression/],
       ['an unknown option', () => [correct, '--scan-subnet'], /unknown option '--scan-subnet'/],
+      ['an unknown --cases', () => [correct, '--cases', 'tls'], /argument 'tls' is invalid/],
+      [
+        'a --client-certificate without mtls cases',
+        () => [correct, '--client-certificate', partnerPem],
+        /^portcullis probe: --client-certificate is for the mtls cases: add --cases mtls \(or all\)\n$/,
+      ],
+      [
+        'an unreadable --client-certificate',
+        () => [correct, '--cases', 'mtls', '--client-certificate', join(dir, 'nope.pem')],
+        /cannot read the client certificate .*nope\.pem \(ENOENT\)/,
+      ],
+      [
+        'a --client-certificate that is not one',
+        () => [correct, '--cases', 'mtls', '--client-certificate', join(dir, 'not-a-key.pem')],
+        /clientCertificate is not PEM certificates/,
+      ],
       ['a zero --timeout-ms', () => [correct, '--timeout-ms', '0'], /expected a positive whole number/],
     ]
     before(() => writeFile(join(dir, 'not-a-key.pem'), 'hello\n'))

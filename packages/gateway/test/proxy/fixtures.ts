@@ -185,6 +185,7 @@ export function groupModel(overrides: Partial<TargetGroupModel> = {}): TargetGro
     },
     algorithm: 'round_robin',
     stickiness: undefined,
+    slowStartSeconds: 0,
     deregistrationDelaySeconds: 300,
     caFile: undefined,
     targetTimeoutSeconds: undefined,

@@ -33,6 +33,35 @@ describe('round robin', () => {
     assert.equal(rr.pick(shorter)!.name, 'a')
     assert.equal(rr.pick([]), undefined)
   })
+
+  test('with weights (slow start): a candidate of weight w is taken on w of its turns, the others keep their order', () => {
+    const list = targets('a', 'b', 'c')
+    const counts = (weight: number, picks: number) => {
+      const rr = new RoundRobinBalancer((t) => ((t as T).name === 'c' ? weight : 1))
+      const seen = { a: 0, b: 0, c: 0 } as Record<string, number>
+      for (let i = 0; i < picks; i++) seen[rr.pick(list)!.name]!++
+      return seen
+    }
+    // Per round a and b once each, c `weight` times: c's share is weight / (2 + weight).
+    assert.deepEqual(counts(0, 300), { a: 150, b: 150, c: 0 })
+    assert.deepEqual(counts(0.25, 225), { a: 100, b: 100, c: 25 })
+    assert.deepEqual(counts(0.5, 250), { a: 100, b: 100, c: 50 })
+    assert.deepEqual(counts(1, 300), { a: 100, b: 100, c: 100 })
+    const rr = new RoundRobinBalancer((t) => ((t as T).name === 'b' ? 0 : 1))
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => rr.pick(list)!.name),
+      ['a', 'c', 'a', 'c'],
+    )
+  })
+
+  test('with weights: when every candidate ramps from nothing, requests still go round', () => {
+    const rr = new RoundRobinBalancer(() => 0)
+    const list = targets('a', 'b')
+    assert.deepEqual(
+      [1, 2, 3, 4].map(() => rr.pick(list)!.name),
+      ['a', 'b', 'a', 'b'],
+    )
+  })
 })
 
 describe('least outstanding requests', () => {

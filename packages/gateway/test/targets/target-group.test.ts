@@ -129,6 +129,110 @@ describe('target group routing', () => {
   })
 })
 
+describe('slow start (slow_start.duration_seconds)', () => {
+  /** Which upstream (0, 1, 2) each of `n` selections went to, counted. */
+  function shares(g: TargetGroupRuntime, n: number): number[] {
+    const counts = [0, 0, 0]
+    for (let i = 0; i < n; i++) {
+      const port = g.select(ctx())!.port
+      counts[upstreams.findIndex((u) => u.port === port)]!++
+    }
+    return counts
+  }
+
+  test('a target that becomes healthy again ramps up linearly over the duration, on the clock the group is given', async () => {
+    let now = 0
+    setHealthy(true, true)
+    const m = model(2, { slowStartSeconds: 30 })
+    const registry = TargetGroupRegistry.create([m], { stickinessSecret: secret, elapsedMs: () => now })
+    const g = registry.get(m.arn)!
+    try {
+      await g.checkAll()
+      // Healthy at first start: one registration, no slow start.
+      assert.deepEqual(shares(g, 20), [10, 10, 0])
+      setHealthy(true, false)
+      await g.checkAll()
+      await g.checkAll()
+      assert.equal(g.targets[1]!.health.state, 'unhealthy')
+      setHealthy(true, true)
+      await g.checkAll()
+      await g.checkAll()
+      assert.equal(g.targets[1]!.health.state, 'healthy')
+      assert.equal(g.slowStartSince(g.targets[1]!), 0)
+      assert.deepEqual(shares(g, 20), [20, 0, 0], 'weight 0 as it enters')
+      now = 15_000
+      // Weight 0.5: one request in three.
+      assert.deepEqual(shares(g, 30), [20, 10, 0])
+      now = 30_000
+      assert.deepEqual(shares(g, 20), [10, 10, 0])
+      assert.equal(g.slowStartSince(g.targets[1]!), undefined, 'out of slow start')
+      // Unhealthy mid-ramp: it leaves slow start, and re-enters from nothing when healthy again.
+      setHealthy(true, false)
+      await g.checkAll()
+      await g.checkAll()
+      setHealthy(true, true)
+      now = 40_000
+      await g.checkAll()
+      await g.checkAll()
+      assert.equal(g.slowStartSince(g.targets[1]!), 40_000)
+      now = 55_000
+      setHealthy(true, false)
+      await g.checkAll()
+      await g.checkAll()
+      assert.equal(g.slowStartSince(g.targets[1]!), undefined)
+      setHealthy(true, true)
+      now = 60_000
+      await g.checkAll()
+      await g.checkAll()
+      assert.equal(g.slowStartSince(g.targets[1]!), 60_000)
+    } finally {
+      await registry.destroy()
+    }
+  })
+
+  test('after a reload: a newly registered target ramps, a ramping one keeps its ramp, the others are at full share', async () => {
+    let now = 0
+    setHealthy(true, true, true)
+    const m = model(1, { slowStartSeconds: 60 })
+    const noChecks = { ...m.healthCheck, enabled: false }
+    const first = TargetGroupRegistry.create([{ ...m, healthCheck: noChecks }], {
+      stickinessSecret: secret,
+      elapsedMs: () => now,
+    })
+    const twoTargets = model(2, { slowStartSeconds: 60, arn: m.arn, healthCheck: noChecks })
+    const second = TargetGroupRegistry.create([twoTargets], {
+      stickinessSecret: secret,
+      previous: first,
+      elapsedMs: () => now,
+    })
+    const g2 = second.get(m.arn)!
+    now = 30_000
+    const threeTargets = model(3, { slowStartSeconds: 60, arn: m.arn, healthCheck: noChecks })
+    const third = TargetGroupRegistry.create([threeTargets], {
+      stickinessSecret: secret,
+      previous: second,
+      elapsedMs: () => now,
+    })
+    const g3 = third.get(m.arn)!
+    try {
+      assert.equal(first.get(m.arn)!.slowStartSince(first.get(m.arn)!.targets[0]!), undefined)
+      assert.equal(
+        g2.slowStartSince(g2.targets[1]!),
+        0,
+        'registered by the reload, routable at once (no health checks)',
+      )
+      assert.deepEqual(
+        g3.targets.map((t) => g3.slowStartSince(t)),
+        [undefined, 0, 30_000],
+      )
+      // Weights 1, 0.5 and 0: upstream 1 gets one in three, upstream 2 none yet.
+      assert.deepEqual(shares(g3, 30), [20, 10, 0])
+    } finally {
+      await Promise.all([first.destroy(), second.destroy(), third.destroy()])
+    }
+  })
+})
+
 describe('lb_cookie stickiness', () => {
   const lb = { stickiness: { type: 'lb_cookie' as const, durationSeconds: 3600, appCookieName: undefined } }
 

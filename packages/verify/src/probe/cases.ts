@@ -1,6 +1,7 @@
-import { createHmac, randomBytes, randomUUID } from 'node:crypto'
+import { createHmac, randomBytes, randomUUID, type X509Certificate } from 'node:crypto'
 import type { OutgoingHttpHeaders } from 'node:http'
 import { encodeBase64urlPadded } from '../base64url.js'
+import { presentedClientCertificateHeaders, verifiedClientCertificateHeaders } from '../mint/client-certificate.js'
 import { type AlbSigningKey, generateSigningKey, publicKeyPem } from '../mint/keys.js'
 import { signAlbToken } from '../mint/sign.js'
 import { MAX_TOKEN_LENGTH } from '../token.js'
@@ -22,6 +23,9 @@ export type ProbeCaseId =
   | 'underscore-header'
   | 'repeated-header'
   | 'oversized-token'
+  | 'mtls-verify-headers'
+  | 'mtls-underscore-headers'
+  | 'mtls-passthrough-header'
 
 /**
  * What a case is for: `baseline` is the anonymous request every answer is
@@ -29,6 +33,13 @@ export type ProbeCaseId =
  * `forgery` a request a correct target refuses.
  */
 export type ProbeCaseRole = 'baseline' | 'control' | 'forgery'
+
+/**
+ * Which identity headers a case forges: `oidc` the `x-amzn-oidc-*` of an
+ * authenticate action, `mtls` the `X-Amzn-Mtls-*` of a mutual-TLS listener.
+ * The baseline belongs to both.
+ */
+export type ProbeCaseFamily = 'oidc' | 'mtls'
 
 /** Everything a case needs to build its request headers. */
 export interface ProbeContext {
@@ -42,6 +53,11 @@ export interface ProbeContext {
   readonly claims: Readonly<Record<string, unknown>> & { readonly sub: string }
   /** Seconds since the epoch. */
   readonly now: number
+  /**
+   * The client certificate the `mtls` cases claim, leaf first (its chain
+   * after it): one the target admits, or the probe's own {@link PROBE_CLIENT_CERTIFICATE_PEM}.
+   */
+  readonly clientCertificate: readonly X509Certificate[]
 }
 
 /** One request of the battery, as data. */
@@ -50,6 +66,8 @@ export interface ProbeCase {
   /** A short name for tables: `alg: none`. */
   readonly title: string
   readonly role: ProbeCaseRole
+  /** The headers it forges; undefined for the baseline, which forges none. */
+  readonly family: ProbeCaseFamily | undefined
   /** What a correct target does with this request, in a few words. */
   readonly correct: string
   /** Whether the case needs a signing key the target trusts (see {@link ProbeContext.key}). */
@@ -124,9 +142,30 @@ function flipSignatureBit(token: string): string {
 }
 
 /**
+ * The certificate the `mtls` cases claim when the probe is given none:
+ * self-signed, `CN=admin,O=portcullis-probe`, for client authentication,
+ * valid until 2126. Its private key was thrown away: the probe never needs
+ * one, which is the point — a target that believes these headers from
+ * anyone admits a client that holds no key at all.
+ */
+export const PROBE_CLIENT_CERTIFICATE_PEM = `-----BEGIN CERTIFICATE-----
+MIIB0DCCAXWgAwIBAgIUDnn9U4eQuu1ko2flyMwZFo26WtUwCgYIKoZIzj0EAwIw
+KzEZMBcGA1UECgwQcG9ydGN1bGxpcy1wcm9iZTEOMAwGA1UEAwwFYWRtaW4wIBcN
+MjYxMjA3MTQ0NzUwWhgPMjEyNjExMTMxNDQ3NTBaMCsxGTAXBgNVBAoMEHBvcnRj
+dWxsaXMtcHJvYmUxDjAMBgNVBAMMBWFkbWluMFkwEwYHKoZIzj0CAQYIKoZIzj0D
+AQcDQgAEDDYmDIZNLpCnZfymUGyboNqPyqaeTMs+oOipSCHmonMOIRdw19hD+c3O
+AVyzj1jYFevh6T3u+6vKX77bV8+xHaN1MHMwHQYDVR0OBBYEFDj5joviKqVOQhLh
+bsqvZb9MdpHDMB8GA1UdIwQYMBaAFDj5joviKqVOQhLhbsqvZb9MdpHDMBMGA1Ud
+JQQMMAoGCCsGAQUFBwMCMAwGA1UdEwEB/wQCMAAwDgYDVR0PAQH/BAQDAgeAMAoG
+CCqGSM49BAMCA0kAMEYCIQDI+Rf3AIw+konNmSVNaqKKtUlbQ1N2r4XXyxwpzO3v
+7gIhAMgn0ys2OJP2of7osHzTm9oS2FFBNdHTRqkw15U/yX0J
+-----END CERTIFICATE-----
+`
+
+/**
  * The probe battery, in the order it runs: the baseline and the positive
  * control first (every other answer is judged against them), then each
- * forgery. Frozen; every entry is stable data a test or a report can use.
+ * forgery: the `oidc` family's, then the `mtls` family's. Frozen; every entry is stable data a test or a report can use.
  *
  * @example
  * ```ts
@@ -140,6 +179,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'baseline',
         title: 'no identity headers (baseline)',
         role: 'baseline',
+        family: undefined,
         correct: 'answers as anonymous',
         needsSigningKey: false,
         headers: () => ({}),
@@ -148,6 +188,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'positive-control',
         title: 'valid token (positive control)',
         role: 'control',
+        family: 'oidc',
         correct: 'accepts',
         needsSigningKey: true,
         headers: (c) => albHeaders(valid(c), c),
@@ -156,6 +197,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'identity-without-token',
         title: 'identity and access token, no token',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: no x-amzn-oidc-data',
         needsSigningKey: false,
         headers: (c) => ({ [IDENTITY]: c.claims.sub, [ACCESS_TOKEN]: PROBE_ACCESS_TOKEN }),
@@ -164,6 +206,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'alg-none',
         title: 'alg: none',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: alg must be ES256',
         needsSigningKey: false,
         headers: (c) =>
@@ -176,6 +219,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'hs256-public-key',
         title: 'HS256 keyed with the public key PEM',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: alg must be ES256',
         needsSigningKey: true,
         headers: (c) => {
@@ -191,6 +235,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'unknown-key',
         title: 'ES256 by a key the key server lacks',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: no such key',
         needsSigningKey: false,
         headers: (c) => albHeaders(signAlbToken({ ...c, key: generateSigningKey() }), c),
@@ -199,6 +244,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'flipped-signature',
         title: 'valid token, one signature bit flipped',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: bad signature',
         needsSigningKey: true,
         headers: (c) => albHeaders(flipSignatureBit(valid(c)), c),
@@ -207,6 +253,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'expired',
         title: 'expired token',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: expired',
         needsSigningKey: true,
         headers: (c) => albHeaders(signAlbToken({ ...c, key: keyOf(c), now: c.now - 3600 }), c),
@@ -215,6 +262,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'foreign-signer',
         title: "another load balancer's signer (ALBeast)",
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: signer not pinned',
         needsSigningKey: true,
         headers: (c) => albHeaders(valid(c, { signer: foreignSigner(c.signer) }), c),
@@ -223,6 +271,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'wrong-client',
         title: 'wrong client',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: client not pinned',
         needsSigningKey: true,
         headers: (c) => albHeaders(valid(c, { clientId: 'portcullis-probe-other-client' }), c),
@@ -231,6 +280,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'wrong-issuer',
         title: 'wrong iss',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: issuer not pinned',
         needsSigningKey: true,
         headers: (c) => albHeaders(valid(c, { issuer: 'https://other-idp.portcullis-probe.invalid' }), c),
@@ -239,6 +289,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'identity-mismatch',
         title: 'x-amzn-oidc-identity is not the sub',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: identity ≠ sub',
         needsSigningKey: true,
         headers: (c) => albHeaders(valid(c), c, `${c.claims.sub}-someone-else`),
@@ -247,6 +298,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'underscore-header',
         title: 'x_amzn_oidc_data (underscores)',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: not the ALB header',
         needsSigningKey: true,
         headers: (c) => ({
@@ -259,6 +311,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'repeated-header',
         title: 'x-amzn-oidc-data sent twice',
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: which copy is the ALB’s?',
         needsSigningKey: true,
         headers: (c) => ({
@@ -271,6 +324,7 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
         id: 'oversized-token',
         title: `validly signed token over ${MAX_TOKEN_LENGTH / 1024} KiB`,
         role: 'forgery',
+        family: 'oidc',
         correct: 'refuses: too large',
         needsSigningKey: true,
         headers: (c) =>
@@ -278,6 +332,39 @@ export const PROBE_CASES: readonly ProbeCase[] = Object.freeze(
             signAlbToken({ ...c, key: keyOf(c), claims: { ...c.claims, padding: 'x'.repeat(MAX_TOKEN_LENGTH) } }),
             c,
           ),
+      },
+      {
+        id: 'mtls-verify-headers',
+        title: 'X-Amzn-Mtls-Clientcert-* of a certificate',
+        role: 'forgery',
+        family: 'mtls',
+        correct: 'ignores or refuses: not from its LB',
+        needsSigningKey: false,
+        headers: (c) => verifiedClientCertificateHeaders(c.clientCertificate[0]!),
+      },
+      {
+        id: 'mtls-underscore-headers',
+        title: 'x_amzn_mtls_clientcert_* (underscores)',
+        role: 'forgery',
+        family: 'mtls',
+        correct: 'ignores or refuses: not from its LB',
+        needsSigningKey: false,
+        headers: (c) =>
+          Object.fromEntries(
+            Object.entries(verifiedClientCertificateHeaders(c.clientCertificate[0]!)).map(([name, value]) => [
+              name.replaceAll('-', '_'),
+              value,
+            ]),
+          ),
+      },
+      {
+        id: 'mtls-passthrough-header',
+        title: 'X-Amzn-Mtls-Clientcert: a chain (passthrough)',
+        role: 'forgery',
+        family: 'mtls',
+        correct: 'ignores or refuses: not from its LB',
+        needsSigningKey: false,
+        headers: (c) => presentedClientCertificateHeaders(c.clientCertificate),
       },
     ] satisfies ProbeCase[]
   ).map((entry) => Object.freeze(entry)),

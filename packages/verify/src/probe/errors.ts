@@ -6,7 +6,7 @@ import { PortcullisVerifyError } from '../errors.js'
  * | code | meaning |
  * | --- | --- |
  * | `ERR_PROBE_TARGET` | the target is not an `http:`/`https:` URL or a request handler, or `path` does not start with `/` |
- * | `ERR_PROBE_OPTIONS` | an option is missing or invalid (a signing key without `signer`, `issuer` and `clientId`, a bad timeout, budget or regular expression) |
+ * | `ERR_PROBE_OPTIONS` | an option is missing or invalid (a signing key without `signer`, `issuer` and `clientId`, a bad timeout, budget or regular expression, `cases` other than `oidc`/`mtls`/`all`, a `clientCertificate` that is not PEM or has no `mtls` case to go to) |
  * | `ERR_PROBE_KEY` | a signing key could not be loaded (raised by tools that read keys from files, such as `portcullis probe`) |
  *
  * A target that does not answer is not an error: it is a case the probe

@@ -4,8 +4,9 @@
  * confusion, an unknown key, a flipped signature bit, an expired token,
  * another load balancer's `signer`, a wrong client or issuer, a mismatched
  * identity, underscore and repeated headers, an oversized token) plus a
- * positive control, to a URL or to an in-process request handler, and
- * returns the verdicts as data.
+ * positive control, and, for a target behind a mutual-TLS listener, the
+ * `X-Amzn-Mtls-*` headers of a certificate (`cases: 'mtls'`), to a URL or to
+ * an in-process request handler, and returns the verdicts as data.
  *
  * @example
  * ```ts
@@ -20,7 +21,9 @@
 export {
   foreignSigner,
   PROBE_CASES,
+  PROBE_CLIENT_CERTIFICATE_PEM,
   type ProbeCase,
+  type ProbeCaseFamily,
   type ProbeCaseId,
   type ProbeCaseRole,
   type ProbeContext,
@@ -29,6 +32,7 @@ export { ProbeError, type ProbeErrorCode } from './errors.js'
 export {
   DEFAULT_PROBE_TIMEOUT_MS,
   type ProbeCaseResult,
+  type ProbeCases,
   type ProbeOptions,
   type ProbeReport,
   type ProbeVerdict,

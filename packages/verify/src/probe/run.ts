@@ -1,5 +1,14 @@
+import { X509Certificate } from 'node:crypto'
 import type { AlbSigningKey } from '../mint/keys.js'
-import { PROBE_CASES, type ProbeCase, type ProbeCaseId, type ProbeCaseRole, type ProbeContext } from './cases.js'
+import {
+  PROBE_CASES,
+  PROBE_CLIENT_CERTIFICATE_PEM,
+  type ProbeCase,
+  type ProbeCaseFamily,
+  type ProbeCaseId,
+  type ProbeCaseRole,
+  type ProbeContext,
+} from './cases.js'
 import { ProbeError } from './errors.js'
 import { type Answer, type ProbeHandler, send, withHandlerServer } from './send.js'
 
@@ -13,6 +22,21 @@ export interface ProbeOptions {
   readonly target: string | URL | ProbeHandler
   /** With a handler target: the path requested. Default `/`. */
   readonly path?: string
+  /**
+   * Which identity headers to forge: `oidc` (default) the `x-amzn-oidc-*` of
+   * an authenticate action, `mtls` the `X-Amzn-Mtls-*` of a mutual-TLS
+   * listener, `all` both. The baseline always runs.
+   */
+  readonly cases?: ProbeCases
+  /**
+   * For the `mtls` cases: PEM of a client certificate the target admits when
+   * its load balancer vouches for it (leaf first, then its chain; the public
+   * certificates only, never a key). Without it the cases claim the probe's
+   * own `CN=admin` certificate, and the outcome cannot be `pass`: a target
+   * that admits only certain certificates refuses that one whether or not it
+   * believes the headers.
+   */
+  readonly clientCertificate?: string
   /**
    * A signing key the target's key endpoint publishes (e.g. from
    * `importSigningKey`, or the key your test's key server serves). Without it
@@ -38,6 +62,9 @@ export interface ProbeOptions {
   readonly maxRequests?: number
 }
 
+/** {@link ProbeOptions.cases}. */
+export type ProbeCases = ProbeCaseFamily | 'all'
+
 /** How a target treated one case. */
 export type ProbeVerdict = 'accepted' | 'refused' | 'inconclusive' | 'skipped'
 
@@ -46,6 +73,7 @@ export interface ProbeCaseResult {
   readonly id: ProbeCaseId
   readonly title: string
   readonly role: ProbeCaseRole
+  readonly family: ProbeCaseFamily | undefined
   /** What a correct target does, in words. */
   readonly correct: string
   /** `accepted` for the positive control, `refused` for the baseline and every forgery. */
@@ -72,7 +100,7 @@ export interface ProbeReport {
   readonly reason: string
   /** Requests sent. */
   readonly requests: number
-  /** Every case of {@link PROBE_CASES}, in order. */
+  /** Every case of {@link PROBE_CASES} that `cases` selects, in order. */
   readonly results: readonly ProbeCaseResult[]
 }
 
@@ -106,6 +134,24 @@ function checkOptions(options: ProbeOptions) {
       throw new ProbeError('ERR_PROBE_TARGET', `only http: and https: URLs can be probed, not ${url.protocol}`)
     }
   }
+  const selection = options.cases ?? 'oidc'
+  if (selection !== 'oidc' && selection !== 'mtls' && selection !== 'all') {
+    throw invalid(`cases must be oidc, mtls or all, not ${String(selection)}`)
+  }
+  const cases = PROBE_CASES.filter((c) => c.family === undefined || selection === 'all' || c.family === selection)
+  if (selection === 'mtls' && options.signingKey !== undefined) {
+    throw invalid('signingKey signs x-amzn-oidc-data tokens: it has no use with cases: mtls')
+  }
+  if (selection === 'oidc' && options.clientCertificate !== undefined) {
+    throw invalid('clientCertificate is for the mtls cases: set cases to mtls or all')
+  }
+  let clientCertificate: X509Certificate[] | undefined
+  if (options.clientCertificate !== undefined) {
+    clientCertificate = certificatesOf(options.clientCertificate)
+    if (clientCertificate === undefined) {
+      throw invalid('clientCertificate is not PEM certificates (-----BEGIN CERTIFICATE-----, leaf first)')
+    }
+  }
   if (options.signingKey !== undefined) {
     const key = options.signingKey
     if (typeof key !== 'object' || key === null || typeof key.kid !== 'string' || key.privateKey?.type !== 'private') {
@@ -123,7 +169,7 @@ function checkOptions(options: ProbeOptions) {
   }
   const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS
   if (!Number.isInteger(timeoutMs) || timeoutMs < 1) throw invalid('timeoutMs must be a positive whole number')
-  const maxRequests = options.maxRequests ?? PROBE_CASES.length
+  const maxRequests = options.maxRequests ?? cases.length
   if (!Number.isInteger(maxRequests) || maxRequests < 1) throw invalid('maxRequests must be a positive whole number')
   let match: RegExp | undefined
   if (options.authenticatedMatch !== undefined) {
@@ -136,8 +182,25 @@ function checkOptions(options: ProbeOptions) {
       throw invalid(`authenticatedMatch is not a regular expression: ${(error as Error).message}`)
     }
   }
-  return { url, handler, claims, timeoutMs, maxRequests, match }
+  return { url, handler, claims, timeoutMs, maxRequests, match, cases, clientCertificate }
 }
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g
+
+/** The certificates of a PEM text, in order; undefined when there is none or one does not parse. */
+function certificatesOf(pem: string): X509Certificate[] | undefined {
+  if (typeof pem !== 'string') return undefined
+  const blocks = pem.match(PEM_CERTIFICATE) ?? []
+  if (blocks.length === 0) return undefined
+  try {
+    return blocks.map((block) => new X509Certificate(block))
+  } catch {
+    return undefined
+  }
+}
+
+/** The probe's own certificate, parsed once when first needed. */
+let probeCertificate: X509Certificate | undefined
 
 /** The part of an answer that verdicts compare. */
 interface Look {
@@ -165,6 +228,17 @@ function describe(answer: Answer, look: Look | undefined): string {
  * signing key was given, nothing can prove the target verifies anything, so
  * the outcome is at best `inconclusive`.
  *
+ * The `mtls` cases (`cases: 'mtls'` or `'all'`) send a certificate's
+ * `X-Amzn-Mtls-Clientcert-*` headers from a peer that is not the load
+ * balancer. No request sent straight to the target can carry a genuine
+ * certificate identity, so there is no positive control for them: without a
+ * signing key, a forgery is *accepted* when it is answered as authenticated
+ * where the baseline was not (2xx where the baseline was not 2xx, or a body
+ * matching `authenticatedMatch` where the baseline's did not). A target that
+ * ignores the headers answers like the baseline; one that refuses them
+ * (`createAlbClientCertificateReader`'s `ERR_UNTRUSTED_PROXY`) answers with
+ * an error: both are correct.
+ *
  * @throws {ProbeError} for invalid options, before any request.
  * @example
  * ```ts
@@ -191,7 +265,8 @@ async function runBattery(
   options: ProbeOptions,
   checked: ReturnType<typeof checkOptions>,
 ): Promise<ProbeReport> {
-  const { match, timeoutMs, maxRequests } = checked
+  const { match, timeoutMs, maxRequests, cases } = checked
+  probeCertificate ??= new X509Certificate(PROBE_CLIENT_CERTIFICATE_PEM)
   const context: ProbeContext = {
     signer: options.signer ?? PLACEHOLDER_SIGNER,
     issuer: options.issuer ?? PLACEHOLDER_ISSUER,
@@ -199,6 +274,7 @@ async function runBattery(
     key: options.signingKey,
     claims: checked.claims,
     now: Math.floor(Date.now() / 1000),
+    clientCertificate: checked.clientCertificate ?? [probeCertificate],
   }
   let requests = 0
   const results = new Map<ProbeCaseId, ProbeCaseResult>()
@@ -206,6 +282,7 @@ async function runBattery(
     id: c.id,
     title: c.title,
     role: c.role,
+    family: c.family,
     correct: c.correct,
     expected: c.role === 'control' ? ('accepted' as const) : ('refused' as const),
   })
@@ -223,7 +300,7 @@ async function runBattery(
   let authenticated: ((look: Look) => boolean) | undefined
   let stop: string | undefined
 
-  for (const c of PROBE_CASES) {
+  for (const c of cases) {
     if (stop !== undefined) {
       skip(c, stop)
       continue
@@ -274,8 +351,13 @@ async function runBattery(
     results.set(c.id, { ...base(c), verdict, ...status, ...matched, detail })
   }
 
-  const ordered = PROBE_CASES.map((c) => results.get(c.id)!)
-  return { target, ...conclude(ordered, context.key !== undefined, match !== undefined), requests, results: ordered }
+  const ordered = cases.map((c) => results.get(c.id)!)
+  const given = {
+    key: context.key !== undefined,
+    match: match !== undefined,
+    certificate: checked.clientCertificate !== undefined,
+  }
+  return { target, ...conclude(ordered, given), requests, results: ordered }
 }
 
 /**
@@ -294,8 +376,7 @@ function keylessReference(baseline: Look, withMatch: boolean): ((look: Look) => 
 
 function conclude(
   results: readonly ProbeCaseResult[],
-  haveKey: boolean,
-  haveMatch: boolean,
+  given: { readonly key: boolean; readonly match: boolean; readonly certificate: boolean },
 ): Pick<ProbeReport, 'outcome' | 'reason'> {
   const forgeries = results.filter((r) => r.role === 'forgery')
   const accepted = forgeries.filter((r) => r.verdict === 'accepted')
@@ -305,28 +386,39 @@ function conclude(
       reason: `the target accepted ${accepted.length} forged identit${accepted.length === 1 ? 'y' : 'ies'}: ${accepted.map((r) => r.id).join(', ')}`,
     }
   }
-  const [baseline, control] = [results[0]!, results[1]!]
+  const baseline = results[0]!
+  const control = results.find((r) => r.role === 'control')
   const inconclusive = (reason: string) => ({ outcome: 'inconclusive' as const, reason })
   if (baseline.verdict !== 'refused') return inconclusive(`the baseline request got no answer (${baseline.detail})`)
-  if (!haveKey) {
-    const unjudged = forgeries.some((r) => r.verdict === 'skipped' && r.detail.startsWith('no way'))
+  const blind = forgeries.some((r) => r.verdict === 'skipped' && r.detail.startsWith('no way'))
+  if (control !== undefined && !given.key) {
     return inconclusive(
-      unjudged
-        ? `without a signing key there is no positive control, and the baseline answer (${baseline.detail}) looks authenticated${haveMatch ? '' : ': pass authenticatedMatch'}`
+      blind
+        ? `without a signing key there is no positive control, and the baseline answer (${baseline.detail}) looks authenticated${given.match ? '' : ': pass authenticatedMatch'}`
         : 'no forgery was accepted, but without a signing key the cases that need a valid token were skipped and there is no positive control',
     )
   }
-  if (control.verdict !== 'accepted') {
+  if (control !== undefined && control.verdict !== 'accepted') {
     return inconclusive(
       control.verdict === 'skipped'
         ? `the positive control was not sent (${control.detail})`
         : `the positive control, a valid token, was not accepted (${control.detail}, baseline ${baseline.detail}): check the signer, issuer, client id and key, or the authenticated match`,
     )
   }
+  if (blind) {
+    return inconclusive(
+      `the baseline answer (${baseline.detail}) looks authenticated, so a believed forgery cannot be told from an ignored one${given.match ? '' : ': pass authenticatedMatch'}`,
+    )
+  }
   const unjudged = forgeries.filter((r) => r.verdict !== 'refused')
   if (unjudged.length > 0) {
     return inconclusive(
       `no forgery was accepted, but ${unjudged.length} case${unjudged.length === 1 ? ' was' : 's were'} not judged: ${unjudged.map((r) => `${r.id} (${r.detail})`).join(', ')}`,
+    )
+  }
+  if (!given.certificate && forgeries.some((r) => r.family === 'mtls')) {
+    return inconclusive(
+      "no forgery was accepted, but the mtls cases claimed the probe's own certificate, which a target that admits only certain certificates refuses whether or not it believes the headers: pass a client certificate the target admits",
     )
   }
   return { outcome: 'pass', reason: `every forgery was refused (${forgeries.length} cases)` }

@@ -9,6 +9,7 @@ import { type AlbSigningKey, importSigningKey } from '@portcullis/verify/mint'
 import {
   PROBE_CASES,
   type ProbeCaseResult,
+  type ProbeCases,
   ProbeError,
   type ProbeReport,
   probeAlbTarget,
@@ -29,6 +30,10 @@ export interface ProbeCommandOptions {
   readonly issuer?: string
   readonly clientId?: string
   readonly authenticatedMatch?: string
+  /** Which identity headers to forge: `oidc` (default), `mtls`, `all`. */
+  readonly cases?: ProbeCases
+  /** A PEM file of a client certificate (and its chain) the target admits, for the `mtls` cases. */
+  readonly clientCertificate?: string
   readonly format: 'text' | 'json' | 'sarif'
   readonly timeoutMs?: number
   readonly maxRequests?: number
@@ -77,8 +82,17 @@ export async function probeCommand(
         }
       }
     }
+    if (options.clientCertificate !== undefined && (options.cases ?? 'oidc') === 'oidc') {
+      throw new ProbeError('ERR_PROBE_OPTIONS', '--client-certificate is for the mtls cases: add --cases mtls (or all)')
+    }
+    const clientCertificate =
+      options.clientCertificate === undefined
+        ? undefined
+        : await readText(options.clientCertificate, 'the client certificate', 'ERR_PROBE_OPTIONS')
     report = await probeAlbTarget({
       target: options.url,
+      ...(options.cases === undefined ? {} : { cases: options.cases }),
+      ...(clientCertificate === undefined ? {} : { clientCertificate }),
       ...(signingKey === undefined ? {} : { signingKey }),
       ...(options.signer === undefined ? {} : { signer: options.signer }),
       ...(options.issuer === undefined ? {} : { issuer: options.issuer }),
@@ -102,12 +116,16 @@ function keyError(message: string, cause?: unknown): ProbeError {
   return new ProbeError('ERR_PROBE_KEY', message, cause === undefined ? undefined : { cause })
 }
 
-async function readText(path: string, what: string): Promise<string> {
+async function readText(
+  path: string,
+  what: string,
+  errorCode: 'ERR_PROBE_KEY' | 'ERR_PROBE_OPTIONS' = 'ERR_PROBE_KEY',
+): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code
-    throw keyError(`cannot read ${what} ${path}${code ? ` (${code})` : ''}`, error)
+    throw new ProbeError(errorCode, `cannot read ${what} ${path}${code ? ` (${code})` : ''}`, { cause: error })
   }
 }
 
@@ -208,14 +226,21 @@ export function formatTable(report: ProbeReport): string {
  * `error` result per forgery the target accepted, located at the URL.
  */
 export function formatSarif(report: ProbeReport, version: string): string {
+  const controlRan = report.results.some((r) => r.role === 'control' && r.verdict !== 'skipped')
   return formatSarifLog({
     name: 'portcullis probe',
     version,
-    rules: PROBE_CASES.filter((c) => c.role === 'forgery').map((c) => ({
+    // One rule per forgery the run selected (`--cases`).
+    rules: PROBE_CASES.filter((c) => c.role === 'forgery' && report.results.some((r) => r.id === c.id)).map((c) => ({
       id: `portcullis-probe/${c.id}`,
       name: c.id,
       shortDescription: { text: `Target accepts a forged ALB identity: ${c.title}` },
-      help: { text: `A target behind an ALB must verify x-amzn-oidc-data; a correct target ${c.correct}.` },
+      help: {
+        text:
+          c.family === 'mtls'
+            ? `A target behind an ALB with mutual TLS must believe X-Amzn-Mtls-* only from its load balancer; a correct target ${c.correct}.`
+            : `A target behind an ALB must verify x-amzn-oidc-data; a correct target ${c.correct}.`,
+      },
       defaultConfiguration: { level: 'error' },
       properties: { tags: ['security'] },
     })),
@@ -232,7 +257,7 @@ export function formatSarif(report: ProbeReport, version: string): string {
         ruleId: `portcullis-probe/${r.id}`,
         level: 'error',
         message: {
-          text: `${report.target} accepted a forged identity (${r.title}): it answered ${r.detail}, like the valid token; a correct target ${r.correct}.`,
+          text: `${report.target} accepted a forged identity (${r.title}): it answered ${r.detail}, ${controlRan ? 'like the valid token' : 'unlike the baseline'}; a correct target ${r.correct}.`,
         },
         locations: [{ physicalLocation: { artifactLocation: { uri: report.target } } }],
       })),

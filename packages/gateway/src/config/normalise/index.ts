@@ -25,33 +25,56 @@ import { normaliseTrustStores } from './trust-store.js'
 export type { IssueReporter, NormaliseOptions, NormalisePurpose } from './context.js'
 
 /**
- * The admin listener with its operator credential: `TokenFile`, else
- * `PORTCULLIS_ADMIN_TOKEN` from the environment. The operator endpoints
+ * The admin listener with its operator credentials: `TokenFile`, else
+ * `PORTCULLIS_ADMIN_TOKEN` from the environment; and/or a client certificate
+ * from `ClientCertificateTrustStore` (a trust store of the file, by ARN or
+ * name; the listener then serves HTTPS). The operator endpoints
  * (`/sessions`: list any user's sessions, end them) exist when a rule logs
  * users in; bound beyond loopback without a credential, anyone who reaches
  * the port could use them, so that is refused, naming the setting.
  */
 function adminWithCredential(
   admin: AdminModel | undefined,
+  file: PortcullisFile,
+  context: NormaliseContext,
   listeners: readonly ListenerModel[],
   options: NormaliseOptions,
   report: IssueReporter,
 ): AdminModel | undefined {
   if (admin === undefined) return undefined
+  const storeName = file.Portcullis?.Admin === false ? undefined : file.Portcullis?.Admin?.ClientCertificateTrustStore
+  const storePath = ['Portcullis', 'Admin', 'ClientCertificateTrustStore']
+  let clientCertificateTrustStore: AdminModel['clientCertificateTrustStore']
+  if (storeName !== undefined) {
+    clientCertificateTrustStore = context.trustStores.find((t) => t.arn === storeName || t.name === storeName)
+    // A trust store without its files was reported where it is defined.
+    if (clientCertificateTrustStore === undefined && !context.trustStoreNames.has(storeName)) {
+      report.error(
+        storePath,
+        `no trust store ${storeName} in TrustStores (paste describe-trust-stores there, or name one by its Name)`,
+      )
+    }
+    if (admin.tls === undefined) {
+      report.error(
+        storePath,
+        'a client certificate is asked for in a TLS handshake: the admin listener needs CertificateFile and PrivateKeyFile to serve HTTPS',
+      )
+    }
+  }
   const operatorToken =
     admin.operatorToken ??
     (options.env.PORTCULLIS_ADMIN_TOKEN ? ({ env: 'PORTCULLIS_ADMIN_TOKEN' } as const) : undefined)
   const operatorEndpoints = listeners.some((l) =>
     l.rules.some((r) => r.actions.some((a) => a.type === 'authenticate-oidc' || a.type === 'authenticate-cognito')),
   )
-  if (operatorToken === undefined && operatorEndpoints && !isLoopbackHost(admin.address)) {
+  if (operatorToken === undefined && storeName === undefined && operatorEndpoints && !isLoopbackHost(admin.address)) {
     // `need`: the environment may hold the token where the file runs (an audit does not read it).
     report.need(
       ['Portcullis', 'Admin', 'Address'],
-      `the admin listener binds ${admin.address}, beyond loopback, and its operator endpoints (/sessions: list and end any user's sessions) would need no credential: set Portcullis.Admin.TokenFile (or PORTCULLIS_ADMIN_TOKEN) to a bearer token, or bind 127.0.0.1`,
+      `the admin listener binds ${admin.address}, beyond loopback, and its operator endpoints (/sessions: list and end any user's sessions) would need no credential: set Portcullis.Admin.TokenFile (or PORTCULLIS_ADMIN_TOKEN) to a bearer token, or Portcullis.Admin.ClientCertificateTrustStore (with CertificateFile and PrivateKeyFile) to admit operators by client certificate, or bind 127.0.0.1`,
     )
   }
-  return { ...admin, operatorToken }
+  return { ...admin, operatorToken, clientCertificateTrustStore }
 }
 
 /**
@@ -102,7 +125,7 @@ export function normalise(file: PortcullisFile, options: NormaliseOptions, repor
   if (file.Listeners.length === 0) report.error(['Listeners'], 'at least one listener is required')
   const listeners = file.Listeners.map((l, i) => normaliseListener(l, i, context))
   checkListenerPorts(file, listeners, portcullis, base)
-  const admin = adminWithCredential(portcullis.admin, listeners, options, report)
+  const admin = adminWithCredential(portcullis.admin, file, context, listeners, options, report)
   return {
     source: options.source,
     loadBalancer,

@@ -21,10 +21,24 @@ export function normalisePortcullis(file: PortcullisFile, ctx: BaseContext): Por
     const port = p.Admin?.Port === undefined ? DEFAULT_ADMIN.port : toInt(p.Admin.Port)
     inRange(ctx, [...path, 'Admin', 'Port'], port, 0, 65535, 'the admin port')
     const tokenFile = p.Admin?.TokenFile
+    const certificateFile = p.Admin?.CertificateFile
+    const privateKeyFile = p.Admin?.PrivateKeyFile
+    if ((certificateFile === undefined) !== (privateKeyFile === undefined)) {
+      ctx.report.error(
+        [...path, 'Admin', certificateFile === undefined ? 'PrivateKeyFile' : 'CertificateFile'],
+        'the admin listener serves HTTPS with both CertificateFile and PrivateKeyFile: give the other one too',
+      )
+    }
     admin = {
       address,
       port,
       operatorToken: tokenFile === undefined ? undefined : { file: resolvePath(ctx, tokenFile) },
+      tls:
+        certificateFile === undefined || privateKeyFile === undefined
+          ? undefined
+          : { certificateFile: resolvePath(ctx, certificateFile), privateKeyFile: resolvePath(ctx, privateKeyFile) },
+      // Resolved against TrustStores with the rest of the file (normalise/index.ts).
+      clientCertificateTrustStore: undefined,
     }
   }
   const log = accessLog(p.AccessLog ?? {}, [...path, 'AccessLog'], ctx)

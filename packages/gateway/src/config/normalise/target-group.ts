@@ -77,11 +77,11 @@ export function normaliseTargetGroup(
       `slow_start.duration_seconds must be 0 (off) or 30..900, got ${slowStartSeconds}`,
     )
   }
-  // Checked as ALB checks it; that it is not implemented is the classification table's warning.
-  if (slowStartSeconds !== 0 && algorithm === 'weighted_random') {
+  // ALB: "You can't enable slow start mode when using the least outstanding requests or weighted random routing algorithms."
+  if (slowStartSeconds !== 0 && algorithm !== 'round_robin') {
     ctx.report.error(
       attrs.pathOf('slow_start.duration_seconds'),
-      'slow start cannot be used with the weighted_random algorithm',
+      `slow start cannot be used with the ${algorithm} algorithm (round_robin only)`,
     )
   }
 
@@ -99,6 +99,7 @@ export function normaliseTargetGroup(
     healthCheck,
     algorithm,
     stickiness: stickiness(attrs, ctx),
+    slowStartSeconds,
     deregistrationDelaySeconds: attrs.int('deregistration_delay.timeout_seconds', 300, [0, 3600]),
     caFile: ext?.CaFile === undefined ? undefined : resolvePath(ctx, ext.CaFile),
     targetTimeoutSeconds: ext?.TargetTimeoutSeconds,

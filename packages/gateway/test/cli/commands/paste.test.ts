@@ -92,7 +92,7 @@ describe('a pasted ALB, through the portcullis command', () => {
     assert.equal(lines[8], 'Not implemented, harmless as given')
     assert.ok(
       lines.includes(
-        '  target group attributes: slow_start.duration_seconds — 0 (off, the default) is what Portcullis does',
+        '  target group attributes: load_balancing.algorithm.anomaly_mitigation — weighted_random picks uniformly in Portcullis; off (the default) is what it does',
       ),
       listed,
     )
@@ -141,15 +141,15 @@ describe('a pasted ALB, through the portcullis command', () => {
     const file = write(
       'warned.yaml',
       stringify(assemble(harmless())).replace(
-        /- Key: slow_start\.duration_seconds\n(\s+)Value: "0"/,
-        '- Key: slow_start.duration_seconds\n$1Value: "60"',
+        /- Key: load_balancing\.algorithm\.anomaly_mitigation\n(\s+)Value: off/,
+        '- Key: load_balancing.algorithm.anomaly_mitigation\n$1Value: "on"',
       ),
     )
     const { code, stdout } = await runPortcullis(['audit', file, '--fail-on', 'low'], dir)
     assert.equal(code, 1)
     assert.match(
       stdout,
-      /LOW {4}setting-not-acted-on\n {9}warned\.yaml:\d+:\d+\n {9}slow_start\.duration_seconds 60: slow start is not implemented in Portcullis/,
+      /LOW {4}setting-not-acted-on\n {9}warned\.yaml:\d+:\d+\n {9}load_balancing\.algorithm\.anomaly_mitigation on: anomaly mitigation is not implemented in Portcullis/,
     )
   })
 

@@ -114,6 +114,23 @@ ${fields}`
     assert.equal(config.targetGroups[0]!.healthCheck.port, 8081)
   })
 
+  test('slow_start.duration_seconds: 0 or 30..900, round_robin only (as ALB)', () => {
+    const attrs = (list: string) => tg(`    Attributes: [${list}]\n`)
+    const slow = (value: string) => `{ Key: slow_start.duration_seconds, Value: "${value}" }`
+    for (const algorithm of ['least_outstanding_requests', 'weighted_random']) {
+      expectError(
+        attrs(`{ Key: load_balancing.algorithm.type, Value: ${algorithm} }, ${slow('60')}`),
+        `${T}.Attributes[1].Value`,
+        new RegExp(`slow start cannot be used with the ${algorithm} algorithm \\(round_robin only\\)`),
+        '"60"',
+      )
+    }
+    const { config, warnings } = load(attrs(slow('30')))
+    assert.equal(config.targetGroups[0]!.slowStartSeconds, 30)
+    assert.deepEqual(warnings, [], 'acted on: no warning')
+    assert.equal(load(tg('')).config.targetGroups[0]!.slowStartSeconds, 0)
+  })
+
   test('attributes are validated; unknown ones warn', () => {
     const attr = (key: string, value: string) => tg(`    Attributes: [{ Key: ${key}, Value: ${value} }]\n`)
     const A = `${T}.Attributes[0].Value`
@@ -129,10 +146,10 @@ ${fields}`
     expectError(attr('slow_start.duration_seconds', '"10"'), A, /0 \(off\) or 30\.\.900/, '"10"')
     // Not implemented: said at validate and at every start, never silently accepted.
     expectWarning(
-      attr('slow_start.duration_seconds', '"60"'),
+      attr('load_balancing.algorithm.anomaly_mitigation', '"on"'),
       `${T}.Attributes[0].Value`,
-      /^slow_start\.duration_seconds 60: slow start is not implemented in Portcullis: a new or newly healthy target gets its full share of requests at once, not ramped up; set it to 0/,
-      '"60"',
+      /^load_balancing\.algorithm\.anomaly_mitigation on: anomaly mitigation is not implemented in Portcullis/,
+      '"on"',
     )
     // A typo is an error that names the attribute meant; an attribute unknown to Portcullis is ignored, said.
     expectError(
