@@ -20,13 +20,16 @@ describe('sticky values', () => {
   })
 
   test('differ by target, group, purpose and secret, and reveal nothing of the target', () => {
-    const base = stickyValue(secret, 'lb_cookie', arn, 'a')
-    assert.notEqual(stickyValue(secret, 'lb_cookie', arn, 'b'), base)
-    assert.notEqual(stickyValue(secret, 'lb_cookie', `${arn}x`, 'a'), base)
-    assert.notEqual(stickyValue(secret, 'app_cookie', arn, 'a'), base)
-    assert.notEqual(stickyValue(randomBytes(32), 'lb_cookie', arn, 'a'), base)
+    // A target id long enough that a random value cannot contain it by chance (a one-letter id did, 1 run in 180).
+    const target = '10.0.0.7:8080'
+    const base = stickyValue(secret, 'lb_cookie', arn, target)
+    assert.notEqual(stickyValue(secret, 'lb_cookie', arn, '10.0.0.8:8080'), base)
+    assert.notEqual(stickyValue(secret, 'lb_cookie', `${arn}x`, target), base)
+    assert.notEqual(stickyValue(secret, 'app_cookie', arn, target), base)
+    assert.notEqual(stickyValue(randomBytes(32), 'lb_cookie', arn, target), base)
     assert.match(base, /^[A-Za-z0-9_-]{24}$/)
-    assert.ok(!base.includes('a'.repeat(2)))
+    // Neither the id nor its base64url encoding shows through.
+    assert.ok(!base.includes(Buffer.from(target).toString('base64url').slice(0, 8)))
   })
 
   test('refuse a short secret', () => {
