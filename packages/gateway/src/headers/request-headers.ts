@@ -164,7 +164,8 @@ export function buildUpstreamHeaders(
       continue
     }
     const existing = headers[name]
-    if (existing === undefined) headers[name] = value
+    // A function is `Object.prototype.constructor` (the one inherited name that is all lower case), never a header.
+    if (existing === undefined || typeof existing === 'function') headers[name] = value
     else if (http2 && name === 'cookie') headers.cookie = `${existing as string}; ${value}`
     else if (Array.isArray(existing)) existing.push(value)
     else headers[name] = [existing as string, value]
