@@ -22,6 +22,10 @@
  * - (r1), (r100), (r1000) (`BENCH_CASES` key `r`): Portcullis forwarding
  *   on listeners of 1, 100 and 1,000 rules, a request matching the last;
  *   the rules' conditions cycle through host, path, header and query.
+ * - (hm), (hb) (`BENCH_CASES` key `h`): the minimal Node proxy and Portcullis
+ *   forwarding, each sent the real-world browser request of
+ *   {@link browserHeaders} (60 headers with Host, 8 KB of cookies for other
+ *   applications on the same site) instead of wrk's bare GET.
  * - HTTP/2 and gRPC (`BENCH_CASES` key `h2`; load from `h2load`, Debian's
  *   nghttp2-client, over TLS, each case at `-m 1` and `-m 32` streams per
  *   connection on BENCH_H2_CONNECTIONS (4) connections):
@@ -56,7 +60,7 @@
  * generated into a temporary directory with their own pid and log files.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process'
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { once } from 'node:events'
 import {
   chmodSync,
@@ -82,7 +86,7 @@ const WORKER_COUNTS = (process.env.BENCH_WORKERS ?? '1,2').split(',').map(Number
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const DURATION_SECONDS = Number(process.env.BENCH_DURATION ?? 5)
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 50)
-const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s,g,r,h2').split(','))
+const CASES = new Set((process.env.BENCH_CASES ?? 'a,n,m,b,d,o,s,g,r,h,h2').split(','))
 /** Connections h2load opens for the `h2` cases; each carries `-m` concurrent streams. */
 const H2_CONNECTIONS = Number(process.env.BENCH_H2_CONNECTIONS ?? 4)
 /** The `-m` (concurrent streams per connection) of each `h2` case. */
@@ -639,6 +643,84 @@ async function logInAtApache(start: string): Promise<string> {
   return `mod_auth_openidc_session=${session}`
 }
 
+/**
+ * The headers of the (h) cases: what a browser sends to an application
+ * behind a load balancer shared with others — client hints, fetch metadata,
+ * caching and tracing headers, and 8 KB of cookies set by the other
+ * applications and analytics of the same site, which the proxy must pass on
+ * untouched. 59 headers here; wrk adds Host, so 60 reach the proxy. The
+ * values are fixed (derived from a counter), so every run sends the same bytes.
+ */
+function browserHeaders(): Record<string, string> {
+  const token = (seed: string, length: number): string => {
+    let out = ''
+    for (let i = 0; out.length < length; i++) out += createHash('sha256').update(`${seed}/${i}`).digest('base64url')
+    return out.slice(0, length)
+  }
+  const cookies: string[] = [
+    `_ga=GA1.1.${token('ga', 10)}.1733580000`,
+    `_ga_${token('ga4', 10).toUpperCase()}=GS1.1.1733580000.4.1.1733580500.0.0.0`,
+    `_gid=GA1.2.${token('gid', 10)}.1733580000`,
+    `_fbp=fb.1.1733580000000.${token('fbp', 10)}`,
+    `ajs_anonymous_id=${token('ajs', 36)}`,
+    `OptanonConsent=isGpcEnabled=0&datestamp=Mon+Dec+07+2026&version=202409.1.0&groups=C0001%3A1%2CC0002%3A1%2CC0003%3A1%2CC0004%3A0&hosts=${token('optanon', 300)}`,
+    `intercom-session-${token('ic', 8)}=${token('ics', 120)}`,
+    `XSRF-TOKEN=${token('xsrf', 64)}`,
+  ]
+  for (let i = 0; cookies.join('; ').length < 8192; i++) {
+    cookies.push(`app${i}_session=${token(`app${i}`, 400)}`)
+  }
+  const cookie = cookies
+    .join('; ')
+    .slice(0, 8192)
+    .replace(/;\s*\w*$/, '')
+  const headers: Record<string, string> = {
+    'sec-ch-ua': '"Chromium";v="131", "Not_A Brand";v="24", "Google Chrome";v="131"',
+    'sec-ch-ua-mobile': '?0',
+    'sec-ch-ua-platform': '"Linux"',
+    'upgrade-insecure-requests': '1',
+    'user-agent':
+      'Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36',
+    accept:
+      'text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,image/apng,*/*;q=0.8,application/signed-exchange;v=b3;q=0.7',
+    'sec-fetch-site': 'same-origin',
+    'sec-fetch-mode': 'navigate',
+    'sec-fetch-user': '?1',
+    'sec-fetch-dest': 'document',
+    referer: 'https://app.example.com/dashboard/overview?tab=activity',
+    'accept-encoding': 'gzip, deflate, br, zstd',
+    'accept-language': 'en-GB,en-US;q=0.9,en;q=0.8,de;q=0.7',
+    'cache-control': 'max-age=0',
+    priority: 'u=0, i',
+    dnt: '1',
+    'if-none-match': `W/"${token('etag', 27)}"`,
+    'if-modified-since': 'Mon, 07 Dec 2026 10:00:00 GMT',
+    traceparent: `00-${Buffer.from(token('tp', 16)).toString('hex').slice(0, 32)}-${Buffer.from(token('tps', 8)).toString('hex').slice(0, 16)}-01`,
+    tracestate: `rojo=00f067aa0ba902b7,congo=${token('congo', 16)}`,
+    baggage: 'userId=alice,serverNode=DF%2028,isProduction=false',
+    'x-request-id': token('rid', 32),
+    'x-correlation-id': token('cid', 32),
+    'x-requested-with': 'XMLHttpRequest',
+    'x-csrf-token': token('csrf', 44),
+    'x-client-version': '4.18.2',
+    'x-client-platform': 'web',
+    'x-client-locale': 'en-GB',
+    'x-client-timezone': 'Europe/London',
+    'x-device-id': token('device', 36),
+    'x-session-hint': token('hint', 24),
+    'x-feature-flags': 'new-nav,beta-search,dark-mode',
+    'x-experiment': 'checkout-v3:b',
+    origin: 'https://app.example.com',
+    pragma: 'no-cache',
+    cookie,
+  }
+  // Headers that other layers of a real site add (CDN, WAF, front-end proxies): up to 59 in all.
+  for (let i = 0; Object.keys(headers).length < 59; i++) {
+    headers[`x-edge-meta-${i}`] = token(`edge${i}`, 24)
+  }
+  return headers
+}
+
 const median = (xs: number[]): number => {
   const s = [...xs].sort((x, y) => x - y)
   const mid = s.length >> 1
@@ -719,7 +801,7 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
       } else notes.push('(n) nginx skipped: not installed (apt-get install nginx)')
     }
 
-    if (CASES.has('m')) {
+    if (CASES.has('m') || CASES.has('h')) {
       const child = start(NODE, [
         ...NODE_ARGS,
         '--import',
@@ -736,10 +818,18 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
         name: '(m) minimal Node proxy',
         ...(await latencyAtRate(`http://127.0.0.1:${minimalPort}/`, {}, 1, 0)),
       })
-      add('m', '(m) minimal Node proxy (node:http + undici dispatch)', minimalPort, child.pid)
+      if (CASES.has('m')) add('m', '(m) minimal Node proxy (node:http + undici dispatch)', minimalPort, child.pid)
+      if (CASES.has('h')) {
+        add(
+          'hm',
+          '(hm) minimal Node proxy, browser request (60 headers, 8 KB cookies)',
+          minimalPort,
+          child.pid,
+        ).headers = browserHeaders()
+      }
     }
 
-    if (CASES.has('b') || CASES.has('d') || CASES.has('r')) {
+    if (CASES.has('b') || CASES.has('d') || CASES.has('r') || CASES.has('h')) {
       const child = startPortcullis(
         'portcullis.yaml',
         portcullisConfig(gatewayPort, authPort, adminPort, upstreamPort, idp, undefined, ruleListeners),
@@ -759,6 +849,14 @@ async function runWorkers(workers: number, upstreamPort: number): Promise<void> 
         ...(await latencyAtRate(`http://127.0.0.1:${gatewayPort}/`, {}, 1, 0)),
       })
       if (CASES.has('b')) add('b', '(b) Portcullis forward', gatewayPort, child.pid)
+      if (CASES.has('h')) {
+        add(
+          'hb',
+          '(hb) Portcullis forward, browser request (60 headers, 8 KB cookies)',
+          gatewayPort,
+          child.pid,
+        ).headers = browserHeaders()
+      }
       if (CASES.has('d')) {
         const cookie = await logInAtDevIdp(`http://127.0.0.1:${authPort}/`)
         add('d', '(d) Portcullis authenticated (session)', authPort, child.pid).headers = { cookie }
@@ -960,6 +1058,8 @@ function report(
   ratio('r1000/r1 req/s (last of 1,000 rules vs of 1 rule)', r('r1000'), r('r1'), '≥ 0.9')
   ratio('r1/r100 CPU per request (1 rule ÷ 100 rules)', cpu('r1'), cpu('r100'), '≥ 0.97')
   ratio('r1/r1000 CPU per request (1 rule ÷ 1,000 rules)', cpu('r1'), cpu('r1000'), '≥ 0.9')
+  ratio('hb/hm req/s (browser request: forward vs minimal Node proxy)', r('hb'), r('hm'), '≥ 0.85')
+  ratio('hm/hb CPU per request (browser request: minimal ÷ forward)', cpu('hm'), cpu('hb'), '≥ 0.85')
   ratio('b/n req/s (forward vs nginx)', r('b'), r('n'), '—')
   ratio('m/n req/s (minimal Node proxy vs nginx)', r('m'), r('n'), '—')
   ratio('b/a req/s (forward vs direct)', r('b'), r('a'), '—')
@@ -1017,7 +1117,9 @@ async function main(): Promise<void> {
     conf,
     nginxConfig(
       1,
+      // The (h) cases' 8 KB Cookie line is more than nginx's default 8k header buffer.
       `  access_log off;
+  large_client_header_buffers 4 32k;
   server { listen 127.0.0.1:${upstreamPort}; location / { return 200 ok; } }`,
       'nginx-upstream',
     ),

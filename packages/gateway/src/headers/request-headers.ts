@@ -27,7 +27,8 @@ const LB_OWNED = new Set(['x-forwarded-proto', 'x-forwarded-port', 'x-amzn-trace
  * balancer can have set them, so a client's copy never passes, whatever the
  * listener's mode or attributes.
  */
-const LB_HEADER_PREFIXES = ['x-amzn-oidc-', 'x-amzn-mtls-', 'x-amzn-tls-'] as const
+const LB_HEADER_PREFIX = 'x-amzn-'
+const LB_HEADER_KINDS = ['oidc-', 'mtls-', 'tls-'] as const
 
 /**
  * True for a client-sent header that could be mistaken for one the load
@@ -36,12 +37,25 @@ const LB_HEADER_PREFIXES = ['x-amzn-oidc-', 'x-amzn-mtls-', 'x-amzn-tls-'] as co
  * CGI-style frameworks, fold the two). `name` must already be lower-case.
  */
 export function isIdentityHeaderName(name: string): boolean {
-  if (name.length < 11) return false
-  // A cheap first-character gate keeps the common case (no `x-`) allocation-free.
-  if (name.charCodeAt(0) !== 0x78 /* x */) return false
-  const folded = name.replaceAll('_', '-')
-  for (const prefix of LB_HEADER_PREFIXES) if (folded.startsWith(prefix)) return true
+  // Cheap gates first: most names do not start with `x`, most `x-` names are not `x-amzn-`.
+  if (name.length < 11 || name.charCodeAt(0) !== 0x78 /* x */) return false
+  if (!startsWithFolded(name, LB_HEADER_PREFIX, 0)) return false
+  for (const kind of LB_HEADER_KINDS) if (startsWithFolded(name, kind, LB_HEADER_PREFIX.length)) return true
   return false
+}
+
+/**
+ * `name.replaceAll('_', '-').startsWith(part, at)` without the copy: browsers
+ * and SDKs send a dozen or more `x-…` headers a request, and copying each
+ * cost more than the rest of its handling (BENCHMARKS.md, round 4).
+ */
+function startsWithFolded(name: string, part: string, at: number): boolean {
+  if (name.length < at + part.length) return false
+  for (let i = 0; i < part.length; i++) {
+    const c = name.charCodeAt(at + i)
+    if ((c === 0x5f /* _ */ ? 0x2d /* - */ : c) !== part.charCodeAt(i)) return false
+  }
+  return true
 }
 
 /** True when `name` (lower-case) is one of `renamed`, with `_` read as `-` as for the identity headers. */
@@ -150,7 +164,8 @@ export function buildUpstreamHeaders(
       continue
     }
     const existing = headers[name]
-    if (existing === undefined) headers[name] = value
+    // A function is `Object.prototype.constructor` (the one inherited name that is all lower case), never a header.
+    if (existing === undefined || typeof existing === 'function') headers[name] = value
     else if (http2 && name === 'cookie') headers.cookie = `${existing as string}; ${value}`
     else if (Array.isArray(existing)) existing.push(value)
     else headers[name] = [existing as string, value]

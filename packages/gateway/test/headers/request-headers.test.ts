@@ -44,6 +44,13 @@ describe('isIdentityHeaderName', () => {
 })
 
 describe('buildUpstreamHeaders', () => {
+  test('passes a header named like an inherited property (Constructor) as sent, once or repeated', () => {
+    const once = buildUpstreamHeaders(['Host', 'app.example.com', 'Constructor', 'x', 'toString', 'y'])
+    assert.equal(once.headers.constructor, 'x')
+    assert.equal(once.headers.tostring, 'y')
+    const twice = buildUpstreamHeaders(['Host', 'app.example.com', 'constructor', 'a', 'Constructor', 'b'])
+    assert.deepEqual(twice.headers.constructor, ['a', 'b'])
+  })
   test('drops client identity headers in any case, with underscores, and repeated', () => {
     const result = buildUpstreamHeaders([
       'Host',
