@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http'
 import { constants } from 'node:http2'
-import { PassThrough } from 'node:stream'
+import { Transform } from 'node:stream'
 import type { Dispatcher } from 'undici'
 import type { TargetErrorReason } from '../core/errors.js'
 import { http2StreamOf } from '../core/http2.js'
@@ -99,25 +99,35 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ClientGoneListener {
   readonly #ctx: RequestContext
   readonly #target: Target
   readonly #group: TargetGroupRuntime
-  readonly #sentAt: number
+  /** When the request went to the target; undefined until it did. */
+  #sentAt: number | undefined
   #controller: Dispatcher.DispatchController | undefined
   /** Resumes the paused response on the client's 'drain'; attached on the first pause only. */
   #resume: (() => void) | undefined
   #clientGone = false
   #done = false
 
-  constructor(ctx: RequestContext, target: Target, group: TargetGroupRuntime, sentAt: number) {
+  constructor(ctx: RequestContext, target: Target, group: TargetGroupRuntime) {
     this.#ctx = ctx
     this.#target = target
     this.#group = group
-    this.#sentAt = sentAt
+  }
+
+  /** Sends the request to the target, unless its client went away first. */
+  send(options: Dispatcher.DispatchOptions): void {
+    if (this.#clientGone) return
+    this.#sentAt = performance.now()
+    // dispatch never throws: undici reports invalid options through onResponseError.
+    this.#target.dispatcher.dispatch(options, this)
   }
 
   /** The client closed its connection before the response was complete. */
   clientGone(): void {
     if (this.#done) return
     this.#clientGone = true
-    this.#controller?.abort(new ClientClosedError())
+    // Never sent (its body had not started): nothing to abort, the target is released here.
+    if (this.#sentAt === undefined) this.#finish()
+    else this.#controller?.abort(new ClientClosedError())
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -133,7 +143,7 @@ class ForwardHandler implements Dispatcher.DispatchHandler, ClientGoneListener {
     const res = ctx.res
     const record = ctx.record
     record.targetStatusCode = statusCode
-    record.targetProcessingTime = (performance.now() - this.#sentAt) / 1000
+    record.targetProcessingTime = (performance.now() - this.#sentAt!) / 1000
 
     const rawHeaders = rawPairs(controller, parsed)
     const headers: string[] = []
@@ -248,16 +258,37 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * The request body as undici gets it: through a PassThrough, because undici
- * destroys the body stream it was given when the target fails or answers
- * early, and Node never drains a request whose body had started flowing and
- * then stopped — the client's next request on that keep-alive connection
- * would hang until the idle timeout. What undici leaves unread (it failed,
- * never connected, or the response is already out) is drained instead, as
- * Node drains a body nobody read.
+ * The request body as undici gets it: through a stream of our own, because
+ * undici destroys the body stream it was given when the target fails or
+ * answers early, and Node never drains a request whose body had started
+ * flowing and then stopped — the client's next request on that keep-alive
+ * connection would hang until the idle timeout. What undici leaves unread (it
+ * failed, never connected, or the response is already out) is drained
+ * instead, as Node drains a body nobody read.
+ *
+ * `started` is called once the body's first byte (or its end) arrives: undici
+ * writes the request head only then, so a request dispatched earlier holds a
+ * pooled connection on which the target has seen nothing — its keep-alive
+ * timeout closes it, and a client that was merely slow (or gone, on an HTTP/2
+ * session left to the idle timeout) got a 502 `TargetResponseError`.
  */
-function bodyStream(req: IncomingMessage, res: ServerResponse): PassThrough {
-  const body = new PassThrough()
+function bodyStream(req: IncomingMessage, res: ServerResponse, started: () => void): Transform {
+  let first = true
+  const start = (): void => {
+    if (!first) return
+    first = false
+    started()
+  }
+  const body = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      start()
+      callback(null, chunk)
+    },
+    flush(callback) {
+      start()
+      callback()
+    },
+  })
   const drain = (): void => {
     if (req.complete) return
     req.unpipe(body)
@@ -290,23 +321,22 @@ export function proxyRequest(ctx: RequestContext, target: Target, group: TargetG
   if (headers.expect !== undefined) delete headers.expect
   ctx.record.target = target.address
   group.acquire(target)
-  const sentAt = performance.now()
-  const handler = new ForwardHandler(ctx, target, group, sentAt)
+  const handler = new ForwardHandler(ctx, target, group)
   ctx.whenClientGone = handler
   const req = ctx.req
-  const body = hasBody(req) ? bodyStream(req, res) : null
   const timeout = group.targetTimeoutMs
-  // dispatch never throws: undici reports invalid options through handler.onResponseError.
-  target.dispatcher.dispatch(
-    {
-      path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
-      method: ctx.req.method as Dispatcher.HttpMethod,
-      // Numbers (content-length set by an action) are stringified by undici.
-      headers: headers as Dispatcher.DispatchOptions['headers'],
-      body,
-      headersTimeout: timeout,
-      bodyTimeout: timeout,
-    },
-    handler,
-  )
+  const options = (body: Transform | null): Dispatcher.DispatchOptions => ({
+    path: ctx.query === '' ? ctx.path : `${ctx.path}?${ctx.query}`,
+    method: ctx.req.method as Dispatcher.HttpMethod,
+    // Numbers (content-length set by an action) are stringified by undici.
+    headers: headers as Dispatcher.DispatchOptions['headers'],
+    body,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
+  })
+  if (!hasBody(req)) {
+    handler.send(options(null))
+    return
+  }
+  const body: Transform = bodyStream(req, res, () => handler.send(options(body)))
 }

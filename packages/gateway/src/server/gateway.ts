@@ -262,6 +262,11 @@ export async function startGateway(config: GatewayConfig, options: StartGatewayO
       secure.on('session', (session: ServerHttp2Session) => {
         sessions.add(session)
         session.once('close', () => sessions.delete(session))
+        // Node skips the idle timeout of a session closed gracefully (the client's GOAWAY, or ours at
+        // client_keep_alive.seconds): a stream left open there would hold it, and its forward, while the client stays.
+        session.on('timeout', () => {
+          if (session.closed && !session.destroyed) session.destroy()
+        })
         guardSession(session, (abuse) => {
           metrics.rejectedConnectionCount.inc({ listener: entry.listenerId })
           const { reason, remoteAddress: client, frames, error } = abuse

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import http2 from 'node:http2'
-import { connect as netConnect } from 'node:net'
+import { connect as netConnect, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
@@ -23,9 +23,11 @@ import { HTTP2_LIMITS } from '../../src/listeners/http2.js'
 import { ensureLeafCertificate, ensureLocalCa, type LocalCa } from '../../src/tls/local-ca.js'
 import {
   continuation,
+  data,
   ErrorCode,
   FrameType,
   frame,
+  goaway,
   headerBlock,
   headers,
   hpackIndexed,
@@ -35,6 +37,7 @@ import {
   priority,
   RawH2Connection,
   requestHeaders,
+  rstStream,
   settings,
   windowUpdate,
 } from '../fixtures/h2-frames.js'
@@ -58,6 +61,12 @@ const target = {
   bigClosed: 0,
   longestHeader: 0,
 }
+
+/** The target's open connections (from the gateway's pool). */
+const targetConnections = new Set<Socket>()
+
+/** What the target saw of each `/upload?id=` request: reached, its body ended, its connection closed before the answer. */
+const uploads = new Map<string, { reached: boolean; bodyEnded: boolean; aborted: boolean }>()
 
 /**
  * Whether this Node still signals HTTP/2 priorities (emits 'priority' for a PRIORITY frame): Node 24.2 removed
@@ -194,6 +203,21 @@ describe('hostile HTTP/2 against portcullis start', { timeout: 180_000 }, () => 
         res.once('close', () => target.hangingClosed++)
         return
       }
+      if (req.url?.startsWith('/upload')) {
+        // Answers once the body ends: a request whose body the client never finished stays open here.
+        const seen = { reached: true, bodyEnded: false, aborted: false }
+        uploads.set(new URL(req.url, 'http://x').searchParams.get('id') ?? '', seen)
+        res.once('close', () => {
+          if (!res.writableFinished) seen.aborted = true
+        })
+        req.resume()
+        req.on('end', () => {
+          seen.bodyEnded = true
+          res.writeHead(200, { 'content-type': 'text/plain' })
+          res.end('ok')
+        })
+        return
+      }
       if (req.url?.startsWith('/big')) {
         res.writeHead(200, { 'content-type': 'application/octet-stream' })
         const chunk = Buffer.alloc(64 * 1024, 'x')
@@ -219,6 +243,10 @@ describe('hostile HTTP/2 against portcullis start', { timeout: 180_000 }, () => 
         res.writeHead(200, { 'content-type': 'text/plain' })
         res.end('ok')
       })
+    })
+    upstream.server.on('connection', (socket: Socket) => {
+      targetConnections.add(socket)
+      socket.once('close', () => targetConnections.delete(socket))
     })
     port = await freePort()
     httpPort = await freePort()
@@ -575,6 +603,100 @@ Portcullis:
     connection.close()
     await waitFor(async () => (await activeConnections()) <= active, 'the session freed by the idle timeout', 15_000)
     await canary()
+  })
+
+  /** The access-log line (JSON) of the request to `/upload?id=<id>`, once written. */
+  async function uploadLogged(id: string, mark: number): Promise<Record<string, unknown>> {
+    let line: Record<string, unknown> | undefined
+    await waitFor(
+      () => {
+        const text = readFileSync(join(dir, 'access.log'), 'utf8').slice(mark)
+        const found = text.split('\n').find((l) => l.includes(`/upload?id=${id} `))
+        if (found !== undefined) line = JSON.parse(found) as Record<string, unknown>
+        return line !== undefined
+      },
+      `the access-log line of ${id}`,
+      15_000,
+    )
+    return line!
+  }
+
+  // How a client may leave a GET whose body it never finished (HEADERS without END_STREAM): each is the client's
+  // doing, logged 460 as ALB logs a client that closed before the response, never a 5xx.
+  const leavings: Record<string, (connection: RawH2Connection) => Promise<void>> = {
+    'closes the TCP connection': async (c) => c.close(),
+    'resets the stream (RST_STREAM CANCEL)': (c) => c.send(rstStream(1, ErrorCode.CANCEL)),
+    'sends GOAWAY and stays connected': (c) => c.send(goaway(0, ErrorCode.NO_ERROR)),
+    'makes a connection error nghttp2 handles alone (SETTINGS ACK with a payload)': (c) =>
+      c.send(frame(FrameType.SETTINGS, 1, 0, Buffer.alloc(6))),
+    'goes quiet until the idle timeout': async () => {},
+  }
+  for (const [how, leave] of Object.entries(leavings)) {
+    for (const withData of [false, true]) {
+      const sent = withData ? 'with some DATA' : 'and no DATA'
+      test(`a GET left open ${sent} by a client that ${how}: 460, the forward aborted${withData ? '' : ' (never sent)'}`, async () => {
+        const id = `${Object.keys(leavings).indexOf(how)}-${withData ? 'data' : 'none'}-${process.hrtime.bigint()}`
+        const connection = await open()
+        await connection.next((f) => f.type === FrameType.SETTINGS && (f.flags & 1) === 1)
+        const mark = readFileSync(join(dir, 'access.log'), 'utf8').length
+        await connection.send(headers(1, headerBlock(requestHeaders(authority(), `/upload?id=${id}`))))
+        if (withData) {
+          await connection.send(data(1, Buffer.from('partial')))
+          await waitFor(() => uploads.has(id), 'the request at the target', 5000)
+        } else {
+          // nghttp2 handles frames in order and Node runs the request handler while it reads the HEADERS: once the
+          // PING is acknowledged, the request is in the pipeline.
+          await connection.send(ping(Buffer.from('inflight')))
+          await connection.next((f) => f.type === FrameType.PING && (f.flags & 1) === 1)
+        }
+        await leave(connection)
+        const line = await uploadLogged(id, mark)
+        connection.close()
+        assert.equal(line.elb_status_code, 460, JSON.stringify(line))
+        assert.equal(line.target_status_code, null)
+        assert.equal(line.error_reason, '-')
+        if (withData) {
+          await waitFor(() => uploads.get(id)!.aborted, 'the request to the target aborted', 5000)
+          assert.equal(uploads.get(id)!.bodyEnded, false, 'the target got a complete request')
+        } else {
+          assert.equal(uploads.has(id), false, 'a request whose body never started reached the target')
+        }
+      })
+    }
+  }
+
+  test("a GET whose body starts after the target's keep-alive timeout: no pooled connection is held for it, 200 (was 502 TargetResponseError)", async () => {
+    // A request to the target goes out once its body starts: sent earlier, it sat on a pooled connection where
+    // the target had seen nothing, and the target's keep-alive timeout (Node's: 5 s) closed it under it.
+    await canary()
+    // The gateway's pooled connections to the target, the canary's idle among them.
+    const held = [...targetConnections]
+    assert.ok(held.length > 0, 'no connection to the target')
+    {
+      const id = `late-${process.hrtime.bigint()}`
+      const connection = await open()
+      await connection.send(headers(1, headerBlock(requestHeaders(authority(), `/upload?id=${id}`))))
+      // PINGs keep the session (idle timeout 2 s) alive until every target connection open before has closed.
+      let n = 0
+      const keepAlive = setInterval(
+        () => void connection.send(ping(Buffer.from(`alive${String(n++).padStart(3, '0')}`))),
+        500,
+      )
+      try {
+        await waitFor(() => held.every((s) => s.destroyed), "the target's keep-alive timeout", 15_000)
+      } finally {
+        clearInterval(keepAlive)
+      }
+      assert.equal(uploads.has(id), false, 'the request reached the target before its body started')
+      await connection.send(data(1, Buffer.from('late body'), true))
+      await connection.next((f) => f.streamId === 1 && f.type === FrameType.HEADERS)
+      const answered200 = connection.answered200(1)
+      connection.close()
+      const line = await uploadLogged(id, 0)
+      assert.equal(line.elb_status_code, 200, JSON.stringify(line))
+      assert.ok(answered200, 'the client did not get the 200')
+      assert.equal(uploads.get(id)?.bodyEnded, true)
+    }
   })
 
   test('HTTP/2 prior knowledge on the cleartext HTTP listener is a 400', async () => {
