@@ -4,6 +4,7 @@ import { constants, mkdirSync, openSync, readFileSync, renameSync, statSync } fr
 import { Socket } from 'node:net'
 import { join } from 'node:path'
 import { describe, test } from 'node:test'
+import fc from 'fast-check'
 import { pino } from 'pino'
 import {
   AccessLog,
@@ -441,4 +442,64 @@ describe("ALB's line format", () => {
       assert.match(formatAlbLine({ ...base, ...change }), ATHENA_ALB_REGEX)
     })
   }
+
+  /** The line by its definition: ALB's fields in order, the quoted ones escaped (the formatter is hand-written for speed). */
+  const byDefinition = (e: AccessLogEntry): string => {
+    const q = (v: string) => `"${v.replace(/["\\]/g, (c) => `\\${c}`).replace(/[\r\n]/g, ' ')}"`
+    return [
+      e.type,
+      e.time,
+      e.elb,
+      e.client_port,
+      e.target_port,
+      e.request_processing_time,
+      e.target_processing_time,
+      e.response_processing_time,
+      e.elb_status_code,
+      e.target_status_code ?? '-',
+      e.received_bytes,
+      e.sent_bytes,
+      q(e.request),
+      q(e.user_agent),
+      e.ssl_cipher,
+      e.ssl_protocol,
+      e.target_group_arn,
+      q(e.trace_id),
+      q(e.domain_name),
+      q('-'),
+      e.matched_rule_priority,
+      e.request_creation_time,
+      q(e.actions_executed),
+      q(e.redirect_url),
+      q(e.error_reason),
+      q(e.target_port),
+      q(e.target_status_code === null ? '-' : String(e.target_status_code)),
+      q('-'),
+      q('-'),
+      e.conn_trace_id,
+    ].join(' ')
+  }
+
+  test('the line is its definition, byte for byte, whatever the client- and target-given fields hold', () => {
+    // Quotes, backslashes, CR/LF and other text in every field a client or a target can fill.
+    const text = fc.string({ unit: fc.constantFrom('a', ' ', '"', '\\', '\r', '\n', 'é', '\t', '-'), maxLength: 12 })
+    fc.assert(
+      fc.property(
+        fc.record({
+          request: text,
+          user_agent: text,
+          trace_id: text,
+          domain_name: text,
+          redirect_url: text,
+          target_port: text,
+          target_status_code: fc.option(fc.integer({ min: 100, max: 599 })),
+        }),
+        (change) => {
+          const entry = { ...base, ...change }
+          assert.equal(formatAlbLine(entry), byDefinition(entry))
+        },
+      ),
+      { numRuns: 2000 },
+    )
+  })
 })
