@@ -17,33 +17,16 @@ import { after, before, describe, test } from 'node:test'
 import * as grpc from '@grpc/grpc-js'
 import { exportJWK, generateKeyPair, SignJWT } from 'jose'
 import { ensureLeafCertificate, ensureLocalCa, type LocalCa } from '../../src/tls/local-ca.js'
+import { type RawUnaryWithMetadata, rawMethod } from '../fixtures/grpc.js'
 import { freePort, listen } from '../fixtures/ports.js'
 import { type RunningCli, startGatewayCli, waitFor } from '../fixtures/process.js'
 import { startUpstream } from '../fixtures/servers.js'
 
-const bytes = (b: Buffer) => b
 const ISSUER = 'https://issuer.grpc.test'
 
 /** A client for the unary method `/<service>.S/Call` (raw-bytes messages, no .proto). */
-type Caller = grpc.Client & {
-  call(
-    request: Buffer,
-    metadata: grpc.Metadata,
-    callback: (error: grpc.ServiceError | null, response?: Buffer) => void,
-  ): grpc.ClientUnaryCall
-}
-const service = (name: string) =>
-  ({
-    call: {
-      path: `/${name}.S/Call`,
-      requestStream: false,
-      responseStream: false,
-      requestSerialize: bytes,
-      requestDeserialize: bytes,
-      responseSerialize: bytes,
-      responseDeserialize: bytes,
-    },
-  }) satisfies grpc.ServiceDefinition
+type Caller = grpc.Client & { call: RawUnaryWithMetadata }
+const service = (name: string) => ({ call: rawMethod(`/${name}.S/Call`) }) satisfies grpc.ServiceDefinition
 
 describe("the load balancer's own errors reach a gRPC client as gRPC statuses", { timeout: 120_000 }, () => {
   let dir: string

@@ -16,24 +16,14 @@ import { join } from 'node:path'
 import { after, before, describe, test } from 'node:test'
 import * as grpc from '@grpc/grpc-js'
 import { ensureLeafCertificate, ensureLocalCa, type LocalCa } from '../../src/tls/local-ca.js'
+import { rawMethod } from '../fixtures/grpc.js'
 import { freePort, listen } from '../fixtures/ports.js'
 import { type RunningCli, startGatewayCli, waitFor } from '../fixtures/process.js'
 
-const bytes = (b: Buffer) => b
-/** A unary method without a .proto: messages are raw bytes. */
-const method = (path: string) => ({
-  path,
-  requestStream: false,
-  responseStream: false,
-  requestSerialize: bytes,
-  requestDeserialize: bytes,
-  responseSerialize: bytes,
-  responseDeserialize: bytes,
-})
-const PLAIN = { echo: method('/plain.Echo/Echo') } satisfies grpc.ServiceDefinition
-const CHECKED = { echo: method('/checked.Echo/Echo') } satisfies grpc.ServiceDefinition
-const GONE = { echo: method('/gone.Echo/Echo') } satisfies grpc.ServiceDefinition
-const HEALTH = { check: method('/test.Health/Check') } satisfies grpc.ServiceDefinition
+const PLAIN = { echo: rawMethod('/plain.Echo/Echo') } satisfies grpc.ServiceDefinition
+const CHECKED = { echo: rawMethod('/checked.Echo/Echo') } satisfies grpc.ServiceDefinition
+const GONE = { echo: rawMethod('/gone.Echo/Echo') } satisfies grpc.ServiceDefinition
+const HEALTH = { check: rawMethod('/test.Health/Check') } satisfies grpc.ServiceDefinition
 
 type Unary = (request: Buffer, callback: (error: grpc.ServiceError | null, response?: Buffer) => void) => void
 type EchoClient = grpc.Client & { echo: Unary }

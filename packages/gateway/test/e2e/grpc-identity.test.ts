@@ -18,6 +18,7 @@ import { grpcStatusOf, verifyGrpcCall } from '@portcullis/verify/grpc'
 import { Agent } from 'undici'
 import { createDevIdentityProvider, type DevIdentityProvider } from '../../src/idp/provider.js'
 import { ensureLeafCertificate, ensureLocalCa, type LocalCa } from '../../src/tls/local-ca.js'
+import { WHO_AM_I, type WhoAmIClient } from '../fixtures/grpc.js'
 import { logInAtDevIdp } from '../fixtures/login.js'
 import { freePort } from '../fixtures/ports.js'
 import { type RunningCli, startGatewayCli } from '../fixtures/process.js'
@@ -26,25 +27,6 @@ import { startUpstream } from '../fixtures/servers.js'
 const CLIENT_ID = 'e2e-grpc'
 const CLIENT_SECRET = 'e2e-grpc-secret'
 const LB_ARN = 'arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/grpc-identity/50dc6c495c0c9188'
-const bytes = (b: Buffer) => b
-const WHO_AM_I = {
-  whoAmI: {
-    path: '/test.Identity/WhoAmI',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: bytes,
-    requestDeserialize: bytes,
-    responseSerialize: bytes,
-    responseDeserialize: bytes,
-  },
-} satisfies grpc.ServiceDefinition
-type Client = grpc.Client & {
-  whoAmI(
-    request: Buffer,
-    metadata: grpc.Metadata,
-    callback: (error: grpc.ServiceError | null, response?: Buffer) => void,
-  ): grpc.ClientUnaryCall
-}
 
 describe('a gRPC target verifies the identity the gateway adds, with @portcullis/verify/grpc', {
   timeout: 120_000,
@@ -56,7 +38,7 @@ describe('a gRPC target verifies the identity the gateway adds, with @portcullis
   let target: grpc.Server
   let web: Awaited<ReturnType<typeof startUpstream>>
   let port: number
-  let client: Client
+  let client: WhoAmIClient
   let dispatcher: Agent
 
   before(async () => {
@@ -138,7 +120,10 @@ Portcullis:
     )
     gateway = await startGatewayCli(file, dir)
     const Made = grpc.makeGenericClientConstructor(WHO_AM_I, 'Identity')
-    client = new Made(`localhost:${port}`, grpc.credentials.createSsl(Buffer.from(ca.caCertPem))) as unknown as Client
+    client = new Made(
+      `localhost:${port}`,
+      grpc.credentials.createSsl(Buffer.from(ca.caCertPem)),
+    ) as unknown as WhoAmIClient
     dispatcher = new Agent({ connect: { ca: ca.caCertPem } })
   })
 

@@ -15,53 +15,17 @@ import { after, before, describe, test } from 'node:test'
 import { promisify } from 'node:util'
 import * as grpc from '@grpc/grpc-js'
 import { ensureLeafCertificate, ensureLocalCa, type LocalCa } from '../../src/tls/local-ca.js'
+import { rawMethod } from '../fixtures/grpc.js'
 import { freePort } from '../fixtures/ports.js'
 import { type RunningCli, startGatewayCli, waitFor } from '../fixtures/process.js'
 
 const run = promisify(execFile)
 
-const bytes = {
-  serialize: (b: Buffer) => b,
-  deserialize: (b: Buffer) => b,
-}
-/** A service without a .proto: messages are raw bytes, which grpc-js frames as any message. */
 const ECHO = {
-  echo: {
-    path: '/test.Echo/Echo',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: bytes.serialize,
-    requestDeserialize: bytes.deserialize,
-    responseSerialize: bytes.serialize,
-    responseDeserialize: bytes.deserialize,
-  },
-  count: {
-    path: '/test.Echo/Count',
-    requestStream: false,
-    responseStream: true,
-    requestSerialize: bytes.serialize,
-    requestDeserialize: bytes.deserialize,
-    responseSerialize: bytes.serialize,
-    responseDeserialize: bytes.deserialize,
-  },
-  sum: {
-    path: '/test.Echo/Sum',
-    requestStream: true,
-    responseStream: false,
-    requestSerialize: bytes.serialize,
-    requestDeserialize: bytes.deserialize,
-    responseSerialize: bytes.serialize,
-    responseDeserialize: bytes.deserialize,
-  },
-  chat: {
-    path: '/test.Echo/Chat',
-    requestStream: true,
-    responseStream: true,
-    requestSerialize: bytes.serialize,
-    requestDeserialize: bytes.deserialize,
-    responseSerialize: bytes.serialize,
-    responseDeserialize: bytes.deserialize,
-  },
+  echo: rawMethod('/test.Echo/Echo'),
+  count: rawMethod('/test.Echo/Count', { response: true }),
+  sum: rawMethod('/test.Echo/Sum', { request: true }),
+  chat: rawMethod('/test.Echo/Chat', { request: true, response: true }),
 } satisfies grpc.ServiceDefinition
 
 type EchoClient = grpc.Client & {

@@ -12,30 +12,12 @@ import * as grpc from '@grpc/grpc-js'
 import { type AlbVerifier, createAlbVerifier } from '@portcullis/verify'
 import { grpcPeerAddress, grpcStatusOf, verifyGrpcCall } from '@portcullis/verify/grpc'
 import { type AlbSigningKey, createKeyHandler, generateSigningKey, signAlbToken } from '@portcullis/verify/mint'
+import { WHO_AM_I, type WhoAmIClient } from '../fixtures/grpc.js'
 import { listen } from '../fixtures/ports.js'
 
 const SIGNER = 'arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/app/my-alb/50dc6c495c0c9188'
 const ISSUER = 'https://idp.example.com'
 const CLIENT_ID = 'my-client-id'
-const bytes = (b: Buffer) => b
-const WHO_AM_I = {
-  whoAmI: {
-    path: '/test.Identity/WhoAmI',
-    requestStream: false,
-    responseStream: false,
-    requestSerialize: bytes,
-    requestDeserialize: bytes,
-    responseSerialize: bytes,
-    responseDeserialize: bytes,
-  },
-} satisfies grpc.ServiceDefinition
-type Client = grpc.Client & {
-  whoAmI(
-    request: Buffer,
-    metadata: grpc.Metadata,
-    callback: (error: grpc.ServiceError | null, response?: Buffer) => void,
-  ): grpc.ClientUnaryCall
-}
 
 describe('@portcullis/verify/grpc: the ALB identity of a grpc-js call', () => {
   let key: AlbSigningKey
@@ -57,7 +39,7 @@ describe('@portcullis/verify/grpc: the ALB identity of a grpc-js call', () => {
   })
 
   /** A grpc-js server whose method answers the verified email, or the status grpcStatusOf gives. */
-  async function serve(verifier: AlbVerifier): Promise<Client> {
+  async function serve(verifier: AlbVerifier): Promise<WhoAmIClient> {
     const server = new grpc.Server()
     server.addService(WHO_AM_I, {
       async whoAmI(call: grpc.ServerUnaryCall<Buffer, Buffer>, callback: grpc.sendUnaryData<Buffer>) {
@@ -74,7 +56,7 @@ describe('@portcullis/verify/grpc: the ALB identity of a grpc-js call', () => {
       server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))),
     )
     const Made = grpc.makeGenericClientConstructor(WHO_AM_I, 'Identity')
-    const client = new Made(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as Client
+    const client = new Made(`127.0.0.1:${port}`, grpc.credentials.createInsecure()) as unknown as WhoAmIClient
     clients.push(client)
     return client
   }
@@ -99,7 +81,7 @@ describe('@portcullis/verify/grpc: the ALB identity of a grpc-js call', () => {
     return metadata
   }
 
-  const call = (client: Client, metadata: grpc.Metadata) =>
+  const call = (client: WhoAmIClient, metadata: grpc.Metadata) =>
     new Promise<{ code: number; details?: string; response?: string }>((resolve) =>
       client.whoAmI(Buffer.alloc(0), metadata, (error, response) =>
         resolve(error ? { code: error.code, details: error.details } : { code: 0, response: response?.toString() }),
