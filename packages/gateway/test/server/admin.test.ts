@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, test } from 'node:test'
+import { GatewayError } from '../../src/core/errors.js'
+import { createAdminServer } from '../../src/server/admin.js'
 import { echoHandler, forwardYaml, gatewayFromYaml, send, startUpstream } from '../fixtures/servers.js'
 
 describe('admin listener', () => {
@@ -35,5 +37,31 @@ Portcullis:
       await gateway.close({ deadlineMs: 1000 })
       await upstream.close()
     }
+  })
+})
+
+describe('the admin listener over HTTPS', () => {
+  test('a certificate file gone between load and start is ERR_ADMIN_TLS, naming the settings and the cause', () => {
+    const missing = '/nonexistent/portcullis-admin-cert.pem'
+    assert.throws(
+      () =>
+        createAdminServer(
+          {
+            address: '0.0.0.0',
+            port: 0,
+            operatorToken: undefined,
+            tls: { certificateFile: missing, privateKeyFile: missing },
+            clientCertificateTrustStore: undefined,
+          },
+          () => {},
+        ),
+      (error: unknown) => {
+        assert.ok(error instanceof GatewayError)
+        assert.equal(error.code, 'ERR_ADMIN_TLS')
+        assert.match(error.message, /Portcullis\.Admin\.CertificateFile.*ENOENT/)
+        assert.equal((error.cause as NodeJS.ErrnoException).code, 'ENOENT')
+        return true
+      },
+    )
   })
 })
