@@ -71,6 +71,8 @@ export async function startCommand(options: StartOptions, io: { stdout: Writable
     }
     throw error
   } finally {
-    logger.flush()
+    // The last lines ('stopped') are still in the asynchronous destination's buffer: written before the
+    // command returns, so a pipe that is slow to take them (a loaded machine) cannot lose them at exit.
+    await new Promise<void>((resolve) => logger.flush(() => resolve()))
   }
 }
